@@ -1,0 +1,402 @@
+//! Parsing a request body, one event or a batch, with simd-json into its tape.
+//!
+//! A [`Parser`] keeps simd-json's [`Buffers`] and the tape's allocation between calls, so parsing
+//! a body allocates nothing once the buffers have grown to the largest body seen. Parsing
+//! unescapes strings in place: the input buffer is mutated and borrowed by the result.
+//!
+//! Validation is split in two, as the ingestion API needs it: the body (JSON, size, nesting,
+//! the batch envelope) either parses or is refused whole; then each event of a batch is valid or
+//! not on its own, so that a batch is partially accepted.
+
+use crate::error::{EventError, Rule};
+use crate::event::{Context, Event, EventType};
+use crate::limits::{MAX_BATCH_EVENTS, MAX_BODY_BYTES, MAX_DEPTH, MAX_EVENT_BYTES};
+use crate::tape::Val;
+use simd_json::{Buffers, ErrorType, Node, Tape};
+use std::ops::Range;
+
+/// What a body is expected to hold, from the endpoint it was posted to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One event; the endpoint may imply its type (`/v1/t` is track).
+    Event(Option<EventType>),
+    /// `{"batch": [...], "context"?: {...}, "sentAt"?: ...}`.
+    Batch,
+    /// Either of the above (`/v1/events`): a body with a `batch` array is a batch.
+    EventOrBatch,
+}
+
+/// Parses bodies, reusing its buffers from one call to the next.
+pub struct Parser {
+    buffers: Buffers,
+    tape: Tape<'static>,
+    spans: Vec<Range<u32>>,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Parser {
+    /// A parser with empty buffers; they grow to fit the bodies they see.
+    pub fn new() -> Self {
+        Self {
+            // simd-json counts the root as depth 1 and refuses at `depth >= max`.
+            buffers: Buffers::with_max_depth(4096, MAX_DEPTH + 1),
+            tape: Tape(Vec::new()),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Parses `input` as a body of the given shape.
+    ///
+    /// # Errors
+    ///
+    /// The body as a whole is refused when it is over 512 KiB, not JSON, nested deeper than 64,
+    /// not of the expected shape, a batch of more than 500 events, or (for one event) an event
+    /// that breaks a rule. A batch's invalid events are reported one by one by
+    /// [`Document::events`] instead.
+    pub fn parse<'p, 'de>(
+        &'p mut self,
+        input: &'de mut [u8],
+        shape: Shape,
+    ) -> Result<Document<'p, 'de>, EventError> {
+        let body_len = input.len();
+        if body_len > MAX_BODY_BYTES {
+            return Err(too_large("body", MAX_BODY_BYTES, "bytes"));
+        }
+        let Parser {
+            buffers,
+            tape: home,
+            spans,
+        } = self;
+        let mut tape: Tape<'de> = std::mem::replace(home, Tape(Vec::new())).reset();
+        if let Err(e) = simd_json::fill_tape(input, buffers, &mut tape) {
+            *home = tape.reset();
+            let rule = match e.error() {
+                ErrorType::DepthLimitExceeded => Rule::TooDeep { max: MAX_DEPTH },
+                _ => Rule::NotJson(e.to_string()),
+            };
+            return Err(EventError::new("", rule));
+        }
+        let mut doc = Document {
+            tape,
+            home,
+            spans,
+            kind: Kind::Single { implied: None },
+        };
+        doc.kind = classify(&doc.tape.0, shape)?;
+        if let Kind::Batch { array, .. } = doc.kind {
+            let Node::Array { len, .. } = doc.tape.0[array] else {
+                return Err(EventError::new("batch", Rule::NotBatch));
+            };
+            if len > MAX_BATCH_EVENTS {
+                return Err(too_large("batch", MAX_BATCH_EVENTS, "events"));
+            }
+            batch_spans(&doc.tape.0, buffers.structural_indexes(), array, doc.spans);
+            // The batch's own context and sentAt must be valid for any event to be.
+            doc.batch_base()?;
+        } else {
+            if body_len > MAX_EVENT_BYTES {
+                return Err(too_large("event", MAX_EVENT_BYTES, "bytes"));
+            }
+            doc.spans.clear();
+            doc.spans.push(0..body_len as u32);
+            doc.event(0)?;
+        }
+        Ok(doc)
+    }
+}
+
+fn too_large(what: &'static str, limit: usize, unit: &'static str) -> EventError {
+    EventError::new("", Rule::TooLarge { what, limit, unit })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Single {
+        implied: Option<EventType>,
+    },
+    /// Tape positions of the batch array and the batch's context and sentAt values.
+    Batch {
+        array: usize,
+        context: Option<usize>,
+        sent_at: Option<usize>,
+    },
+}
+
+fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
+    let root = Val(nodes);
+    let as_batch = || -> Result<Kind, EventError> {
+        let obj = root
+            .as_obj()
+            .ok_or_else(|| EventError::new("", Rule::NotBatch))?;
+        let (mut array, mut context, mut sent_at) = (None, None, None);
+        let mut at = 1;
+        for (k, v) in obj.iter() {
+            let pos = at + 1;
+            at = pos + v.nodes().len();
+            let slot = match k {
+                "batch" => &mut array,
+                "context" => &mut context,
+                "sentAt" | "sent_at" => &mut sent_at,
+                _ => continue,
+            };
+            if slot.replace(pos).is_some() {
+                return Err(EventError::new(k, Rule::DuplicateKey));
+            }
+        }
+        let array = array.ok_or_else(|| EventError::new("batch", Rule::Required))?;
+        if !matches!(nodes[array], Node::Array { .. }) {
+            return Err(EventError::new(
+                "batch",
+                Rule::WrongType {
+                    expected: "an array",
+                },
+            ));
+        }
+        Ok(Kind::Batch {
+            array,
+            context: context.filter(|&c| !Val(&nodes[c..]).is_null()),
+            sent_at: sent_at.filter(|&s| !Val(&nodes[s..]).is_null()),
+        })
+    };
+    match shape {
+        Shape::Event(implied) => Ok(Kind::Single { implied }),
+        Shape::Batch => as_batch(),
+        Shape::EventOrBatch => {
+            let is_batch = root
+                .as_obj()
+                .and_then(|o| o.get("batch"))
+                .is_some_and(|b| b.as_arr().is_some());
+            if is_batch {
+                as_batch()
+            } else {
+                Ok(Kind::Single { implied: None })
+            }
+        }
+    }
+}
+
+/// Finds the byte range of each element of the batch array from simd-json's structural indexes,
+/// so that an event's size is checked against its limit without scanning the body again.
+///
+/// The input itself is borrowed by the tape, so the tape is walked beside the structural stream:
+/// a scalar is one structural (its first byte), an object of `n > 0` keys is `3n + 1` plus its
+/// values' (`{`, each key and `:`, the commas, `}`), an array of `n > 0` elements `n + 1` plus
+/// its elements'; empty ones are two.
+fn batch_spans(nodes: &[Node<'_>], structurals: &[u32], array: usize, spans: &mut Vec<Range<u32>>) {
+    spans.clear();
+    let Some(root) = Val(nodes).as_obj() else { return };
+    // Structural 0 is the root `{`; each pair before `batch` is its key, `:`, the value and a `,`.
+    let mut s = 1;
+    let mut at = 1;
+    for (_, v) in root.iter() {
+        if at + 1 == array {
+            break;
+        }
+        s += 3 + structural_count(v.nodes());
+        at += 1 + v.nodes().len();
+    }
+    // Skip the `batch` key and its `:`; `s` is now at the array's `[`.
+    s += 2;
+    let Some(arr) = Val(&nodes[array..]).as_arr() else { return };
+    s += 1;
+    for element in arr.iter() {
+        let n = structural_count(element.nodes());
+        let start = structurals.get(s).copied().unwrap_or(0);
+        let end = match element.node() {
+            Node::Object { .. } | Node::Array { .. } => structurals.get(s + n - 1).map(|&e| e + 1),
+            _ => structurals.get(s + n).copied(),
+        }
+        .unwrap_or(start);
+        spans.push(start..end);
+        s += n + 1;
+    }
+}
+
+fn structural_count(nodes: &[Node<'_>]) -> usize {
+    let v = Val(nodes);
+    match *v.node() {
+        Node::Object { len: 0, .. } | Node::Array { len: 0, .. } => 2,
+        Node::Object { len, .. } => {
+            let inner: usize = v
+                .as_obj()
+                .map_or(0, |o| o.iter().map(|(_, c)| structural_count(c.nodes())).sum());
+            3 * len + 1 + inner
+        }
+        Node::Array { len, .. } => {
+            let inner: usize = v
+                .as_arr()
+                .map_or(0, |a| a.iter().map(|c| structural_count(c.nodes())).sum());
+            len + 1 + inner
+        }
+        _ => 1,
+    }
+}
+
+impl<'p, 'de> Document<'p, 'de> {
+    fn batch_base(&self) -> Result<(Context<'_, 'de>, Option<i64>), EventError> {
+        let Kind::Batch {
+            context, sent_at, ..
+        } = self.kind
+        else {
+            return Ok((Context::default(), None));
+        };
+        let nodes = &self.tape.0;
+        let mut base = Context::default();
+        if let Some(c) = context {
+            let (v, _) = Val::split(&nodes[c..]).ok_or_else(|| EventError::new("context", Rule::Required))?;
+            let obj = v.as_obj().ok_or_else(|| {
+                EventError::new("context", Rule::WrongType { expected: "an object" })
+            })?;
+            base.overlay(obj).map_err(|e| e.within("context"))?;
+        }
+        let sent_at = match sent_at {
+            Some(s) => {
+                let probe = Val(&nodes[s..]);
+                let ms = match (probe.as_str(), probe.as_static_number()) {
+                    (Some(text), _) => crate::time::parse_iso8601(text),
+                    (_, Some(simd_json::StaticNode::U64(u))) => i64::try_from(u).ok(),
+                    (_, Some(simd_json::StaticNode::I64(i))) if i >= 0 => Some(i),
+                    _ => None,
+                };
+                Some(ms.ok_or_else(|| EventError::new("sentAt", Rule::NotTimestamp))?)
+            }
+            None => None,
+        };
+        Ok((base, sent_at))
+    }
+}
+
+/// A parsed body. Dropping it hands the tape's allocation back to its [`Parser`].
+pub struct Document<'p, 'de> {
+    tape: Tape<'de>,
+    home: &'p mut Tape<'static>,
+    spans: &'p mut Vec<Range<u32>>,
+    kind: Kind,
+}
+
+impl Drop for Document<'_, '_> {
+    fn drop(&mut self) {
+        let tape = std::mem::replace(&mut self.tape, Tape(Vec::new()));
+        *self.home = tape.reset();
+    }
+}
+
+impl<'p, 'de> Document<'p, 'de> {
+    /// True when the body was a batch.
+    pub fn is_batch(&self) -> bool {
+        matches!(self.kind, Kind::Batch { .. })
+    }
+
+    /// Number of events in the body.
+    pub fn len(&self) -> usize {
+        match self.kind {
+            Kind::Single { .. } => 1,
+            Kind::Batch { array, .. } => match self.tape.0[array] {
+                Node::Array { len, .. } => len,
+                _ => 0,
+            },
+        }
+    }
+
+    /// True for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The byte range of event `i` in the body.
+    pub fn span(&self, i: usize) -> Option<Range<usize>> {
+        self.spans
+            .get(i)
+            .map(|r| r.start as usize..r.end as usize)
+    }
+
+    /// Event `i`, validated; errors are located (`batch[3].userId: ...`).
+    ///
+    /// # Errors
+    ///
+    /// The first rule the event breaks.
+    pub fn event(&self, i: usize) -> Result<Event<'_, 'de>, EventError> {
+        self.events().nth(i).unwrap_or_else(|| {
+            Err(EventError::new(
+                format!("batch[{i}]"),
+                Rule::Required,
+            ))
+        })
+    }
+
+    /// Every event in order, each valid or with its error.
+    pub fn events(&self) -> Events<'_, 'de> {
+        let nodes: &[Node<'de>] = &self.tape.0;
+        match self.kind {
+            Kind::Single { implied } => Events {
+                rest: nodes,
+                index: 0,
+                remaining: 1,
+                implied,
+                batch: false,
+                base: Ok((Context::default(), None)),
+                spans: self.spans,
+            },
+            Kind::Batch { array, .. } => Events {
+                rest: &nodes[array + 1..],
+                index: 0,
+                remaining: self.len(),
+                implied: None,
+                batch: true,
+                base: self.batch_base(),
+                spans: self.spans,
+            },
+        }
+    }
+}
+
+/// Iterator over a document's events.
+pub struct Events<'t, 'de> {
+    rest: &'t [Node<'de>],
+    index: usize,
+    remaining: usize,
+    implied: Option<EventType>,
+    batch: bool,
+    base: Result<(Context<'t, 'de>, Option<i64>), EventError>,
+    spans: &'t [Range<u32>],
+}
+
+impl<'t, 'de> Iterator for Events<'t, 'de> {
+    type Item = Result<Event<'t, 'de>, EventError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let (v, tail) = Val::split(self.rest)?;
+        self.rest = tail;
+        self.remaining -= 1;
+        let i = self.index;
+        self.index += 1;
+        let result = match &self.base {
+            Err(e) => Err(e.clone()),
+            Ok((base, sent_at)) => {
+                let size = self.spans.get(i).map_or(0, |r| (r.end - r.start) as usize);
+                if self.batch && size > MAX_EVENT_BYTES {
+                    Err(too_large("event", MAX_EVENT_BYTES, "bytes"))
+                } else {
+                    Event::decode(v, self.implied, *base, *sent_at)
+                }
+            }
+        };
+        Some(if self.batch {
+            result.map_err(|e| e.within(&format!("batch[{i}]")))
+        } else {
+            result
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}

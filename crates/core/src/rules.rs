@@ -1,0 +1,106 @@
+//! The vendor's key rules: which property and metadata keys are valid as they are, and the new
+//! name of one that is not. Renames are never silent: the mapper turns each into a warning.
+
+use crate::blueprint::KeyRules;
+
+impl KeyRules {
+    /// True when `key` can be sent as it is.
+    #[inline]
+    pub fn is_valid(&self, key: &str) -> bool {
+        let b = key.as_bytes();
+        let Some(&first) = b.first() else {
+            return false;
+        };
+        self.max_key_chars.is_none_or(|max| b.len() <= max)
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+            && !(self.forbid_leading_digit && first.is_ascii_digit())
+            && !(self.forbid_dunder_wrap && is_dunder_wrapped(key))
+            && !self.is_reserved(key)
+    }
+
+    /// True when the vendor keeps `key` for itself.
+    #[inline]
+    pub fn is_reserved(&self, key: &str) -> bool {
+        self.reserved.iter().any(|r| r == key)
+    }
+
+    /// The valid name for `key`: invalid characters become `_`, a leading digit gets a `_` in
+    /// front, the name is cut to the longest allowed, and a reserved or `__wrapped__` name takes
+    /// the blueprint's rename pattern (`custom_{key}`).
+    pub fn rename(&self, key: &str) -> String {
+        let mut name: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .collect();
+        if self.forbid_leading_digit && name.starts_with(|c: char| c.is_ascii_digit()) {
+            name.insert(0, '_');
+        }
+        self.cut(&mut name);
+        if name.is_empty()
+            || self.is_reserved(&name)
+            || (self.forbid_dunder_wrap && is_dunder_wrapped(&name))
+        {
+            name = self.rename.replace("{key}", &name);
+            self.cut(&mut name);
+        }
+        name
+    }
+
+    fn cut(&self, name: &mut String) {
+        if let Some(max) = self.max_key_chars {
+            // Only ASCII remains after the character rule, so a byte cut is a character cut.
+            name.truncate(max);
+        }
+    }
+}
+
+fn is_dunder_wrapped(key: &str) -> bool {
+    key.starts_with("__") && key.ends_with("__")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::blueprint::Blueprint;
+    use proptest::prelude::*;
+
+    fn track_rules() -> &'static crate::blueprint::KeyRules {
+        &Blueprint::get("pendo").expect("embedded").track.properties
+    }
+
+    #[test]
+    fn pendos_property_rules() {
+        let r = track_rules();
+        for ok in ["plan", "Plan_2", "_x", "a".repeat(32).as_str(), "__x", "x__"] {
+            assert!(r.is_valid(ok), "{ok}");
+        }
+        assert_eq!(r.rename("page-url"), "page_url");
+        assert_eq!(r.rename("2fa enabled"), "_2fa_enabled");
+        assert_eq!(r.rename(&"k".repeat(40)), "k".repeat(32));
+        assert_eq!(r.rename("__secret__"), "custom___secret__");
+        assert_eq!(r.rename("visitorId"), "custom_visitorId");
+        assert_eq!(r.rename("type"), "custom_type");
+        assert_eq!(r.rename("id"), "custom_id");
+        assert_eq!(r.rename("café"), "caf_");
+        assert_eq!(r.rename(""), "custom_");
+    }
+
+    #[test]
+    fn metadata_rules_use_their_own_reserved_names() {
+        let bp = Blueprint::get("pendo").expect("embedded");
+        let account = &bp.metadata.account.rules;
+        assert_eq!(account.rename("name"), "name_custom");
+        assert!(account.is_valid("industry"));
+        let visitor = &bp.metadata.visitor.rules;
+        assert_eq!(visitor.rename("email"), "email_custom");
+        assert!(visitor.is_valid(&"long".repeat(20)));
+    }
+
+    proptest! {
+        #[test]
+        fn a_renamed_key_always_follows_the_rules(key in "\\PC{0,50}") {
+            let r = track_rules();
+            let new = r.rename(&key);
+            prop_assert!(r.is_valid(&new), "{key:?} -> {new:?}");
+        }
+    }
+}
