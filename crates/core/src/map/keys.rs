@@ -57,16 +57,24 @@ impl<'a> KeyWriter<'a> {
 
     /// Writes an input key under the rules (renamed with a warning if it must be).
     pub fn input(&mut self, key: &str, v: Source<'_, '_>) {
-        if !self.slow || self.rules.is_valid(key) {
+        if !self.slow {
             self.emit(key, v);
             return;
         }
-        let new = self.rules.rename(key);
+        let new = if self.rules.is_valid(key) {
+            key.to_owned()
+        } else {
+            self.rules.rename(key)
+        };
         if self.is_taken(&new) {
             self.warnings.push(Warning::PropertyCollision {
                 from: key.to_owned(),
                 to: new,
             });
+            return;
+        }
+        if new == key {
+            self.emit(key, v);
             return;
         }
         let reserved = self.rules.is_reserved(key);

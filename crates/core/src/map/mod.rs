@@ -129,6 +129,10 @@ impl fmt::Display for Warning {
                 f,
                 "`{from}` breaks the key rules (letters, digits, _; no leading digit; length), sent as `{to}`"
             ),
+            Warning::PropertyCollision { from, to } if from == to => write!(
+                f,
+                "`{from}` is already taken by a renamed key: not sent"
+            ),
             Warning::PropertyCollision { from, to } => write!(
                 f,
                 "`{from}` would be renamed `{to}`, which is already taken: not sent"
