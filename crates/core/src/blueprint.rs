@@ -24,10 +24,12 @@ pub fn catalog() -> &'static [Blueprint] {
     CATALOG.get_or_init(|| {
         FILES
             .iter()
-            .map(|(key, text)| match serde_json::from_str::<Blueprint>(text) {
-                Ok(bp) => bp,
-                Err(e) => panic!("embedded blueprint {key} is invalid: {e}"),
-            })
+            .map(
+                |(key, text)| match serde_json::from_str::<Blueprint>(text) {
+                    Ok(bp) => bp,
+                    Err(e) => panic!("embedded blueprint {key} is invalid: {e}"),
+                },
+            )
             .collect()
     })
 }
@@ -334,7 +336,10 @@ mod tests {
             Some(&["us", "eu", "us1", "jpn", "au"].map(String::from)[..])
         );
         assert!(bp.field("api_key").is_some_and(|f| f.required && f.secret));
-        assert!(bp.field("integration_key").is_some_and(|f| f.required && f.secret));
+        assert!(
+            bp.field("integration_key")
+                .is_some_and(|f| f.required && f.secret)
+        );
         for opt in [
             "event_mapping",
             "anonymous_visitors",
@@ -364,7 +369,11 @@ mod tests {
         assert_eq!(region.code, "wrong_data_region");
         assert!(region.fix.contains("data_region"));
         assert!(bp.diagnose_status(500).is_none());
-        for code in ["account_not_linked", "reserved_property", "visitor_mismatch"] {
+        for code in [
+            "account_not_linked",
+            "reserved_property",
+            "visitor_mismatch",
+        ] {
             assert!(bp.troubleshooting(code).is_some(), "{code}");
         }
     }

@@ -16,7 +16,9 @@ pub struct ConfigErrors {
 
 impl ConfigErrors {
     fn add(&mut self, field: impl Into<String>, why: impl Into<String>) {
-        self.fields.entry(field.into()).or_insert_with(|| why.into());
+        self.fields
+            .entry(field.into())
+            .or_insert_with(|| why.into());
     }
 }
 
@@ -261,8 +263,9 @@ mod tests {
 
     #[test]
     fn defaults_fill_in_and_region_defaults_to_us() {
-        let c = IntegrationConfig::validate(pendo(), &json!({"api_key": "a", "integration_key": "k"}))
-            .expect("valid");
+        let c =
+            IntegrationConfig::validate(pendo(), &json!({"api_key": "a", "integration_key": "k"}))
+                .expect("valid");
         assert_eq!(c.region, "us");
         assert_eq!(c.values.get("data_region"), Some(&json!("us")));
     }
@@ -287,7 +290,10 @@ mod tests {
         );
         assert_eq!(f("config.colour"), Some("is not a field of this blueprint"));
         assert_eq!(f("config.require_consent"), Some("must be true or false"));
-        assert_eq!(f("config.rate_limit_per_second"), Some("must be at least 1"));
+        assert_eq!(
+            f("config.rate_limit_per_second"),
+            Some("must be at least 1")
+        );
         assert_eq!(
             f("config.event_mapping.A"),
             Some("must be a non-empty event name or null")
@@ -304,7 +310,10 @@ mod tests {
                     "event_mapping": {"Signed Up": "trial_started", "Debug Ping": null}}),
         )
         .expect("valid");
-        assert_eq!(c.event_mapping.get("Signed Up"), Some(&Some("trial_started".into())));
+        assert_eq!(
+            c.event_mapping.get("Signed Up"),
+            Some(&Some("trial_started".into()))
+        );
         assert_eq!(c.event_mapping.get("Debug Ping"), Some(&None));
     }
 

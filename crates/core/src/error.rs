@@ -155,7 +155,10 @@ impl fmt::Display for Rule {
                 f.write_str("must be one of track, page, identify, group, screen, alias")
             }
             Rule::TypeMismatch { expected } => {
-                write!(f, "disagrees with the endpoint, which takes `{expected}` events")
+                write!(
+                    f,
+                    "disagrees with the endpoint, which takes `{expected}` events"
+                )
             }
             Rule::NotBatch => f.write_str("must be an object with a `batch` array"),
         }

@@ -328,20 +328,30 @@ impl<'t, 'de> Context<'t, 'de> {
                 "locale" => self.locale = Some(string(k, v)?),
                 "userAgent" | "user_agent" => {
                     if std::mem::replace(&mut seen_ua, true) {
-                        let other = if k == "userAgent" { "user_agent" } else { "userAgent" };
+                        let other = if k == "userAgent" {
+                            "user_agent"
+                        } else {
+                            "userAgent"
+                        };
                         return Err(EventError::new(k, Rule::BothSpellings { other }));
                     }
                     self.user_agent = Some(string(k, v)?);
                 }
                 "groupId" | "group_id" => {
                     if std::mem::replace(&mut seen_group, true) {
-                        let other = if k == "groupId" { "group_id" } else { "groupId" };
+                        let other = if k == "groupId" {
+                            "group_id"
+                        } else {
+                            "groupId"
+                        };
                         return Err(EventError::new(k, Rule::BothSpellings { other }));
                     }
                     self.group_id = Some(id(k, v)?);
                 }
                 "traits" => self.traits = Some(object(k, v)?),
-                "page" => self.overlay_page(object(k, v)?).map_err(|e| e.within("page"))?,
+                "page" => self
+                    .overlay_page(object(k, v)?)
+                    .map_err(|e| e.within("page"))?,
                 "consent" => self
                     .overlay_consent(object(k, v)?)
                     .map_err(|e| e.within("consent"))?,
@@ -404,9 +414,14 @@ impl<'t, 'de> Event<'t, 'de> {
         base: Context<'t, 'de>,
         batch_sent_at: Option<i64>,
     ) -> Result<Self, EventError> {
-        let obj = v
-            .as_obj()
-            .ok_or_else(|| EventError::new("", Rule::WrongType { expected: "an object" }))?;
+        let obj = v.as_obj().ok_or_else(|| {
+            EventError::new(
+                "",
+                Rule::WrongType {
+                    expected: "an object",
+                },
+            )
+        })?;
         crate::unique::check_unique_keys(v)?;
         let mut seen = Seen::default();
         let mut kind = None;
@@ -436,8 +451,10 @@ impl<'t, 'de> Event<'t, 'de> {
             match field {
                 Field::Type => {
                     let t = string(k, v)?;
-                    kind =
-                        Some(EventType::from_name(t).ok_or_else(|| EventError::new(k, Rule::UnknownType))?);
+                    kind = Some(
+                        EventType::from_name(t)
+                            .ok_or_else(|| EventError::new(k, Rule::UnknownType))?,
+                    );
                 }
                 Field::Event => ev.event = Some(string(k, v)?),
                 Field::Name => ev.name = Some(string(k, v)?),
@@ -504,9 +521,18 @@ mod tests {
 
     #[test]
     fn numeric_ids_read_as_json_writes_them() {
-        assert_eq!(NumId::new(StaticNode::U64(42)).map(|n| n.as_str().to_owned()), Some("42".into()));
-        assert_eq!(NumId::new(StaticNode::I64(-7)).map(|n| n.as_str().to_owned()), Some("-7".into()));
-        assert_eq!(NumId::new(StaticNode::F64(1.5)).map(|n| n.as_str().to_owned()), Some("1.5".into()));
+        assert_eq!(
+            NumId::new(StaticNode::U64(42)).map(|n| n.as_str().to_owned()),
+            Some("42".into())
+        );
+        assert_eq!(
+            NumId::new(StaticNode::I64(-7)).map(|n| n.as_str().to_owned()),
+            Some("-7".into())
+        );
+        assert_eq!(
+            NumId::new(StaticNode::F64(1.5)).map(|n| n.as_str().to_owned()),
+            Some("1.5".into())
+        );
         assert!(NumId::new(StaticNode::Bool(true)).is_none());
     }
 

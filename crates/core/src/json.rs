@@ -149,7 +149,10 @@ mod tests {
     fn escapes_what_json_requires() {
         let mut out = Vec::new();
         write_str(&mut out, "a\"b\\c\nd\u{1}é");
-        assert_eq!(String::from_utf8(out).expect("utf8"), r#""a\"b\\c\nd\u0001é""#);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            r#""a\"b\\c\nd\u0001é""#
+        );
     }
 
     #[test]

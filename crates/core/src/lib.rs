@@ -17,9 +17,11 @@
 //! The crate is `forbid(unsafe_code)`; the only unsafe code on the path is simd-json's own.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Input from outside never reaches an unwrap; tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub use crate::blueprint::{Blueprint, ConfigField, Troubleshooting, catalog};
-pub use crate::config::{ConfigErrors, IntegrationConfig, AnonymousVisitors};
+pub use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig};
 pub use crate::error::{EventError, Rule};
 pub use crate::event::{Consent, Context, Event, EventType, Id, Page};
 pub use crate::identity::{IdentityLookup, Link, MemoryIdentity, links_of};

@@ -189,7 +189,9 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
 /// its elements'; empty ones are two.
 fn batch_spans(nodes: &[Node<'_>], structurals: &[u32], array: usize, spans: &mut Vec<Range<u32>>) {
     spans.clear();
-    let Some(root) = Val(nodes).as_obj() else { return };
+    let Some(root) = Val(nodes).as_obj() else {
+        return;
+    };
     // Structural 0 is the root `{`; each pair before `batch` is its key, `:`, the value and a `,`.
     let mut s = 1;
     let mut at = 1;
@@ -202,7 +204,9 @@ fn batch_spans(nodes: &[Node<'_>], structurals: &[u32], array: usize, spans: &mu
     }
     // Skip the `batch` key and its `:`; `s` is now at the array's `[`.
     s += 2;
-    let Some(arr) = Val(&nodes[array..]).as_arr() else { return };
+    let Some(arr) = Val(&nodes[array..]).as_arr() else {
+        return;
+    };
     s += 1;
     for element in arr.iter() {
         let n = structural_count(element.nodes());
@@ -222,9 +226,9 @@ fn structural_count(nodes: &[Node<'_>]) -> usize {
     match *v.node() {
         Node::Object { len: 0, .. } | Node::Array { len: 0, .. } => 2,
         Node::Object { len, .. } => {
-            let inner: usize = v
-                .as_obj()
-                .map_or(0, |o| o.iter().map(|(_, c)| structural_count(c.nodes())).sum());
+            let inner: usize = v.as_obj().map_or(0, |o| {
+                o.iter().map(|(_, c)| structural_count(c.nodes())).sum()
+            });
             3 * len + 1 + inner
         }
         Node::Array { len, .. } => {
@@ -248,9 +252,15 @@ impl<'p, 'de> Document<'p, 'de> {
         let nodes = &self.tape.0;
         let mut base = Context::default();
         if let Some(c) = context {
-            let (v, _) = Val::split(&nodes[c..]).ok_or_else(|| EventError::new("context", Rule::Required))?;
+            let (v, _) = Val::split(&nodes[c..])
+                .ok_or_else(|| EventError::new("context", Rule::Required))?;
             let obj = v.as_obj().ok_or_else(|| {
-                EventError::new("context", Rule::WrongType { expected: "an object" })
+                EventError::new(
+                    "context",
+                    Rule::WrongType {
+                        expected: "an object",
+                    },
+                )
             })?;
             base.overlay(obj).map_err(|e| e.within("context"))?;
         }
@@ -310,9 +320,7 @@ impl<'p, 'de> Document<'p, 'de> {
 
     /// The byte range of event `i` in the body.
     pub fn span(&self, i: usize) -> Option<Range<usize>> {
-        self.spans
-            .get(i)
-            .map(|r| r.start as usize..r.end as usize)
+        self.spans.get(i).map(|r| r.start as usize..r.end as usize)
     }
 
     /// Event `i`, validated; errors are located (`batch[3].userId: ...`).
@@ -321,12 +329,9 @@ impl<'p, 'de> Document<'p, 'de> {
     ///
     /// The first rule the event breaks.
     pub fn event(&self, i: usize) -> Result<Event<'_, 'de>, EventError> {
-        self.events().nth(i).unwrap_or_else(|| {
-            Err(EventError::new(
-                format!("batch[{i}]"),
-                Rule::Required,
-            ))
-        })
+        self.events()
+            .nth(i)
+            .unwrap_or_else(|| Err(EventError::new(format!("batch[{i}]"), Rule::Required)))
     }
 
     /// Every event in order, each valid or with its error.

@@ -48,7 +48,10 @@ fn a_track_event_reads_every_field() {
     assert_eq!(ev.message_id, Some("m-1"));
     assert_eq!(ev.properties.map(|p| p.len()), Some(1));
     let c = ev.context;
-    assert_eq!((c.ip, c.user_agent, c.locale), (Some("203.0.113.9"), Some("UA"), Some("en-US")));
+    assert_eq!(
+        (c.ip, c.user_agent, c.locale),
+        (Some("203.0.113.9"), Some("UA"), Some("en-US"))
+    );
     assert_eq!(c.page.url, Some("https://x/y"));
     assert_eq!(c.page.referrer, Some(""));
     assert_eq!(c.page.search, Some("?q"));
@@ -88,31 +91,57 @@ fn both_spellings_in_one_event_are_an_error_naming_the_field() {
         "user_id: given twice, also as `userId`: send one spelling"
     );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","context":{"user_agent":"a","userAgent":"b"}}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","context":{"user_agent":"a","userAgent":"b"}}"#,
+            ANY
+        ),
         "context.userAgent: given twice, also as `user_agent`: send one spelling"
     );
 }
 
 #[test]
 fn timestamps_are_iso_8601_or_epoch_milliseconds() {
-    assert!(parse_one(r#"{"type":"page","userId":"u","timestamp":"2024-11-26T09:00:00+01:00"}"#, ANY)
+    assert!(
+        parse_one(
+            r#"{"type":"page","userId":"u","timestamp":"2024-11-26T09:00:00+01:00"}"#,
+            ANY
+        )
         .expect("valid")
-        .ends_with("ts=Some(1732608000000)"));
-    assert!(parse_one(r#"{"type":"page","userId":"u","timestamp":1732608000000}"#, ANY)
+        .ends_with("ts=Some(1732608000000)")
+    );
+    assert!(
+        parse_one(
+            r#"{"type":"page","userId":"u","timestamp":1732608000000}"#,
+            ANY
+        )
         .expect("valid")
-        .ends_with("ts=Some(1732608000000)"));
-    assert!(parse_one(r#"{"type":"page","userId":"u","originalTimestamp":"2024-11-26T08:00:00Z"}"#, ANY)
+        .ends_with("ts=Some(1732608000000)")
+    );
+    assert!(
+        parse_one(
+            r#"{"type":"page","userId":"u","originalTimestamp":"2024-11-26T08:00:00Z"}"#,
+            ANY
+        )
         .expect("valid")
-        .ends_with("ts=Some(1732608000000)"));
-    assert!(parse_one(r#"{"type":"page","userId":"u"}"#, ANY)
-        .expect("valid")
-        .ends_with("ts=None"));
+        .ends_with("ts=Some(1732608000000)")
+    );
+    assert!(
+        parse_one(r#"{"type":"page","userId":"u"}"#, ANY)
+            .expect("valid")
+            .ends_with("ts=None")
+    );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","timestamp":"last tuesday"}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","timestamp":"last tuesday"}"#,
+            ANY
+        ),
         "timestamp: not an ISO 8601 date or epoch milliseconds"
     );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","timestamp":"2024-11-26T08:00:00"}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","timestamp":"2024-11-26T08:00:00"}"#,
+            ANY
+        ),
         "timestamp: not an ISO 8601 date or epoch milliseconds"
     );
     assert_eq!(
@@ -123,31 +152,60 @@ fn timestamps_are_iso_8601_or_epoch_milliseconds() {
 
 #[test]
 fn numeric_ids_become_strings_and_other_types_are_refused() {
-    assert!(parse_one(r#"{"type":"page","userId":12345,"anonymousId":-7}"#, ANY)
-        .expect("valid")
-        .contains(r#"u=Some("12345") a=Some("-7")"#));
+    assert!(
+        parse_one(r#"{"type":"page","userId":12345,"anonymousId":-7}"#, ANY)
+            .expect("valid")
+            .contains(r#"u=Some("12345") a=Some("-7")"#)
+    );
     assert_eq!(
         err(r#"{"type":"page","userId":true}"#, ANY),
         "userId: must be a string or a number"
     );
-    assert_eq!(err(r#"{"type":"page","userId":""}"#, ANY), "userId: must not be empty");
     assert_eq!(
-        err(&format!(r#"{{"type":"page","userId":"{}"}}"#, "u".repeat(256)), ANY),
+        err(r#"{"type":"page","userId":""}"#, ANY),
+        "userId: must not be empty"
+    );
+    assert_eq!(
+        err(
+            &format!(r#"{{"type":"page","userId":"{}"}}"#, "u".repeat(256)),
+            ANY
+        ),
         "userId: must be at most 255 characters"
     );
     // 255 characters of two bytes each are within the limit: it counts characters.
-    assert!(parse_one(&format!(r#"{{"type":"page","userId":"{}"}}"#, "é".repeat(255)), ANY).is_ok());
+    assert!(
+        parse_one(
+            &format!(r#"{{"type":"page","userId":"{}"}}"#, "é".repeat(255)),
+            ANY
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn required_fields_per_type() {
-    assert_eq!(err(r#"{"type":"track","userId":"u"}"#, ANY), "event: is required");
-    assert_eq!(err(r#"{"type":"track","event":"","userId":"u"}"#, ANY), "event: must not be empty");
     assert_eq!(
-        err(&format!(r#"{{"type":"track","event":"{}","userId":"u"}}"#, "e".repeat(201)), ANY),
+        err(r#"{"type":"track","userId":"u"}"#, ANY),
+        "event: is required"
+    );
+    assert_eq!(
+        err(r#"{"type":"track","event":"","userId":"u"}"#, ANY),
+        "event: must not be empty"
+    );
+    assert_eq!(
+        err(
+            &format!(
+                r#"{{"type":"track","event":"{}","userId":"u"}}"#,
+                "e".repeat(201)
+            ),
+            ANY
+        ),
         "event: must be at most 200 characters"
     );
-    assert_eq!(err(r#"{"type":"group","userId":"u"}"#, ANY), "groupId: is required");
+    assert_eq!(
+        err(r#"{"type":"group","userId":"u"}"#, ANY),
+        "groupId: is required"
+    );
     assert_eq!(
         err(r#"{"type":"page","properties":{}}"#, ANY),
         "userId: needs a userId or an anonymousId"
@@ -162,11 +220,17 @@ fn required_fields_per_type() {
         "properties: must be an object"
     );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","context":{"page":{"url":5}}}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","context":{"page":{"url":5}}}"#,
+            ANY
+        ),
         "context.page.url: must be a string"
     );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","context":{"consent":{"canonical":{"analytics":"no"}}}}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","context":{"consent":{"canonical":{"analytics":"no"}}}}"#,
+            ANY
+        ),
         "context.consent.canonical.analytics: must be a boolean"
     );
 }
@@ -183,11 +247,19 @@ fn null_means_absent_as_segment_sdks_send_it() {
 
 #[test]
 fn the_endpoint_implies_the_type_and_a_disagreeing_type_is_refused() {
-    assert!(parse_one(r#"{"userId":"u","event":"E"}"#, Shape::Event(Some(EventType::Track)))
+    assert!(
+        parse_one(
+            r#"{"userId":"u","event":"E"}"#,
+            Shape::Event(Some(EventType::Track))
+        )
         .expect("valid")
-        .starts_with("track"));
+        .starts_with("track")
+    );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u"}"#, Shape::Event(Some(EventType::Track))),
+        err(
+            r#"{"type":"page","userId":"u"}"#,
+            Shape::Event(Some(EventType::Track))
+        ),
         "type: disagrees with the endpoint, which takes `track` events"
     );
 }
@@ -199,7 +271,10 @@ fn duplicate_keys_are_refused_wherever_they_are() {
         "userId: duplicate key"
     );
     assert_eq!(
-        err(r#"{"type":"page","userId":"u","properties":{"a":{"b":1,"b":2}}}"#, ANY),
+        err(
+            r#"{"type":"page","userId":"u","properties":{"a":{"b":1,"b":2}}}"#,
+            ANY
+        ),
         "properties.a.b: duplicate key"
     );
 }
@@ -219,12 +294,19 @@ fn limits_body_event_batch_and_depth() {
     let mut big = vec![b' '; MAX_BODY_BYTES + 1];
     let e = p.parse(&mut big, ANY).err().expect("refused");
     assert!(e.is_too_large());
-    assert_eq!(e.to_string(), "body: body is over the limit of 524288 bytes");
+    assert_eq!(
+        e.to_string(),
+        "body: body is over the limit of 524288 bytes"
+    );
     // One event over 32 KiB.
     let pad = "x".repeat(MAX_EVENT_BYTES);
-    let mut one = format!(r#"{{"type":"page","userId":"u","properties":{{"p":"{pad}"}}}}"#).into_bytes();
+    let mut one =
+        format!(r#"{{"type":"page","userId":"u","properties":{{"p":"{pad}"}}}}"#).into_bytes();
     let e = p.parse(&mut one, ANY).err().expect("refused");
-    assert_eq!(e.to_string(), "body: event is over the limit of 32768 bytes");
+    assert_eq!(
+        e.to_string(),
+        "body: event is over the limit of 32768 bytes"
+    );
     // A batch of 501.
     let ev = r#"{"type":"page","userId":"u"}"#;
     let mut batch = format!(r#"{{"batch":[{}]}}"#, vec![ev; 501].join(",")).into_bytes();
@@ -263,8 +345,10 @@ fn a_batch_accepts_the_valid_and_names_the_invalid() {
     let mut buf = src.as_bytes().to_vec();
     let mut p = Parser::new();
     let doc = p.parse(&mut buf, Shape::Batch).expect("envelope valid");
-    let results: Vec<Result<EventType, String>> =
-        doc.events().map(|r| r.map(|e| e.kind).map_err(|e| e.to_string())).collect();
+    let results: Vec<Result<EventType, String>> = doc
+        .events()
+        .map(|r| r.map(|e| e.kind).map_err(|e| e.to_string()))
+        .collect();
     assert_eq!(
         results,
         vec![
@@ -285,8 +369,10 @@ fn an_oversized_event_in_a_batch_is_refused_alone() {
     let mut buf = src.into_bytes();
     let mut p = Parser::new();
     let doc = p.parse(&mut buf, Shape::Batch).expect("envelope valid");
-    let results: Vec<Result<(), String>> =
-        doc.events().map(|r| r.map(|_| ()).map_err(|e| e.to_string())).collect();
+    let results: Vec<Result<(), String>> = doc
+        .events()
+        .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+        .collect();
     assert_eq!(
         results,
         vec![
@@ -346,8 +432,14 @@ fn a_bad_batch_envelope_refuses_the_body() {
         (r#"{"events":[]}"#, "batch: is required"),
         (r#"{"batch":{}}"#, "batch: must be an array"),
         (r#"[1]"#, "body: must be an object with a `batch` array"),
-        (r#"{"batch":[],"context":{"ip":3}}"#, "context.ip: must be a string"),
-        (r#"{"batch":[],"sentAt":"never"}"#, "sentAt: not an ISO 8601 date or epoch milliseconds"),
+        (
+            r#"{"batch":[],"context":{"ip":3}}"#,
+            "context.ip: must be a string",
+        ),
+        (
+            r#"{"batch":[],"sentAt":"never"}"#,
+            "sentAt: not an ISO 8601 date or epoch milliseconds",
+        ),
     ] {
         let mut buf = src.as_bytes().to_vec();
         let e = p.parse(&mut buf, Shape::Batch).err().expect("refused");
@@ -358,14 +450,18 @@ fn a_bad_batch_envelope_refuses_the_body() {
 #[test]
 fn consent_reads_both_places_and_false_wins() {
     let read = |ctx: &str| {
-        let mut buf = format!(r#"{{"type":"page","userId":"u","context":{{"consent":{ctx}}}}}"#).into_bytes();
+        let mut buf =
+            format!(r#"{{"type":"page","userId":"u","context":{{"consent":{ctx}}}}}"#).into_bytes();
         let mut p = Parser::new();
         let doc = p.parse(&mut buf, ANY).expect("valid");
         doc.event(0).expect("valid").context.consent.analytics
     };
     assert_eq!(read(r#"{"analytics":false}"#), Some(false));
     assert_eq!(read(r#"{"canonical":{"analytics":false}}"#), Some(false));
-    assert_eq!(read(r#"{"analytics":true,"canonical":{"analytics":false}}"#), Some(false));
+    assert_eq!(
+        read(r#"{"analytics":true,"canonical":{"analytics":false}}"#),
+        Some(false)
+    );
     assert_eq!(read(r#"{"analytics":true}"#), Some(true));
     assert_eq!(read(r#"{"marketing":false}"#), None);
 }
@@ -376,6 +472,9 @@ fn one_parser_serves_many_bodies() {
     for i in 0..200 {
         let mut buf = format!(r#"{{"type":"track","event":"E{i}","userId":"u{i}"}}"#).into_bytes();
         let doc = p.parse(&mut buf, ANY).expect("valid");
-        assert_eq!(doc.event(0).expect("valid").event, Some(format!("E{i}").as_str()));
+        assert_eq!(
+            doc.event(0).expect("valid").event,
+            Some(format!("E{i}").as_str())
+        );
     }
 }

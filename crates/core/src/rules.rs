@@ -28,22 +28,37 @@ impl KeyRules {
     /// front, the name is cut to the longest allowed, and a reserved or `__wrapped__` name takes
     /// the blueprint's rename pattern (`custom_{key}`).
     pub fn rename(&self, key: &str) -> String {
-        let mut name: String = key
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-            .collect();
-        if self.forbid_leading_digit && name.starts_with(|c: char| c.is_ascii_digit()) {
-            name.insert(0, '_');
-        }
-        self.cut(&mut name);
-        if name.is_empty()
-            || self.is_reserved(&name)
-            || (self.forbid_dunder_wrap && is_dunder_wrapped(&name))
-        {
-            name = self.rename.replace("{key}", &name);
-            self.cut(&mut name);
-        }
+        let mut name = String::new();
+        self.rename_into(key, &mut name);
         name
+    }
+
+    /// [`rename`](Self::rename) into a reused buffer.
+    pub fn rename_into(&self, key: &str, name: &mut String) {
+        name.clear();
+        if self.forbid_leading_digit && key.starts_with(|c: char| c.is_ascii_digit()) {
+            name.push('_');
+        }
+        name.extend(key.chars().map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        }));
+        self.cut(name);
+        if name.is_empty()
+            || self.is_reserved(name)
+            || (self.forbid_dunder_wrap && is_dunder_wrapped(name))
+        {
+            let (before, after) = self
+                .rename
+                .split_once("{key}")
+                .unwrap_or((&self.rename, ""));
+            name.insert_str(0, before);
+            name.push_str(after);
+            self.cut(name);
+        }
     }
 
     fn cut(&self, name: &mut String) {
@@ -70,7 +85,14 @@ mod tests {
     #[test]
     fn pendos_property_rules() {
         let r = track_rules();
-        for ok in ["plan", "Plan_2", "_x", "a".repeat(32).as_str(), "__x", "x__"] {
+        for ok in [
+            "plan",
+            "Plan_2",
+            "_x",
+            "a".repeat(32).as_str(),
+            "__x",
+            "x__",
+        ] {
             assert!(r.is_valid(ok), "{ok}");
         }
         assert_eq!(r.rename("page-url"), "page_url");

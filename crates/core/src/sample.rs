@@ -34,7 +34,14 @@ const FEATURES: &[&str] = &[
     "Dashboard Shared",
 ];
 const PLANS: &[&str] = &["free", "starter", "pro", "enterprise"];
-const ACCOUNTS: &[&str] = &["acme-corp", "globex", "initech", "umbrella", "hooli", "stark-ind"];
+const ACCOUNTS: &[&str] = &[
+    "acme-corp",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "stark-ind",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -92,7 +99,13 @@ impl Samples {
         let known = self.chance(0.7);
         let mut s = String::with_capacity(1024);
         let _ = write!(s, "{{\"type\":\"{}\",", kind.as_str());
-        let _ = write!(s, "\"anonymousId\":\"{:016x}-{:04x}-4{:03x}\",", self.next_u64(), user, user % 4096);
+        let _ = write!(
+            s,
+            "\"anonymousId\":\"{:016x}-{:04x}-4{:03x}\",",
+            self.next_u64(),
+            user,
+            user % 4096
+        );
         if known || matches!(kind, EventType::Identify | EventType::Group) {
             let _ = write!(s, "\"userId\":\"user-{user}\",");
         }

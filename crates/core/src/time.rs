@@ -69,7 +69,11 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
         return None;
     }
     // A leap second (:60) is read as the last millisecond of its minute.
-    let (second, millis) = if second == 60 { (59, 999) } else { (second, millis) };
+    let (second, millis) = if second == 60 {
+        (59, 999)
+    } else {
+        (second, millis)
+    };
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
     Some(secs * 1_000 + millis)
@@ -159,10 +163,7 @@ mod tests {
             parse_iso8601("2024-11-26 03:00:00.123456-0500"),
             Some(1_732_608_000_123)
         );
-        assert_eq!(
-            parse_iso8601("2024-11-26t08:00z"),
-            Some(1_732_608_000_000)
-        );
+        assert_eq!(parse_iso8601("2024-11-26t08:00z"), Some(1_732_608_000_000));
         assert_eq!(
             parse_iso8601("2024-02-29T00:00:00+00"),
             Some(1_709_164_800_000)

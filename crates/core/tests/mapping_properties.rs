@@ -21,13 +21,19 @@ fn mapper() -> Mapper {
 
 /// Pendo's property key rules, written out again on purpose.
 fn is_pendo_key(k: &str) -> bool {
-    const RESERVED: [&str; 7] = ["visitorId", "accountId", "type", "event", "timestamp", "context", "id"];
-    !k.is_empty()
-        && k.len() <= 32
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !k.as_bytes()[0].is_ascii_digit()
-        && !(k.starts_with("__") && k.ends_with("__"))
-        && !RESERVED.contains(&k)
+    const RESERVED: [&str; 7] = [
+        "visitorId",
+        "accountId",
+        "type",
+        "event",
+        "timestamp",
+        "context",
+        "id",
+    ];
+    let charset = k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let leading_digit = k.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    let wrapped = k.starts_with("__") && k.ends_with("__");
+    (1..=32).contains(&k.len()) && charset && !leading_digit && !wrapped && !RESERVED.contains(&k)
 }
 
 /// What the mapper made of an event: the outcome's text and the warnings' texts.

@@ -15,7 +15,10 @@ use std::ops::Range;
 pub(super) struct KeyWriter<'a> {
     pub out: &'a mut Vec<u8>,
     pub warnings: &'a mut Vec<Warning>,
-    pub taken: &'a mut Vec<String>,
+    /// Where each key written so far sits in `out` (only while renaming: see the module doc).
+    pub taken: &'a mut Vec<Range<u32>>,
+    /// A reused buffer for new names.
+    pub scratch: &'a mut String,
     pub rules: &'a KeyRules,
     /// Where to record each field's key and value span, for metadata records.
     pub fields: Option<&'a mut Vec<(Range<u32>, Range<u32>)>>,
@@ -36,7 +39,8 @@ impl<'a> KeyWriter<'a> {
     pub fn begin(
         out: &'a mut Vec<u8>,
         warnings: &'a mut Vec<Warning>,
-        taken: &'a mut Vec<String>,
+        taken: &'a mut Vec<Range<u32>>,
+        scratch: &'a mut String,
         rules: &'a KeyRules,
         fields: Option<&'a mut Vec<(Range<u32>, Range<u32>)>>,
         input: Option<Obj<'_, '_>>,
@@ -48,6 +52,7 @@ impl<'a> KeyWriter<'a> {
             out,
             warnings,
             taken,
+            scratch,
             rules,
             fields,
             slow,
@@ -61,28 +66,30 @@ impl<'a> KeyWriter<'a> {
             self.emit(key, v);
             return;
         }
-        let new = if self.rules.is_valid(key) {
-            key.to_owned()
+        let valid = self.rules.is_valid(key);
+        if valid {
+            self.scratch.clear();
+            self.scratch.push_str(key);
         } else {
-            self.rules.rename(key)
-        };
-        if self.is_taken(&new) {
+            self.rules.rename_into(key, self.scratch);
+        }
+        if self.is_taken(self.scratch) {
             self.warnings.push(Warning::PropertyCollision {
                 from: key.to_owned(),
-                to: new,
+                to: self.scratch.clone(),
             });
             return;
         }
-        if new == key {
+        if valid {
             self.emit(key, v);
             return;
         }
-        let reserved = self.rules.is_reserved(key);
+        let new = self.scratch.clone();
         self.emit(&new, v);
         self.warnings.push(Warning::PropertyRenamed {
             from: key.to_owned(),
             to: new,
-            reserved,
+            reserved: self.rules.is_reserved(key),
         });
     }
 
@@ -94,8 +101,12 @@ impl<'a> KeyWriter<'a> {
         self.emit(key, v);
     }
 
+    /// Keys written while renaming are ASCII letters, digits and `_` (valid or renamed), so
+    /// their bytes in `out` are the key itself, with no escapes.
     fn is_taken(&self, key: &str) -> bool {
-        self.taken.iter().any(|t| t == key)
+        self.taken
+            .iter()
+            .any(|r| &self.out[r.start as usize..r.end as usize] == key.as_bytes())
     }
 
     fn emit(&mut self, key: &str, v: Source<'_, '_>) {
@@ -103,12 +114,12 @@ impl<'a> KeyWriter<'a> {
             self.out.push(b',');
         }
         self.count += 1;
-        if self.slow {
-            self.taken.push(key.to_owned());
-        }
         let k0 = self.out.len() as u32;
         write_str(self.out, key);
         let k1 = self.out.len() as u32;
+        if self.slow {
+            self.taken.push(k0 + 1..k1 - 1);
+        }
         self.out.push(b':');
         match v {
             Source::Tape(v) => write_val(self.out, v),

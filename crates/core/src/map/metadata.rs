@@ -33,6 +33,7 @@ fn write_record(
         out,
         warnings,
         taken,
+        scratch,
         fields,
         visitor,
         account,
@@ -48,7 +49,15 @@ fn write_record(
     out.push(b':');
     write_str(out, id);
     out.extend_from_slice(b",\"values\":");
-    let mut w = KeyWriter::begin(out, warnings, taken, &target.rules, Some(fields), traits);
+    let mut w = KeyWriter::begin(
+        out,
+        warnings,
+        taken,
+        scratch,
+        &target.rules,
+        Some(fields),
+        traits,
+    );
     for (k, v) in traits.iter().flat_map(|t| t.iter()) {
         if k != link {
             w.input(k, Source::Tape(v));

@@ -225,12 +225,18 @@ pub struct Mapper {
     /// The resolved accountId, or a group's id.
     account: String,
     /// Keys written so far, kept only while an object has renamed keys (to find collisions).
-    taken: Vec<String>,
+    taken: Vec<Range<u32>>,
+    /// A reused buffer for renamed keys.
+    scratch: String,
 }
 
 impl Mapper {
     /// A mapper for an integration of `bp`'s `variant` with `config`.
-    pub fn new(bp: &'static Blueprint, variant: &'static Variant, config: IntegrationConfig) -> Self {
+    pub fn new(
+        bp: &'static Blueprint,
+        variant: &'static Variant,
+        config: IntegrationConfig,
+    ) -> Self {
         Self {
             bp,
             variant,
@@ -243,6 +249,7 @@ impl Mapper {
             user: String::with_capacity(64),
             account: String::with_capacity(64),
             taken: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -258,7 +265,12 @@ impl Mapper {
 
     /// Maps one event. `now_ms` is the current time (for events without a timestamp and the
     /// age warning); `ids` answers identity lookups.
-    pub fn map(&mut self, ev: &Event<'_, '_>, ids: &dyn IdentityLookup, now_ms: i64) -> Mapping<'_> {
+    pub fn map(
+        &mut self,
+        ev: &Event<'_, '_>,
+        ids: &dyn IdentityLookup,
+        now_ms: i64,
+    ) -> Mapping<'_> {
         self.out.clear();
         self.warnings.clear();
         self.fields.clear();
@@ -367,7 +379,11 @@ impl Mapper {
             self.user.push_str(user.as_str());
             return Ok(());
         }
-        let anon = ev.anonymous_id.as_ref().map(|a| a.as_str()).unwrap_or_default();
+        let anon = ev
+            .anonymous_id
+            .as_ref()
+            .map(|a| a.as_str())
+            .unwrap_or_default();
         if ids.user_for_anonymous(anon, &mut self.user) {
             self.visitor.push_str(&self.user);
             return Ok(());

@@ -54,7 +54,9 @@ fn map1(src: &str) -> String {
 /// The track body's JSON, parsed, for assertions on single fields.
 fn body(src: &str) -> Value {
     let out = map1(src);
-    let text = out.strip_prefix("track ").unwrap_or_else(|| panic!("not a track: {out}"));
+    let text = out
+        .strip_prefix("track ")
+        .unwrap_or_else(|| panic!("not a track: {out}"));
     serde_json::from_str(text).expect("valid JSON")
 }
 
@@ -89,7 +91,9 @@ fn mapping_page_takes_url_title_referrer_from_context_page_and_adds_path_search_
         json!({"url":"https://x/s?q=1","title":"T","referrer":"https://r/","path":"/s","search":"?q=1","name":"Settings"})
     );
     // The event's own properties win over context.page.
-    let b = body(r#"{"type":"page","userId":"u","properties":{"title":"Own"},"context":{"page":{"title":"Ctx"}}}"#);
+    let b = body(
+        r#"{"type":"page","userId":"u","properties":{"title":"Own"},"context":{"page":{"title":"Ctx"}}}"#,
+    );
     assert_eq!(b["properties"], json!({"title": "Own"}));
 }
 
@@ -133,12 +137,20 @@ fn mapping_order_revenue_wins_over_total_and_items_over_products() {
         r#"{"type":"track","event":"Order Completed","userId":"u","properties":{"revenue":90,"total":98,
         "items":[1],"products":[2]}}"#,
     );
-    assert_eq!(b["properties"], json!({"revenue":90,"total":98,"items":[1],"products":[2]}));
+    assert_eq!(
+        b["properties"],
+        json!({"revenue":90,"total":98,"items":[1],"products":[2]})
+    );
 }
 
 #[test]
 fn mapping_custom_events_pass_through_as_is() {
-    for name in ["feature_used", "trial_started", "Report Exported", "subscription upgraded ✓"] {
+    for name in [
+        "feature_used",
+        "trial_started",
+        "Report Exported",
+        "subscription upgraded ✓",
+    ] {
         let b = body(&format!(
             r#"{{"type":"track","event":"{name}","userId":"u","properties":{{"feature":"export"}}}}"#
         ));
@@ -149,21 +161,41 @@ fn mapping_custom_events_pass_through_as_is() {
 
 #[test]
 fn mapping_event_mapping_config_overrides_by_exact_name_and_null_drops() {
-    let mut m = mapper_with(json!({"event_mapping": {"Signed Up": "trial_started", "Debug Ping": null,
-        "Order Completed": "order_done", "page": "screen_view"}}));
-    let (out, _) = run(&mut m, &(), r#"{"type":"track","event":"Signed Up","userId":"u"}"#);
+    let mut m = mapper_with(
+        json!({"event_mapping": {"Signed Up": "trial_started", "Debug Ping": null,
+        "Order Completed": "order_done", "page": "screen_view"}}),
+    );
+    let (out, _) = run(
+        &mut m,
+        &(),
+        r#"{"type":"track","event":"Signed Up","userId":"u"}"#,
+    );
     assert!(out.contains(r#""event":"trial_started""#), "{out}");
-    let (out, _) = run(&mut m, &(), r#"{"type":"track","event":"Debug Ping","userId":"u"}"#);
+    let (out, _) = run(
+        &mut m,
+        &(),
+        r#"{"type":"track","event":"Debug Ping","userId":"u"}"#,
+    );
     assert_eq!(out, "dropped event_mapping");
-    let (out, _) = run(&mut m, &(), r#"{"type":"track","event":"signed up","userId":"u"}"#);
-    assert!(out.contains(r#""event":"signed up""#), "exact names only: {out}");
+    let (out, _) = run(
+        &mut m,
+        &(),
+        r#"{"type":"track","event":"signed up","userId":"u"}"#,
+    );
+    assert!(
+        out.contains(r#""event":"signed up""#),
+        "exact names only: {out}"
+    );
     // An override renames; the row's property plan still applies.
     let (out, _) = run(
         &mut m,
         &(),
         r#"{"type":"track","event":"Order Completed","userId":"u","properties":{"total":5}}"#,
     );
-    assert!(out.contains(r#""event":"order_done""#) && out.contains(r#""revenue":5"#), "{out}");
+    assert!(
+        out.contains(r#""event":"order_done""#) && out.contains(r#""revenue":5"#),
+        "{out}"
+    );
     let (out, _) = run(&mut m, &(), r#"{"type":"page","userId":"u"}"#);
     assert!(out.contains(r#""event":"screen_view""#), "{out}");
 }
@@ -175,7 +207,10 @@ fn mapping_identify_is_a_visitor_metadata_record_not_a_track_event() {
         &(),
         r#"{"type":"identify","userId":"u-123","traits":{"plan":"pro","seats":12,"accountId":"acme-corp"}}"#,
     );
-    assert_eq!(out, r#"visitor {"visitorId":"u-123","values":{"plan":"pro","seats":12}}"#);
+    assert_eq!(
+        out,
+        r#"visitor {"visitorId":"u-123","values":{"plan":"pro","seats":12}}"#
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 
@@ -209,11 +244,19 @@ fn metadata_records_give_their_fields_for_merging() {
     assert_eq!(r.id, "u");
     let fields: Vec<(String, String)> = r
         .fields()
-        .map(|(k, v)| (String::from_utf8_lossy(k).into(), String::from_utf8_lossy(v).into()))
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into(),
+                String::from_utf8_lossy(v).into(),
+            )
+        })
         .collect();
     assert_eq!(
         fields,
-        [("\"plan\"".into(), "\"pro\"".into()), ("\"n\"".into(), "1".into())]
+        [
+            ("\"plan\"".into(), "\"pro\"".into()),
+            ("\"n\"".into(), "1".into())
+        ]
     );
 }
 
@@ -236,27 +279,49 @@ fn metadata_reserved_and_invalid_keys_are_renamed_with_warnings() {
 fn identify_or_group_without_traits_sends_nothing() {
     let mut m = mapper_with(json!({}));
     assert_eq!(
-        run(&mut m, &(), r#"{"type":"identify","userId":"u","traits":{"accountId":"a"}}"#).0,
+        run(
+            &mut m,
+            &(),
+            r#"{"type":"identify","userId":"u","traits":{"accountId":"a"}}"#
+        )
+        .0,
         "dropped no_traits"
     );
     assert_eq!(
-        run(&mut m, &(), r#"{"type":"group","userId":"u","groupId":"g"}"#).0,
+        run(
+            &mut m,
+            &(),
+            r#"{"type":"group","userId":"u","groupId":"g"}"#
+        )
+        .0,
         "dropped no_traits"
     );
 }
 
 #[test]
 fn screen_and_alias_are_dropped_as_unsupported() {
-    assert_eq!(map1(r#"{"type":"screen","userId":"u","name":"Home"}"#), "dropped unsupported_type");
-    assert_eq!(map1(r#"{"type":"alias","userId":"u"}"#), "dropped unsupported_type");
+    assert_eq!(
+        map1(r#"{"type":"screen","userId":"u","name":"Home"}"#),
+        "dropped unsupported_type"
+    );
+    assert_eq!(
+        map1(r#"{"type":"alias","userId":"u"}"#),
+        "dropped unsupported_type"
+    );
 }
 
 // === Identity table ===
 
 #[test]
 fn identity_user_id_is_visitor_id() {
-    assert_eq!(body(r#"{"type":"track","event":"E","userId":"u-123","anonymousId":"a"}"#)["visitorId"], "u-123");
-    assert_eq!(body(r#"{"type":"track","event":"E","userId":42}"#)["visitorId"], "42");
+    assert_eq!(
+        body(r#"{"type":"track","event":"E","userId":"u-123","anonymousId":"a"}"#)["visitorId"],
+        "u-123"
+    );
+    assert_eq!(
+        body(r#"{"type":"track","event":"E","userId":42}"#)["visitorId"],
+        "42"
+    );
 }
 
 #[test]
@@ -270,7 +335,10 @@ fn identity_ip_user_agent_and_locale_go_to_context() {
     let b = body(
         r#"{"type":"track","event":"E","userId":"u","context":{"ip":"203.0.113.9","user_agent":"UA/1","locale":"en-US"}}"#,
     );
-    assert_eq!(b["context"], json!({"ip":"203.0.113.9","userAgent":"UA/1","locale":"en-US"}));
+    assert_eq!(
+        b["context"],
+        json!({"ip":"203.0.113.9","userAgent":"UA/1","locale":"en-US"})
+    );
 }
 
 #[test]
@@ -279,7 +347,10 @@ fn identity_track_context_carries_url_and_title_from_context_page() {
         r#"{"type":"track","event":"E","userId":"u","context":{"page":{"url":"https://x/","title":"X","path":"/"}}}"#,
     );
     assert_eq!(b["context"], json!({"url":"https://x/","title":"X"}));
-    assert!(b.get("properties").is_none(), "a track takes no page properties: {b}");
+    assert!(
+        b.get("properties").is_none(),
+        "a track takes no page properties: {b}"
+    );
 }
 
 #[test]
@@ -295,8 +366,14 @@ fn identity_anonymous_visitor_linked_by_an_earlier_identify_is_the_user() {
     assert_eq!(
         links,
         [
-            Link::AnonymousToUser { anonymous_id: "a-9f2", user_id: "u-123" },
-            Link::UserToAccount { user_id: "u-123", account_id: "acme" }
+            Link::AnonymousToUser {
+                anonymous_id: "a-9f2",
+                user_id: "u-123"
+            },
+            Link::UserToAccount {
+                user_id: "u-123",
+                account_id: "acme"
+            }
         ]
     );
     for l in &links {
@@ -304,7 +381,10 @@ fn identity_anonymous_visitor_linked_by_an_earlier_identify_is_the_user() {
     }
     drop(doc);
     let (out, warnings) = run(&mut m, &ids, r#"{"type":"page","anonymousId":"a-9f2"}"#);
-    assert!(out.contains(r#""visitorId":"u-123","accountId":"acme""#), "{out}");
+    assert!(
+        out.contains(r#""visitorId":"u-123","accountId":"acme""#),
+        "{out}"
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
 }
 
@@ -313,21 +393,42 @@ fn identity_unlinked_anonymous_visitor_gets_the_pendo_prefix_or_is_dropped() {
     let b = body(r#"{"type":"page","anonymousId":"a-9f2"}"#);
     assert_eq!(b["visitorId"], "_PENDO_T_a-9f2");
     let mut m = mapper_with(json!({"anonymous_visitors": "drop"}));
-    assert_eq!(run(&mut m, &(), r#"{"type":"page","anonymousId":"a-9f2"}"#).0, "dropped anonymous");
     assert_eq!(
-        run(&mut m, &(), r#"{"type":"identify","anonymousId":"a","traits":{"p":1}}"#).0,
+        run(&mut m, &(), r#"{"type":"page","anonymousId":"a-9f2"}"#).0,
+        "dropped anonymous"
+    );
+    assert_eq!(
+        run(
+            &mut m,
+            &(),
+            r#"{"type":"identify","anonymousId":"a","traits":{"p":1}}"#
+        )
+        .0,
         "dropped anonymous"
     );
     // A known user is never dropped as anonymous.
-    assert!(run(&mut m, &(), r#"{"type":"page","userId":"u"}"#).0.starts_with("track"));
+    assert!(
+        run(&mut m, &(), r#"{"type":"page","userId":"u"}"#)
+            .0
+            .starts_with("track")
+    );
 }
 
 #[test]
 fn identity_account_id_precedence_first_found_wins() {
     let mut ids = MemoryIdentity::new();
-    ids.record(&Link::UserToAccount { user_id: "u", account_id: "from-identify" });
-    ids.record(&Link::UserToGroup { user_id: "u", group_id: "from-group" });
-    ids.record(&Link::UserToGroup { user_id: "g-only", group_id: "from-group" });
+    ids.record(&Link::UserToAccount {
+        user_id: "u",
+        account_id: "from-identify",
+    });
+    ids.record(&Link::UserToGroup {
+        user_id: "u",
+        group_id: "from-group",
+    });
+    ids.record(&Link::UserToGroup {
+        user_id: "g-only",
+        group_id: "from-group",
+    });
     let mut m = mapper_with(json!({}));
     let mut account = |src: &str| -> Value {
         let (out, _) = run(&mut m, &ids, src);
@@ -338,21 +439,36 @@ fn identity_account_id_precedence_first_found_wins() {
         "context":{"groupId":"from-context","traits":{"accountId":"from-traits"}}}"#;
     assert_eq!(account(all), "from-context");
     assert_eq!(
-        account(r#"{"type":"track","event":"E","userId":"u","properties":{"accountId":"from-props"},"context":{"traits":{"accountId":"from-traits"}}}"#),
+        account(
+            r#"{"type":"track","event":"E","userId":"u","properties":{"accountId":"from-props"},"context":{"traits":{"accountId":"from-traits"}}}"#
+        ),
         "from-props"
     );
     assert_eq!(
-        account(r#"{"type":"track","event":"E","userId":"u","context":{"traits":{"accountId":"from-traits"}}}"#),
+        account(
+            r#"{"type":"track","event":"E","userId":"u","context":{"traits":{"accountId":"from-traits"}}}"#
+        ),
         "from-traits"
     );
-    assert_eq!(account(r#"{"type":"track","event":"E","userId":"u"}"#), "from-identify");
-    assert_eq!(account(r#"{"type":"track","event":"E","userId":"g-only"}"#), "from-group");
-    assert_eq!(account(r#"{"type":"track","event":"E","userId":"nobody"}"#), Value::Null);
+    assert_eq!(
+        account(r#"{"type":"track","event":"E","userId":"u"}"#),
+        "from-identify"
+    );
+    assert_eq!(
+        account(r#"{"type":"track","event":"E","userId":"g-only"}"#),
+        "from-group"
+    );
+    assert_eq!(
+        account(r#"{"type":"track","event":"E","userId":"nobody"}"#),
+        Value::Null
+    );
 }
 
 #[test]
 fn identity_properties_account_id_is_the_link_not_a_property() {
-    let b = body(r#"{"type":"track","event":"E","userId":"u","properties":{"accountId":"acme","n":1}}"#);
+    let b = body(
+        r#"{"type":"track","event":"E","userId":"u","properties":{"accountId":"acme","n":1}}"#,
+    );
     assert_eq!(b["accountId"], "acme");
     assert_eq!(b["properties"], json!({"n": 1}));
     // When context.groupId wins, properties.accountId is kept, renamed, and said so.
@@ -361,23 +477,39 @@ fn identity_properties_account_id_is_the_link_not_a_property() {
         &(),
         r#"{"type":"track","event":"E","userId":"u","properties":{"accountId":"x"},"context":{"groupId":"g"}}"#,
     );
-    assert!(out.contains(r#""properties":{"custom_accountId":"x"}"#), "{out}");
-    assert_eq!(warnings, ["reserved_property: `accountId` is a reserved name, sent as `custom_accountId`"]);
+    assert!(
+        out.contains(r#""properties":{"custom_accountId":"x"}"#),
+        "{out}"
+    );
+    assert_eq!(
+        warnings,
+        ["reserved_property: `accountId` is a reserved name, sent as `custom_accountId`"]
+    );
 }
 
 #[test]
 fn identity_no_account_gives_the_account_not_linked_warning_and_no_key() {
-    let (out, warnings) = run(&mut mapper_with(json!({})), &(), r#"{"type":"track","event":"E","userId":"u"}"#);
+    let (out, warnings) = run(
+        &mut mapper_with(json!({})),
+        &(),
+        r#"{"type":"track","event":"E","userId":"u"}"#,
+    );
     assert!(!out.contains("accountId"), "{out}");
     assert_eq!(warnings.len(), 1);
-    assert!(warnings[0].starts_with("account_not_linked"), "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("account_not_linked"),
+        "{warnings:?}"
+    );
 }
 
 // === Consent and the integrations object ===
 
 #[test]
 fn consent_analytics_false_drops_in_either_place() {
-    for consent in [r#"{"analytics":false}"#, r#"{"canonical":{"analytics":false}}"#] {
+    for consent in [
+        r#"{"analytics":false}"#,
+        r#"{"canonical":{"analytics":false}}"#,
+    ] {
         for kind in [
             r#""type":"page""#,
             r#""type":"track","event":"E""#,
@@ -394,17 +526,28 @@ fn consent_analytics_false_drops_in_either_place() {
 fn consent_absent_is_delivered_unless_require_consent() {
     assert!(map1(r#"{"type":"page","userId":"u"}"#).starts_with("track"));
     let mut m = mapper_with(json!({"require_consent": true}));
-    assert_eq!(run(&mut m, &(), r#"{"type":"page","userId":"u"}"#).0, "dropped consent");
+    assert_eq!(
+        run(&mut m, &(), r#"{"type":"page","userId":"u"}"#).0,
+        "dropped consent"
+    );
     assert!(
-        run(&mut m, &(), r#"{"type":"page","userId":"u","context":{"consent":{"analytics":true}}}"#)
-            .0
-            .starts_with("track")
+        run(
+            &mut m,
+            &(),
+            r#"{"type":"page","userId":"u","context":{"consent":{"analytics":true}}}"#
+        )
+        .0
+        .starts_with("track")
     );
 }
 
 #[test]
 fn integrations_object_has_segment_semantics() {
-    let with = |i: &str| map1(&format!(r#"{{"type":"page","userId":"u","integrations":{i}}}"#));
+    let with = |i: &str| {
+        map1(&format!(
+            r#"{{"type":"page","userId":"u","integrations":{i}}}"#
+        ))
+    };
     assert_eq!(with(r#"{"Pendo":false}"#), "dropped integration_disabled");
     assert_eq!(with(r#"{"All":false}"#), "dropped integration_disabled");
     assert!(with(r#"{"All":false,"Pendo":true}"#).starts_with("track"));
@@ -429,7 +572,10 @@ fn properties_breaking_pendos_key_rules_are_renamed_with_warnings() {
         json!({"page_url":"a","_2fa":true,"ok_key":1,"custom___internal__":2,
                "this_key_is_much_longer_than_thi":3})
     );
-    let renames: Vec<&String> = warnings.iter().filter(|w| w.starts_with("reserved_property")).collect();
+    let renames: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.starts_with("reserved_property"))
+        .collect();
     assert_eq!(renames.len(), 4, "{warnings:?}");
     assert!(renames[0].contains("`page-url`") && renames[0].contains("`page_url`"));
 }
@@ -458,9 +604,16 @@ fn properties_whose_new_names_collide_keep_the_first_and_warn() {
     );
     assert!(out.contains(r#""properties":{"a_b":1}"#), "{out}");
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    assert!(warnings.contains(&"reserved_property: `a_b` is already taken by a renamed key: not sent".to_owned()));
+    assert!(warnings.contains(
+        &"reserved_property: `a_b` is already taken by a renamed key: not sent".to_owned()
+    ));
     assert!(warnings.contains(&"reserved_property: `a-b` breaks the key rules (letters, digits, _; no leading digit; length), sent as `a_b`".to_owned()));
-    assert!(warnings.contains(&"reserved_property: `a.b` would be renamed `a_b`, which is already taken: not sent".to_owned()));
+    assert!(
+        warnings.contains(
+            &"reserved_property: `a.b` would be renamed `a_b`, which is already taken: not sent"
+                .to_owned()
+        )
+    );
 }
 
 #[test]
@@ -469,10 +622,17 @@ fn properties_over_512_bytes_are_sent_with_a_warning() {
     let (out, warnings) = run(
         &mut mapper_with(json!({})),
         &(),
-        &format!(r#"{{"type":"track","event":"E","userId":"u","context":{{"groupId":"g"}},"properties":{{"blob":"{big}"}}}}"#),
+        &format!(
+            r#"{{"type":"track","event":"E","userId":"u","context":{{"groupId":"g"}},"properties":{{"blob":"{big}"}}}}"#
+        ),
     );
     assert!(out.contains(&big));
-    assert_eq!(warnings, ["properties_too_large: properties are 611 bytes, over 512: sent, but Pendo may not show them"]);
+    assert_eq!(
+        warnings,
+        [
+            "properties_too_large: properties are 611 bytes, over 512: sent, but Pendo may not show them"
+        ]
+    );
 }
 
 #[test]
@@ -481,23 +641,37 @@ fn events_older_than_seven_days_are_sent_with_a_warning() {
     let (out, warnings) = run(
         &mut mapper_with(json!({})),
         &(),
-        &format!(r#"{{"type":"track","event":"E","userId":"u","context":{{"groupId":"g"}},"timestamp":{eight_days}}}"#),
+        &format!(
+            r#"{{"type":"track","event":"E","userId":"u","context":{{"groupId":"g"}},"timestamp":{eight_days}}}"#
+        ),
     );
     assert!(out.contains(&format!(r#""timestamp":{eight_days}"#)));
-    assert_eq!(warnings, ["timestamp_too_old: the event is 8 days old, over 7: sent, but Pendo may not show it"]);
+    assert_eq!(
+        warnings,
+        ["timestamp_too_old: the event is 8 days old, over 7: sent, but Pendo may not show it"]
+    );
 }
 
 #[test]
 fn absent_keys_are_omitted_never_null_or_empty() {
     let out = map1(r#"{"type":"track","event":"E","userId":"u","timestamp":1}"#);
-    assert_eq!(out, r#"track {"type":"track","event":"E","visitorId":"u","timestamp":1}"#);
-    let out = map1(r#"{"type":"track","event":"E","userId":"u","timestamp":1,"properties":{},"context":{"ip":null,"page":{}}}"#);
-    assert_eq!(out, r#"track {"type":"track","event":"E","visitorId":"u","timestamp":1}"#);
+    assert_eq!(
+        out,
+        r#"track {"type":"track","event":"E","visitorId":"u","timestamp":1}"#
+    );
+    let out = map1(
+        r#"{"type":"track","event":"E","userId":"u","timestamp":1,"properties":{},"context":{"ip":null,"page":{}}}"#,
+    );
+    assert_eq!(
+        out,
+        r#"track {"type":"track","event":"E","visitorId":"u","timestamp":1}"#
+    );
 }
 
 #[test]
 fn a_missing_timestamp_is_the_time_received_else_now() {
-    let b = body(r#"{"type":"track","event":"E","userId":"u","receivedAt":"2024-11-26T08:00:00Z"}"#);
+    let b =
+        body(r#"{"type":"track","event":"E","userId":"u","receivedAt":"2024-11-26T08:00:00Z"}"#);
     assert_eq!(b["timestamp"], 1_732_608_000_000_i64);
     let b = body(r#"{"type":"track","event":"E","userId":"u"}"#);
     assert_eq!(b["timestamp"], NOW);
@@ -516,8 +690,16 @@ fn strings_are_escaped_on_the_way_out() {
 #[test]
 fn a_mapper_reused_for_many_events_gives_each_its_own_result() {
     let mut m = mapper_with(json!({}));
-    let a = run(&mut m, &(), r#"{"type":"track","event":"A","userId":"u","properties":{"bad-key":1}}"#);
-    let b = run(&mut m, &(), r#"{"type":"track","event":"B","userId":"v","context":{"groupId":"g"}}"#);
+    let a = run(
+        &mut m,
+        &(),
+        r#"{"type":"track","event":"A","userId":"u","properties":{"bad-key":1}}"#,
+    );
+    let b = run(
+        &mut m,
+        &(),
+        r#"{"type":"track","event":"B","userId":"v","context":{"groupId":"g"}}"#,
+    );
     assert!(a.0.contains(r#""event":"A""#) && a.1.len() == 2);
     assert!(b.0.contains(r#""event":"B""#) && b.1.is_empty(), "{b:?}");
 }

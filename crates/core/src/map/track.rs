@@ -41,6 +41,7 @@ pub(super) fn write(
         out,
         warnings,
         taken,
+        scratch,
         event_name,
         visitor,
         user,
@@ -80,7 +81,7 @@ pub(super) fn write(
     let has = |k: &str| props.is_some_and(|p| p.get(k).is_some());
     let plan = &rule.properties;
     let skip_account = account_from == Some(AccountFrom::Properties);
-    let mut w = KeyWriter::begin(out, warnings, taken, &spec.properties, None, props);
+    let mut w = KeyWriter::begin(out, warnings, taken, scratch, &spec.properties, None, props);
     if let Some(p) = props {
         for (k, v) in p.iter() {
             if skip_account && k == link {
