@@ -15,6 +15,9 @@ use crate::tape::Val;
 use simd_json::{Buffers, ErrorType, Node, Tape};
 use std::ops::Range;
 
+/// Bytes of padding [`Parser::parse_padded`] needs after the body.
+pub const PADDING: usize = simd_json::INPUT_PADDING;
+
 /// What a body is expected to hold, from the endpoint it was posted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -63,7 +66,36 @@ impl Parser {
         input: &'de mut [u8],
         shape: Shape,
     ) -> Result<Document<'p, 'de>, EventError> {
-        let body_len = input.len();
+        let len = input.len();
+        self.parse_inner(input, len, false, shape)
+    }
+
+    /// Like [`parse`](Self::parse) for a body in `input[..len]` followed by at least [`PADDING`]
+    /// bytes of any content, which spares simd-json its copy of the input into an aligned buffer.
+    /// A caller that reads bodies into its own buffer (the gateway, the spool reader) reserves
+    /// the padding once. An input without enough padding is parsed the copying way.
+    ///
+    /// # Errors
+    ///
+    /// As [`parse`](Self::parse).
+    pub fn parse_padded<'p, 'de>(
+        &'p mut self,
+        input: &'de mut [u8],
+        len: usize,
+        shape: Shape,
+    ) -> Result<Document<'p, 'de>, EventError> {
+        let padded = input.len() >= len.saturating_add(PADDING);
+        let len = len.min(input.len());
+        self.parse_inner(input, len, padded, shape)
+    }
+
+    fn parse_inner<'p, 'de>(
+        &'p mut self,
+        input: &'de mut [u8],
+        body_len: usize,
+        padded: bool,
+        shape: Shape,
+    ) -> Result<Document<'p, 'de>, EventError> {
         if body_len > MAX_BODY_BYTES {
             return Err(too_large("body", MAX_BODY_BYTES, "bytes"));
         }
@@ -73,7 +105,12 @@ impl Parser {
             spans,
         } = self;
         let mut tape: Tape<'de> = std::mem::replace(home, Tape(Vec::new())).reset();
-        if let Err(e) = simd_json::fill_tape(input, buffers, &mut tape) {
+        let filled = if padded {
+            simd_json::fill_tape_padded(input, body_len, buffers, &mut tape)
+        } else {
+            simd_json::fill_tape(&mut input[..body_len], buffers, &mut tape)
+        };
+        if let Err(e) = filled {
             *home = tape.reset();
             let rule = match e.error() {
                 ErrorType::DepthLimitExceeded => Rule::TooDeep { max: MAX_DEPTH },

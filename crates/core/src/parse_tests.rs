@@ -478,3 +478,44 @@ fn one_parser_serves_many_bodies() {
         );
     }
 }
+
+#[test]
+fn a_padded_body_parses_like_an_unpadded_one() {
+    let src = br#"{"batch":[{"type":"page","userId":"u\"1","context":{"ip":"1.2.3.4"}},{"type":"track","userId":"v"}]}"#;
+    let mut plain = src.to_vec();
+    let mut padded = src.to_vec();
+    padded.extend_from_slice(&[b'x'; PADDING]);
+    let mut p = Parser::new();
+    let mut q = Parser::new();
+    let a = p.parse(&mut plain, Shape::Batch).expect("valid");
+    let b = q
+        .parse_padded(&mut padded, src.len(), Shape::Batch)
+        .expect("valid");
+    let show = |d: &Document<'_, '_>| -> Vec<String> {
+        d.events()
+            .map(|e| match e {
+                Ok(e) => format!(
+                    "{:?} {:?}",
+                    e.user_id.as_ref().map(Id::as_str),
+                    e.context.ip
+                ),
+                Err(e) => e.to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(show(&a), show(&b));
+    assert_eq!(show(&b)[1], "batch[1].event: is required");
+    assert_eq!(a.span(1), b.span(1));
+    let expected = show(&a);
+    drop(b);
+    // Too little padding falls back to the copying parse instead of failing.
+    let mut short = src.to_vec();
+    short.push(b' ');
+    assert_eq!(
+        show(
+            &q.parse_padded(&mut short, src.len(), Shape::Batch)
+                .expect("valid")
+        ),
+        expected
+    );
+}

@@ -9,6 +9,9 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
 
 // `stats_alloc` wraps the system allocator and counts; it keeps unsafe code out of this repo.
+#[path = "../../../benches/support/serde_baseline.rs"]
+mod serde_baseline;
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
@@ -67,6 +70,14 @@ fn allocations_per_event_after_warm_up() {
         per(counts[3]),
         per(total)
     );
+    // The same mapping the straightforward way, for scale.
+    let before = allocations();
+    for (_, body) in &mix {
+        std::hint::black_box(serde_baseline::map_event(body, 1_764_140_000_000));
+    }
+    let baseline = (allocations() - before) as f64 / mix.len() as f64;
+    println!("serde_json::Value baseline: {baseline:.1} allocations per event");
+    assert!(baseline > per(total), "the baseline should allocate more");
     assert_eq!(counts[0].0, 0, "page events allocate");
     assert_eq!(counts[1].0, 0, "track events allocate");
     // The mix's identify traits carry `email` and `role`, its group traits `name` and
