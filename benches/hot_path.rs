@@ -11,9 +11,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group};
 use signal_core::sample::Samples;
-use signal_core::{
-    Blueprint, IntegrationConfig, Mapped, Mapper, MemoryIdentity, PADDING, Parser, Shape,
-};
+use signal_core::{Mapped, Mapper, MemoryIdentity, PADDING, Parser, Shape};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -24,15 +22,11 @@ const EVENTS: usize = 1_000;
 const NOW: i64 = 1_764_140_000_000;
 
 fn mapper() -> Mapper {
-    let bp = Blueprint::get("pendo").expect("embedded");
-    let (config, variant) = IntegrationConfig::validate_install(
-        bp,
-        None,
-        None,
+    Mapper::from_config(
+        "pendo",
         &serde_json::json!({"api_key": "a", "integration_key": "k"}),
     )
-    .expect("valid");
-    Mapper::new(bp, variant, config)
+    .expect("valid")
 }
 
 /// Parse + map one body with signal-core; returns the request's length (0 when dropped).

@@ -4,7 +4,7 @@
 //! only for the warnings that name renamed reserved keys.
 
 use signal_core::sample::Samples;
-use signal_core::{Blueprint, EventType, IntegrationConfig, Mapper, MemoryIdentity, Parser, Shape};
+use signal_core::{EventType, Mapper, MemoryIdentity, Parser, Shape};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
 
@@ -22,15 +22,11 @@ fn allocations() -> usize {
 
 #[test]
 fn allocations_per_event_after_warm_up() {
-    let bp = Blueprint::get("pendo").expect("embedded");
-    let (config, variant) = IntegrationConfig::validate_install(
-        bp,
-        None,
-        None,
+    let mut mapper = Mapper::from_config(
+        "pendo",
         &serde_json::json!({"api_key": "a", "integration_key": "k"}),
     )
     .expect("valid");
-    let mut mapper = Mapper::new(bp, variant, config);
     let ids = MemoryIdentity::new();
     let mut parser = Parser::new();
     let mix: Vec<(EventType, Vec<u8>)> = {

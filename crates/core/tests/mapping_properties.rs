@@ -3,20 +3,12 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
+use signal_core::{Mapped, Mapper, Parser, Shape};
 
 const NOW: i64 = 1_764_140_000_000;
 
 fn mapper() -> Mapper {
-    let bp = Blueprint::get("pendo").expect("embedded");
-    let (config, variant) = IntegrationConfig::validate_install(
-        bp,
-        None,
-        None,
-        &json!({"api_key": "a", "integration_key": "k"}),
-    )
-    .expect("valid");
-    Mapper::new(bp, variant, config)
+    Mapper::from_config("pendo", &json!({"api_key": "a", "integration_key": "k"})).expect("valid")
 }
 
 /// Pendo's property key rules, written out again on purpose.

@@ -19,7 +19,7 @@ mod metadata;
 mod track;
 
 use crate::blueprint::{Blueprint, EventRule, Variant};
-use crate::config::{AnonymousVisitors, IntegrationConfig};
+use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig};
 use crate::event::{Event, EventType};
 use crate::identity::IdentityLookup;
 use crate::tape::Obj;
@@ -251,6 +251,23 @@ impl Mapper {
             taken: Vec::new(),
             scratch: String::new(),
         }
+    }
+
+    /// A mapper for blueprint `key` with `config` validated against it (default variant).
+    ///
+    /// # Errors
+    ///
+    /// An unknown blueprint (field `blueprint`), or the config's field errors.
+    pub fn from_config(key: &str, config: &serde_json::Value) -> Result<Self, ConfigErrors> {
+        let Some(bp) = Blueprint::get(key) else {
+            let mut errors = ConfigErrors::default();
+            errors
+                .fields
+                .insert("blueprint".into(), format!("no blueprint `{key}`"));
+            return Err(errors);
+        };
+        let (config, variant) = IntegrationConfig::validate_install(bp, None, None, config)?;
+        Ok(Self::new(bp, variant, config))
     }
 
     /// The blueprint.
