@@ -1,0 +1,40 @@
+//! Spool settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a spool is laid out and bounded.
+#[derive(Debug, Clone)]
+pub struct SpoolConfig {
+    /// The directory of the segment files, cursors and dead letters.
+    pub dir: PathBuf,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// Hard cap on the bytes of all segments: an append that would pass it fails with
+    /// [`SpoolError::is_full`](crate::SpoolError::is_full). Nothing is ever dropped to make room.
+    pub max_bytes: u64,
+    /// Most bytes waiting for the writer before appends are refused as full.
+    pub max_pending_bytes: u64,
+    /// Acknowledged segments are kept this long (for inspection), then deleted.
+    pub retain_acked_for: Duration,
+    /// Acknowledged segments are deleted, oldest first, while they take more than this.
+    pub retain_acked_bytes: u64,
+    /// `fdatasync` after every group of appends. Only tests of other things turn it off.
+    pub fsync: bool,
+}
+
+impl SpoolConfig {
+    /// Defaults for a spool in `dir`: 64 MiB segments, a 10 GiB cap, acknowledged data deleted
+    /// at once.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            segment_bytes: 64 << 20,
+            max_bytes: 10 << 30,
+            max_pending_bytes: 64 << 20,
+            retain_acked_for: Duration::ZERO,
+            retain_acked_bytes: 0,
+            fsync: true,
+        }
+    }
+}
