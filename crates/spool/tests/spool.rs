@@ -336,6 +336,48 @@ fn acknowledged_segments_are_deleted_and_unacknowledged_kept() {
 }
 
 #[test]
+fn retention_keeps_acknowledged_segments_by_age_and_size() {
+    let fill = |spool: &Spool, c: &mut signal_spool::Consumer| {
+        for i in 0..80 {
+            spool
+                .append(vec![format!("{i}-{}", "r".repeat(100)).into_bytes()])
+                .wait()
+                .expect("append");
+        }
+        read_all(c)
+            .iter()
+            .for_each(|r| c.ack(r.receipt()).expect("ack"));
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // Kept for an hour: nothing acknowledged is deleted yet.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes = 1 << 10;
+    cfg.retain_acked_for = Duration::from_secs(3600);
+    cfg.retain_acked_bytes = u64::MAX;
+    let spool = Spool::open(cfg).expect("open");
+    let mut c = spool.consumer("a", Start::Earliest).expect("consumer");
+    fill(&spool, &mut c);
+    let kept = spool.stats();
+    assert!(kept.segments >= 8, "{kept:?}");
+    // Kept up to 2 KiB: the oldest go until the acknowledged rest fits.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path());
+    cfg.segment_bytes = 1 << 10;
+    cfg.retain_acked_for = Duration::from_secs(3600);
+    cfg.retain_acked_bytes = 2 << 10;
+    let spool = Spool::open(cfg).expect("open");
+    let mut c = spool.consumer("a", Start::Earliest).expect("consumer");
+    fill(&spool, &mut c);
+    let trimmed = spool.stats();
+    assert!(trimmed.segments < kept.segments, "{trimmed:?}");
+    assert!(
+        trimmed.bytes <= (2 << 10) + (2 << 10),
+        "closed acked segments within the limit, plus the active one: {trimmed:?}"
+    );
+}
+
+#[test]
 fn dead_letters_keep_their_reason_survive_restarts_and_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = Spool::open(config(dir.path())).expect("open");
