@@ -1,0 +1,85 @@
+//! What happened to each event: the live event's facts, without credentials.
+
+use std::time::Duration;
+
+/// The fate of one delivery attempt of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// The vendor answered 2xx.
+    Delivered,
+    /// It failed in a way worth retrying; another attempt is scheduled.
+    Retrying,
+    /// It failed and the event is held (the integration is paused) until the configuration
+    /// changes or a probe succeeds.
+    Failed,
+    /// Given up on: kept as a dead letter with the last answer.
+    DeadLettered,
+}
+
+impl OutcomeKind {
+    /// The API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Delivered => "delivered",
+            OutcomeKind::Retrying => "retrying",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// The request as sent, minus its credential header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorRequest {
+    /// `POST`.
+    pub method: String,
+    /// The full URL.
+    pub url: String,
+    /// The body.
+    pub body: String,
+}
+
+/// The vendor's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (cut to 4 KiB).
+    pub body: String,
+}
+
+/// A problem the user can act on, from the blueprint's troubleshooting table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    /// `invalid_integration_key`, `wrong_data_region`, ...
+    pub code: String,
+    /// What happened.
+    pub message: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// One event's outcome after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The integration.
+    pub integration_id: String,
+    /// The caller's id of the event.
+    pub id: u64,
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// Why, when it was not delivered (`status_503`, `timeout`, `connect`, `vendor_rejected`...).
+    pub reason: Option<String>,
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// Time from the request's send to its answer.
+    pub latency: Option<Duration>,
+    /// What was sent.
+    pub request: Option<VendorRequest>,
+    /// What came back.
+    pub response: Option<VendorResponse>,
+    /// The diagnosis, when the answer has one.
+    pub diagnosis: Option<Diagnosis>,
+    /// Warnings from the vendor's answer (metadata records failed or missing).
+    pub warnings: Vec<String>,
+}
