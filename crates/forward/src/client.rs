@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -74,14 +75,13 @@ impl NoAnswer {
 pub(crate) async fn post(
     client: &HttpClient,
     url: &str,
-    auth_header: &str,
-    auth: &str,
+    auth: (HeaderName, HeaderValue),
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, NoAnswer> {
     let req = Request::post(url)
-        .header("content-type", "application/json")
-        .header(auth_header, auth)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header(auth.0, auth.1)
         .body(Full::new(body))
         .map_err(|e| NoAnswer::Connect(format!("bad request: {e}")))?;
     let exchange = async {

@@ -1,5 +1,7 @@
 //! What happened to each event: the live event's facts, without credentials.
 
+use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The fate of one delivery attempt of one event.
@@ -28,24 +30,31 @@ impl OutcomeKind {
     }
 }
 
-/// The request as sent, minus its credential header.
+/// The request as sent, minus its credential header. Cheap to clone: the body is shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorRequest {
     /// `POST`.
-    pub method: String,
+    pub method: &'static str,
     /// The full URL.
-    pub url: String,
+    pub url: Arc<str>,
     /// The body.
-    pub body: String,
+    pub body: Bytes,
 }
 
-/// The vendor's answer.
+/// The vendor's answer. Cheap to clone: the body is shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorResponse {
-    /// HTTP status.
+    /// HTTP status, or 0 when no answer came (the body then says why).
     pub status: u16,
-    /// Body (cut to 4 KiB).
-    pub body: String,
+    /// The body, or why there was none.
+    pub body: Bytes,
+}
+
+impl VendorResponse {
+    /// The body as text (lossy), cut to `max` bytes, for a live event.
+    pub fn body_text(&self, max: usize) -> String {
+        String::from_utf8_lossy(&self.body[..self.body.len().min(max)]).into_owned()
+    }
 }
 
 /// A problem the user can act on, from the blueprint's troubleshooting table.
@@ -63,7 +72,7 @@ pub struct Diagnosis {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// The integration.
-    pub integration_id: String,
+    pub integration_id: Arc<str>,
     /// The caller's id of the event.
     pub id: u64,
     /// What happened.

@@ -11,9 +11,11 @@ use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorRespo
 use crate::policy::{self, Action, Jitter};
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hyper::header::{HeaderName, HeaderValue};
 use signal_core::MetadataKind;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -27,9 +29,9 @@ pub(crate) enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
-    Track,
-    Visitors,
-    Accounts,
+    Track = 0,
+    Visitors = 1,
+    Accounts = 2,
 }
 
 /// One HTTP request's worth of events.
@@ -54,6 +56,11 @@ const RECOVERY_STEP: Duration = Duration::from_secs(5);
 
 pub(crate) struct Worker {
     cfg: ForwardConfig,
+    /// The URL of each target, and the auth header, made once per configuration.
+    urls: [Arc<str>; 3],
+    /// The integration's id, shared by every outcome.
+    id: Arc<str>,
+    auth: (HeaderName, HeaderValue),
     client: HttpClient,
     out: mpsc::UnboundedSender<Outcome>,
     ready: VecDeque<Req>,
@@ -95,7 +102,11 @@ impl Worker {
             .fold(0x1234_5678u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         let visitors = Batcher::new(cfg.blueprint.metadata.visitor.id_field.as_str());
         let accounts = Batcher::new(cfg.blueprint.metadata.account.id_field.as_str());
+        let (urls, auth) = prepared(&cfg);
         Self {
+            id: Arc::from(cfg.integration_id.as_str()),
+            urls,
+            auth,
             client,
             out,
             ready: VecDeque::new(),
@@ -248,6 +259,7 @@ impl Worker {
             self.limiter = limiter(self.rate);
             self.rate_changed = Instant::now();
         }
+        (self.urls, self.auth) = prepared(&cfg);
         self.cfg = cfg;
         // A new key or region: held events go now.
         self.paused = None;
@@ -255,26 +267,18 @@ impl Worker {
         self.hold_until = None;
     }
 
-    fn url(&self, target: Target) -> String {
-        let md = &self.cfg.blueprint.metadata;
-        let path = match target {
-            Target::Track => &self.cfg.blueprint.track.path,
-            Target::Visitors => &md.visitor.path,
-            Target::Accounts => &md.account.path,
-        };
-        format!("{}{}", self.cfg.base_url, path)
+    fn url(&self, target: Target) -> Arc<str> {
+        self.urls[target as usize].clone()
     }
 
     fn send(&mut self, req: Req, probe: bool) {
         let client = self.client.clone();
         let url = self.url(req.target);
-        let header = self.cfg.blueprint.track.auth_header.clone();
-        let auth = self.cfg.auth.clone();
+        let auth = self.auth.clone();
         let timeout = self.cfg.timeout;
         self.inflight.spawn(async move {
             let start = Instant::now();
-            let answer =
-                client::post(&client, &url, &header, &auth, req.body.clone(), timeout).await;
+            let answer = client::post(&client, &url, auth, req.body.clone(), timeout).await;
             Done {
                 req,
                 answer,
@@ -311,21 +315,20 @@ impl Worker {
             ),
         };
         let request = VendorRequest {
-            method: "POST".into(),
+            method: "POST",
             url: self.url(req.target),
-            body: cut(&req.body),
+            body: req.body.clone(),
         };
-        let response = match &answer {
-            Ok(a) => Some(VendorResponse {
+        let response = Some(match &answer {
+            Ok(a) => VendorResponse {
                 status: a.status,
-                body: cut(&a.body),
-            }),
-            Err(e) => Some(VendorResponse {
+                body: a.body.clone(),
+            },
+            Err(e) => VendorResponse {
                 status: 0,
-                body: e.detail(),
-            }),
-        }
-        .filter(|r| r.status != 0 || answer.is_err());
+                body: Bytes::from(e.detail()),
+            },
+        });
         let emit = |out: &mpsc::UnboundedSender<Outcome>,
                     jobs: &[u64],
                     kind: OutcomeKind,
@@ -334,7 +337,7 @@ impl Worker {
                     warnings: Vec<String>| {
             for &id in jobs {
                 let _ = out.send(Outcome {
-                    integration_id: self.cfg.integration_id.clone(),
+                    integration_id: self.id.clone(),
                     id,
                     kind,
                     reason: reason.clone(),
@@ -447,10 +450,21 @@ impl Worker {
     }
 }
 
-/// A body for the live event: at most 4 KiB.
-fn cut(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&b[..b.len().min(4096)]);
-    s.into_owned()
+/// The URLs of the three targets and the auth header, for a configuration. A header value
+/// that is not valid (a key with a newline) is sent empty, and Pendo answers 401: the
+/// integration pauses with the diagnosis that says to fix the key.
+fn prepared(cfg: &ForwardConfig) -> ([Arc<str>; 3], (HeaderName, HeaderValue)) {
+    let bp = cfg.blueprint;
+    let url = |path: &str| Arc::<str>::from(format!("{}{}", cfg.base_url, path));
+    let urls = [
+        url(&bp.track.path),
+        url(&bp.metadata.visitor.path),
+        url(&bp.metadata.account.path),
+    ];
+    let name = HeaderName::from_bytes(bp.track.auth_header.as_bytes())
+        .unwrap_or(HeaderName::from_static("x-pendo-integration-key"));
+    let value = HeaderValue::from_str(&cfg.auth).unwrap_or(HeaderValue::from_static(""));
+    (urls, (name, value))
 }
 
 /// Failed or missing records in a metadata answer become warnings.

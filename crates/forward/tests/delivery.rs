@@ -456,11 +456,8 @@ async fn a_rejected_body_dead_letters_that_event_only() {
     assert_eq!(dead.reason.as_deref(), Some("vendor_rejected: status_400"));
     let response = dead.response.clone().expect("response");
     assert_eq!(response.status, 400);
-    assert!(
-        response.body.contains("event is required"),
-        "{}",
-        response.body
-    );
+    let text = response.body_text(4096);
+    assert!(text.contains("event is required"), "{text}");
     assert_eq!(by_id[&8].kind, OutcomeKind::Delivered);
 }
 
@@ -536,4 +533,30 @@ async fn a_stalled_integration_does_not_slow_another() {
         "the fast integration took {took:?}"
     );
     assert!(slow.requests().is_empty(), "the slow one is still stalled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_halves_the_effective_rate() {
+    let (sim, _subs) = sim("us", "ik").await;
+    sim.set_faults(FaultPlan {
+        throttle_next: 1,
+        retry_after_secs: 1,
+        ..FaultPlan::default()
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = config("i", &sim.base_url(), "ik");
+    cfg.rate_limit_per_second = 40;
+    let integration = Engine::new().start(cfg, tx);
+    for n in 0..200 {
+        integration.deliver(track(n));
+    }
+    let _ = finals(&mut rx, 200, Duration::from_secs(4)).await;
+    let times: Vec<u64> = sim.requests().iter().map(|r| r.at_ms).collect();
+    let first = *times.first().expect("requests after the hold");
+    // Two seconds after the hold: at the halved rate of 20/s, about 40 requests, not 80.
+    let in_two_seconds = times.iter().filter(|&&t| t < first + 2000).count();
+    assert!(
+        (30..=55).contains(&in_two_seconds),
+        "{in_two_seconds} requests in the 2 s after a 429 with a limit of 40/s"
+    );
 }
