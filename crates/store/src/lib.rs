@@ -1,0 +1,374 @@
+//! `signal-store`: the embedded store in the data directory (`<data-dir>/store.redb`).
+//!
+//! It keeps what the management API configures (integrations, sources) and the identity links
+//! identify and group calls make (anonymousId -> userId, userId -> accountId, userId -> latest
+//! groupId), so they survive restarts. redb: a pure-Rust, ACID, single-file embedded database
+//! with durable commits, nothing to install or run beside the binary; ARCHITECTURE.md says why.
+//!
+//! Records are stored as JSON (they are small, and read far less often than events flow).
+//! Identity links are written in one durable transaction per request, before the gateway
+//! acknowledges it.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use signal_core::{IdentityLookup, Link};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+const INTEGRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("integrations");
+const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("sources");
+const USERS: TableDefinition<&str, &str> = TableDefinition::new("anonymous_to_user");
+const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("user_to_account");
+const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("user_to_group");
+
+/// An installed integration, as stored (secrets whole; the API masks them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationRecord {
+    /// Stable id.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// Blueprint key (`pendo`).
+    pub blueprint: String,
+    /// Blueprint version at install.
+    pub blueprint_version: String,
+    /// Variant key.
+    pub variant: String,
+    /// The validated config, defaults filled in.
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// `server_side`.
+    pub delivery_mode: String,
+    /// Whether events are delivered.
+    pub enabled: bool,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// RFC 3339 last update time.
+    pub updated_at: String,
+}
+
+/// A source: where events come from, with its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The pipeline key (Bearer, or Basic user).
+    pub pipeline_key: String,
+    /// The HMAC secret.
+    pub secret: String,
+    /// Origins allowed for browsers (empty: the request's own origin is echoed).
+    pub allowed_origins: Vec<String>,
+    /// Requests per second at the gateway.
+    pub rate_limit_per_second: u32,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// A store error: the operation and what went wrong.
+#[derive(Debug)]
+pub struct StoreError(String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+fn err(op: &str) -> impl Fn(&dyn fmt::Display) -> StoreError + '_ {
+    move |e| StoreError(format!("{op}: {e}"))
+}
+
+/// The store. Cloning shares it.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+}
+
+impl Store {
+    /// Opens (or creates) the store file.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be created or opened, or is not a store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| err("open")(&e))?;
+        let store = Self { db: Arc::new(db) };
+        // Create the tables so readers never meet a missing one.
+        let txn = store.db.begin_write().map_err(|e| err("begin")(&e))?;
+        {
+            txn.open_table(INTEGRATIONS)
+                .map_err(|e| err("create table")(&e))?;
+            txn.open_table(SOURCES)
+                .map_err(|e| err("create table")(&e))?;
+            txn.open_table(USERS).map_err(|e| err("create table")(&e))?;
+            txn.open_table(ACCOUNTS)
+                .map_err(|e| err("create table")(&e))?;
+            txn.open_table(GROUPS)
+                .map_err(|e| err("create table")(&e))?;
+        }
+        txn.commit().map_err(|e| err("commit")(&e))?;
+        Ok(store)
+    }
+
+    fn put<T: Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| err("encode")(&e))?;
+        let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        {
+            let mut t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
+            t.insert(id, bytes.as_slice())
+                .map_err(|e| err("insert")(&e))?;
+        }
+        txn.commit().map_err(|e| err("commit")(&e))
+    }
+
+    fn get<T: for<'a> Deserialize<'a>>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
+        let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
+        let Some(v) = t.get(id).map_err(|e| err("get")(&e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| err("decode")(&e))
+    }
+
+    fn list<T: for<'a> Deserialize<'a>>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
+        let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| err("list")(&e))? {
+            let (_, v) = row.map_err(|e| err("list")(&e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| err("decode")(&e))?);
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, table: TableDefinition<&str, &[u8]>, id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        let existed = {
+            let mut t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
+            t.remove(id).map_err(|e| err("remove")(&e))?.is_some()
+        };
+        txn.commit().map_err(|e| err("commit")(&e))?;
+        Ok(existed)
+    }
+
+    /// Saves an integration (insert or replace).
+    ///
+    /// # Errors
+    ///
+    /// The write fails.
+    pub fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), StoreError> {
+        self.put(INTEGRATIONS, &rec.id, rec)
+    }
+
+    /// One integration.
+    ///
+    /// # Errors
+    ///
+    /// The read fails.
+    pub fn integration(&self, id: &str) -> Result<Option<IntegrationRecord>, StoreError> {
+        self.get(INTEGRATIONS, id)
+    }
+
+    /// Every integration, by id.
+    ///
+    /// # Errors
+    ///
+    /// The read fails.
+    pub fn integrations(&self) -> Result<Vec<IntegrationRecord>, StoreError> {
+        self.list(INTEGRATIONS)
+    }
+
+    /// Removes an integration; whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// The write fails.
+    pub fn delete_integration(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete(INTEGRATIONS, id)
+    }
+
+    /// Saves a source.
+    ///
+    /// # Errors
+    ///
+    /// The write fails.
+    pub fn put_source(&self, rec: &SourceRecord) -> Result<(), StoreError> {
+        self.put(SOURCES, &rec.id, rec)
+    }
+
+    /// Every source, by id.
+    ///
+    /// # Errors
+    ///
+    /// The read fails.
+    pub fn sources(&self) -> Result<Vec<SourceRecord>, StoreError> {
+        self.list(SOURCES)
+    }
+
+    /// Removes a source; whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// The write fails.
+    pub fn delete_source(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete(SOURCES, id)
+    }
+
+    /// Records identity links durably, in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// The write fails (the gateway then answers 503: nothing is acknowledged).
+    pub fn record_links(&self, links: &[Link<'_>]) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| err("durability")(&e))?;
+        {
+            let mut users = txn.open_table(USERS).map_err(|e| err("open table")(&e))?;
+            let mut accounts = txn
+                .open_table(ACCOUNTS)
+                .map_err(|e| err("open table")(&e))?;
+            let mut groups = txn.open_table(GROUPS).map_err(|e| err("open table")(&e))?;
+            for link in links {
+                let r = match *link {
+                    Link::AnonymousToUser {
+                        anonymous_id,
+                        user_id,
+                    } => users.insert(anonymous_id, user_id).map(drop),
+                    Link::UserToAccount {
+                        user_id,
+                        account_id,
+                    } => accounts.insert(user_id, account_id).map(drop),
+                    Link::UserToGroup { user_id, group_id } => {
+                        groups.insert(user_id, group_id).map(drop)
+                    }
+                };
+                r.map_err(|e| err("insert link")(&e))?;
+            }
+        }
+        txn.commit().map_err(|e| err("commit")(&e))
+    }
+
+    fn lookup(&self, table: TableDefinition<&str, &str>, key: &str, out: &mut String) -> bool {
+        out.clear();
+        let Ok(txn) = self.db.begin_read() else {
+            return false;
+        };
+        let Ok(t) = txn.open_table(table) else {
+            return false;
+        };
+        match t.get(key) {
+            Ok(Some(v)) => {
+                out.push_str(v.value());
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl IdentityLookup for Store {
+    fn user_for_anonymous(&self, anonymous_id: &str, out: &mut String) -> bool {
+        self.lookup(USERS, anonymous_id, out)
+    }
+    fn account_for_user(&self, user_id: &str, out: &mut String) -> bool {
+        self.lookup(ACCOUNTS, user_id, out)
+    }
+    fn group_for_user(&self, user_id: &str, out: &mut String) -> bool {
+        self.lookup(GROUPS, user_id, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn integration(id: &str) -> IntegrationRecord {
+        IntegrationRecord {
+            id: id.into(),
+            name: format!("Pendo {id}"),
+            blueprint: "pendo".into(),
+            blueprint_version: "0.1.0".into(),
+            variant: "b2b_saas".into(),
+            config: serde_json::json!({"api_key": "secret", "integration_key": "k", "data_region": "us"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            delivery_mode: "server_side".into(),
+            enabled: true,
+            created_at: "2026-11-26T08:00:00Z".into(),
+            updated_at: "2026-11-26T08:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn integrations_sources_and_links_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.redb");
+        {
+            let s = Store::open(&path).expect("open");
+            s.put_integration(&integration("a")).expect("put");
+            s.put_integration(&integration("b")).expect("put");
+            assert!(s.delete_integration("b").expect("delete"));
+            assert!(!s.delete_integration("zzz").expect("delete"));
+            s.put_source(&SourceRecord {
+                id: "default".into(),
+                name: "Default".into(),
+                pipeline_key: "dk_live_x".into(),
+                secret: "s".into(),
+                allowed_origins: vec![],
+                rate_limit_per_second: 1000,
+                created_at: "2026-11-26T08:00:00Z".into(),
+            })
+            .expect("source");
+            s.record_links(&[
+                Link::AnonymousToUser {
+                    anonymous_id: "a-1",
+                    user_id: "u-1",
+                },
+                Link::UserToAccount {
+                    user_id: "u-1",
+                    account_id: "acme",
+                },
+                Link::UserToGroup {
+                    user_id: "u-1",
+                    group_id: "g-1",
+                },
+            ])
+            .expect("links");
+        }
+        let s = Store::open(&path).expect("reopen");
+        assert_eq!(s.integrations().expect("list"), vec![integration("a")]);
+        assert_eq!(s.integration("a").expect("get"), Some(integration("a")));
+        assert_eq!(s.sources().expect("sources")[0].pipeline_key, "dk_live_x");
+        let mut out = String::new();
+        assert!(s.user_for_anonymous("a-1", &mut out) && out == "u-1");
+        assert!(s.account_for_user("u-1", &mut out) && out == "acme");
+        assert!(s.group_for_user("u-1", &mut out) && out == "g-1");
+        assert!(!s.user_for_anonymous("nobody", &mut out) && out.is_empty());
+    }
+}
