@@ -299,7 +299,7 @@ fn id<'de>(key: &str, v: Val<'_, 'de>) -> Result<Id<'de>, EventError> {
         .ok_or_else(|| wrong(key, "a string or a number"))
 }
 
-fn timestamp(key: &str, v: Val<'_, '_>) -> Result<i64, EventError> {
+pub(crate) fn timestamp(key: &str, v: Val<'_, '_>) -> Result<i64, EventError> {
     let ms = match (v.as_str(), v.as_static_number()) {
         (Some(s), _) => parse_iso8601(s),
         (_, Some(StaticNode::U64(u))) => i64::try_from(u).ok(),
@@ -407,12 +407,12 @@ impl<'t, 'de> Event<'t, 'de> {
     /// Decodes and validates one event object.
     ///
     /// `implied` is the type the endpoint implies (`/v1/t` implies track); `base` is the batch's
-    /// top-level context, under the event's own; `batch_sent_at` the batch's `sentAt`.
+    /// top-level context, under the event's own; `stamps` the batch's `sentAt` and `receivedAt`.
     pub(crate) fn decode(
         v: Val<'t, 'de>,
         implied: Option<EventType>,
         base: Context<'t, 'de>,
-        batch_sent_at: Option<i64>,
+        stamps: crate::parse::Stamps,
     ) -> Result<Self, EventError> {
         let obj = v.as_obj().ok_or_else(|| {
             EventError::new(
@@ -436,7 +436,7 @@ impl<'t, 'de> Event<'t, 'de> {
             traits: None,
             context: base,
             timestamp: None,
-            sent_at: batch_sent_at,
+            sent_at: stamps.sent_at,
             received_at: None,
             message_id: None,
             integrations: None,
@@ -476,6 +476,7 @@ impl<'t, 'de> Event<'t, 'de> {
             }
         }
         ev.timestamp = ev.timestamp.or(original_ts);
+        ev.received_at = stamps.received_at.or(ev.received_at);
         ev.kind = match (kind, implied) {
             (Some(k), Some(i)) if k != i => {
                 return Err(EventError::new(

@@ -15,6 +15,15 @@ use crate::tape::Val;
 use simd_json::{Buffers, ErrorType, Node, Tape};
 use std::ops::Range;
 
+/// A batch's own `sentAt` and `receivedAt`, given to each of its events.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Stamps {
+    /// The batch's `sentAt`, for events without their own.
+    pub sent_at: Option<i64>,
+    /// The batch's `receivedAt` (stamped by the gateway): it wins over an event's own.
+    pub received_at: Option<i64>,
+}
+
 /// Bytes of padding [`Parser::parse_padded`] needs after the body.
 pub const PADDING: usize = simd_json::INPUT_PADDING;
 
@@ -156,11 +165,12 @@ enum Kind {
     Single {
         implied: Option<EventType>,
     },
-    /// Tape positions of the batch array and the batch's context and sentAt values.
+    /// Tape positions of the batch array and the batch's context, sentAt and receivedAt.
     Batch {
         array: usize,
         context: Option<usize>,
         sent_at: Option<usize>,
+        received_at: Option<usize>,
     },
 }
 
@@ -170,7 +180,7 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
         let obj = root
             .as_obj()
             .ok_or_else(|| EventError::new("", Rule::NotBatch))?;
-        let (mut array, mut context, mut sent_at) = (None, None, None);
+        let (mut array, mut context, mut sent_at, mut received_at) = (None, None, None, None);
         let mut at = 1;
         for (k, v) in obj.iter() {
             let pos = at + 1;
@@ -179,6 +189,7 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
                 "batch" => &mut array,
                 "context" => &mut context,
                 "sentAt" | "sent_at" => &mut sent_at,
+                "receivedAt" | "received_at" => &mut received_at,
                 _ => continue,
             };
             if slot.replace(pos).is_some() {
@@ -198,6 +209,7 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
             array,
             context: context.filter(|&c| !Val(&nodes[c..]).is_null()),
             sent_at: sent_at.filter(|&s| !Val(&nodes[s..]).is_null()),
+            received_at: received_at.filter(|&s| !Val(&nodes[s..]).is_null()),
         })
     };
     match shape {
@@ -279,12 +291,15 @@ fn structural_count(nodes: &[Node<'_>]) -> usize {
 }
 
 impl<'p, 'de> Document<'p, 'de> {
-    fn batch_base(&self) -> Result<(Context<'_, 'de>, Option<i64>), EventError> {
+    fn batch_base(&self) -> Result<(Context<'_, 'de>, Stamps), EventError> {
         let Kind::Batch {
-            context, sent_at, ..
+            context,
+            sent_at,
+            received_at,
+            ..
         } = self.kind
         else {
-            return Ok((Context::default(), None));
+            return Ok((Context::default(), Stamps::default()));
         };
         let nodes = &self.tape.0;
         let mut base = Context::default();
@@ -301,20 +316,55 @@ impl<'p, 'de> Document<'p, 'de> {
             })?;
             base.overlay(obj).map_err(|e| e.within("context"))?;
         }
-        let sent_at = match sent_at {
-            Some(s) => {
-                let probe = Val(&nodes[s..]);
-                let ms = match (probe.as_str(), probe.as_static_number()) {
-                    (Some(text), _) => crate::time::parse_iso8601(text),
-                    (_, Some(simd_json::StaticNode::U64(u))) => i64::try_from(u).ok(),
-                    (_, Some(simd_json::StaticNode::I64(i))) if i >= 0 => Some(i),
-                    _ => None,
-                };
-                Some(ms.ok_or_else(|| EventError::new("sentAt", Rule::NotTimestamp))?)
-            }
-            None => None,
+        let stamp = |at: Option<usize>, name: &str| {
+            at.map(|s| crate::event::timestamp(name, Val(&nodes[s..]))).transpose()
         };
-        Ok((base, sent_at))
+        Ok((
+            base,
+            Stamps {
+                sent_at: stamp(sent_at, "sentAt")?,
+                received_at: stamp(received_at, "receivedAt")?,
+            },
+        ))
+    }
+
+    /// Writes the batch's `context` object (or `{}`), with each `extra` key added where the
+    /// context lacks it: how the gateway stores a batch's context enriched with the request's
+    /// ip and user agent, under each event's own.
+    pub fn write_batch_context(&self, out: &mut Vec<u8>, extra: &[(&str, &str)]) {
+        let nodes = &self.tape.0;
+        let ctx = match self.kind {
+            Kind::Batch {
+                context: Some(c), ..
+            } => Val::split(&nodes[c..]).and_then(|(v, _)| v.as_obj()),
+            _ => None,
+        };
+        out.push(b'{');
+        let mut first = true;
+        if let Some(obj) = ctx {
+            for (k, v) in obj.iter() {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                crate::json::write_str(out, k);
+                out.push(b':');
+                crate::json::write_val(out, v);
+            }
+        }
+        for (k, v) in extra {
+            if ctx.is_some_and(|o| o.get(k).is_some_and(|v| !v.is_null())) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            crate::json::write_str(out, k);
+            out.push(b':');
+            crate::json::write_str(out, v);
+        }
+        out.push(b'}');
     }
 }
 
@@ -381,7 +431,7 @@ impl<'p, 'de> Document<'p, 'de> {
                 remaining: 1,
                 implied,
                 batch: false,
-                base: Ok((Context::default(), None)),
+                base: Ok((Context::default(), Stamps::default())),
                 spans: self.spans,
             },
             Kind::Batch { array, .. } => Events {
@@ -404,7 +454,7 @@ pub struct Events<'t, 'de> {
     remaining: usize,
     implied: Option<EventType>,
     batch: bool,
-    base: Result<(Context<'t, 'de>, Option<i64>), EventError>,
+    base: Result<(Context<'t, 'de>, Stamps), EventError>,
     spans: &'t [Range<u32>],
 }
 
@@ -422,12 +472,12 @@ impl<'t, 'de> Iterator for Events<'t, 'de> {
         self.index += 1;
         let result = match &self.base {
             Err(e) => Err(e.clone()),
-            Ok((base, sent_at)) => {
+            Ok((base, stamps)) => {
                 let size = self.spans.get(i).map_or(0, |r| (r.end - r.start) as usize);
                 if self.batch && size > MAX_EVENT_BYTES {
                     Err(too_large("event", MAX_EVENT_BYTES, "bytes"))
                 } else {
-                    Event::decode(v, self.implied, *base, *sent_at)
+                    Event::decode(v, self.implied, *base, *stamps)
                 }
             }
         };
