@@ -186,6 +186,8 @@ pub struct Event<'t, 'de> {
     pub message_id: Option<&'de str>,
     /// Segment's per-destination switches, `{"All": false, "Pendo": true}`.
     pub integrations: Option<Obj<'t, 'de>>,
+    /// Whether the event named its own `type` (else the endpoint implied it).
+    pub typed: bool,
 }
 
 // === decoding ===
@@ -440,6 +442,7 @@ impl<'t, 'de> Event<'t, 'de> {
             received_at: None,
             message_id: None,
             integrations: None,
+            typed: false,
         };
         let mut original_ts = None;
         for (k, v) in obj.iter() {
@@ -477,6 +480,7 @@ impl<'t, 'de> Event<'t, 'de> {
         }
         ev.timestamp = ev.timestamp.or(original_ts);
         ev.received_at = stamps.received_at.or(ev.received_at);
+        ev.typed = kind.is_some();
         ev.kind = match (kind, implied) {
             (Some(k), Some(i)) if k != i => {
                 return Err(EventError::new(

@@ -21,7 +21,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub use crate::blueprint::{Blueprint, ConfigField, Troubleshooting, catalog};
-pub use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig};
+pub use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig, mask_secret};
 pub use crate::error::{EventError, Rule};
 pub use crate::event::{Consent, Context, Event, EventType, Id, Page};
 pub use crate::identity::{IdentityLookup, Link, MemoryIdentity, links_of};

@@ -317,7 +317,8 @@ impl<'p, 'de> Document<'p, 'de> {
             base.overlay(obj).map_err(|e| e.within("context"))?;
         }
         let stamp = |at: Option<usize>, name: &str| {
-            at.map(|s| crate::event::timestamp(name, Val(&nodes[s..]))).transpose()
+            at.map(|s| crate::event::timestamp(name, Val(&nodes[s..])))
+                .transpose()
         };
         Ok((
             base,

@@ -524,7 +524,8 @@ fn a_padded_body_parses_like_an_unpadded_one() {
 fn a_gateway_envelope_stamps_received_at_and_enriches_the_context_under_the_events() {
     // What the gateway spools: the batch's context with the request's ip and user agent added
     // where missing, its receivedAt, and the raw event.
-    let src = r#"{"context":{"ip":"1.1.1.1","locale":"de-DE"},"batch":[{"type":"page","userId":"u"}]}"#;
+    let src =
+        r#"{"context":{"ip":"1.1.1.1","locale":"de-DE"},"batch":[{"type":"page","userId":"u"}]}"#;
     let mut buf = src.as_bytes().to_vec();
     let mut p = Parser::new();
     let doc = p.parse(&mut buf, Shape::Batch).expect("valid");
@@ -542,8 +543,16 @@ fn a_gateway_envelope_stamps_received_at_and_enriches_the_context_under_the_even
     let mut q = Parser::new();
     let doc = q.parse(&mut buf, Shape::Batch).expect("valid");
     let ev = doc.event(0).expect("valid");
-    assert_eq!(ev.received_at, Some(1_732_608_000_000), "the gateway's stamp wins");
+    assert_eq!(
+        ev.received_at,
+        Some(1_732_608_000_000),
+        "the gateway's stamp wins"
+    );
     assert_eq!(ev.context.ip, Some("1.1.1.1"));
-    assert_eq!(ev.context.user_agent, Some("own"), "the event's own context wins");
+    assert_eq!(
+        ev.context.user_agent,
+        Some("own"),
+        "the event's own context wins"
+    );
     assert_eq!(ev.context.locale, Some("de-DE"));
 }

@@ -1,6 +1,6 @@
-//! `signal-edge`: the thin binary. It reads its arguments and hands the work to the library
-//! crates. Today it has `map`, a dry run of the Pendo mapping; `serve` and `demo` come with the
-//! gateway, the spool and the delivery engine (see ARCHITECTURE.md).
+//! `signal-edge`: the thin binary. It reads its arguments, resolves the settings (exit 64 naming
+//! a bad one), starts logging, and hands the work to `signal-server`: `serve` (the default),
+//! `demo`, or `map` (a dry run of the Pendo mapping). SIGTERM and SIGINT stop it gracefully.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,6 +8,7 @@ use lexopt::prelude::*;
 use signal_core::{
     Blueprint, IntegrationConfig, Mapped, Mapper, MemoryIdentity, Parser, Shape, links_of,
 };
+use signal_server::{Flags, Node, Settings};
 use std::io::Read as _;
 use std::process::ExitCode;
 
@@ -15,13 +16,24 @@ const HELP: &str = "\
 signal-edge: Segment-compatible events in, Pendo requests out.
 
 Usage:
-  signal-edge map [--config JSON] [FILE]   Validate a body (one event or a batch) from FILE or
-                                           stdin and print, per event, the Pendo request it
-                                           becomes, why it is dropped, or what is wrong with it.
-  signal-edge serve | demo                 Not in this build yet (see ARCHITECTURE.md).
+  signal-edge [serve] [OPTIONS]   The ingestion gateway, delivery and the management API.
+  signal-edge demo [OPTIONS]      serve, plus a Pendo sandbox on loopback, the Pendo integration
+                                  installed against it, and a stream of sample events.
+  signal-edge map [--integration JSON] [FILE]
+                                  Validate a body (one event or a batch) from FILE or stdin and
+                                  print, per event, the Pendo request it becomes, why it is
+                                  dropped, or what is wrong with it.
   signal-edge --help | --version
 
---config takes the integration's config as JSON, e.g. '{\"api_key\":\"k\",\"integration_key\":\"i\"}'.
+Options (flag > environment > signal.toml > default):
+  --config PATH        signal.toml
+  --data-dir DIR       SIGNAL_DATA_DIR     ./signal-data
+  --ingest-addr ADDR   SIGNAL_INGEST_ADDR  0.0.0.0:8080
+  --admin-addr ADDR    SIGNAL_ADMIN_ADDR   127.0.0.1:8084
+  --log LEVEL          SIGNAL_LOG          info (JSON lines when not on a terminal)
+Also read from the environment: SIGNAL_ADMIN_TOKEN, SIGNAL_PIPELINE_KEY, SIGNAL_PIPELINE_SECRET,
+SIGNAL_PENDO_BASE_URL_{US,EU,US1,JPN,AU}, SIGNAL_RETRY_BASE_MS, SIGNAL_RETRY_CAP_MS,
+SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS.
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +51,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut command = None;
     let mut file = None;
     let mut config = String::from(r#"{"api_key":"dry-run","integration_key":"dry-run"}"#);
+    let mut flags = Flags::default();
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => {
@@ -49,21 +62,111 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 println!("signal-edge {}", env!("CARGO_PKG_VERSION"));
                 return Ok(ExitCode::SUCCESS);
             }
-            Long("config") => config = args.value()?.string()?,
+            Long("integration") => config = args.value()?.string()?,
+            Long("config") => flags.config = Some(args.value()?.string()?.into()),
+            Long("data-dir") => flags.data_dir = Some(args.value()?.string()?),
+            Long("ingest-addr") => flags.ingest_addr = Some(args.value()?.string()?),
+            Long("admin-addr") => flags.admin_addr = Some(args.value()?.string()?),
+            Long("log") => flags.log = Some(args.value()?.string()?),
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    match command.as_deref().unwrap_or("serve") {
-        "map" => dry_run(file.as_deref(), &config),
-        "serve" | "demo" => {
-            eprintln!(
-                "signal-edge: `serve` and `demo` are not in this build yet; try `signal-edge map`"
-            );
-            Ok(ExitCode::from(69))
+    let command = command.unwrap_or_else(|| "serve".into());
+    if command == "map" {
+        return dry_run(file.as_deref(), &config);
+    }
+    if command != "serve" && command != "demo" {
+        return Err(format!("unknown command `{command}`; see --help").into());
+    }
+    let settings = match Settings::resolve(&flags, |k| std::env::var(k).ok()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("signal-edge: {e}");
+            return Ok(ExitCode::from(64));
         }
-        other => Err(format!("unknown command `{other}`; see --help").into()),
+    };
+    init_logging(&settings.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        if command == "demo" {
+            let rate = std::env::var("SIGNAL_DEMO_RATE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(20);
+            return match signal_server::demo::run(settings, rate, shutdown_signal()).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("signal-edge: {e}");
+                    Ok(ExitCode::from(64))
+                }
+            };
+        }
+        let (node, generated) = match Node::start(settings).await {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("signal-edge: {e}");
+                return Ok(ExitCode::from(64));
+            }
+        };
+        if let Some(t) = generated.admin_token {
+            println!("admin token (saved in the data directory, shown once): {t}");
+        }
+        if let Some(k) = generated.pipeline_key {
+            println!("pipeline key of the default source (shown once): {k}");
+        }
+        println!(
+            "listening ingest={} admin={}",
+            node.ingest_addr, node.admin_addr
+        );
+        tracing::info!(ingest = %node.ingest_addr, admin = %node.admin_addr, "signal-edge serving");
+        shutdown_signal().await;
+        tracing::info!(
+            "stopping: finishing requests under way; undelivered events stay in the spool"
+        );
+        if tokio::time::timeout(std::time::Duration::from_secs(9), node.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("stop took too long; undelivered events are left in the spool");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Human-readable logs on a terminal, JSON lines otherwise.
+fn init_logging(level: &str) {
+    use std::io::IsTerminal;
+    let level = level.parse().unwrap_or(tracing::Level::INFO);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
     }
 }
 
@@ -79,7 +182,7 @@ fn dry_run(file: Option<&str>, config: &str) -> Result<ExitCode, Box<dyn std::er
     let config: serde_json::Value =
         serde_json::from_str(config).map_err(|e| format!("--config: not JSON: {e}"))?;
     let (config, variant) = IntegrationConfig::validate_install(bp, None, None, &config)
-        .map_err(|e| format!("--config: {e}"))?;
+        .map_err(|e| format!("--integration: {e}"))?;
     let mut mapper = Mapper::new(bp, variant, config);
     let mut ids = MemoryIdentity::new();
     let now = std::time::SystemTime::now()

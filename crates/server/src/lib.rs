@@ -1,1 +1,25 @@
-//! placeholder
+//! `signal-server`: the signal-edge node, wired from the library crates.
+//!
+//! - `settings.rs`: flag > environment > `signal.toml` > default; bad values named (exit 64).
+//! - `app.rs`: opening the data directory (store, spool, generated secrets, the default source),
+//!   one delivery runtime per installed integration, both servers, graceful stop.
+//! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics.
+//! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
+//!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
+//! - `demo.rs`: the node plus the Pendo sandbox and a stream of sample events.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub use crate::app::{Generated, Node, Shared};
+pub use crate::settings::{Flags, Settings, SettingsError};
+
+mod admin;
+mod app;
+mod dedup;
+pub mod demo;
+mod http;
+mod ingest;
+mod live;
+mod pipeline;
+mod settings;

@@ -77,13 +77,20 @@ struct Request {
     reply: oneshot::Sender<Result<Range<u64>, SpoolError>>,
 }
 
+/// What the writer thread is told.
+enum Msg {
+    Append(Request),
+    /// Finish what came before, persist cursors, stop.
+    Close,
+}
+
 /// A durable, append-only event log on local disk.
 ///
 /// Cloning gives another handle to the same spool. See the crate docs for the guarantees.
 #[derive(Clone)]
 pub struct Spool {
     shared: Arc<Shared>,
-    tx: Sender<Request>,
+    tx: Sender<Msg>,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -171,15 +178,12 @@ impl Spool {
             return Append::ready(Err(SpoolError::full("the write queue", limit)));
         }
         let (reply, rx) = oneshot::channel();
-        if self
-            .tx
-            .send(Request {
-                records,
-                bytes,
-                reply,
-            })
-            .is_err()
-        {
+        let request = Request {
+            records,
+            bytes,
+            reply,
+        };
+        if self.tx.send(Msg::Append(request)).is_err() {
             self.shared.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
             return Append::ready(Err(SpoolError::closed()));
         }
@@ -270,6 +274,22 @@ impl Spool {
         Ok(())
     }
 
+    /// Blocks up to `timeout` until a record after `seq` is durable; returns whether one is.
+    /// For readers that must not hold their consumer while they wait.
+    pub fn wait_durable_after(&self, seq: u64, timeout: Duration) -> bool {
+        let segs = lock(&self.shared.segments);
+        let more = |segs: &Vec<Segment>| segs.last().is_some_and(|s| s.last > seq);
+        if more(&segs) {
+            return true;
+        }
+        let (segs, _) = self
+            .shared
+            .durable_cv
+            .wait_timeout_while(segs, timeout, |s| !more(s))
+            .unwrap_or_else(PoisonError::into_inner);
+        more(&segs)
+    }
+
     /// Current figures.
     pub fn stats(&self) -> SpoolStats {
         let (segments, durable_seq) = {
@@ -296,9 +316,11 @@ impl Spool {
         }
     }
 
-    /// Stops accepting appends, waits for the writer to finish what it has, persists cursors.
+    /// Stops accepting appends (from every handle), waits for the writer to finish what it
+    /// has, persists cursors.
     pub fn close(self) {
         let Spool { tx, writer, .. } = self;
+        let _ = tx.send(Msg::Close);
         drop(tx);
         if let Some(handle) = lock(&writer).take() {
             let _ = handle.join();
@@ -496,10 +518,12 @@ struct Writer {
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
 
 impl Writer {
-    fn run(mut self, rx: Receiver<Request>) {
-        loop {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let mut closing = false;
+        while !closing {
             let first = match rx.recv_timeout(HOUSEKEEPING) {
-                Ok(r) => r,
+                Ok(Msg::Append(r)) => r,
+                Ok(Msg::Close) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     self.housekeeping();
                     continue;
@@ -509,7 +533,11 @@ impl Writer {
             let mut batch = vec![first];
             while batch.len() < 8192 {
                 match rx.try_recv() {
-                    Ok(r) => batch.push(r),
+                    Ok(Msg::Append(r)) => batch.push(r),
+                    Ok(Msg::Close) => {
+                        closing = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }

@@ -582,3 +582,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn close_stops_the_writer_even_while_other_handles_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(config(dir.path())).expect("open");
+    let other = spool.clone();
+    other.append(payloads("x", 1)).wait().expect("append");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        spool.close();
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("close returns although another handle is alive");
+    let e = other
+        .append(payloads("late", 1))
+        .wait()
+        .expect_err("closed");
+    assert!(e.is_closed(), "{e}");
+}

@@ -1,0 +1,263 @@
+//! The running node: opening the data directory, the secrets, the default source, one delivery
+//! runtime per installed integration, and the two servers.
+
+use crate::pipeline::Runtime;
+use crate::settings::Settings;
+use signal_forward::Engine;
+use signal_spool::{Spool, SpoolConfig, Start};
+use signal_store::{IntegrationRecord, SourceRecord, Store};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use tokio::sync::watch;
+
+/// Locks, carrying on past a panic elsewhere.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything the handlers share.
+pub struct Shared {
+    /// The settings the node started with.
+    pub settings: Settings,
+    /// Integrations, sources, identity links.
+    pub store: Store,
+    /// Accepted events.
+    pub spool: Spool,
+    /// The HTTP client and delivery tasks.
+    pub engine: Engine,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Sources, by pipeline key (cached from the store).
+    pub sources: RwLock<Vec<SourceRecord>>,
+    /// Running integrations, by id.
+    pub runtimes: tokio::sync::Mutex<BTreeMap<String, Runtime>>,
+    /// Message ids seen recently, per source, for deduplication.
+    pub dedup: Mutex<crate::dedup::Dedup>,
+    /// Per-source gateway rate limiters.
+    pub limiters: Mutex<BTreeMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+}
+
+/// A started node: its addresses, and how to stop it.
+pub struct Node {
+    /// Where the ingestion API listens.
+    pub ingest_addr: SocketAddr,
+    /// Where the management API listens.
+    pub admin_addr: SocketAddr,
+    /// The shared state.
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the node generated on first start, to print once.
+#[derive(Debug, Default)]
+pub struct Generated {
+    /// The admin token, when it was generated now.
+    pub admin_token: Option<String>,
+    /// The pipeline key, when it was generated now.
+    pub pipeline_key: Option<String>,
+}
+
+fn random_token(n: usize) -> Result<String, String> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// The value of a secret: the setting if given, else the file in the data dir, else generated
+/// now and saved there (mode 0600). Returns it, and whether it was generated now.
+fn secret(
+    dir: &Path,
+    file: &str,
+    given: Option<&str>,
+    make: impl Fn() -> Result<String, String>,
+) -> Result<(String, bool), String> {
+    if let Some(v) = given {
+        return Ok((v.to_owned(), false));
+    }
+    let path = dir.join(file);
+    if let Ok(v) = std::fs::read_to_string(&path) {
+        return Ok((v.trim().to_owned(), false));
+    }
+    let v = make()?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(v.as_bytes())?;
+        f.sync_all()
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok((v, true))
+}
+
+/// Now, as RFC 3339.
+pub(crate) fn now_rfc3339() -> String {
+    let mut s = String::new();
+    signal_core::time::format_rfc3339(now_ms(), &mut s);
+    s
+}
+
+/// Now, in milliseconds since the epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Node {
+    /// Opens the data directory, starts delivery for every installed integration, and binds
+    /// both servers.
+    ///
+    /// # Errors
+    ///
+    /// The data directory, store or spool cannot be opened, or an address cannot be bound; the
+    /// message names what.
+    pub async fn start(settings: Settings) -> Result<(Node, Generated), String> {
+        let dir = settings.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+        let store = Store::open(&dir.join("store.redb")).map_err(|e| e.to_string())?;
+        let spool = Spool::open(SpoolConfig::new(dir.join("spool"))).map_err(|e| e.to_string())?;
+        let mut generated = Generated::default();
+        let (admin_token, new) =
+            secret(&dir, "admin-token", settings.admin_token.as_deref(), || {
+                random_token(32)
+            })?;
+        if new {
+            generated.admin_token = Some(admin_token.clone());
+        }
+        let (pipeline_key, new) = secret(
+            &dir,
+            "pipeline-key",
+            settings.pipeline_key.as_deref(),
+            || Ok(format!("dk_live_{}", random_token(32)?)),
+        )?;
+        if new {
+            generated.pipeline_key = Some(pipeline_key.clone());
+        }
+        let (pipeline_secret, _) = secret(
+            &dir,
+            "pipeline-secret",
+            settings.pipeline_secret.as_deref(),
+            || random_token(48),
+        )?;
+        let mut sources = store.sources().map_err(|e| e.to_string())?;
+        match sources.iter_mut().find(|s| s.id == "default") {
+            Some(s) => {
+                // The settings win over what the store remembers for the default source.
+                s.pipeline_key = pipeline_key;
+                s.secret = pipeline_secret;
+                store.put_source(s).map_err(|e| e.to_string())?;
+            }
+            None => {
+                let s = SourceRecord {
+                    id: "default".into(),
+                    name: "Default".into(),
+                    pipeline_key,
+                    secret: pipeline_secret,
+                    allowed_origins: Vec::new(),
+                    rate_limit_per_second: settings.source_rate_limit,
+                    created_at: now_rfc3339(),
+                };
+                store.put_source(&s).map_err(|e| e.to_string())?;
+                sources.push(s);
+            }
+        }
+        let ingest = tokio::net::TcpListener::bind(settings.ingest_addr)
+            .await
+            .map_err(|e| format!("--ingest-addr {}: {e}", settings.ingest_addr))?;
+        let admin = tokio::net::TcpListener::bind(settings.admin_addr)
+            .await
+            .map_err(|e| format!("--admin-addr {}: {e}", settings.admin_addr))?;
+        let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
+        let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
+        let shared = Arc::new(Shared {
+            settings,
+            store,
+            spool,
+            engine: Engine::new(),
+            admin_token,
+            sources: RwLock::new(sources),
+            runtimes: tokio::sync::Mutex::new(BTreeMap::new()),
+            dedup: Mutex::new(crate::dedup::Dedup::new(1_000_000)),
+            limiters: Mutex::new(BTreeMap::new()),
+        });
+        for rec in shared.store.integrations().map_err(|e| e.to_string())? {
+            if rec.enabled {
+                shared.run(&rec, Start::Latest).await?;
+            }
+        }
+        let (shutdown, rx) = watch::channel(false);
+        let s1 = shared.clone();
+        let ingest_task = tokio::spawn(crate::http::serve(
+            ingest,
+            Arc::new(move |req, peer| crate::ingest::handle(s1.clone(), req, peer)),
+            rx.clone(),
+        ));
+        let s2 = shared.clone();
+        let admin_task = tokio::spawn(crate::http::serve(
+            admin,
+            Arc::new(move |req, peer| crate::admin::handle(s2.clone(), req, peer)),
+            rx,
+        ));
+        Ok((
+            Node {
+                ingest_addr,
+                admin_addr,
+                shared,
+                shutdown,
+                servers: vec![ingest_task, admin_task],
+            },
+            generated,
+        ))
+    }
+
+    /// Stops accepting, lets requests under way finish, stops delivery (what is not delivered
+    /// stays in the spool for the next start), closes the spool.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for s in self.servers {
+            let _ = s.await;
+        }
+        let runtimes = std::mem::take(&mut *self.shared.runtimes.lock().await);
+        for (_, rt) in runtimes {
+            rt.stop().await;
+        }
+        self.shared.spool.clone().close();
+    }
+}
+
+impl Shared {
+    /// Starts (or restarts) delivery for an integration.
+    pub(crate) async fn run(
+        self: &Arc<Self>,
+        rec: &IntegrationRecord,
+        start: Start,
+    ) -> Result<(), String> {
+        let mut runtimes = self.runtimes.lock().await;
+        if let Some(old) = runtimes.remove(&rec.id) {
+            old.stop().await;
+        }
+        let rt = Runtime::start(self.clone(), rec, start)?;
+        runtimes.insert(rec.id.clone(), rt);
+        Ok(())
+    }
+
+    /// Stops delivery for an integration.
+    pub(crate) async fn halt(&self, id: &str) {
+        if let Some(old) = self.runtimes.lock().await.remove(id) {
+            old.stop().await;
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Deduplication by `messageId` at the gateway: a retried request (an SDK that did not hear the
+//! 200) must not deliver the same event twice. Two generations of hashed ids, each turned over
+//! after 12 hours or when it holds `cap` ids, so an id is remembered for 12 to 24 hours at a
+//! bounded memory cost (about 16 bytes an id).
+
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
+
+const GENERATION: Duration = Duration::from_secs(12 * 3600);
+
+/// Recently seen message ids.
+pub struct Dedup {
+    cap: usize,
+    current: HashSet<u64>,
+    previous: HashSet<u64>,
+    since: Instant,
+}
+
+impl Dedup {
+    /// At most `cap` ids a generation.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            current: HashSet::new(),
+            previous: HashSet::new(),
+            since: Instant::now(),
+        }
+    }
+
+    /// Whether `message_id` from `source` was seen already; remembers it if not.
+    pub fn seen(&mut self, source: &str, message_id: &str) -> bool {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (source, message_id).hash(&mut h);
+        let key = h.finish();
+        if self.current.contains(&key) || self.previous.contains(&key) {
+            return true;
+        }
+        if self.current.len() >= self.cap || self.since.elapsed() >= GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+            self.since = Instant::now();
+        }
+        self.current.insert(key);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_seen_once_per_source_and_remembered_across_a_turnover() {
+        let mut d = Dedup::new(3);
+        assert!(!d.seen("s", "m1"));
+        assert!(d.seen("s", "m1"));
+        assert!(!d.seen("other", "m1"), "per source");
+        assert!(!d.seen("s", "m2"));
+        assert!(!d.seen("s", "m3")); // turns the generation over
+        assert!(d.seen("s", "m1"), "still in the previous generation");
+    }
+}

@@ -1,0 +1,104 @@
+//! Live events (a bounded ring of the most recent per integration, and a broadcast for
+//! server-sent events) and the counters behind the stats endpoint.
+
+use crate::app::lock;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::broadcast;
+
+/// One integration's recent live events.
+pub struct Live {
+    cap: usize,
+    next_id: AtomicU64,
+    ring: Mutex<VecDeque<Value>>,
+    tx: broadcast::Sender<String>,
+}
+
+impl Live {
+    /// Keeps the last `cap` events.
+    pub fn new(cap: usize) -> Self {
+        let (tx, _) = broadcast::channel(1024);
+        Self {
+            cap,
+            next_id: AtomicU64::new(1),
+            ring: Mutex::new(VecDeque::with_capacity(cap)),
+            tx,
+        }
+    }
+
+    /// Adds an event (given an id) and tells the subscribers.
+    pub fn push(&self, mut v: Value) {
+        v["id"] = format!("le_{}", self.next_id.fetch_add(1, Ordering::Relaxed)).into();
+        let _ = self.tx.send(v.to_string());
+        let mut ring = lock(&self.ring);
+        if ring.len() == self.cap {
+            ring.pop_front();
+        }
+        ring.push_back(v);
+    }
+
+    /// The most recent events, newest first.
+    pub fn recent(&self, limit: usize) -> Vec<Value> {
+        lock(&self.ring).iter().rev().take(limit).cloned().collect()
+    }
+
+    /// A stream of events from now on, as JSON text.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.tx.subscribe()
+    }
+}
+
+/// One integration's counters.
+#[derive(Default)]
+pub struct Stats {
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    latencies: Mutex<VecDeque<u64>>,
+    status: Mutex<Option<(String, Option<Value>)>>,
+}
+
+impl Stats {
+    /// Counts one outcome.
+    pub fn count(&self, outcome: &'static str) {
+        *lock(&self.counts).entry(outcome).or_default() += 1;
+    }
+
+    /// Counts a delivery and its latency.
+    pub fn delivered(&self, latency_ms: u64) {
+        self.count("delivered");
+        let mut l = lock(&self.latencies);
+        if l.len() == 10_000 {
+            l.pop_front();
+        }
+        l.push_back(latency_ms);
+    }
+
+    /// Sets the status (`active`, `paused`) and its diagnosis.
+    pub fn set_status(&self, status: &str, diagnosis: Option<Value>) {
+        *lock(&self.status) = Some((status.to_owned(), diagnosis));
+    }
+
+    /// The status and diagnosis, `active` with none until something says otherwise.
+    pub fn status(&self) -> (String, Option<Value>) {
+        lock(&self.status)
+            .clone()
+            .unwrap_or_else(|| ("active".into(), None))
+    }
+
+    /// Counts by outcome.
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        lock(&self.counts).clone()
+    }
+
+    /// p50, p90, p99 of recent delivery latencies, in ms.
+    pub fn percentiles(&self) -> Value {
+        let mut l: Vec<u64> = lock(&self.latencies).iter().copied().collect();
+        if l.is_empty() {
+            return json!({"p50": null, "p90": null, "p99": null});
+        }
+        l.sort_unstable();
+        let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+        json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)})
+    }
+}

@@ -1,0 +1,360 @@
+//! One installed integration's delivery: its spool consumer, read on a thread of its own,
+//! each event parsed and mapped there (CPU work), handed to the integration's delivery task
+//! (`signal-forward`) through a tokio channel; the outcomes come back on another, and acknowledge
+//! the spool (delivered), dead-letter (given up) or pause (held). Every step is a live event.
+
+use crate::app::{Shared, lock, now_ms, now_rfc3339};
+use crate::live::{Live, Stats};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use signal_core::{Blueprint, EventType, IntegrationConfig, Mapped, Mapper, Parser, Shape};
+use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
+use signal_spool::{Consumer, DeadLetterInfo, Record, Start};
+use signal_store::IntegrationRecord;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What the live event says of the input.
+#[derive(Clone)]
+struct Meta {
+    kind: EventType,
+    event: Option<String>,
+    message_id: Option<String>,
+    warnings: Vec<Value>,
+}
+
+/// The consumer and the records in delivery, shared by the reader thread and the outcome task.
+struct Reading {
+    consumer: Consumer,
+    inflight: HashMap<u64, (Record, Meta)>,
+}
+
+/// A running integration.
+pub struct Runtime {
+    /// Its live events.
+    pub live: Arc<Live>,
+    /// Its counters.
+    pub stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    integration: signal_forward::Integration,
+    outcomes: tokio::task::JoinHandle<()>,
+    reading: Arc<Mutex<Reading>>,
+}
+
+fn forward_config(
+    shared: &Shared,
+    rec: &IntegrationRecord,
+    bp: &'static Blueprint,
+    config: &IntegrationConfig,
+) -> Result<ForwardConfig, String> {
+    let base = shared
+        .settings
+        .base_url(bp, &config.region)
+        .ok_or_else(|| format!("unknown region {}", config.region))?;
+    let mut f = ForwardConfig::new(&rec.id, bp, &base, &config.auth);
+    f.rate_limit_per_second = config.rate_limit_per_second;
+    f.retry = RetryPolicy {
+        base: shared.settings.retry_base,
+        cap: shared.settings.retry_cap,
+        max_attempts: shared.settings.retry_max_attempts,
+        max_age: Duration::from_secs(bp.delivery.max_age_hours * 3600),
+    };
+    f.probe_interval = shared.settings.pause_probe;
+    Ok(f)
+}
+
+impl Runtime {
+    /// Starts delivery for `rec`, reading the spool from its cursor (or `start` the first time).
+    pub fn start(
+        shared: Arc<Shared>,
+        rec: &IntegrationRecord,
+        start: Start,
+    ) -> Result<Self, String> {
+        let bp = Blueprint::get(&rec.blueprint)
+            .ok_or_else(|| format!("no blueprint {}", rec.blueprint))?;
+        let variant = bp
+            .variant(&rec.variant)
+            .ok_or_else(|| format!("no variant {}", rec.variant))?;
+        let config = IntegrationConfig::validate(bp, &Value::Object(rec.config.clone()))
+            .map_err(|e| e.to_string())?;
+        let fcfg = forward_config(&shared, rec, bp, &config)?;
+        let consumer = shared
+            .spool
+            .consumer(&rec.id, start)
+            .map_err(|e| e.to_string())?;
+        let live = Arc::new(Live::new(1000));
+        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let integration = shared.engine.start(fcfg, tx);
+        let reading = Arc::new(Mutex::new(Reading {
+            consumer,
+            inflight: HashMap::new(),
+        }));
+        let outcomes = tokio::spawn(outcome_loop(
+            rx,
+            reading.clone(),
+            live.clone(),
+            stats.clone(),
+            bp,
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (stop, reading, live, stats, integration) = (
+                stop.clone(),
+                reading.clone(),
+                live.clone(),
+                stats.clone(),
+                integration.clone(),
+            );
+            let mapper = Mapper::new(bp, variant, config);
+            let store = shared.store.clone();
+            let spool = shared.spool.clone();
+            std::thread::Builder::new()
+                .name(format!("read-{}", rec.id))
+                .spawn(move || {
+                    read_loop(
+                        spool,
+                        stop,
+                        reading,
+                        mapper,
+                        store,
+                        integration,
+                        live,
+                        stats,
+                    )
+                })
+                .map_err(|e| e.to_string())?
+        };
+        Ok(Self {
+            live,
+            stats,
+            stop,
+            reader: Some(reader),
+            integration,
+            outcomes,
+            reading,
+        })
+    }
+
+    /// Events read but not yet acknowledged (in delivery or held).
+    pub fn in_flight(&self) -> usize {
+        lock(&self.reading).inflight.len()
+    }
+
+    /// The dead letters, replay and purge go through the consumer.
+    pub fn with_consumer<T>(&self, f: impl FnOnce(&Consumer) -> T) -> T {
+        f(&lock(&self.reading).consumer)
+    }
+
+    /// Stops reading and delivering; what is not acknowledged stays in the spool.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(r) = self.reader.take() {
+            let _ = tokio::task::spawn_blocking(move || r.join()).await;
+        }
+        self.integration.stop().await;
+        let _ = (&mut self.outcomes).await;
+        let _ = lock(&self.reading).consumer.flush();
+    }
+}
+
+/// The reader thread: spool -> parse -> map -> delivery task.
+#[allow(clippy::too_many_arguments)]
+fn read_loop(
+    spool: signal_spool::Spool,
+    stop: Arc<AtomicBool>,
+    reading: Arc<Mutex<Reading>>,
+    mut mapper: Mapper,
+    store: signal_store::Store,
+    integration: signal_forward::Integration,
+    live: Arc<Live>,
+    stats: Arc<Stats>,
+) {
+    let mut parser = Parser::new();
+    let mut last_seen = lock(&reading).consumer.committed();
+    while !stop.load(Ordering::Acquire) {
+        let batch = {
+            let mut r = lock(&reading);
+            // Bounded: at most 10,000 events in delivery at once per integration.
+            if r.inflight.len() >= 10_000 {
+                Vec::new()
+            } else {
+                r.consumer.read(500).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "spool read failed");
+                    Vec::new()
+                })
+            }
+        };
+        if batch.is_empty() {
+            if lock(&reading).inflight.len() >= 10_000 {
+                std::thread::sleep(Duration::from_millis(20));
+            } else {
+                // Wait without holding the consumer, so acknowledgements go on meanwhile.
+                spool.wait_durable_after(last_seen, Duration::from_millis(100));
+            }
+            continue;
+        }
+        if let Some(last) = batch.iter().filter(|r| !r.replayed).map(|r| r.seq).max() {
+            last_seen = last_seen.max(last);
+        }
+        for record in batch {
+            let mut buf = record.payload.clone();
+            let doc = match parser.parse(&mut buf, Shape::Batch) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(seq = record.seq, error = %e, "a spooled record does not parse");
+                    let _ = lock(&reading).consumer.ack(record.receipt());
+                    continue;
+                }
+            };
+            let Ok(ev) = doc.event(0) else {
+                let _ = lock(&reading).consumer.ack(record.receipt());
+                continue;
+            };
+            let mapping = mapper.map(&ev, &store, now_ms());
+            let meta = Meta {
+                kind: ev.kind,
+                event: ev
+                    .event
+                    .map(str::to_owned)
+                    .or_else(|| ev.name.map(str::to_owned)),
+                message_id: ev.message_id.map(str::to_owned),
+                warnings: mapping
+                    .warnings
+                    .iter()
+                    .map(|w| json!({"code": w.code(), "message": w.to_string()}))
+                    .collect(),
+            };
+            let job = match mapping.outcome {
+                Mapped::Track { body, .. } => Job::Track {
+                    id: record.seq,
+                    body: Bytes::copy_from_slice(body),
+                },
+                Mapped::Metadata(r) => Job::from_record(record.seq, &r),
+                Mapped::Dropped(reason) => {
+                    let _ = lock(&reading).consumer.ack(record.receipt());
+                    stats.count("dropped");
+                    live.push(live_event(
+                        &meta,
+                        "dropped",
+                        Some(reason.as_str()),
+                        0,
+                        None,
+                        None,
+                    ));
+                    continue;
+                }
+            };
+            lock(&reading).inflight.insert(record.seq, (record, meta));
+            integration.deliver(job);
+        }
+    }
+}
+
+fn live_event(
+    meta: &Meta,
+    outcome: &str,
+    reason: Option<&str>,
+    attempt: u32,
+    o: Option<&Outcome>,
+    latency_ms: Option<u64>,
+) -> Value {
+    let mut v = json!({
+        "at": now_rfc3339(),
+        "message_id": meta.message_id,
+        "type": meta.kind.as_str(),
+        "event": meta.event,
+        "outcome": outcome,
+        "attempt": attempt,
+        "warnings": meta.warnings,
+    });
+    if let Some(r) = reason {
+        v["reason"] = r.into();
+    }
+    if let Some(ms) = latency_ms {
+        v["latency_ms"] = ms.into();
+    }
+    if let Some(o) = o {
+        if let Some(req) = &o.request {
+            v["vendor_request"] = json!({"method": req.method, "url": &*req.url, "body": String::from_utf8_lossy(&req.body)});
+        }
+        if let Some(resp) = &o.response {
+            v["vendor_response"] = json!({"status": resp.status, "body": resp.body_text(4096)});
+        }
+        if let Some(d) = &o.diagnosis {
+            v["diagnosis"] = json!({"code": d.code, "message": d.message, "fix": d.fix});
+        }
+        for w in &o.warnings {
+            if let Some(list) = v["warnings"].as_array_mut() {
+                list.push(json!({"code": "vendor", "message": w}));
+            }
+        }
+    }
+    v
+}
+
+/// The outcome task: acknowledge, dead-letter, count, and report.
+async fn outcome_loop(
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    reading: Arc<Mutex<Reading>>,
+    live: Arc<Live>,
+    stats: Arc<Stats>,
+    bp: &'static Blueprint,
+) {
+    while let Some(o) = rx.recv().await {
+        let latency = o.latency.map(|l| l.as_millis() as u64);
+        let mut r = lock(&reading);
+        let meta = r.inflight.get(&o.id).map(|(_, m)| m.clone());
+        let Some(meta) = meta else { continue };
+        match o.kind {
+            OutcomeKind::Delivered => {
+                if let Some((rec, _)) = r.inflight.remove(&o.id) {
+                    let _ = r.consumer.ack(rec.receipt());
+                }
+                stats.delivered(latency.unwrap_or(0));
+                stats.set_status("active", None);
+            }
+            OutcomeKind::DeadLettered => {
+                if let Some((rec, _)) = r.inflight.remove(&o.id) {
+                    let info = DeadLetterInfo {
+                        reason: o.reason.clone().unwrap_or_default(),
+                        status: o.response.as_ref().map(|x| x.status).filter(|s| *s != 0),
+                        body: o
+                            .response
+                            .as_ref()
+                            .map(|x| x.body_text(4096))
+                            .unwrap_or_default(),
+                        attempts: o.attempt,
+                    };
+                    if let Err(e) = r.consumer.dead_letter(&rec, info) {
+                        tracing::error!(error = %e, "cannot write a dead letter; the event stays unacknowledged");
+                    }
+                }
+                stats.count("dead_lettered");
+            }
+            OutcomeKind::Retrying => stats.count("retrying"),
+            OutcomeKind::Failed => {
+                stats.count("failed");
+                let diagnosis = o
+                    .diagnosis
+                    .as_ref()
+                    .map(|d| json!({"code": d.code, "message": d.message, "fix": d.fix}));
+                stats.set_status("paused", diagnosis);
+            }
+        }
+        drop(r);
+        let _ = bp;
+        live.push(live_event(
+            &meta,
+            o.kind.as_str(),
+            o.reason.as_deref(),
+            o.attempt,
+            Some(&o),
+            latency,
+        ));
+    }
+}
