@@ -1,0 +1,657 @@
+//! End-to-end: the real `signal-edge` binary as a process, on ephemeral ports with a temporary
+//! data directory, its Pendo base URLs pointed at sandboxes in this test process.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use pendo_sim::{FaultPlan, Sim, Subscriptions};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "test-admin-token";
+const KEY: &str = "dk_live_testtesttesttesttesttesttest";
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+struct Edge {
+    child: Child,
+    ingest: String,
+    admin: String,
+    client: Client,
+}
+
+impl Edge {
+    fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Edge {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signal-edge"));
+        cmd.arg("serve")
+            .env("SIGNAL_DATA_DIR", dir)
+            .env("SIGNAL_INGEST_ADDR", "127.0.0.1:0")
+            .env("SIGNAL_ADMIN_ADDR", "127.0.0.1:0")
+            .env("SIGNAL_ADMIN_TOKEN", TOKEN)
+            .env("SIGNAL_PIPELINE_KEY", KEY)
+            .env("SIGNAL_RETRY_BASE_MS", "50")
+            .env("SIGNAL_RETRY_CAP_MS", "500")
+            .env("SIGNAL_PAUSE_PROBE_MS", "300")
+            .env("SIGNAL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start signal-edge");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (ingest, admin) = loop {
+            let line = lines
+                .next()
+                .expect("signal-edge printed its addresses")
+                .expect("line");
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let mut it = rest.split(' ');
+                let ingest = it
+                    .next()
+                    .and_then(|s| s.strip_prefix("ingest="))
+                    .expect("ingest")
+                    .to_owned();
+                let admin = it
+                    .next()
+                    .and_then(|s| s.strip_prefix("admin="))
+                    .expect("admin")
+                    .to_owned();
+                break (format!("http://{ingest}"), format!("http://{admin}"));
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        Edge {
+            child,
+            ingest,
+            admin,
+            client,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("answer");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(
+            method,
+            &format!("{}{path}", self.admin),
+            Some(&format!("Bearer {TOKEN}")),
+            body,
+        )
+        .await
+    }
+
+    async fn ingest(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("{}{path}", self.ingest),
+            Some(&format!("Bearer {KEY}")),
+            Some(body),
+        )
+        .await
+    }
+
+    async fn install(&self, config: Value) -> String {
+        let (status, v) = self
+            .admin(
+                "POST",
+                "/v1/admin/integration-catalog/pendo/install",
+                Some(json!({"name": "Pendo", "variant": "b2b_saas", "config": config, "delivery_mode": "server_side"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().expect("id").to_owned()
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn sandbox(region: &str, key: &str) -> (Sim, std::sync::Arc<Subscriptions>) {
+    let subs = Subscriptions::new();
+    subs.add(key, region);
+    (
+        Sim::start(region, subs.clone()).await.expect("sandbox"),
+        subs,
+    )
+}
+
+/// Waits until `f` holds, or panics with `what` after 10 s.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn bodies(sim: &Sim) -> Vec<Value> {
+    sim.requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_pages_install_curl_and_its_validation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[]);
+    // The product page's body, verbatim.
+    let body: Value = serde_json::from_str(
+        r#"{
+    "name": "Pendo",
+    "variant": "b2b_saas",
+    "config": {
+      "api_key": "your_subscription_api_key",
+      "integration_key": "your_track_integration_key",
+      "data_region": "us"
+    },
+    "delivery_mode": "server_side"
+  }"#,
+    )
+    .expect("json");
+    let (status, v) = edge
+        .admin(
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["blueprint"], "pendo");
+    assert_eq!(v["blueprint_version"], "0.1.0");
+    assert_eq!(v["config"]["api_key"], "****_key");
+    assert_eq!(v["config"]["integration_key"], "****_key");
+    let mut missing = body.clone();
+    missing["name"] = "Other".into();
+    missing["config"]
+        .as_object_mut()
+        .expect("config")
+        .remove("integration_key");
+    let (status, v) = edge
+        .admin(
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(missing),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["error"]["code"], "VALIDATION_ERROR");
+    assert_eq!(
+        v["error"]["fields"]["config.integration_key"],
+        "is required"
+    );
+    let mut mars = body.clone();
+    mars["name"] = "Mars".into();
+    mars["config"]["data_region"] = "mars".into();
+    let (status, v) = edge
+        .admin(
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(mars),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert!(
+        v["error"]["fields"]["config.data_region"]
+            .as_str()
+            .is_some_and(|m| m.contains("us, eu")),
+        "{v}"
+    );
+    let (status, _) = edge
+        .admin(
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 409, "the same name twice");
+    let (status, v) = edge
+        .call(
+            "GET",
+            &format!("{}/v1/admin/integrations", edge.admin),
+            Some("Bearer wrong"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED"))
+    );
+    let (status, v) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["has_more"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_arrives_at_pendo_as_the_exact_track_bodies() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let events = json!([
+        {"type": "page", "userId": "u-123", "name": "Settings", "timestamp": 1_764_140_000_000_i64,
+         "context": {"groupId": "acme", "page": {"url": "https://app.example.com/settings", "title": "Settings", "referrer": ""}}},
+        {"type": "track", "event": "Product Viewed", "userId": "u-123", "timestamp": 1_764_140_000_001_i64, "properties": {"product_id": "p1", "price": 9.5}},
+        {"type": "track", "event": "Order Completed", "userId": "u-123", "timestamp": 1_764_140_000_002_i64, "properties": {"order_id": "o1", "total": 19, "products": [{"sku": "s"}]}},
+        {"type": "track", "event": "feature_used", "userId": "u-123", "timestamp": 1_764_140_000_003_i64, "properties": {"feature": "export"}},
+    ]);
+    let (status, v) = edge.ingest("/v1/batch", json!({"batch": events})).await;
+    assert_eq!((status, v["accepted"].as_u64()), (200, Some(4)), "{v}");
+    eventually("four track requests", || sim.requests().len() >= 4).await;
+    let mut got = bodies(&sim);
+    got.sort_by_key(|b| b["timestamp"].as_i64());
+    assert_eq!(
+        got[0],
+        json!({"type":"track","event":"page_view","visitorId":"u-123","accountId":"acme","timestamp":1_764_140_000_000_i64,
+               "properties":{"url":"https://app.example.com/settings","title":"Settings","referrer":"","name":"Settings"},
+               "context":{"ip":"127.0.0.1","url":"https://app.example.com/settings","title":"Settings"}})
+    );
+    assert_eq!(got[1]["event"], "product_viewed");
+    assert_eq!(
+        got[1]["properties"],
+        json!({"product_id": "p1", "price": 9.5})
+    );
+    assert_eq!(got[2]["event"], "purchase");
+    assert_eq!(
+        got[2]["properties"],
+        json!({"order_id": "o1", "total": 19, "items": [{"sku": "s"}], "revenue": 19})
+    );
+    assert_eq!(got[3]["event"], "feature_used");
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| r.header("x-pendo-integration-key") == Some("ik"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identify_links_the_account_and_the_anonymous_visitor() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let (s, _) = edge
+        .ingest("/v1/identify", json!({"userId": "u-9", "anonymousId": "anon-9", "traits": {"accountId": "acme-corp", "plan": "pro"}}))
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = edge
+        .ingest(
+            "/v1/track",
+            json!({"userId": "u-9", "event": "Report Exported"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = edge
+        .ingest("/v1/page", json!({"anonymousId": "anon-9", "name": "Home"}))
+        .await;
+    assert_eq!(s, 200);
+    eventually("two track requests and a visitor record", || {
+        sim.requests().len() >= 3
+    })
+    .await;
+    let tracks: Vec<Value> = bodies(&sim)
+        .into_iter()
+        .filter(|b| b["type"] == "track")
+        .collect();
+    let report = tracks
+        .iter()
+        .find(|b| b["event"] == "Report Exported")
+        .expect("track");
+    assert_eq!(report["accountId"], "acme-corp");
+    let page = tracks
+        .iter()
+        .find(|b| b["event"] == "page_view")
+        .expect("page");
+    assert_eq!(
+        page["visitorId"], "u-9",
+        "the anonymous visitor is the identified user"
+    );
+    let visitor = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/visitor/custom/value"))
+        .expect("metadata");
+    assert_eq!(
+        String::from_utf8_lossy(&visitor.body),
+        r#"[{"visitorId":"u-9","values":{"plan":"pro"}}]"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_analytics_consent_nothing_reaches_pendo_and_the_live_event_says_why() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let (s, _) = edge
+        .ingest(
+            "/v1/t",
+            json!({"userId": "u", "event": "Secret", "context": {"consent": {"analytics": false}}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let mut live = Value::Null;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let (_, v) = edge
+            .admin(
+                "GET",
+                &format!("/v1/admin/integrations/{id}/events?limit=10"),
+                None,
+            )
+            .await;
+        if v["data"].as_array().is_some_and(|a| !a.is_empty()) {
+            live = v["data"][0].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live["outcome"], "dropped", "{live}");
+    assert_eq!(live["reason"], "consent");
+    assert_eq!(live["event"], "Secret");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_eu_region_reaches_only_the_eu_base_url() {
+    let subs = Subscriptions::new();
+    subs.add("eu-key", "eu");
+    let us = Sim::start("us", subs.clone()).await.expect("us");
+    let eu = Sim::start("eu", subs.clone()).await.expect("eu");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", us.base_url()),
+            ("SIGNAL_PENDO_BASE_URL_EU", eu.base_url()),
+        ],
+    );
+    edge.install(json!({"api_key": "a", "integration_key": "eu-key", "data_region": "eu"}))
+        .await;
+    edge.ingest("/v1/t", json!({"userId": "u", "event": "E"}))
+        .await;
+    eventually("the EU sandbox gets the event", || eu.requests().len() == 1).await;
+    assert!(us.stats().received == 0, "nothing went to the US host");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_pauses_with_its_fix_and_a_patch_delivers_every_held_event() {
+    let (sim, _subs) = sandbox("us", "right-key").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_PAUSE_PROBE_MS", "600000".into()),
+        ],
+    );
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
+        .await;
+    for n in 0..10 {
+        edge.ingest(
+            "/v1/t",
+            json!({"userId": "u", "event": "E", "properties": {"n": n}}),
+        )
+        .await;
+    }
+    let mut integration = Value::Null;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let (_, v) = edge
+            .admin("GET", &format!("/v1/admin/integrations/{id}"), None)
+            .await;
+        if v["status"] == "paused" {
+            integration = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(integration["status"], "paused", "{integration}");
+    assert_eq!(integration["diagnosis"]["code"], "invalid_integration_key");
+    assert_eq!(
+        integration["diagnosis"]["fix"],
+        "Regenerate the Track API integration key in Pendo and update the integration."
+    );
+    assert!(sim.requests().is_empty());
+    let (status, v) = edge
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"config": {"integration_key": "right-key"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    eventually("all ten held events", || sim.requests().len() >= 10).await;
+    let ns: std::collections::BTreeSet<i64> = bodies(&sim)
+        .iter()
+        .filter_map(|b| b["properties"]["n"].as_i64())
+        .collect();
+    assert_eq!(ns, (0..10).collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_events_undelivered_a_restart_delivers_every_one() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    // Pendo is down: every request fails, so nothing is delivered before the kill.
+    sim.set_faults(FaultPlan {
+        error_rate: 1.0,
+        ..FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+        ("SIGNAL_RETRY_MAX_ATTEMPTS", "1000".into()),
+    ];
+    let edge = Edge::start(dir.path(), &env);
+    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let batch: Vec<Value> = (0..50)
+        .map(|n| json!({"type": "track", "userId": "u", "event": "E", "properties": {"n": n}}))
+        .collect();
+    let (s, v) = edge.ingest("/v1/batch", json!({"batch": batch})).await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(50)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    edge.kill(); // SIGKILL
+    sim.set_faults(FaultPlan::default());
+    sim.clear();
+    let edge = Edge::start(dir.path(), &env);
+    eventually("all fifty accepted events", || {
+        bodies(&sim)
+            .iter()
+            .filter_map(|b| b["properties"]["n"].as_i64())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == 50
+    })
+    .await;
+    drop(edge);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_integrations_sources_and_identity_links() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [("SIGNAL_PENDO_BASE_URL_US", sim.base_url())];
+    let edge = Edge::start(dir.path(), &env);
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    edge.ingest(
+        "/v1/identify",
+        json!({"userId": "u-5", "anonymousId": "anon-5", "traits": {"accountId": "acme"}}),
+    )
+    .await;
+    drop(edge);
+    let edge = Edge::start(dir.path(), &env);
+    let (status, v) = edge
+        .admin("GET", &format!("/v1/admin/integrations/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    // The pipeline key still opens the gateway, and the links still resolve.
+    let (s, _) = edge
+        .ingest("/v1/page", json!({"anonymousId": "anon-5", "name": "Back"}))
+        .await;
+    assert_eq!(s, 200);
+    eventually("the page view", || {
+        bodies(&sim).iter().any(|b| b["event"] == "page_view")
+    })
+    .await;
+    let page = bodies(&sim)
+        .into_iter()
+        .find(|b| b["event"] == "page_view")
+        .expect("page");
+    assert_eq!(
+        (page["visitorId"].as_str(), page["accountId"].as_str()),
+        (Some("u-5"), Some("acme"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_exits_64_naming_the_setting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+        .args(["serve", "--ingest-addr", "not-an-address"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--ingest-addr: `not-an-address` is not an address"),
+        "{err}"
+    );
+}
+
+/// Makes Segment's Python library importable (installing it from PyPI if needed).
+fn segment_python() -> Result<(), String> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", "import segment.analytics"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    let install = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "segment-analytics-python==2.4.0",
+        ])
+        .status()
+        .map_err(|e| format!("python3 -m pip: {e}"))?;
+    if install.success() && importable() {
+        Ok(())
+    } else {
+        Err("segment-analytics-python could not be installed from PyPI".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_own_python_library_sends_to_the_gateway() {
+    segment_python().expect("Segment's Python library");
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/segment_python.py"
+    );
+    let ingest = edge.ingest.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args([script, &ingest, KEY])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("the Python library's events", || sim.requests().len() >= 4).await;
+    let tracks: Vec<Value> = bodies(&sim)
+        .into_iter()
+        .filter(|b| b["type"] == "track")
+        .collect();
+    let report = tracks
+        .iter()
+        .find(|b| b["event"] == "Report Exported")
+        .expect("the track");
+    assert_eq!(report["visitorId"], "py-user-1");
+    assert_eq!(report["properties"]["format"], "csv");
+    assert!(
+        tracks
+            .iter()
+            .any(|b| b["event"] == "page_view" && b["properties"]["name"] == "Getting started")
+    );
+    let paths: Vec<String> = sim.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(
+        paths.iter().any(|p| p.ends_with("/visitor/custom/value")),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.ends_with("/account/custom/value")),
+        "{paths:?}"
+    );
+}
