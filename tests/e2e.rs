@@ -655,3 +655,284 @@ async fn segments_own_python_library_sends_to_the_gateway() {
         "{paths:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_answers_auth_cors_limits_and_partial_batches() {
+    use base64::Engine as _;
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_PIPELINE_SECRET", "hmac-secret".into()),
+        ],
+    );
+    let url = |p: &str| format!("{}{p}", edge.ingest);
+    let ev = json!({"type": "track", "userId": "u", "event": "E"});
+    // Basic, as Segment's SDKs send the write key.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
+    );
+    assert_eq!(
+        edge.call("POST", &url("/v1/track"), Some(&basic), Some(ev.clone()))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        edge.call(
+            "POST",
+            &url("/v1/track"),
+            Some("Bearer nope"),
+            Some(ev.clone())
+        )
+        .await
+        .0,
+        401
+    );
+    // HMAC over timestamp + "." + body, required on /v1/events.
+    assert_eq!(
+        edge.call(
+            "POST",
+            &url("/v1/events"),
+            Some(&format!("Bearer {KEY}")),
+            Some(ev.clone())
+        )
+        .await
+        .0,
+        401
+    );
+    let body = ev.to_string();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        .to_string();
+    let sig = {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"hmac-secret").expect("key");
+        mac.update(format!("{ts}.{body}").as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let req = hyper::Request::post(url("/v1/events"))
+        .header("x-timestamp", &ts)
+        .header("x-signature", format!("sha256={sig}"))
+        .body(Full::new(Bytes::from(body.clone())))
+        .expect("request");
+    assert_eq!(
+        edge.client
+            .request(req)
+            .await
+            .expect("answer")
+            .status()
+            .as_u16(),
+        200
+    );
+    let stale = hyper::Request::post(url("/v1/events"))
+        .header("x-timestamp", "1000")
+        .header("x-signature", format!("sha256={sig}"))
+        .body(Full::new(Bytes::from(body)))
+        .expect("request");
+    assert_eq!(
+        edge.client
+            .request(stale)
+            .await
+            .expect("answer")
+            .status()
+            .as_u16(),
+        401
+    );
+    // CORS preflight for a browser.
+    let pre = hyper::Request::builder()
+        .method("OPTIONS")
+        .uri(url("/v1/t"))
+        .header("origin", "https://shop.example.com")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = edge.client.request(pre).await.expect("answer");
+    assert_eq!(
+        resp.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://shop.example.com")
+    );
+    assert!(
+        resp.headers()
+            .get("access-control-allow-headers")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|h| h.contains("authorization") && h.contains("content-type"))
+    );
+    // A type that disagrees with the endpoint; a body over 512 KiB; a batch with one bad event.
+    let (s, v) = edge
+        .ingest(
+            "/v1/p",
+            json!({"type": "track", "userId": "u", "event": "E"}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("INVALID_EVENT")),
+        "{v}"
+    );
+    let (s, _) = edge
+        .ingest(
+            "/v1/t",
+            json!({"userId": "u", "event": "E", "properties": {"blob": "x".repeat(600_000)}}),
+        )
+        .await;
+    assert_eq!(s, 413);
+    let (s, v) = edge
+        .ingest("/v1/batch", json!({"batch": [ev, {"type": "track", "userId": "u"}, {"type": "page", "userId": "u", "timestamp": "soon"}]}))
+        .await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert_eq!(v["rejected"][0]["message"], "batch[1].event: is required");
+    assert_eq!(
+        v["rejected"][1]["message"],
+        "batch[2].timestamp: not an ISO 8601 date or epoch milliseconds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_live_event_stream_test_button_metrics_and_health() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    // A new source: its secret shown once, whole; its key opens the gateway.
+    let (s, created) = edge
+        .admin(
+            "POST",
+            "/v1/admin/sources",
+            Some(json!({"name": "iOS app", "allowed_origins": ["https://a.example"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let secret = created["secret"].as_str().expect("secret");
+    assert!(!secret.starts_with("****"));
+    let (_, listed) = edge.admin("GET", "/v1/admin/sources", None).await;
+    let mine = listed["data"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == created["id"])
+        .expect("listed")
+        .clone();
+    assert_eq!(
+        mine["secret"],
+        format!("****{}", &secret[secret.len() - 4..])
+    );
+    let key = created["pipeline_key"].as_str().expect("key");
+    let (s, _) = edge
+        .call(
+            "POST",
+            &format!("{}/v1/t", edge.ingest),
+            Some(&format!("Bearer {key}")),
+            Some(json!({"userId": "u", "event": "From iOS"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // Live events as server-sent events.
+    let req = hyper::Request::get(format!("{}/v1/admin/integrations/{id}/events", edge.admin))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = edge.client.request(req).await.expect("answer");
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut body = resp.into_body();
+    edge.ingest("/v1/t", json!({"userId": "u", "event": "Streamed"}))
+        .await;
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("Streamed") && Instant::now() < deadline {
+        if let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(1), body.frame()).await
+            && let Some(d) = frame.data_ref()
+        {
+            seen.push_str(&String::from_utf8_lossy(d));
+        }
+    }
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("data: ") && l.contains("Streamed"))
+        .expect("a data line");
+    let live: Value = serde_json::from_str(&line["data: ".len()..]).expect("json");
+    assert!(
+        ["delivered", "retrying"].contains(&live["outcome"].as_str().unwrap_or_default()),
+        "{live}"
+    );
+    assert!(!line.contains("\"ik\""), "no credentials in live events");
+    // The test button.
+    let (s, v) = edge
+        .admin("POST", &format!("/v1/admin/integrations/{id}/test"), None)
+        .await;
+    assert_eq!(
+        (
+            s,
+            v["vendor_response"]["status"].as_u64(),
+            v["delivered"].as_bool()
+        ),
+        (200, Some(200), Some(true)),
+        "{v}"
+    );
+    // Stats, metrics, health.
+    let (_, stats) = edge
+        .admin("GET", &format!("/v1/admin/integrations/{id}/stats"), None)
+        .await;
+    assert!(
+        stats["counts"]["delivered"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{stats}"
+    );
+    let metrics = edge
+        .client
+        .request(
+            hyper::Request::get(format!("{}/metrics", edge.admin))
+                .body(Full::new(Bytes::new()))
+                .expect("req"),
+        )
+        .await
+        .expect("answer");
+    let text = String::from_utf8_lossy(
+        &metrics
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+    .into_owned();
+    assert!(
+        text.contains(&format!(
+            "signal_outcomes_total{{integration=\"{id}\",outcome=\"delivered\"}}"
+        )),
+        "{text}"
+    );
+    for path in ["/healthz", "/readyz"] {
+        let r = edge
+            .client
+            .request(
+                hyper::Request::get(format!("{}{path}", edge.admin))
+                    .body(Full::new(Bytes::new()))
+                    .expect("req"),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
+}

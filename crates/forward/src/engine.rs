@@ -27,6 +27,29 @@ impl Engine {
         }
     }
 
+    /// Sends one Track body now, outside any queue or rate limit (the management API's test
+    /// button); returns the vendor's status and body, or why no answer came.
+    ///
+    /// # Errors
+    ///
+    /// No answer within the timeout, or no connection.
+    pub async fn send_test(
+        &self,
+        config: &ForwardConfig,
+        body: bytes::Bytes,
+    ) -> Result<(u16, bytes::Bytes), String> {
+        let url = format!("{}{}", config.base_url, config.blueprint.track.path);
+        let name =
+            hyper::header::HeaderName::from_bytes(config.blueprint.track.auth_header.as_bytes())
+                .map_err(|e| e.to_string())?;
+        let value =
+            hyper::header::HeaderValue::from_str(&config.auth).map_err(|e| e.to_string())?;
+        client::post(&self.client, &url, (name, value), body, config.timeout)
+            .await
+            .map(|a| (a.status, a.body))
+            .map_err(|e| format!("{}: {}", e.reason(), e.detail()))
+    }
+
     /// Starts delivering for one integration, on the current tokio runtime; its outcomes go to
     /// `outcomes`.
     pub fn start(

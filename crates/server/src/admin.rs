@@ -8,7 +8,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
 use signal_core::{Blueprint, IntegrationConfig, catalog, mask_secret};
 use signal_spool::Start;
-use signal_store::IntegrationRecord;
+use signal_store::{IntegrationRecord, SourceRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -299,6 +299,240 @@ async fn patch(shared: &Arc<Shared>, mut rec: IntegrationRecord, body: Value) ->
     json(StatusCode::OK, &integration_json(shared, &rec).await)
 }
 
+fn source_json(s: &SourceRecord, reveal_secret: bool) -> Value {
+    json!({
+        "id": s.id, "name": s.name, "pipeline_key": s.pipeline_key,
+        "secret": if reveal_secret { s.secret.clone() } else { mask_secret(&s.secret) },
+        "allowed_origins": s.allowed_origins, "rate_limit_per_second": s.rate_limit_per_second,
+        "created_at": s.created_at,
+    })
+}
+
+/// Reads name, allowed_origins and rate_limit_per_second from a source body into `s`.
+fn apply_source(
+    s: &mut SourceRecord,
+    body: &Value,
+    creating: bool,
+) -> Result<(), std::collections::BTreeMap<String, String>> {
+    let mut fields = std::collections::BTreeMap::new();
+    match body.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => s.name = n.clone(),
+        None if !creating => {}
+        _ => {
+            fields.insert("name".into(), "is required (a non-empty string)".into());
+        }
+    }
+    match body.get("allowed_origins") {
+        None => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            s.allowed_origins = a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+        }
+        Some(_) => {
+            fields.insert(
+                "allowed_origins".into(),
+                "must be an array of origins".into(),
+            );
+        }
+    }
+    if let Some(v) = body.get("rate_limit_per_second") {
+        match v
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .and_then(|n| u32::try_from(n).ok())
+        {
+            Some(n) => s.rate_limit_per_second = n,
+            None => {
+                fields.insert(
+                    "rate_limit_per_second".into(),
+                    "must be an integer of at least 1".into(),
+                );
+            }
+        }
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(fields)
+    }
+}
+
+fn refresh_sources(shared: &Shared, changed: &str) {
+    if let Ok(all) = shared.store.sources() {
+        *shared
+            .sources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+    }
+    crate::app::lock(&shared.limiters).remove(changed);
+}
+
+async fn sources(
+    shared: &Arc<Shared>,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+    query: &str,
+) -> Resp {
+    match (method, parts) {
+        (Method::GET, []) => match shared.store.sources() {
+            Ok(all) => list(all.iter().map(|s| source_json(s, false)).collect(), query),
+            Err(e) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &e.to_string(),
+            ),
+        },
+        (Method::POST, []) => {
+            let body = match body_json(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let (Ok(key), Ok(secret)) =
+                (crate::app::random_token(32), crate::app::random_token(48))
+            else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "no randomness",
+                );
+            };
+            let mut s = SourceRecord {
+                id: format!("src_{}", key[..12].to_lowercase()),
+                name: String::new(),
+                pipeline_key: format!("dk_live_{key}"),
+                secret,
+                allowed_origins: Vec::new(),
+                rate_limit_per_second: shared.settings.source_rate_limit,
+                created_at: now_rfc3339(),
+            };
+            if let Err(fields) = apply_source(&mut s, &body, true) {
+                return validation(fields);
+            }
+            if let Err(e) = shared.store.put_source(&s) {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    &e.to_string(),
+                );
+            }
+            refresh_sources(shared, &s.id);
+            json(StatusCode::CREATED, &source_json(&s, true))
+        }
+        (m @ (Method::PATCH | Method::DELETE), [id]) => {
+            let Some(mut s) = shared
+                .store
+                .sources()
+                .ok()
+                .and_then(|l| l.into_iter().find(|s| s.id == *id))
+            else {
+                return not_found("source with this id");
+            };
+            if m == Method::DELETE {
+                let _ = shared.store.delete_source(&s.id);
+                refresh_sources(shared, &s.id);
+                return text(StatusCode::NO_CONTENT, "text/plain", "");
+            }
+            let body = match body_json(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if let Err(fields) = apply_source(&mut s, &body, false) {
+                return validation(fields);
+            }
+            if let Err(e) = shared.store.put_source(&s) {
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    &e.to_string(),
+                );
+            }
+            refresh_sources(shared, &s.id);
+            json(StatusCode::OK, &source_json(&s, false))
+        }
+        _ => not_found("such endpoint"),
+    }
+}
+
+/// Sends one test event now and says what Pendo answered.
+async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) -> Resp {
+    let Some(bp) = Blueprint::get(&rec.blueprint) else {
+        return not_found("blueprint");
+    };
+    let Some(variant) = bp.variant(&rec.variant) else {
+        return not_found("variant");
+    };
+    let config = match IntegrationConfig::validate(bp, &Value::Object(rec.config.clone())) {
+        Ok(c) => c,
+        Err(e) => return validation(e.fields),
+    };
+    let fcfg = match crate::pipeline::forward_config(shared, rec, bp, &config) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", &e),
+    };
+    let mut mapper = signal_core::Mapper::new(bp, variant, config);
+    let now = crate::app::now_ms();
+    let src = json!({"type": "track", "event": "Signal Test Event", "userId": "signal-edge-test",
+                     "timestamp": now, "properties": {"sent_by": "signal-edge test button"}})
+    .to_string();
+    let mut buf = src.into_bytes();
+    let mut parser = signal_core::Parser::new();
+    let body = {
+        let Ok(doc) = parser.parse(&mut buf, signal_core::Shape::Event(None)) else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "the test event does not parse",
+            );
+        };
+        let Ok(ev) = doc.event(0) else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "the test event is invalid",
+            );
+        };
+        match mapper.map(&ev, &(), now).outcome {
+            signal_core::Mapped::Track { body, .. } => bytes::Bytes::copy_from_slice(body),
+            other => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    &format!("the test event maps to {other:?}"),
+                );
+            }
+        }
+    };
+    let url = format!("{}{}", fcfg.base_url, bp.track.path);
+    let request = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
+    match shared.engine.send_test(&fcfg, body).await {
+        Ok((status, answer)) => {
+            let diagnosis = bp
+                .diagnose_status(status)
+                .map(|t| json!({"code": t.code, "message": t.message, "fix": t.fix}));
+            json(
+                StatusCode::OK,
+                &json!({
+                    "vendor_request": request,
+                    "vendor_response": {"status": status, "body": String::from_utf8_lossy(&answer)},
+                    "delivered": (200..300).contains(&status),
+                    "diagnosis": diagnosis,
+                }),
+            )
+        }
+        Err(why) => json(
+            StatusCode::OK,
+            &json!({
+                "vendor_request": request, "vendor_response": null, "delivered": false,
+                "diagnosis": {"code": "unreachable", "message": format!("Pendo did not answer: {why}"),
+                              "fix": "Check the node's network access to the region's host and data_region."},
+            }),
+        ),
+    }
+}
+
 fn metrics(
     shared: &Shared,
     runtimes: &std::collections::BTreeMap<String, crate::pipeline::Runtime>,
@@ -386,6 +620,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         );
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let wants_stream = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
     match (method, parts.as_slice()) {
         (Method::GET, ["integration-catalog"]) => {
             let param = |n: &str| {
@@ -434,6 +673,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                 &e.to_string(),
             ),
         },
+        (m, ["sources", more @ ..]) => sources(&shared, m, more, req, &query).await,
         (m, ["integrations", id, tail @ ..]) => {
             let Ok(Some(rec)) = shared.store.integration(id) else {
                 return not_found("integration with this id");
@@ -449,6 +689,16 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                     let _ = shared.store.delete_integration(&rec.id);
                     let _ = shared.spool.remove_consumer(&rec.id);
                     text(StatusCode::NO_CONTENT, "text/plain", "")
+                }
+                (Method::GET, ["events"]) if wants_stream => {
+                    match shared.runtimes.lock().await.get(&rec.id) {
+                        Some(rt) => crate::http::event_stream(rt.live.subscribe()),
+                        None => error(
+                            StatusCode::CONFLICT,
+                            "CONFLICT",
+                            "the integration is disabled",
+                        ),
+                    }
                 }
                 (Method::GET, ["events"]) => {
                     let limit = query
@@ -467,6 +717,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                         .unwrap_or_default();
                     json(StatusCode::OK, &json!({"data": data}))
                 }
+                (Method::POST, ["test"]) => test_event(&shared, &rec).await,
                 (Method::GET, ["stats"]) => {
                     let runtimes = shared.runtimes.lock().await;
                     let depth = shared

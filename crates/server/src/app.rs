@@ -60,7 +60,7 @@ pub struct Generated {
     pub pipeline_key: Option<String>,
 }
 
-fn random_token(n: usize) -> Result<String, String> {
+pub(crate) fn random_token(n: usize) -> Result<String, String> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;

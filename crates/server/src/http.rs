@@ -2,6 +2,7 @@
 //! answers, bodies read under a size limit.
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -10,18 +11,19 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::Value;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// A response with a full body.
-pub type Resp = Response<Full<Bytes>>;
+/// A response: a whole body, or a stream (server-sent events).
+pub type Resp = Response<BoxBody<Bytes, Infallible>>;
 
 /// A JSON answer.
 pub fn json(status: StatusCode, v: &Value) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -30,7 +32,7 @@ pub fn json(status: StatusCode, v: &Value) -> Resp {
 
 /// A plain-text or HTML answer.
 pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
+    let mut r = Response::new(Full::new(body.into()).boxed());
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -91,7 +93,7 @@ pub async fn serve<H, F>(
                 let handler = handler.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let fut = handler(req, peer);
-                    async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                    async move { Ok::<_, Infallible>(fut.await) }
                 });
                 let conn = auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -105,4 +107,31 @@ pub async fn serve<H, F>(
         }
     }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// A `text/event-stream` answer fed by `lines`: each item becomes one `data:` event; a comment
+/// every 15 s keeps proxies from closing an idle stream.
+pub fn event_stream(mut lines: tokio::sync::broadcast::Receiver<String>) -> Resp {
+    let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
+    tokio::spawn(async move {
+        let mut ping = tokio::time::interval(std::time::Duration::from_secs(15));
+        loop {
+            let chunk = tokio::select! {
+                line = lines.recv() => match line {
+                    Ok(l) => format!("data: {l}\n\n"),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => format!(": {n} events skipped\n\n"),
+                    Err(_) => break,
+                },
+                _ = ping.tick() => ": ping\n\n".to_owned(),
+            };
+            if tx.send_data(Bytes::from(chunk)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut r = Response::new(body.boxed());
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    r
 }

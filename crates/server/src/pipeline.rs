@@ -45,7 +45,7 @@ pub struct Runtime {
     reading: Arc<Mutex<Reading>>,
 }
 
-fn forward_config(
+pub(crate) fn forward_config(
     shared: &Shared,
     rec: &IntegrationRecord,
     bp: &'static Blueprint,
