@@ -936,3 +936,122 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
         assert_eq!(r.status().as_u16(), 200, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_event_without_ids_gets_the_first_party_cookie_and_proxies_are_honoured() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let send = |cookie: Option<String>| {
+        let mut req = hyper::Request::post(format!("{}/v1/p", edge.ingest))
+            .header("authorization", format!("Bearer {KEY}"))
+            .header("origin", "https://www.example.com")
+            .header("content-type", "text/plain") // what navigator.sendBeacon sends
+            .header("x-forwarded-for", "198.51.100.7, 10.0.0.1");
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        edge.client.request(
+            req.body(Full::new(Bytes::from(r#"{"name":"Home"}"#)))
+                .expect("request"),
+        )
+    };
+    let first = send(None).await.expect("answer");
+    assert_eq!(first.status().as_u16(), 200);
+    let set = first
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a _dfid cookie")
+        .to_owned();
+    assert!(
+        set.contains("HttpOnly")
+            && set.contains("Secure")
+            && set.contains("SameSite=Lax")
+            && set.contains("Max-Age=63072000"),
+        "{set}"
+    );
+    let id = set
+        .trim_start_matches("_dfid=")
+        .split(';')
+        .next()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        first
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://www.example.com")
+    );
+    let second = send(Some(format!("_dfid={id}"))).await.expect("answer");
+    assert_eq!(second.status().as_u16(), 200);
+    assert!(
+        second.headers().get("set-cookie").is_none(),
+        "the cookie is kept, not replaced"
+    );
+    eventually("two page views", || sim.requests().len() >= 2).await;
+    for b in bodies(&sim) {
+        assert_eq!(b["visitorId"], format!("_PENDO_T_{id}"));
+        assert_eq!(b["context"]["anonymousId"], id.as_str());
+        assert_eq!(
+            b["context"]["ip"], "198.51.100.7",
+            "the first X-Forwarded-For entry from a local proxy"
+        );
+    }
+    let metrics = edge
+        .client
+        .request(
+            hyper::Request::get(format!("{}/metrics", edge.admin))
+                .body(Full::new(Bytes::new()))
+                .expect("req"),
+        )
+        .await
+        .expect("answer");
+    let text = String::from_utf8_lossy(
+        &metrics
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes(),
+    )
+    .into_owned();
+    assert!(
+        text.contains(
+            r#"signal_gateway_events_total{source="default",result="accepted",code=""} 2"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("signal_delivery_latency_ms_bucket"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_node_cleanly_within_ten_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut edge = Edge::start(dir.path(), &[]);
+    edge.ingest("/v1/t", json!({"userId": "u", "event": "E"}))
+        .await;
+    let pid = edge.child.id().to_string();
+    let start = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = loop {
+        if let Some(s) = edge.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}

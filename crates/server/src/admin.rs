@@ -546,6 +546,33 @@ fn metrics(
             ));
         }
     }
+    out.push_str("# HELP signal_outcome_reasons_total Dropped and dead-lettered events by reason.\n# TYPE signal_outcome_reasons_total counter\n");
+    for (id, rt) in runtimes {
+        for ((outcome, reason), n) in rt.stats.reasons() {
+            let reason = reason.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!("signal_outcome_reasons_total{{integration=\"{id}\",outcome=\"{outcome}\",reason=\"{reason}\"}} {n}\n"));
+        }
+    }
+    out.push_str("# HELP signal_delivery_latency_ms Time from a request's send to Pendo's answer.\n# TYPE signal_delivery_latency_ms histogram\n");
+    for (id, rt) in runtimes {
+        let (buckets, sum) = rt.stats.histogram();
+        let mut cumulative = 0;
+        for (i, n) in buckets.iter().enumerate() {
+            cumulative += n;
+            let le = crate::live::BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), u64::to_string);
+            out.push_str(&format!("signal_delivery_latency_ms_bucket{{integration=\"{id}\",le=\"{le}\"}} {cumulative}\n"));
+        }
+        out.push_str(&format!("signal_delivery_latency_ms_sum{{integration=\"{id}\"}} {sum}\nsignal_delivery_latency_ms_count{{integration=\"{id}\"}} {cumulative}\n"));
+    }
+    out.push_str("# HELP signal_gateway_events_total Events at the gateway by source and result.\n# TYPE signal_gateway_events_total counter\n");
+    for ((source, what), n) in crate::app::lock(&shared.gateway).iter() {
+        let (result, code) = what
+            .split_once('_')
+            .map_or((what.as_str(), ""), |(r, c)| (r, c));
+        out.push_str(&format!("signal_gateway_events_total{{source=\"{source}\",result=\"{result}\",code=\"{code}\"}} {n}\n"));
+    }
     let stats = shared.spool.stats();
     out.push_str("# HELP signal_spool_depth Events not yet acknowledged, by integration.\n# TYPE signal_spool_depth gauge\n");
     for (name, _, depth) in &stats.consumers {

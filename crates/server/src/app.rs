@@ -37,6 +37,8 @@ pub struct Shared {
     pub dedup: Mutex<crate::dedup::Dedup>,
     /// Per-source gateway rate limiters.
     pub limiters: Mutex<BTreeMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+    /// Gateway counters by (source, what): accepted, rejected, rejected_<CODE>.
+    pub gateway: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 /// A started node: its addresses, and how to stop it.
@@ -192,6 +194,7 @@ impl Node {
             runtimes: tokio::sync::Mutex::new(BTreeMap::new()),
             dedup: Mutex::new(crate::dedup::Dedup::new(1_000_000)),
             limiters: Mutex::new(BTreeMap::new()),
+            gateway: Mutex::new(BTreeMap::new()),
         });
         for rec in shared.store.integrations().map_err(|e| e.to_string())? {
             if rec.enabled {
@@ -239,6 +242,13 @@ impl Node {
 }
 
 impl Shared {
+    /// Adds to a gateway counter.
+    pub(crate) fn gateway_count(&self, source: &str, what: &str, n: u64) {
+        *lock(&self.gateway)
+            .entry((source.to_owned(), what.to_owned()))
+            .or_default() += n;
+    }
+
     /// Starts (or restarts) delivery for an integration.
     pub(crate) async fn run(
         self: &Arc<Self>,

@@ -5,13 +5,14 @@
 use crate::app::{Shared, lock, now_ms};
 use crate::http::{BodyError, Resp, json, read_body};
 use base64::Engine as _;
+use bytes::Bytes;
 use hmac::{KeyInit, Mac};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use signal_core::limits::MAX_BODY_BYTES;
-use signal_core::{EventType, Link, PADDING, Parser, Shape, links_of};
+use signal_core::{EventType, Link, PADDING, Parser, Rule, Shape, links_of};
 use signal_store::SourceRecord;
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -20,6 +21,8 @@ use subtle::ConstantTimeEq;
 
 thread_local! {
     static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
+    /// For re-reading one event with the cookie's anonymousId, while `PARSER`'s document lives.
+    static SECOND: RefCell<Parser> = RefCell::new(Parser::new());
 }
 
 fn shape_of(path: &str) -> Option<(Shape, bool)> {
@@ -145,6 +148,51 @@ fn authenticate(
         .ok_or("unknown pipeline key")
 }
 
+/// `event` (a JSON object's text) with `"anonymousId":"<id>"` as its first key.
+fn with_anonymous_id(event: &[u8], id: &str) -> Vec<u8> {
+    let raw = event.trim_ascii_start();
+    let mut out = Vec::with_capacity(raw.len() + id.len() + 20);
+    out.extend_from_slice(b"{\"anonymousId\":\"");
+    out.extend_from_slice(id.as_bytes());
+    out.push(b'"');
+    if raw
+        .get(1..)
+        .is_some_and(|rest| rest.trim_ascii_start().first() != Some(&b'}'))
+    {
+        out.push(b',');
+    }
+    out.extend_from_slice(raw.get(1..).unwrap_or_default());
+    out
+}
+
+/// The spool record of one event: `{"receivedAt":..,"context":{..},"batch":[event]}`, the event
+/// given its `type` when the endpoint implied it.
+fn envelope(received: i64, ctx: &[u8], raw: &[u8], typed: bool, kind: EventType) -> Vec<u8> {
+    let mut rec = Vec::with_capacity(raw.len() + ctx.len() + 64);
+    rec.extend_from_slice(b"{\"receivedAt\":");
+    rec.extend_from_slice(received.to_string().as_bytes());
+    rec.extend_from_slice(b",\"context\":");
+    rec.extend_from_slice(ctx);
+    rec.extend_from_slice(b",\"batch\":[");
+    if typed {
+        rec.extend_from_slice(raw);
+    } else {
+        let trimmed = raw.trim_ascii_start();
+        rec.extend_from_slice(b"{\"type\":\"");
+        rec.extend_from_slice(kind.as_str().as_bytes());
+        rec.push(b'"');
+        if trimmed
+            .get(1..)
+            .is_some_and(|rest| rest.trim_ascii_start().first() != Some(&b'}'))
+        {
+            rec.push(b',');
+        }
+        rec.extend_from_slice(trimmed.get(1..).unwrap_or_default());
+    }
+    rec.extend_from_slice(b"]}");
+    rec
+}
+
 /// Owned identity links, to be written after the parse's borrows end.
 enum OwnedLink {
     User(String, String),
@@ -173,6 +221,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     let (parts, body) = match read_body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
+            shared.gateway_count("unknown", "rejected_TOO_LARGE", 1);
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "TOO_LARGE",
@@ -190,6 +239,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     let source = match authenticate(&shared, &parts.headers, &body, hmac_required) {
         Ok(s) => s,
         Err(why) => {
+            shared.gateway_count("unknown", "rejected_UNAUTHORIZED", 1);
             let mut r = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", why);
             cors(&mut r, &parts.headers, None);
             return r;
@@ -206,6 +256,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         })
         .clone();
     if limiter.check().is_err() {
+        shared.gateway_count(&source.id, "rejected_RATE_LIMITED", 1);
         let mut r = error(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
@@ -216,7 +267,31 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         cors(&mut r, &parts.headers, Some(&source));
         return r;
     }
-    let ip = peer.ip().to_string();
+    // The first X-Forwarded-For entry, when the request came through a proxy on this host.
+    let ip = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| peer.ip().is_loopback() && v.parse::<std::net::IpAddr>().is_ok())
+        .map_or_else(|| peer.ip().to_string(), str::to_owned);
+    // First-party identity for browsers: the `_dfid` cookie, or a new one when an event needs it.
+    let browser = parts.headers.contains_key("origin") || parts.headers.contains_key("cookie");
+    let cookie_id = parts
+        .headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix("_dfid="))
+        .find(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned);
+    let mut new_cookie: Option<String> = None;
     let ua = parts
         .headers
         .get("user-agent")
@@ -227,6 +302,28 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     let link_trait = signal_core::Blueprint::get("pendo")
         .map_or_else(|| "accountId".to_owned(), |b| b.metadata.link_trait.clone());
     // Parse and build the spool records synchronously: the parser is this thread's.
+    // A single browser event without ids takes the cookie's (or a new) anonymousId.
+    let single = matches!(shape, Shape::Event(_));
+    let needs_id = browser && single && {
+        let mut probe = Vec::with_capacity(body.len() + PADDING);
+        probe.extend_from_slice(&body);
+        probe.resize(body.len() + PADDING, b' ');
+        SECOND.with_borrow_mut(|p| {
+            p.parse_padded(&mut probe, body.len(), shape)
+                .err()
+                .is_some_and(|e| matches!(e.rule(), Rule::NoIdentity))
+        })
+    };
+    let body: Bytes = if needs_id {
+        let id = cookie_id.clone().unwrap_or_else(|| {
+            let fresh = crate::app::random_token(32).unwrap_or_default();
+            new_cookie = Some(fresh.clone());
+            fresh
+        });
+        Bytes::from(with_anonymous_id(&body, &id))
+    } else {
+        body
+    };
     let built = PARSER.with_borrow_mut(|parser| {
         let mut buf = Vec::with_capacity(body.len() + PADDING);
         buf.extend_from_slice(&body);
@@ -248,6 +345,38 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         for (i, event) in doc.events().enumerate() {
             let ev = match event {
                 Ok(ev) => ev,
+                Err(e) if browser && matches!(e.rule(), Rule::NoIdentity) => {
+                    let id = match (&cookie_id, &new_cookie) {
+                        (Some(c), _) | (None, Some(c)) => c.clone(),
+                        (None, None) => {
+                            let fresh = crate::app::random_token(32).unwrap_or_default();
+                            new_cookie = Some(fresh.clone());
+                            fresh
+                        }
+                    };
+                    let raw = doc.span(i).map_or(&body[..], |r| &body[r]);
+                    let injected = with_anonymous_id(raw, &id);
+                    let implied = match shape {
+                        Shape::Event(t) => t,
+                        _ => None,
+                    };
+                    let checked = SECOND.with_borrow_mut(|p| {
+                        let len = injected.len();
+                        let mut buf = injected.clone();
+                        buf.resize(len + PADDING, b' ');
+                        p.parse_padded(&mut buf, len, Shape::Event(implied))
+                            .and_then(|d| d.event(0).map(|ev| (ev.typed, ev.kind)))
+                    });
+                    match checked {
+                        Ok((typed, kind)) => {
+                            records.push(envelope(received, &ctx, &injected, typed, kind))
+                        }
+                        Err(e) if !doc.is_batch() => return Err(e),
+                        Err(e) => rejected
+                            .push(json!({"index": i, "code": e.code(), "message": e.to_string()})),
+                    }
+                    continue;
+                }
                 Err(e) if !doc.is_batch() => return Err(e),
                 Err(e) => {
                     rejected.push(json!({"index": i, "code": e.code(), "message": e.to_string()}));
@@ -276,36 +405,14 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
                 });
             }
             let raw = doc.span(i).map_or(&body[..], |r| &body[r]);
-            let mut rec = Vec::with_capacity(raw.len() + ctx.len() + 64);
-            rec.extend_from_slice(b"{\"receivedAt\":");
-            rec.extend_from_slice(received.to_string().as_bytes());
-            rec.extend_from_slice(b",\"context\":");
-            rec.extend_from_slice(&ctx);
-            rec.extend_from_slice(b",\"batch\":[");
-            if ev.typed {
-                rec.extend_from_slice(raw);
-            } else {
-                // The endpoint implied the type; the spooled event says it.
-                let trimmed = raw.trim_ascii_start();
-                rec.extend_from_slice(b"{\"type\":\"");
-                rec.extend_from_slice(ev.kind.as_str().as_bytes());
-                rec.extend_from_slice(b"\"");
-                if trimmed
-                    .get(1..)
-                    .is_some_and(|rest| rest.trim_ascii_start().first() != Some(&b'}'))
-                {
-                    rec.push(b',');
-                }
-                rec.extend_from_slice(trimmed.get(1..).unwrap_or_default());
-            }
-            rec.extend_from_slice(b"]}");
-            records.push(rec);
+            records.push(envelope(received, &ctx, raw, ev.typed, ev.kind));
         }
-        Ok((records, rejected, links, duplicates))
+        Ok((records, rejected, links, duplicates, new_cookie))
     });
-    let (records, rejected, links, duplicates) = match built {
+    let (records, rejected, links, duplicates, new_cookie) = match built {
         Ok(b) => b,
         Err(e) => {
+            shared.gateway_count(&source.id, &format!("rejected_{}", e.code()), 1);
             let status = if e.is_too_large() {
                 StatusCode::PAYLOAD_TOO_LARGE
             } else {
@@ -367,9 +474,18 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     }
     let mut v = json!({"success": true, "accepted": accepted});
     if !rejected.is_empty() {
+        shared.gateway_count(&source.id, "rejected", rejected.len() as u64);
         v["rejected"] = Value::Array(rejected);
     }
+    shared.gateway_count(&source.id, "accepted", accepted as u64);
     let mut r = json(StatusCode::OK, &v);
+    if let Some(id) = new_cookie
+        && let Ok(c) = HeaderValue::from_str(&format!(
+            "_dfid={id}; Path=/; Max-Age=63072000; HttpOnly; Secure; SameSite=Lax"
+        ))
+    {
+        r.headers_mut().insert("set-cookie", c);
+    }
     cors(&mut r, &parts.headers, Some(&source));
     r
 }

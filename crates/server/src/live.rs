@@ -50,10 +50,17 @@ impl Live {
     }
 }
 
+/// Upper bounds (ms) of the delivery latency histogram's buckets.
+pub const BUCKETS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+
 /// One integration's counters.
 #[derive(Default)]
 pub struct Stats {
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Counts by outcome and reason, for drops and dead letters.
+    reasons: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Cumulative histogram: counts per bucket of `BUCKETS`, then +Inf; and the sum.
+    histogram: Mutex<([u64; 12], u64)>,
     latencies: Mutex<VecDeque<u64>>,
     status: Mutex<Option<(String, Option<Value>)>>,
 }
@@ -64,9 +71,36 @@ impl Stats {
         *lock(&self.counts).entry(outcome).or_default() += 1;
     }
 
+    /// Counts an outcome with its reason.
+    pub fn count_reason(&self, outcome: &'static str, reason: &str) {
+        self.count(outcome);
+        *lock(&self.reasons)
+            .entry((outcome, reason.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Counts by outcome and reason.
+    pub fn reasons(&self) -> BTreeMap<(&'static str, String), u64> {
+        lock(&self.reasons).clone()
+    }
+
+    /// The latency histogram: per-bucket counts (last is +Inf) and the sum in ms.
+    pub fn histogram(&self) -> ([u64; 12], u64) {
+        *lock(&self.histogram)
+    }
+
     /// Counts a delivery and its latency.
     pub fn delivered(&self, latency_ms: u64) {
         self.count("delivered");
+        {
+            let mut h = lock(&self.histogram);
+            let i = BUCKETS
+                .iter()
+                .position(|b| latency_ms <= *b)
+                .unwrap_or(BUCKETS.len());
+            h.0[i] += 1;
+            h.1 += latency_ms;
+        }
         let mut l = lock(&self.latencies);
         if l.len() == 10_000 {
             l.pop_front();

@@ -237,7 +237,7 @@ fn read_loop(
                 Mapped::Metadata(r) => Job::from_record(record.seq, &r),
                 Mapped::Dropped(reason) => {
                     let _ = lock(&reading).consumer.ack(record.receipt());
-                    stats.count("dropped");
+                    stats.count_reason("dropped", reason.as_str());
                     live.push(live_event(
                         &meta,
                         "dropped",
@@ -334,7 +334,7 @@ async fn outcome_loop(
                         tracing::error!(error = %e, "cannot write a dead letter; the event stays unacknowledged");
                     }
                 }
-                stats.count("dead_lettered");
+                stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
             }
             OutcomeKind::Retrying => stats.count("retrying"),
             OutcomeKind::Failed => {
