@@ -1055,3 +1055,75 @@ async fn sigterm_stops_the_node_cleanly_within_ten_seconds() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_with_their_reason_replayed_and_purged() {
+    let (sim, _subs) = sandbox("us", "ik").await;
+    sim.set_faults(FaultPlan {
+        error_rate: 1.0,
+        ..FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into()),
+        ],
+    );
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    for n in 0..3 {
+        edge.ingest(
+            "/v1/t",
+            json!({"userId": "u", "event": "Doomed", "properties": {"n": n}}),
+        )
+        .await;
+    }
+    let path = format!("/v1/admin/integrations/{id}/dead-letters");
+    let mut listed = Value::Null;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let (_, v) = edge.admin("GET", &path, None).await;
+        if v["data"].as_array().is_some_and(|a| a.len() == 3) {
+            listed = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = &listed["data"][0];
+    assert!(
+        first["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("max_attempts: status_50")),
+        "{listed}"
+    );
+    assert_eq!(first["attempts"], 2);
+    assert!(
+        first["status"]
+            .as_u64()
+            .is_some_and(|s| s == 500 || s == 503)
+    );
+    // Pendo is back: replay one, then the rest; purge is then a no-op.
+    sim.set_faults(FaultPlan::default());
+    let one = first["id"].as_str().expect("id").to_owned();
+    let (s, v) = edge
+        .admin(
+            "POST",
+            &format!("{path}/replay"),
+            Some(json!({"ids": [one]})),
+        )
+        .await;
+    assert_eq!((s, v["replayed"].as_u64()), (200, Some(1)), "{v}");
+    eventually("the replayed event", || sim.requests().len() == 1).await;
+    let (_, v) = edge
+        .admin("POST", &format!("{path}/replay"), Some(json!({})))
+        .await;
+    assert_eq!(v["replayed"], 2);
+    eventually("all three", || sim.requests().len() == 3).await;
+    let (s, _) = edge.admin("DELETE", &path, None).await;
+    assert_eq!(s, 204);
+    let (_, v) = edge.admin("GET", &path, None).await;
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(0));
+}
