@@ -19,6 +19,11 @@ Usage:
   signal-edge [serve] [OPTIONS]   The ingestion gateway, delivery and the management API.
   signal-edge demo [OPTIONS]      serve, plus a Pendo sandbox on loopback, the Pendo integration
                                   installed against it, and a stream of sample events.
+  signal-edge loadgen [--clients N] [--batch N] [--rate EVENTS_PER_S] [--seconds N]
+                  [--deliver] [--json FILE]
+                                  Drive a node (run in this process, with the Pendo sandbox as
+                                  Pendo) with the realistic mix; report accepted events/s, ack
+                                  latency, delivered requests/s, end-to-end latency, memory.
   signal-edge map [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
                                   print, per event, the Pendo request it becomes, why it is
@@ -52,6 +57,14 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut file = None;
     let mut config = String::from(r#"{"api_key":"dry-run","integration_key":"dry-run"}"#);
     let mut flags = Flags::default();
+    let mut load = signal_server::loadgen::LoadOptions {
+        clients: 16,
+        batch: 100,
+        rate: None,
+        duration: std::time::Duration::from_secs(30),
+        deliver: false,
+        json: None,
+    };
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => {
@@ -68,6 +81,14 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             Long("ingest-addr") => flags.ingest_addr = Some(args.value()?.string()?),
             Long("admin-addr") => flags.admin_addr = Some(args.value()?.string()?),
             Long("log") => flags.log = Some(args.value()?.string()?),
+            Long("clients") => load.clients = args.value()?.parse()?,
+            Long("batch") => load.batch = args.value()?.parse()?,
+            Long("rate") => load.rate = Some(args.value()?.parse()?),
+            Long("seconds") => {
+                load.duration = std::time::Duration::from_secs(args.value()?.parse()?);
+            }
+            Long("deliver") => load.deliver = true,
+            Long("json") => load.json = Some(args.value()?.string()?.into()),
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),
@@ -76,6 +97,19 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let command = command.unwrap_or_else(|| "serve".into());
     if command == "map" {
         return dry_run(file.as_deref(), &config);
+    }
+    if command == "loadgen" {
+        init_logging(flags.log.as_deref().unwrap_or("warn"));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return Ok(match runtime.block_on(signal_server::loadgen::run(load)) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("signal-edge loadgen: {e}");
+                ExitCode::FAILURE
+            }
+        });
     }
     if command != "serve" && command != "demo" {
         return Err(format!("unknown command `{command}`; see --help").into());

@@ -6,7 +6,7 @@ use serde_json::Value;
 /// Checks a Track body: `type` `track`, a non-empty `event`, a string `visitorId`, an integer
 /// `timestamp`; `accountId` a string, `properties` and `context` objects when present; nothing
 /// sent as `null`.
-pub(crate) fn track(body: &[u8]) -> Result<(), String> {
+pub(crate) fn track(body: &[u8]) -> Result<Value, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     let o = v.as_object().ok_or("body must be a JSON object")?;
     if o.get("type").and_then(Value::as_str) != Some("track") {
@@ -33,7 +33,7 @@ pub(crate) fn track(body: &[u8]) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 /// Checks a metadata body: an array of `{"<id_field>": string, "values": object}`; returns the
@@ -59,16 +59,16 @@ mod tests {
 
     #[test]
     fn track_bodies() {
-        assert_eq!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"properties":{}}"#),
-            Ok(())
+        assert!(
+            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"properties":{}}"#)
+                .is_ok()
         );
         assert_eq!(
-            track(br#"{"type":"track","visitorId":"v","timestamp":1}"#),
+            track(br#"{"type":"track","visitorId":"v","timestamp":1}"#).map(|_| ()),
             Err("event is required (a non-empty string)".into())
         );
         assert_eq!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":"now"}"#),
+            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":"now"}"#).map(|_| ()),
             Err("timestamp is required (epoch milliseconds)".into())
         );
         assert_eq!(

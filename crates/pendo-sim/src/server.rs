@@ -122,6 +122,11 @@ pub struct SimStats {
 }
 
 struct State {
+    /// Keep every accepted request (tests), or only count them (load runs).
+    record: AtomicBool,
+    /// A numeric Track property holding its send time (ms): its age on arrival is sampled.
+    latency_key: Mutex<Option<String>>,
+    latencies: Mutex<Vec<u32>>,
     region: String,
     subs: Arc<Subscriptions>,
     faults: Mutex<FaultPlan>,
@@ -191,6 +196,9 @@ impl Sim {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
+            record: AtomicBool::new(true),
+            latency_key: Mutex::new(None),
+            latencies: Mutex::new(Vec::new()),
             region: region.to_owned(),
             subs,
             faults: Mutex::new(FaultPlan::default()),
@@ -244,6 +252,22 @@ impl Sim {
     /// The counters.
     pub fn stats(&self) -> SimStats {
         lock(&self.state.stats).clone()
+    }
+
+    /// Whether accepted requests are kept (the default) or only counted, for long load runs.
+    pub fn set_recording(&self, keep: bool) {
+        self.state.record.store(keep, Ordering::Relaxed);
+    }
+
+    /// Samples the age (now minus the value, in ms) of the numeric Track property `key` of
+    /// every accepted Track request: the load harness puts its send time there.
+    pub fn measure_latency(&self, key: &str) {
+        *lock(&self.state.latency_key) = Some(key.to_owned());
+    }
+
+    /// The ages sampled so far, in ms, and forgets them.
+    pub fn take_latencies(&self) -> Vec<u32> {
+        std::mem::take(&mut *lock(&self.state.latencies))
     }
 
     /// Forgets recorded requests and counters.
@@ -361,7 +385,20 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
         Err(_) => return Err(Reset),
     };
     let checked = match id_field {
-        None => check::track(&body).map(|()| None),
+        None => check::track(&body).map(|v| {
+            if let Some(key) = lock(&state.latency_key).as_deref()
+                && let Some(sent) = v["properties"][key].as_u64()
+            {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let mut l = lock(&state.latencies);
+                if l.len() < 10_000_000 {
+                    l.push(now.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+                }
+            }
+            None
+        }),
         Some(field) => check::metadata(&body, field).map(Some),
     };
     let records = match checked {
@@ -374,13 +411,15 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let at_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    lock(&state.recorded).push(Recorded {
-        method,
-        path,
-        headers,
-        body,
-        at_ms,
-    });
+    if state.record.load(Ordering::Relaxed) {
+        lock(&state.recorded).push(Recorded {
+            method,
+            path,
+            headers,
+            body,
+            at_ms,
+        });
+    }
     lock(&state.stats).accepted += 1;
     if plan.reset_after_rate > 0.0 && state.roll() < plan.reset_after_rate {
         lock(&state.stats).resets_after += 1;

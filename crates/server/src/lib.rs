@@ -21,5 +21,6 @@ pub mod demo;
 mod http;
 mod ingest;
 mod live;
+pub mod loadgen;
 mod pipeline;
 mod settings;

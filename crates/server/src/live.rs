@@ -8,11 +8,85 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
+/// What a live event says of the input event (shared by all its outcomes).
+pub struct Meta {
+    /// Its type.
+    pub kind: signal_core::EventType,
+    /// Its `event` or page `name`.
+    pub event: Option<String>,
+    /// Its messageId.
+    pub message_id: Option<String>,
+    /// The mapper's warnings.
+    pub warnings: Vec<signal_core::Warning>,
+}
+
+/// One live event, kept as facts; its JSON is made only when someone reads it.
+pub struct Entry {
+    /// When, in ms since the epoch.
+    pub at_ms: i64,
+    /// The input event.
+    pub meta: std::sync::Arc<Meta>,
+    /// `delivered`, `retrying`, `failed`, `dead_lettered`, `dropped`.
+    pub outcome: &'static str,
+    /// Why, when not delivered.
+    pub reason: Option<String>,
+    /// Attempt number.
+    pub attempt: u32,
+    /// Send to answer, ms.
+    pub latency_ms: Option<u64>,
+    /// The delivery engine's outcome (request, response, diagnosis), when there was one.
+    pub result: Option<signal_forward::Outcome>,
+}
+
+impl Entry {
+    fn to_json(&self, id: u64) -> Value {
+        let mut at = String::new();
+        signal_core::time::format_rfc3339(self.at_ms, &mut at);
+        let mut warnings: Vec<Value> = self
+            .meta
+            .warnings
+            .iter()
+            .map(|w| json!({"code": w.code(), "message": w.to_string()}))
+            .collect();
+        let mut v = json!({
+            "id": format!("le_{id}"),
+            "at": at,
+            "message_id": self.meta.message_id,
+            "type": self.meta.kind.as_str(),
+            "event": self.meta.event,
+            "outcome": self.outcome,
+            "attempt": self.attempt,
+        });
+        if let Some(r) = &self.reason {
+            v["reason"] = r.as_str().into();
+        }
+        if let Some(ms) = self.latency_ms {
+            v["latency_ms"] = ms.into();
+        }
+        if let Some(o) = &self.result {
+            if let Some(req) = &o.request {
+                v["vendor_request"] = json!({"method": req.method, "url": &*req.url, "body": String::from_utf8_lossy(&req.body)});
+            }
+            if let Some(resp) = &o.response {
+                v["vendor_response"] = json!({"status": resp.status, "body": resp.body_text(4096)});
+            }
+            if let Some(d) = &o.diagnosis {
+                v["diagnosis"] = json!({"code": d.code, "message": d.message, "fix": d.fix});
+            }
+            for w in &o.warnings {
+                warnings.push(json!({"code": "vendor", "message": w}));
+            }
+        }
+        v["warnings"] = Value::Array(warnings);
+        v
+    }
+}
+
 /// One integration's recent live events.
 pub struct Live {
     cap: usize,
     next_id: AtomicU64,
-    ring: Mutex<VecDeque<Value>>,
+    ring: Mutex<VecDeque<(u64, Entry)>>,
     tx: broadcast::Sender<String>,
 }
 
@@ -28,20 +102,27 @@ impl Live {
         }
     }
 
-    /// Adds an event (given an id) and tells the subscribers.
-    pub fn push(&self, mut v: Value) {
-        v["id"] = format!("le_{}", self.next_id.fetch_add(1, Ordering::Relaxed)).into();
-        let _ = self.tx.send(v.to_string());
+    /// Adds an event and tells the subscribers (its JSON is made only if there are any).
+    pub fn push(&self, entry: Entry) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(entry.to_json(id).to_string());
+        }
         let mut ring = lock(&self.ring);
         if ring.len() == self.cap {
             ring.pop_front();
         }
-        ring.push_back(v);
+        ring.push_back((id, entry));
     }
 
     /// The most recent events, newest first.
     pub fn recent(&self, limit: usize) -> Vec<Value> {
-        lock(&self.ring).iter().rev().take(limit).cloned().collect()
+        lock(&self.ring)
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|(id, e)| e.to_json(*id))
+            .collect()
     }
 
     /// A stream of events from now on, as JSON text.

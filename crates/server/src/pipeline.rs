@@ -3,11 +3,11 @@
 //! (`signal-forward`) through a tokio channel; the outcomes come back on another, and acknowledge
 //! the spool (delivered), dead-letter (given up) or pause (held). Every step is a live event.
 
-use crate::app::{Shared, lock, now_ms, now_rfc3339};
-use crate::live::{Live, Stats};
+use crate::app::{Shared, lock, now_ms};
+use crate::live::{Entry, Live, Meta, Stats};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use signal_core::{Blueprint, EventType, IntegrationConfig, Mapped, Mapper, Parser, Shape};
+use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
 use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
 use signal_spool::{Consumer, DeadLetterInfo, Record, Start};
 use signal_store::IntegrationRecord;
@@ -17,19 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// What the live event says of the input.
-#[derive(Clone)]
-struct Meta {
-    kind: EventType,
-    event: Option<String>,
-    message_id: Option<String>,
-    warnings: Vec<Value>,
-}
-
 /// The consumer and the records in delivery, shared by the reader thread and the outcome task.
 struct Reading {
     consumer: Consumer,
-    inflight: HashMap<u64, (Record, Meta)>,
+    inflight: HashMap<u64, (Record, Arc<Meta>)>,
 }
 
 /// A running integration.
@@ -216,19 +207,15 @@ fn read_loop(
                 continue;
             };
             let mapping = mapper.map(&ev, &store, now_ms());
-            let meta = Meta {
+            let meta = Arc::new(Meta {
                 kind: ev.kind,
                 event: ev
                     .event
                     .map(str::to_owned)
                     .or_else(|| ev.name.map(str::to_owned)),
                 message_id: ev.message_id.map(str::to_owned),
-                warnings: mapping
-                    .warnings
-                    .iter()
-                    .map(|w| json!({"code": w.code(), "message": w.to_string()}))
-                    .collect(),
-            };
+                warnings: mapping.warnings.to_vec(),
+            });
             let job = match mapping.outcome {
                 Mapped::Track { body, .. } => Job::Track {
                     id: record.seq,
@@ -238,14 +225,15 @@ fn read_loop(
                 Mapped::Dropped(reason) => {
                     let _ = lock(&reading).consumer.ack(record.receipt());
                     stats.count_reason("dropped", reason.as_str());
-                    live.push(live_event(
-                        &meta,
-                        "dropped",
-                        Some(reason.as_str()),
-                        0,
-                        None,
-                        None,
-                    ));
+                    live.push(Entry {
+                        at_ms: now_ms(),
+                        meta,
+                        outcome: "dropped",
+                        reason: Some(reason.as_str().to_owned()),
+                        attempt: 0,
+                        latency_ms: None,
+                        result: None,
+                    });
                     continue;
                 }
             };
@@ -253,48 +241,6 @@ fn read_loop(
             integration.deliver(job);
         }
     }
-}
-
-fn live_event(
-    meta: &Meta,
-    outcome: &str,
-    reason: Option<&str>,
-    attempt: u32,
-    o: Option<&Outcome>,
-    latency_ms: Option<u64>,
-) -> Value {
-    let mut v = json!({
-        "at": now_rfc3339(),
-        "message_id": meta.message_id,
-        "type": meta.kind.as_str(),
-        "event": meta.event,
-        "outcome": outcome,
-        "attempt": attempt,
-        "warnings": meta.warnings,
-    });
-    if let Some(r) = reason {
-        v["reason"] = r.into();
-    }
-    if let Some(ms) = latency_ms {
-        v["latency_ms"] = ms.into();
-    }
-    if let Some(o) = o {
-        if let Some(req) = &o.request {
-            v["vendor_request"] = json!({"method": req.method, "url": &*req.url, "body": String::from_utf8_lossy(&req.body)});
-        }
-        if let Some(resp) = &o.response {
-            v["vendor_response"] = json!({"status": resp.status, "body": resp.body_text(4096)});
-        }
-        if let Some(d) = &o.diagnosis {
-            v["diagnosis"] = json!({"code": d.code, "message": d.message, "fix": d.fix});
-        }
-        for w in &o.warnings {
-            if let Some(list) = v["warnings"].as_array_mut() {
-                list.push(json!({"code": "vendor", "message": w}));
-            }
-        }
-    }
-    v
 }
 
 /// The outcome task: acknowledge, dead-letter, count, and report.
@@ -348,13 +294,14 @@ async fn outcome_loop(
         }
         drop(r);
         let _ = bp;
-        live.push(live_event(
-            &meta,
-            o.kind.as_str(),
-            o.reason.as_deref(),
-            o.attempt,
-            Some(&o),
-            latency,
-        ));
+        live.push(Entry {
+            at_ms: now_ms(),
+            meta,
+            outcome: o.kind.as_str(),
+            reason: o.reason.clone(),
+            attempt: o.attempt,
+            latency_ms: latency,
+            result: Some(o),
+        });
     }
 }
