@@ -105,6 +105,17 @@ impl Edge {
         )
     }
 
+    /// GET an unauthenticated admin path as text (metrics, health).
+    async fn text(&self, path: &str) -> (u16, String) {
+        let req = hyper::Request::get(format!("{}{path}", self.admin))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let resp = self.client.request(req).await.expect("answer");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call(
             method,
@@ -899,24 +910,7 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
             .is_some_and(|n| n >= 1),
         "{stats}"
     );
-    let metrics = edge
-        .client
-        .request(
-            hyper::Request::get(format!("{}/metrics", edge.admin))
-                .body(Full::new(Bytes::new()))
-                .expect("req"),
-        )
-        .await
-        .expect("answer");
-    let text = String::from_utf8_lossy(
-        &metrics
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes(),
-    )
-    .into_owned();
+    let (_, text) = edge.text("/metrics").await;
     assert!(
         text.contains(&format!(
             "signal_outcomes_total{{integration=\"{id}\",outcome=\"delivered\"}}"
@@ -924,16 +918,7 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
         "{text}"
     );
     for path in ["/healthz", "/readyz"] {
-        let r = edge
-            .client
-            .request(
-                hyper::Request::get(format!("{}{path}", edge.admin))
-                    .body(Full::new(Bytes::new()))
-                    .expect("req"),
-            )
-            .await
-            .expect("answer");
-        assert_eq!(r.status().as_u16(), 200, "{path}");
+        assert_eq!(edge.text(path).await.0, 200, "{path}");
     }
 }
 
@@ -1001,24 +986,7 @@ async fn a_browser_event_without_ids_gets_the_first_party_cookie_and_proxies_are
             "the first X-Forwarded-For entry from a local proxy"
         );
     }
-    let metrics = edge
-        .client
-        .request(
-            hyper::Request::get(format!("{}/metrics", edge.admin))
-                .body(Full::new(Bytes::new()))
-                .expect("req"),
-        )
-        .await
-        .expect("answer");
-    let text = String::from_utf8_lossy(
-        &metrics
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes(),
-    )
-    .into_owned();
+    let (_, text) = edge.text("/metrics").await;
     assert!(
         text.contains(
             r#"signal_gateway_events_total{source="default",result="accepted",code=""} 2"#

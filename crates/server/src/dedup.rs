@@ -37,7 +37,10 @@ impl Dedup {
             return true;
         }
         if self.current.len() >= self.cap || self.since.elapsed() >= GENERATION {
-            self.previous = std::mem::take(&mut self.current);
+            // Reuse the older generation's table instead of freeing it and growing a new one
+            // by doubling: memory stays flat once both generations have filled.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
             self.since = Instant::now();
         }
         self.current.insert(key);

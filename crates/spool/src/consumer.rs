@@ -179,18 +179,9 @@ impl Consumer {
 
     /// Blocks up to `timeout` until there may be something to read; returns whether there is.
     pub fn wait_readable(&self, timeout: Duration) -> bool {
-        let segs = lock(&self.shared.segments);
-        let more =
-            |segs: &Vec<crate::segment::Segment>| segs.last().is_some_and(|s| s.last >= self.next);
-        if more(&segs) {
-            return true;
-        }
-        let (segs, _) = self
-            .shared
-            .durable_cv
-            .wait_timeout_while(segs, timeout, |s| !more(s))
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        more(&segs) || self.dead.has_replays()
+        self.shared
+            .wait_durable_after(self.next.saturating_sub(1), timeout)
+            || self.dead.has_replays()
     }
 
     /// Marks a record delivered. Acknowledgements may come in any order; the consumer resumes

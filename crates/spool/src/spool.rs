@@ -57,6 +57,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Blocks up to `timeout` until a record after `seq` is durable; returns whether one is.
+    pub fn wait_durable_after(&self, seq: u64, timeout: Duration) -> bool {
+        let segs = lock(&self.segments);
+        let more = |segs: &Vec<Segment>| segs.last().is_some_and(|s| s.last > seq);
+        if more(&segs) {
+            return true;
+        }
+        let (segs, _) = self
+            .durable_cv
+            .wait_timeout_while(segs, timeout, |s| !more(s))
+            .unwrap_or_else(PoisonError::into_inner);
+        more(&segs)
+    }
+
     /// The last durable sequence number.
     pub fn durable(&self) -> u64 {
         lock(&self.segments).last().map_or(0, |s| s.last)
@@ -277,17 +291,7 @@ impl Spool {
     /// Blocks up to `timeout` until a record after `seq` is durable; returns whether one is.
     /// For readers that must not hold their consumer while they wait.
     pub fn wait_durable_after(&self, seq: u64, timeout: Duration) -> bool {
-        let segs = lock(&self.shared.segments);
-        let more = |segs: &Vec<Segment>| segs.last().is_some_and(|s| s.last > seq);
-        if more(&segs) {
-            return true;
-        }
-        let (segs, _) = self
-            .shared
-            .durable_cv
-            .wait_timeout_while(segs, timeout, |s| !more(s))
-            .unwrap_or_else(PoisonError::into_inner);
-        more(&segs)
+        self.shared.wait_durable_after(seq, timeout)
     }
 
     /// Current figures.
