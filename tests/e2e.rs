@@ -126,6 +126,18 @@ impl Edge {
         .await
     }
 
+    /// GETs an admin path until `done` holds for the answer (up to 10 s); returns the last answer.
+    async fn poll(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (_, v) = self.admin("GET", path, None).await;
+            if done(&v) || start.elapsed() > Duration::from_secs(10) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn ingest(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(
             "POST",
@@ -393,22 +405,13 @@ async fn without_analytics_consent_nothing_reaches_pendo_and_the_live_event_says
         )
         .await;
     assert_eq!(s, 200);
-    let mut live = Value::Null;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        let (_, v) = edge
-            .admin(
-                "GET",
-                &format!("/v1/admin/integrations/{id}/events?limit=10"),
-                None,
-            )
-            .await;
-        if v["data"].as_array().is_some_and(|a| !a.is_empty()) {
-            live = v["data"][0].clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let events = edge
+        .poll(
+            &format!("/v1/admin/integrations/{id}/events?limit=10"),
+            |v| v["data"].as_array().is_some_and(|a| !a.is_empty()),
+        )
+        .await;
+    let live = events["data"][0].clone();
     assert_eq!(live["outcome"], "dropped", "{live}");
     assert_eq!(live["reason"], "consent");
     assert_eq!(live["event"], "Secret");
@@ -459,18 +462,11 @@ async fn a_wrong_key_pauses_with_its_fix_and_a_patch_delivers_every_held_event()
         )
         .await;
     }
-    let mut integration = Value::Null;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        let (_, v) = edge
-            .admin("GET", &format!("/v1/admin/integrations/{id}"), None)
-            .await;
-        if v["status"] == "paused" {
-            integration = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let integration = edge
+        .poll(&format!("/v1/admin/integrations/{id}"), |v| {
+            v["status"] == "paused"
+        })
+        .await;
     assert_eq!(integration["status"], "paused", "{integration}");
     assert_eq!(integration["diagnosis"]["code"], "invalid_integration_key");
     assert_eq!(
@@ -1050,16 +1046,11 @@ async fn dead_letters_are_listed_with_their_reason_replayed_and_purged() {
         .await;
     }
     let path = format!("/v1/admin/integrations/{id}/dead-letters");
-    let mut listed = Value::Null;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        let (_, v) = edge.admin("GET", &path, None).await;
-        if v["data"].as_array().is_some_and(|a| a.len() == 3) {
-            listed = v;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let listed = edge
+        .poll(&path, |v| {
+            v["data"].as_array().is_some_and(|a| a.len() == 3)
+        })
+        .await;
     let first = &listed["data"][0];
     assert!(
         first["reason"]
