@@ -341,28 +341,23 @@ impl<'p, 'de> Document<'p, 'de> {
             _ => None,
         };
         out.push(b'{');
-        let mut first = true;
-        if let Some(obj) = ctx {
-            for (k, v) in obj.iter() {
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                crate::json::write_str(out, k);
-                out.push(b':');
-                crate::json::write_val(out, v);
+        let start = out.len();
+        let key = |out: &mut Vec<u8>, k: &str| {
+            if out.len() > start {
+                out.push(b',');
             }
+            crate::json::write_str(out, k);
+            out.push(b':');
+        };
+        for (k, v) in ctx.iter().flat_map(|o| o.iter()) {
+            key(out, k);
+            crate::json::write_val(out, v);
         }
         for (k, v) in extra {
             if ctx.is_some_and(|o| o.get(k).is_some_and(|v| !v.is_null())) {
                 continue;
             }
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            crate::json::write_str(out, k);
-            out.push(b':');
+            key(out, k);
             crate::json::write_str(out, v);
         }
         out.push(b'}');

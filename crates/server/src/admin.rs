@@ -369,6 +369,19 @@ fn refresh_sources(shared: &Shared, changed: &str) {
     crate::app::lock(&shared.limiters).remove(changed);
 }
 
+/// Stores a source, refreshes the gateway's view of it, and answers with it.
+fn save_source(shared: &Shared, s: &SourceRecord, status: StatusCode, reveal_secret: bool) -> Resp {
+    if let Err(e) = shared.store.put_source(s) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &e.to_string(),
+        );
+    }
+    refresh_sources(shared, &s.id);
+    json(status, &source_json(s, reveal_secret))
+}
+
 async fn sources(
     shared: &Arc<Shared>,
     method: Method,
@@ -411,15 +424,7 @@ async fn sources(
             if let Err(fields) = apply_source(&mut s, &body, true) {
                 return validation(fields);
             }
-            if let Err(e) = shared.store.put_source(&s) {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    &e.to_string(),
-                );
-            }
-            refresh_sources(shared, &s.id);
-            json(StatusCode::CREATED, &source_json(&s, true))
+            save_source(shared, &s, StatusCode::CREATED, true)
         }
         (m @ (Method::PATCH | Method::DELETE), [id]) => {
             let Some(mut s) = shared
@@ -442,15 +447,7 @@ async fn sources(
             if let Err(fields) = apply_source(&mut s, &body, false) {
                 return validation(fields);
             }
-            if let Err(e) = shared.store.put_source(&s) {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    &e.to_string(),
-                );
-            }
-            refresh_sources(shared, &s.id);
-            json(StatusCode::OK, &source_json(&s, false))
+            save_source(shared, &s, StatusCode::OK, false)
         }
         _ => not_found("such endpoint"),
     }

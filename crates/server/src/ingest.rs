@@ -76,6 +76,14 @@ fn cors(resp: &mut Resp, headers: &HeaderMap, source: Option<&SourceRecord>) {
     h.insert("vary", HeaderValue::from_static("Origin"));
 }
 
+/// An error that asks the client to retry after `secs` seconds.
+fn retry_later(status: StatusCode, code: &str, message: &str, secs: &'static str) -> Resp {
+    let mut r = error(status, code, message);
+    r.headers_mut()
+        .insert("retry-after", HeaderValue::from_static(secs));
+    r
+}
+
 fn ct_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
@@ -148,13 +156,14 @@ fn authenticate(
         .ok_or("unknown pipeline key")
 }
 
-/// `event` (a JSON object's text) with `"anonymousId":"<id>"` as its first key.
-fn with_anonymous_id(event: &[u8], id: &str) -> Vec<u8> {
+/// `event` (a JSON object's text) with `"<key>":"<value>"` as its first key.
+fn with_first_key(event: &[u8], key: &str, value: &str) -> Vec<u8> {
     let raw = event.trim_ascii_start();
-    let mut out = Vec::with_capacity(raw.len() + id.len() + 20);
-    out.extend_from_slice(b"{\"anonymousId\":\"");
-    out.extend_from_slice(id.as_bytes());
-    out.push(b'"');
+    let mut out = Vec::with_capacity(raw.len() + key.len() + value.len() + 8);
+    out.push(b'{');
+    signal_core::json::write_str(&mut out, key);
+    out.push(b':');
+    signal_core::json::write_str(&mut out, value);
     if raw
         .get(1..)
         .is_some_and(|rest| rest.trim_ascii_start().first() != Some(&b'}'))
@@ -177,17 +186,7 @@ fn envelope(received: i64, ctx: &[u8], raw: &[u8], typed: bool, kind: EventType)
     if typed {
         rec.extend_from_slice(raw);
     } else {
-        let trimmed = raw.trim_ascii_start();
-        rec.extend_from_slice(b"{\"type\":\"");
-        rec.extend_from_slice(kind.as_str().as_bytes());
-        rec.push(b'"');
-        if trimmed
-            .get(1..)
-            .is_some_and(|rest| rest.trim_ascii_start().first() != Some(&b'}'))
-        {
-            rec.push(b',');
-        }
-        rec.extend_from_slice(trimmed.get(1..).unwrap_or_default());
+        rec.extend_from_slice(&with_first_key(raw, "type", kind.as_str()));
     }
     rec.extend_from_slice(b"]}");
     rec
@@ -257,13 +256,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         .clone();
     if limiter.check().is_err() {
         shared.gateway_count(&source.id, "rejected_RATE_LIMITED", 1);
-        let mut r = error(
+        let mut r = retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
             "over this source's rate limit",
+            "1",
         );
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from_static("1"));
         cors(&mut r, &parts.headers, Some(&source));
         return r;
     }
@@ -320,7 +318,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
             new_cookie = Some(fresh.clone());
             fresh
         });
-        Bytes::from(with_anonymous_id(&body, &id))
+        Bytes::from(with_first_key(&body, "anonymousId", &id))
     } else {
         body
     };
@@ -355,7 +353,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
                         }
                     };
                     let raw = doc.span(i).map_or(&body[..], |r| &body[r]);
-                    let injected = with_anonymous_id(raw, &id);
+                    let injected = with_first_key(raw, "anonymousId", &id);
                     let implied = match shape {
                         Shape::Event(t) => t,
                         _ => None,
@@ -447,14 +445,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         })
         .await;
         if !matches!(written, Ok(Ok(()))) {
-            let mut r = error(
+            return retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
                 "identity links could not be stored; retry",
+                "5",
             );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("5"));
-            return r;
         }
     }
     let accepted = records.len() + duplicates;
@@ -462,13 +458,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         && let Err(e) = shared.spool.append(records).await
     {
         tracing::error!(error = %e, "spool append failed");
-        let mut r = error(
+        let mut r = retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "events could not be made durable; retry",
+            "5",
         );
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from_static("5"));
         cors(&mut r, &parts.headers, Some(&source));
         return r;
     }

@@ -90,7 +90,6 @@ impl Runtime {
             reading.clone(),
             live.clone(),
             stats.clone(),
-            bp,
         ));
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -249,7 +248,6 @@ async fn outcome_loop(
     reading: Arc<Mutex<Reading>>,
     live: Arc<Live>,
     stats: Arc<Stats>,
-    bp: &'static Blueprint,
 ) {
     while let Some(o) = rx.recv().await {
         let latency = o.latency.map(|l| l.as_millis() as u64);
@@ -293,7 +291,6 @@ async fn outcome_loop(
             }
         }
         drop(r);
-        let _ = bp;
         live.push(Entry {
             at_ms: now_ms(),
             meta,
