@@ -164,21 +164,27 @@ async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Resp {
     let Some(bp) = Blueprint::get(key) else {
         return not_found("blueprint with this key");
     };
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or(&bp.name)
-        .to_owned();
+    let name = match body.get("name") {
+        None => Some(bp.name.clone()),
+        Some(Value::String(n)) if !n.trim().is_empty() => Some(n.trim().to_owned()),
+        Some(_) => None,
+    };
     let variant = body.get("variant").and_then(Value::as_str);
     let mode = body.get("delivery_mode").and_then(Value::as_str);
     let config = body
         .get("config")
         .cloned()
         .unwrap_or_else(|| Value::Object(Map::new()));
-    let (validated, variant) = match IntegrationConfig::validate_install(bp, variant, mode, &config)
-    {
-        Ok(v) => v,
-        Err(e) => return validation(e.fields),
+    let checked = IntegrationConfig::validate_install(bp, variant, mode, &config);
+    let (validated, variant, name) = match (checked, name) {
+        (Ok((validated, variant)), Some(name)) => (validated, variant, name),
+        (checked, name) => {
+            let mut fields = checked.err().map(|e| e.fields).unwrap_or_default();
+            if name.is_none() {
+                fields.insert("name".into(), "must be a non-empty string".into());
+            }
+            return validation(fields);
+        }
     };
     let existing = match shared.store.integrations() {
         Ok(l) => l,
@@ -616,12 +622,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                 metrics(&shared, &runtimes),
             );
         }
-        (Method::GET, "") => {
-            return text(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                "<!doctype html><title>signal-edge</title><h1>signal-edge</h1><p>The management API is at <code>/v1/admin</code>.</p>",
-            );
+        (Method::GET, p) if !p.starts_with("/v1/") => {
+            if let Some(r) = crate::ui::asset(p) {
+                return r;
+            }
         }
         _ => {}
     }

@@ -3,7 +3,8 @@
 //! - `settings.rs`: flag > environment > `signal.toml` > default; bad values named (exit 64).
 //! - `app.rs`: opening the data directory (store, spool, generated secrets, the default source),
 //!   one delivery runtime per installed integration, both servers, graceful stop.
-//! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics.
+//! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics;
+//!   `ui.rs`: the management UI (static files in `ui/`, compiled in).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
 //! - `demo.rs`: the node plus the Pendo sandbox and a stream of sample events.
@@ -24,3 +25,4 @@ mod live;
 pub mod loadgen;
 mod pipeline;
 mod settings;
+mod ui;

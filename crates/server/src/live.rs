@@ -2,7 +2,7 @@
 //! server-sent events) and the counters behind the stats endpoint.
 
 use crate::app::lock;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,38 @@ pub struct Meta {
     pub message_id: Option<String>,
     /// The mapper's warnings.
     pub warnings: Vec<signal_core::Warning>,
+    /// The spooled record: `{"receivedAt","context","batch":[event]}` (shared, not copied).
+    pub input: bytes::Bytes,
+}
+
+/// The input event as the gateway received it: the batch's context merged under its own and
+/// the gateway's `receivedAt` (it wins, as in mapping), without a `writeKey` some clients put in the body.
+fn input_json(record: &[u8]) -> Value {
+    let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(record) else {
+        return Value::Null;
+    };
+    let mut event = match envelope.remove("batch") {
+        Some(Value::Array(mut a)) if !a.is_empty() => a.swap_remove(0),
+        _ => return Value::Null,
+    };
+    if let Some(o) = event.as_object_mut() {
+        if let Some(Value::Object(shared)) = envelope.remove("context")
+            && let Value::Object(own) = o
+                .entry("context")
+                .or_insert_with(|| Value::Object(Map::new()))
+        {
+            for (k, v) in shared {
+                own.entry(k).or_insert(v);
+            }
+        }
+        if let Some(ms) = envelope.get("receivedAt").and_then(Value::as_i64) {
+            let mut at = String::new();
+            signal_core::time::format_rfc3339(ms, &mut at);
+            o.insert("receivedAt".into(), at.into());
+        }
+        o.remove("writeKey");
+    }
+    event
 }
 
 /// One live event, kept as facts; its JSON is made only when someone reads it.
@@ -56,6 +88,7 @@ impl Entry {
             "event": self.meta.event,
             "outcome": self.outcome,
             "attempt": self.attempt,
+            "input": input_json(&self.meta.input),
         });
         if let Some(r) = &self.reason {
             v["reason"] = r.as_str().into();
@@ -215,5 +248,24 @@ impl Stats {
         l.sort_unstable();
         let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
         json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_json;
+    use serde_json::json;
+
+    #[test]
+    fn the_input_event_has_the_batch_context_under_its_own_and_no_write_key() {
+        let record = json!({"receivedAt": 0, "context": {"ip": "10.0.0.1", "locale": "en"},
+            "batch": [{"type": "track", "event": "E", "writeKey": "secret", "context": {"locale": "de"}}]});
+        let input = input_json(record.to_string().as_bytes());
+        assert_eq!(
+            input,
+            json!({"type": "track", "event": "E", "receivedAt": "1970-01-01T00:00:00.000Z",
+                   "context": {"ip": "10.0.0.1", "locale": "de"}})
+        );
+        assert_eq!(input_json(b"not json"), serde_json::Value::Null);
     }
 }

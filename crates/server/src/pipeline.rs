@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
 use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
-use signal_spool::{Consumer, DeadLetterInfo, Record, Start};
+use signal_spool::{Consumer, DeadLetterInfo, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +18,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The consumer and the records in delivery, shared by the reader thread and the outcome task.
+/// A record's bytes are kept once, in its live-event facts (`Meta::input`).
 struct Reading {
     consumer: Consumer,
-    inflight: HashMap<u64, (Record, Arc<Meta>)>,
+    inflight: HashMap<u64, (Receipt, Arc<Meta>)>,
 }
 
 /// A running integration.
@@ -191,8 +192,9 @@ fn read_loop(
         if let Some(last) = batch.iter().filter(|r| !r.replayed).map(|r| r.seq).max() {
             last_seen = last_seen.max(last);
         }
-        for record in batch {
-            let mut buf = record.payload.clone();
+        for mut record in batch {
+            let input = Bytes::from(std::mem::take(&mut record.payload));
+            let mut buf = input.to_vec();
             let doc = match parser.parse(&mut buf, Shape::Batch) {
                 Ok(d) => d,
                 Err(e) => {
@@ -214,6 +216,7 @@ fn read_loop(
                     .or_else(|| ev.name.map(str::to_owned)),
                 message_id: ev.message_id.map(str::to_owned),
                 warnings: mapping.warnings.to_vec(),
+                input,
             });
             let job = match mapping.outcome {
                 Mapped::Track { body, .. } => Job::Track {
@@ -236,7 +239,9 @@ fn read_loop(
                     continue;
                 }
             };
-            lock(&reading).inflight.insert(record.seq, (record, meta));
+            lock(&reading)
+                .inflight
+                .insert(record.seq, (record.receipt(), meta));
             integration.deliver(job);
         }
     }
@@ -256,14 +261,15 @@ async fn outcome_loop(
         let Some(meta) = meta else { continue };
         match o.kind {
             OutcomeKind::Delivered => {
-                if let Some((rec, _)) = r.inflight.remove(&o.id) {
-                    let _ = r.consumer.ack(rec.receipt());
+                if let Some((receipt, _)) = r.inflight.remove(&o.id) {
+                    let _ = r.consumer.ack(receipt);
                 }
                 stats.delivered(latency.unwrap_or(0));
                 stats.set_status("active", None);
             }
             OutcomeKind::DeadLettered => {
-                if let Some((rec, _)) = r.inflight.remove(&o.id) {
+                if let Some((receipt, meta)) = r.inflight.remove(&o.id) {
+                    let rec = receipt.into_record(meta.input.to_vec());
                     let info = DeadLetterInfo {
                         reason: o.reason.clone().unwrap_or_default(),
                         status: o.response.as_ref().map(|x| x.status).filter(|s| *s != 0),

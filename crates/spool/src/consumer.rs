@@ -50,6 +50,18 @@ pub struct Receipt {
     replayed: bool,
 }
 
+impl Receipt {
+    /// The record this receipt is for, its bytes given back: for dead-lettering a record whose
+    /// bytes a consumer kept elsewhere.
+    pub fn into_record(self, payload: Vec<u8>) -> Record {
+        Record {
+            seq: self.seq,
+            payload,
+            replayed: self.replayed,
+        }
+    }
+}
+
 /// A consumer's handle. Only one handle per consumer exists at a time; dropping it frees the
 /// name (acknowledgements made stay).
 pub struct Consumer {

@@ -1,0 +1,306 @@
+//! The management UI in headless Chromium, used as a person would: signing in, the Integration
+//! Library, the install form, the integration page and Live Events, against the real binary and
+//! a Pendo sandbox.
+//!
+//! One browser at a time (the tests take `ONE_BROWSER`): two cores do not run four Chromiums and
+//! four nodes at once without making every wait a race.
+//!
+//! With `SIGNAL_UI_SCREENSHOTS=DIR` the tests also save the screenshots in `docs/`:
+//! `SIGNAL_UI_SCREENSHOTS=docs cargo test --test e2e browser`.
+
+use crate::harness::*;
+use crate::webdriver::Browser;
+use serde_json::{Value, json};
+
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn screenshot(browser: &Browser, name: &str) {
+    if let Ok(dir) = std::env::var("SIGNAL_UI_SCREENSHOTS") {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        browser.screenshot(&dir.join(name)).await;
+    }
+}
+
+/// Opens the UI at `page` (a `#/...` address) and signs in with the admin token.
+async fn signed_in(edge: &Edge, page: &str) -> Browser {
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/{page}", edge.admin)).await;
+    browser.type_into("#token", "not-the-token").await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text("#token-error", "did not accept this token")
+        .await;
+    browser.clear("#token").await;
+    browser.type_into("#token", TOKEN).await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text("nav[aria-label=Main]", "Integrations")
+        .await;
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_install_flow_through_the_ui_creates_the_integration() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_sim, _subs) = sandbox("us", "ik-from-the-ui").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", _sim.base_url())]);
+    let browser = signed_in(&edge, "").await;
+
+    // The library: a card with name, category, version and the alpha badge.
+    let card = browser
+        .wait_text("article.card[data-key=pendo]", "Pendo")
+        .await;
+    for shown in ["Analytics", "v0.1.0", "alpha", "Install", "Details"] {
+        assert!(card.contains(shown), "the card shows {shown}: {card:?}");
+    }
+    screenshot(&browser, "library.png").await;
+    // Search and the category filter ask the API and redraw.
+    browser
+        .type_into("#library-search", "nothing like it")
+        .await;
+    browser.wait_text("main", "No integration matches").await;
+    browser.clear("#library-search").await;
+    browser.type_into("#library-search", "pend").await;
+    browser
+        .wait_text("article.card[data-key=pendo]", "Pendo")
+        .await;
+    browser
+        .click("#library-category option[value=Analytics]")
+        .await;
+    browser.wait_text("main", "1 integration").await;
+
+    // The detail view: the event mapping and identity tables.
+    browser
+        .click("article.card[data-key=pendo] a[href='#/catalog/pendo']")
+        .await;
+    browser
+        .wait_text("#event-mapping + table", "Order Completed")
+        .await;
+    let identity = browser.wait_text("#identity + table", "visitorId").await;
+    assert!(identity.contains("accountId"), "{identity}");
+
+    // The install form, generated from config_fields.
+    browser.click("a[href='#/catalog/pendo/install']").await;
+    browser.wait_text("main h1", "Install Pendo").await;
+    let form = browser
+        .script(
+            "const r = document.querySelector('#f-config-data_region');
+             const adv = document.querySelector('details.advanced');
+             return {region_tag: r.tagName, region: r.value,
+                     options: [...r.options].map(o => o.value),
+                     advanced_open: adv.open,
+                     advanced_fields: [...adv.querySelectorAll('[data-field]')].map(f => f.dataset.field),
+                     labels: [...document.querySelectorAll('.field > label')].map(l => l.innerText)};",
+            json!([]),
+        )
+        .await;
+    assert_eq!(form["region_tag"], "SELECT", "{form}");
+    assert_eq!(form["region"], "us", "Data Region defaults to us: {form}");
+    assert_eq!(form["options"], json!(["us", "eu", "us1", "jpn", "au"]));
+    assert_eq!(form["advanced_open"], false, "advanced fields are folded");
+    assert_eq!(
+        form["advanced_fields"],
+        json!([
+            "event_mapping",
+            "anonymous_visitors",
+            "require_consent",
+            "rate_limit_per_second"
+        ])
+    );
+    let labels = form["labels"].to_string();
+    for l in ["API Key", "Integration Key", "Data Region"] {
+        assert!(labels.contains(l), "{l} in {labels}");
+    }
+    browser.type_into("#f-config-api_key", "api-key-1234").await;
+    browser
+        .type_into("#f-config-integration_key", "ik-from-the-ui")
+        .await;
+    screenshot(&browser, "install.png").await;
+    browser.click("button[type=submit]").await;
+
+    // The integration page, and the integration in the API.
+    browser.wait_text("main", "Pendo is installed").await;
+    browser.wait_text("#status", "active").await;
+    let (_, list) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    let all = list["data"].as_array().expect("list");
+    assert_eq!(all.len(), 1, "{list}");
+    assert_eq!(all[0]["name"], "Pendo");
+    assert_eq!(all[0]["config"]["data_region"], "us");
+    assert_eq!(all[0]["config"]["integration_key"], "****e-ui");
+    assert_eq!(all[0]["config"]["api_key"], "****1234");
+    // The test button goes through to the sandbox with the key typed in the form.
+    browser.click("#send-test").await;
+    browser
+        .wait_text("#test-result", "The test event was delivered")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_integration_key_shows_its_error_beside_the_field() {
+    let _one = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[]);
+    let browser = signed_in(&edge, "#/catalog/pendo/install").await;
+    browser.wait_text("main h1", "Install Pendo").await;
+    browser.type_into("#f-config-api_key", "api-key").await;
+    browser.click("button[type=submit]").await;
+    let error = browser
+        .wait_text(
+            "[data-field=integration_key] .field-error",
+            "Integration Key is required",
+        )
+        .await;
+    assert!(!error.is_empty());
+    assert!(browser.displayed("#err-config-integration_key").await);
+    let marks = browser
+        .script(
+            "const f = (k) => document.querySelector('#f-config-' + k);
+             return {key: f('integration_key').getAttribute('aria-invalid'),
+                     described: f('integration_key').getAttribute('aria-describedby'),
+                     focused: document.activeElement && document.activeElement.id,
+                     api: f('api_key').getAttribute('aria-invalid'),
+                     api_error: !document.querySelector('#err-config-api_key').hidden};",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marks["key"], "true", "{marks}");
+    assert!(
+        marks["described"]
+            .as_str()
+            .is_some_and(|d| d.contains("err-config-integration_key")),
+        "{marks}"
+    );
+    assert_eq!(marks["focused"], "f-config-integration_key", "{marks}");
+    assert_eq!(marks["api"], Value::Null, "the API key is fine: {marks}");
+    assert_eq!(marks["api_error"], false);
+    let (_, list) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    assert_eq!(list["data"], json!([]), "nothing was installed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_appear_without_reload_and_a_consent_drop_shows_its_reason() {
+    let _one = ONE_BROWSER.lock().await;
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let browser = signed_in(&edge, &format!("#/integration/{id}/live")).await;
+    browser.wait_text("#live-state", "Live").await;
+    browser
+        .script("window.stillTheSamePage = true; return null;", json!([]))
+        .await;
+
+    let (s, _) = edge
+        .ingest(
+            "/v1/batch",
+            json!({"batch": [
+                {"type": "track", "userId": "u-1", "event": "Order Completed",
+                 "properties": {"order_id": "o-77", "revenue": 42.5}},
+                {"type": "track", "userId": "u-2", "event": "Secret Thing",
+                 "context": {"consent": {"analytics": false}}},
+                {"type": "identify", "userId": "u-1", "traits": {"name": "Ada", "accountId": "acme"}},
+                {"type": "group", "userId": "u-1", "groupId": "acme", "traits": {"name": "Acme", "plan": "enterprise"}},
+                {"type": "page", "userId": "u-1", "name": "Pricing", "properties": {"path": "/pricing"}},
+            ]}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let consent = "#live-events li[data-outcome=dropped]";
+    let row = browser.wait_text(consent, "Secret Thing").await;
+    assert!(row.contains("consent"), "the reason is on the row: {row:?}");
+    browser
+        .wait_text("#live-events li[data-outcome=delivered]", "Order Completed")
+        .await;
+    browser.wait_text("#live-events", "user u-1").await;
+    browser.wait_text("#live-events", "group acme").await;
+    browser.wait_text("#live-events", "Pricing").await;
+    assert_eq!(
+        browser
+            .script("return window.stillTheSamePage === true;", json!([]))
+            .await,
+        true,
+        "the events came without a reload"
+    );
+
+    // Expanding rows: the input event, what was sent, Pendo's answer, the outcome.
+    browser.click(&format!("{consent} button.ev-row")).await;
+    let detail = browser
+        .wait_text(&format!("{consent} .ev-detail"), "nothing was sent")
+        .await;
+    assert!(detail.contains("\"analytics\": false"), "{detail}");
+    assert!(detail.contains("\"event\": \"Secret Thing\""), "{detail}");
+    assert!(detail.contains("nothing was sent (consent)"), "{detail}");
+    assert!(detail.contains("reason: consent"), "{detail}");
+    browser
+        .script(
+            "const li = [...document.querySelectorAll('#live-events li[data-outcome=delivered]')]
+                 .find(l => l.innerText.includes('Order Completed'));
+             li.id = 'order'; return null;",
+            json!([]),
+        )
+        .await;
+    browser.click("#order button.ev-row").await;
+    let detail = browser.wait_text("#order .ev-detail", "POST ").await;
+    assert!(detail.contains("\"order_id\": \"o-77\""), "input: {detail}");
+    assert!(
+        detail.contains(&format!("POST {}/data/track", sim.base_url())),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("\"event\": \"Order Completed\""),
+        "{detail}"
+    );
+    assert!(detail.contains("200"), "Pendo's answer: {detail}");
+    assert!(
+        !detail.contains("\"ik\""),
+        "no credentials in live events: {detail}"
+    );
+    browser.click("#order button.ev-row").await;
+    assert!(
+        !browser.displayed("#order .ev-detail").await,
+        "a second click folds the row"
+    );
+    screenshot(&browser, "live-events.png").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_shows_paused_and_the_fix_text() {
+    let _one = ONE_BROWSER.lock().await;
+    let (sim, _subs) = sandbox("us", "right-key").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_PAUSE_PROBE_MS", "600000".into()),
+        ],
+    );
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
+        .await;
+    let browser = signed_in(&edge, &format!("#/integration/{id}")).await;
+    browser.wait_text("#status", "active").await;
+    edge.ingest("/v1/t", json!({"userId": "u", "event": "E"}))
+        .await;
+    // No reload: the page polls the integration and shows the pause when it happens.
+    browser.wait_text("#status", "paused").await;
+    let diagnosis = browser
+        .wait_text("#diagnosis", "Pendo rejected the integration key")
+        .await;
+    assert!(
+        diagnosis.contains(
+            "Fix: Regenerate the Track API integration key in Pendo and update the integration."
+        ),
+        "{diagnosis}"
+    );
+    assert!(diagnosis.contains("Events are kept"), "{diagnosis}");
+    // My Integrations lists it as paused too.
+    browser.click("a[href='#/integrations/mine']").await;
+    let row = browser.wait_text("main table", "paused").await;
+    assert!(row.contains("Pendo rejected the integration key"), "{row}");
+    assert!(sim.requests().is_empty());
+}

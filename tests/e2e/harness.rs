@@ -1,0 +1,201 @@
+//! What every end-to-end test starts: the real binary (`Edge`), Pendo sandboxes, and waiting.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use pendo_sim::{Sim, Subscriptions};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "test-admin-token";
+pub const KEY: &str = "dk_live_testtesttesttesttesttesttest";
+
+pub type Client = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    Full<Bytes>,
+>;
+
+pub struct Edge {
+    pub child: Child,
+    pub ingest: String,
+    pub admin: String,
+    pub client: Client,
+}
+
+impl Edge {
+    pub fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Edge {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signal-edge"));
+        cmd.arg("serve")
+            .env("SIGNAL_DATA_DIR", dir)
+            .env("SIGNAL_INGEST_ADDR", "127.0.0.1:0")
+            .env("SIGNAL_ADMIN_ADDR", "127.0.0.1:0")
+            .env("SIGNAL_ADMIN_TOKEN", TOKEN)
+            .env("SIGNAL_PIPELINE_KEY", KEY)
+            .env("SIGNAL_RETRY_BASE_MS", "50")
+            .env("SIGNAL_RETRY_CAP_MS", "500")
+            .env("SIGNAL_PAUSE_PROBE_MS", "300")
+            .env("SIGNAL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start signal-edge");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (ingest, admin) = loop {
+            let line = lines
+                .next()
+                .expect("signal-edge printed its addresses")
+                .expect("line");
+            if let Some(rest) = line.strip_prefix("listening ") {
+                let mut it = rest.split(' ');
+                let ingest = it
+                    .next()
+                    .and_then(|s| s.strip_prefix("ingest="))
+                    .expect("ingest")
+                    .to_owned();
+                let admin = it
+                    .next()
+                    .and_then(|s| s.strip_prefix("admin="))
+                    .expect("admin")
+                    .to_owned();
+                break (format!("http://{ingest}"), format!("http://{admin}"));
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new());
+        Edge {
+            child,
+            ingest,
+            admin,
+            client,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(url)
+            .header("content-type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body))).expect("request"))
+            .await
+            .expect("answer");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// GET an unauthenticated admin path as text (metrics, health).
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let req = hyper::Request::get(format!("{}{path}", self.admin))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let resp = self.client.request(req).await.expect("answer");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(
+            method,
+            &format!("{}{path}", self.admin),
+            Some(&format!("Bearer {TOKEN}")),
+            body,
+        )
+        .await
+    }
+
+    /// GETs an admin path until `done` holds for the answer (up to 10 s); returns the last answer.
+    pub async fn poll(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            let (_, v) = self.admin("GET", path, None).await;
+            if done(&v) || start.elapsed() > Duration::from_secs(10) {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn ingest(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("{}{path}", self.ingest),
+            Some(&format!("Bearer {KEY}")),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn install(&self, config: Value) -> String {
+        let (status, v) = self
+            .admin(
+                "POST",
+                "/v1/admin/integration-catalog/pendo/install",
+                Some(json!({"name": "Pendo", "variant": "b2b_saas", "config": config, "delivery_mode": "server_side"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().expect("id").to_owned()
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn sandbox(region: &str, key: &str) -> (Sim, std::sync::Arc<Subscriptions>) {
+    let subs = Subscriptions::new();
+    subs.add(key, region);
+    (
+        Sim::start(region, subs.clone()).await.expect("sandbox"),
+        subs,
+    )
+}
+
+/// Waits until `f` holds, or panics with `what` after 10 s.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn bodies(sim: &Sim) -> Vec<Value> {
+    sim.requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect()
+}
