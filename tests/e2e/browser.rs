@@ -280,7 +280,7 @@ async fn a_wrong_key_shows_paused_and_the_fix_text() {
         ],
     );
     let id = edge
-        .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
+        .install(json!({"api_key": "api-key-0042", "integration_key": "wrong-key"}))
         .await;
     let browser = signed_in(&edge, &format!("#/integration/{id}")).await;
     browser.wait_text("#status", "active").await;
@@ -298,9 +298,78 @@ async fn a_wrong_key_shows_paused_and_the_fix_text() {
         "{diagnosis}"
     );
     assert!(diagnosis.contains("Events are kept"), "{diagnosis}");
-    // My Integrations lists it as paused too.
-    browser.click("a[href='#/integrations/mine']").await;
-    let row = browser.wait_text("main table", "paused").await;
-    assert!(row.contains("Pendo rejected the integration key"), "{row}");
     assert!(sim.requests().is_empty());
+
+    // The fix, through the Configuration tab: the held event goes out and the page says active.
+    browser.click("#diagnosis a").await;
+    browser.wait_text("main", "Save changes").await;
+    let placeholder = browser
+        .script(
+            "return document.querySelector('#f-config-integration_key').placeholder;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        placeholder.as_str().is_some_and(|p| p.contains("****-key")),
+        "the stored key shows only its last four: {placeholder}"
+    );
+    browser
+        .type_into("#f-config-integration_key", "right-key")
+        .await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_text("main", "Saved").await;
+    browser.wait_text("#status", "active").await;
+    let (_, v) = edge
+        .admin("GET", &format!("/v1/admin/integrations/{id}"), None)
+        .await;
+    assert_eq!(
+        v["config"]["api_key"], "****0042",
+        "untouched secrets stay: {v}"
+    );
+    crate::harness::eventually("the held event", || sim.requests().len() == 1).await;
+
+    // My Integrations lists it.
+    browser.click("a[href='#/integrations/mine']").await;
+    browser.wait_text("main table", "Pendo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
+    let _one = ONE_BROWSER.lock().await;
+    let (sim, _subs) = sandbox("us", "ik").await;
+    sim.set_faults(pendo_sim::FaultPlan {
+        error_rate: 1.0,
+        ..pendo_sim::FaultPlan::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start(
+        dir.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into()),
+        ],
+    );
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    edge.ingest("/v1/t", json!({"userId": "u", "event": "Doomed"}))
+        .await;
+    let path = format!("/v1/admin/integrations/{id}/dead-letters");
+    edge.poll(&path, |v| {
+        v["data"].as_array().is_some_and(|a| a.len() == 1)
+    })
+    .await;
+    let browser = signed_in(&edge, &format!("#/integration/{id}/dead-letters")).await;
+    let listed = browser.wait_text("main table", "max_attempts").await;
+    assert!(
+        listed.contains("Doomed") || listed.contains("show"),
+        "{listed}"
+    );
+    sim.set_faults(pendo_sim::FaultPlan::default());
+    browser.click("main button.primary").await;
+    browser.wait_text("main", "1 replayed").await;
+    browser.wait_text("main", "No dead letters").await;
+    crate::harness::eventually("the replayed event at Pendo", || sim.requests().len() == 1).await;
+    let (_, v) = edge.admin("GET", &path, None).await;
+    assert_eq!(v["data"], json!([]));
 }

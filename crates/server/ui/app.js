@@ -550,7 +550,7 @@ async function overviewTab(body, id) {
     const cells = [['Delivered', c.delivered || 0], ['Dropped', c.dropped || 0], ['Retrying', c.retrying || 0],
       ['Failed', c.failed || 0], ['Dead-lettered', c.dead_lettered || 0], ['Queue depth', s.queue_depth || 0],
       ['In flight', s.in_flight || 0], ['Latency p50', ms(l.p50)], ['Latency p90', ms(l.p90)], ['Latency p99', ms(l.p99)]];
-    clear(stats).append(cells.map(([k, n]) => h('div', {class: 'stat'}, h('div', {class: 'n'}, typeof n === 'number' ? n.toLocaleString() : n), h('div', {class: 'k'}, k))));
+    append(clear(stats), cells.map(([k, n]) => h('div', {class: 'stat'}, h('div', {class: 'n'}, typeof n === 'number' ? n.toLocaleString() : n), h('div', {class: 'k'}, k))));
   }
   await refresh();
   const t = setInterval(refresh, 2000);
