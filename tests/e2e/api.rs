@@ -74,6 +74,22 @@ async fn the_product_pages_install_curl_and_its_validation() {
             .is_some_and(|m| m.contains("us, eu")),
         "{v}"
     );
+    let mut blank = body.clone();
+    blank["name"] = "  ".into();
+    blank["config"]["api_key"] = "".into();
+    let (status, v) = edge
+        .admin(
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(blank),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        v["error"]["fields"],
+        json!({"name": "must be a non-empty string", "config.api_key": "is required"}),
+        "a blank name is named beside the config's errors"
+    );
     let (status, _) = edge
         .admin(
             "POST",
@@ -222,6 +238,10 @@ async fn without_analytics_consent_nothing_reaches_pendo_and_the_live_event_says
     assert_eq!(live["outcome"], "dropped", "{live}");
     assert_eq!(live["reason"], "consent");
     assert_eq!(live["event"], "Secret");
+    assert_eq!(
+        live["input"]["context"]["consent"]["analytics"], false,
+        "the live event shows the input event: {live}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sim.requests().is_empty());
 }
@@ -866,6 +886,12 @@ async fn dead_letters_are_listed_with_their_reason_replayed_and_purged() {
         "{listed}"
     );
     assert_eq!(first["attempts"], 2);
+    assert!(
+        first["event"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"event\":\"Doomed\"")),
+        "the dead letter keeps the event as spooled: {first}"
+    );
     assert!(
         first["status"]
             .as_u64()

@@ -622,7 +622,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                 metrics(&shared, &runtimes),
             );
         }
-        (Method::GET, p) if !p.starts_with("/v1/") => {
+        (Method::GET | Method::HEAD, p) if !p.starts_with("/v1/") => {
             if let Some(r) = crate::ui::asset(p) {
                 return r;
             }

@@ -103,7 +103,8 @@ pub async fn run(
     };
     println!("signal-edge demo");
     println!("  ingestion API:  {ingest}  (pipeline key {key})");
-    println!("  management API: {admin}  (admin token {token})");
+    println!("  management UI:  {admin}/  (sign in with the admin token {token})");
+    println!("  management API: {admin}/v1/admin");
     println!(
         "  Pendo sandbox:  {}  (what it accepted: {}/_sim/requests)",
         sim.base_url(),
