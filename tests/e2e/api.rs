@@ -118,9 +118,7 @@ async fn the_product_pages_install_curl_and_its_validation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_arrives_at_pendo_as_the_exact_track_bodies() {
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     edge.install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
     let events = json!([
@@ -161,9 +159,7 @@ async fn a_batch_arrives_at_pendo_as_the_exact_track_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identify_links_the_account_and_the_anonymous_visitor() {
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     edge.install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
     let (s, _) = edge
@@ -215,9 +211,7 @@ async fn identify_links_the_account_and_the_anonymous_visitor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_analytics_consent_nothing_reaches_pendo_and_the_live_event_says_why() {
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
@@ -270,15 +264,8 @@ async fn the_eu_region_reaches_only_the_eu_base_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_pauses_with_its_fix_and_a_patch_delivers_every_held_event() {
-    let (sim, _subs) = sandbox("us", "right-key").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(
-        dir.path(),
-        &[
-            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-            ("SIGNAL_PAUSE_PROBE_MS", "600000".into()),
-        ],
-    );
+    let (_dir, sim, edge) =
+        with_sandbox("right-key", &[("SIGNAL_PAUSE_PROBE_MS", "600000".into())]).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
         .await;
@@ -439,9 +426,7 @@ fn segment_python() -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_own_python_library_sends_to_the_gateway() {
     segment_python().expect("Segment's Python library");
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     edge.install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
     let script = concat!(
@@ -493,15 +478,8 @@ async fn segments_own_python_library_sends_to_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateways_answers_auth_cors_limits_and_partial_batches() {
     use base64::Engine as _;
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(
-        dir.path(),
-        &[
-            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-            ("SIGNAL_PIPELINE_SECRET", "hmac-secret".into()),
-        ],
-    );
+    let (_dir, _sim, edge) =
+        with_sandbox("ik", &[("SIGNAL_PIPELINE_SECRET", "hmac-secret".into())]).await;
     let url = |p: &str| format!("{}{p}", edge.ingest);
     let ev = json!({"type": "track", "userId": "u", "event": "E"});
     // Basic, as Segment's SDKs send the write key.
@@ -635,9 +613,7 @@ async fn the_gateways_answers_auth_cors_limits_and_partial_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_live_event_stream_test_button_metrics_and_health() {
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
@@ -747,9 +723,7 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_event_without_ids_gets_the_first_party_cookie_and_proxies_are_honoured() {
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     edge.install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
     let send = |cookie: Option<String>| {
@@ -849,19 +823,11 @@ async fn sigterm_stops_the_node_cleanly_within_ten_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_with_their_reason_replayed_and_purged() {
-    let (sim, _subs) = sandbox("us", "ik").await;
+    let (_dir, sim, edge) = with_sandbox("ik", &[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
     sim.set_faults(FaultPlan {
         error_rate: 1.0,
         ..FaultPlan::default()
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(
-        dir.path(),
-        &[
-            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-            ("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into()),
-        ],
-    );
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;

@@ -43,9 +43,7 @@ async fn signed_in(edge: &Edge, page: &str) -> Browser {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_install_flow_through_the_ui_creates_the_integration() {
     let _one = ONE_BROWSER.lock().await;
-    let (_sim, _subs) = sandbox("us", "ik-from-the-ui").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", _sim.base_url())]);
+    let (_dir, _sim, edge) = with_sandbox("ik-from-the-ui", &[]).await;
     let browser = signed_in(&edge, "").await;
 
     // The library: a card with name, category, version and the alpha badge.
@@ -182,9 +180,7 @@ async fn a_missing_integration_key_shows_its_error_beside_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_events_appear_without_reload_and_a_consent_drop_shows_its_reason() {
     let _one = ONE_BROWSER.lock().await;
-    let (sim, _subs) = sandbox("us", "ik").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(dir.path(), &[("SIGNAL_PENDO_BASE_URL_US", sim.base_url())]);
+    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
@@ -270,15 +266,8 @@ async fn live_events_appear_without_reload_and_a_consent_drop_shows_its_reason()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_shows_paused_and_the_fix_text() {
     let _one = ONE_BROWSER.lock().await;
-    let (sim, _subs) = sandbox("us", "right-key").await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(
-        dir.path(),
-        &[
-            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-            ("SIGNAL_PAUSE_PROBE_MS", "600000".into()),
-        ],
-    );
+    let (_dir, sim, edge) =
+        with_sandbox("right-key", &[("SIGNAL_PAUSE_PROBE_MS", "600000".into())]).await;
     let id = edge
         .install(json!({"api_key": "api-key-0042", "integration_key": "wrong-key"}))
         .await;
@@ -336,19 +325,11 @@ async fn a_wrong_key_shows_paused_and_the_fix_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
     let _one = ONE_BROWSER.lock().await;
-    let (sim, _subs) = sandbox("us", "ik").await;
+    let (_dir, sim, edge) = with_sandbox("ik", &[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
     sim.set_faults(pendo_sim::FaultPlan {
         error_rate: 1.0,
         ..pendo_sim::FaultPlan::default()
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let edge = Edge::start(
-        dir.path(),
-        &[
-            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-            ("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into()),
-        ],
-    );
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;

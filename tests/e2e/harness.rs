@@ -181,6 +181,18 @@ pub async fn sandbox(region: &str, key: &str) -> (Sim, std::sync::Arc<Subscripti
     )
 }
 
+/// A US Pendo sandbox that knows `key`, and the binary started against it (with `env` too) in a
+/// fresh data directory. Bound in this order, they drop in reverse: the node stops before its
+/// directory goes.
+pub async fn with_sandbox(key: &str, env: &[(&str, String)]) -> (tempfile::TempDir, Sim, Edge) {
+    let (sim, _subs) = sandbox("us", key).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut all = vec![("SIGNAL_PENDO_BASE_URL_US", sim.base_url())];
+    all.extend(env.iter().cloned());
+    let edge = Edge::start(dir.path(), &all);
+    (dir, sim, edge)
+}
+
 /// Waits until `f` holds, or panics with `what` after 10 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

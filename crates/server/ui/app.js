@@ -384,10 +384,14 @@ function configInputs(fields, current) {
 }
 
 /** A plain text field with its own error line (name). */
-function textField(key, text, value, help) {
-  const input = h('input', {id: 'f-' + key, name: key, type: 'text', value, 'aria-describedby': 'f-' + key + '-help'});
+/** A labelled field with its help and its own error line: {node, input, show(message)}. */
+function field(key, text, input, help) {
+  input.id = 'f-' + key;
+  input.name = key;
+  input.setAttribute('aria-describedby', 'f-' + key + '-help');
   const err = h('p', {id: 'err-' + key, class: 'field-error', hidden: true});
-  const node = h('div', {class: 'field'}, h('label', {for: 'f-' + key}, text), input, h('p', {id: 'f-' + key + '-help', class: 'help'}, help), err);
+  const node = h('div', {class: 'field', 'data-field': key}, h('label', {for: 'f-' + key}, text), input,
+    h('p', {id: 'f-' + key + '-help', class: 'help'}, help), err);
   return {node, input, show(msg) {
     err.hidden = !msg;
     err.textContent = msg ? text + ' ' + msg : '';
@@ -395,61 +399,74 @@ function textField(key, text, value, help) {
   }};
 }
 
+/** Errors above a form: a title and a list. */
 function summary(container, title, items) {
   clear(container);
   if (!items.length && !title) return;
   container.append(notice('error', title, items.length ? h('ul', {}, items.map((t) => h('li', {}, t))) : null));
 }
 
-// ---- Install --------------------------------------------------------------------------------
-
-async function installPage(main, key) {
-  const bp = await api('GET', '/integration-catalog/' + encodeURIComponent(key));
-  const name = textField('name', 'Name', bp.name, 'How this integration is listed; each installed integration has its own name.');
-  const variant = h('select', {id: 'f-variant', name: 'variant'}, bp.variants.map((v) => h('option', {value: v.key}, v.name)));
-  const variantErr = h('p', {id: 'err-variant', class: 'field-error', hidden: true});
-  const config = configInputs(bp.config_fields, null);
-  const top = h('div', {'aria-live': 'assertive'});
-  const submit = h('button', {type: 'submit', class: 'primary'}, 'Install Integration');
+/**
+ * The form of an integration: its name, `extra` fields ({key: field(...)}, e.g. the variant) and
+ * the blueprint's config_fields. `send(name, config)` saves it and returns a message to show, or
+ * navigates away; the API's field errors (422) appear beside their fields, a name conflict (409)
+ * beside the name, anything else above the form.
+ */
+function integrationForm({bp, current, name, nameHelp, extra = {}, submitText, failed, send, cancel}) {
+  const nameField = field('name', 'Name', h('input', {type: 'text', value: name}), nameHelp);
+  const own = {name: nameField, ...extra};
+  const config = configInputs(bp.config_fields, current);
+  const top = h('div', {'aria-live': 'assertive', tabindex: '-1'});
+  const submit = h('button', {type: 'submit', class: 'primary'}, submitText);
   const form = h('form', {class: 'fields', novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
     summary(top, null, []);
-    name.show(null);
-    variantErr.hidden = true;
+    for (const f of Object.values(own)) f.show(null);
     const cfg = config.read();
     if (!cfg) return;
     submit.disabled = true;
     try {
-      const made = await api('POST', '/integration-catalog/' + encodeURIComponent(bp.key) + '/install',
-        {name: name.input.value.trim(), variant: variant.value, config: cfg, delivery_mode: 'server_side'});
-      flash = {kind: 'ok', text: made.name + ' is installed. Events sent to the gateway from now on are delivered to ' + bp.name + '.'};
-      go('#/integration/' + encodeURIComponent(made.id));
+      const message = await send(nameField.input.value.trim(), cfg);
+      if (message) clear(top).append(notice('ok', 'Saved', message));
     } catch (err) {
-      if (err.status === 422) {
-        const {rest, focused} = config.show(err.fields);
-        if (rest.name) name.show(rest.name);
-        if (rest.variant) { variantErr.textContent = 'Variant ' + rest.variant; variantErr.hidden = false; }
-        const others = Object.entries(rest).filter(([k]) => k !== 'name' && k !== 'variant').map(([k, v]) => k + ' ' + v);
-        summary(top, 'The integration was not installed: fix the fields marked below.', others);
-        if (!focused && !rest.name) top.focus();
-      } else if (err.status === 409) {
-        name.show(err.message.replace(/^an integration named/, 'is taken: an integration named'));
-        summary(top, 'The integration was not installed.', [err.message]);
-      } else {
-        summary(top, 'The integration was not installed.', [err.message]);
+      const fields = err.status === 422 ? err.fields : err.status === 409 ? {name: 'is taken: ' + err.message} : {};
+      const {rest, focused} = config.show(fields);
+      const others = [];
+      for (const [k, v] of Object.entries(rest)) {
+        if (own[k]) own[k].show(v); else others.push(k + ' ' + v);
       }
+      if (err.status === 422) summary(top, failed + ': fix the fields marked below.', others);
+      else summary(top, failed + '.', [err.message]);
+      if (!focused && !Object.keys(rest).some((k) => own[k])) top.focus();
     } finally { submit.disabled = false; }
   }},
-  top, name.node,
-  h('div', {class: 'field'}, h('label', {for: 'f-variant'}, 'Variant'), variant,
-    h('p', {class: 'help'}, bp.variants.map((v) => v.name + ': ' + v.description).join(' ')), variantErr),
-  config.nodes,
-  h('div', {class: 'actions'}, submit, h('a', {class: 'button', href: '#/catalog/' + encodeURIComponent(bp.key)}, 'Cancel')));
+  top, nameField.node, Object.values(extra).map((f) => f.node), config.nodes,
+  h('div', {class: 'actions'}, submit, cancel));
+  return {form, nameField};
+}
+
+// ---- Install --------------------------------------------------------------------------------
+
+async function installPage(main, key) {
+  const bp = await api('GET', '/integration-catalog/' + encodeURIComponent(key));
+  const variant = field('variant', 'Variant', h('select', {}, bp.variants.map((v) => h('option', {value: v.key}, v.name))),
+    bp.variants.map((v) => v.name + ': ' + v.description).join(' '));
+  const {form, nameField} = integrationForm({
+    bp, current: null, name: bp.name, nameHelp: 'How this integration is listed; each installed integration has its own name.',
+    extra: {variant}, submitText: 'Install Integration', failed: 'The integration was not installed',
+    cancel: h('a', {class: 'button', href: '#/catalog/' + encodeURIComponent(bp.key)}, 'Cancel'),
+    send: async (name, config) => {
+      const made = await api('POST', '/integration-catalog/' + encodeURIComponent(bp.key) + '/install',
+        {name, variant: variant.input.value, config, delivery_mode: 'server_side'});
+      flash = {kind: 'ok', text: made.name + ' is installed. Events sent to the gateway from now on are delivered to ' + bp.name + '.'};
+      go('#/integration/' + encodeURIComponent(made.id));
+      return null;
+    },
+  });
   main.append(h('div', {class: 'crumbs'}, h('a', {href: '#/integrations/library'}, '← Integration Library')),
     pageHead('Install ' + bp.name, bp.category + ' · v' + bp.version + ' · delivered server to server', bp.status ? badge(bp.status, bp.status) : null),
     form);
-  const first = form.querySelector('#f-config-api_key') || name.input;
-  first.focus();
+  (form.querySelector('#f-config-api_key') || nameField.input).focus();
 }
 
 // ---- My Integrations ------------------------------------------------------------------------
@@ -559,29 +576,14 @@ async function overviewTab(body, id) {
 
 async function configTab(body, integration, saved) {
   const bp = await api('GET', '/integration-catalog/' + encodeURIComponent(integration.blueprint));
-  const name = textField('name', 'Name', integration.name, 'How this integration is listed.');
-  const config = configInputs(bp.config_fields, integration.config);
-  const top = h('div', {'aria-live': 'assertive'});
-  const submit = h('button', {type: 'submit', class: 'primary'}, 'Save changes');
-  const form = h('form', {class: 'fields', novalidate: true, onsubmit: async (e) => {
-    e.preventDefault();
-    summary(top, null, []);
-    name.show(null);
-    const cfg = config.read();
-    if (!cfg) return;
-    submit.disabled = true;
-    try {
-      const i = await api('PATCH', '/integrations/' + encodeURIComponent(integration.id), {name: name.input.value.trim(), config: cfg});
-      saved(i);
-      clear(top).append(notice('ok', 'Saved', 'Delivery restarted with the new configuration; held events go out now.'));
-    } catch (err) {
-      if (err.status === 422) {
-        const {rest} = config.show(err.fields);
-        if (rest.name) name.show(rest.name);
-        summary(top, 'Nothing was saved: fix the fields marked below.', Object.entries(rest).filter(([k]) => k !== 'name').map(([k, v]) => k + ' ' + v));
-      } else summary(top, 'Nothing was saved.', [err.message]);
-    } finally { submit.disabled = false; }
-  }}, top, name.node, config.nodes, h('div', {class: 'actions'}, submit));
+  const {form} = integrationForm({
+    bp, current: integration.config, name: integration.name, nameHelp: 'How this integration is listed.',
+    submitText: 'Save changes', failed: 'Nothing was saved',
+    send: async (name, config) => {
+      saved(await api('PATCH', '/integrations/' + encodeURIComponent(integration.id), {name, config}));
+      return 'Delivery restarted with the new configuration; held events go out now.';
+    },
+  });
   body.append(h('p', {class: 'sub'}, 'Secret fields show only their last four characters; leave them empty to keep them.'), form);
 }
 
