@@ -26,13 +26,7 @@ async fn the_product_pages_install_curl_and_its_validation() {
   }"#,
     )
     .expect("json");
-    let (status, v) = edge
-        .admin(
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(body.clone()),
-        )
-        .await;
+    let (status, v) = edge.try_install(body.clone()).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["blueprint"], "pendo");
     assert_eq!(v["blueprint_version"], "0.1.0");
@@ -44,13 +38,7 @@ async fn the_product_pages_install_curl_and_its_validation() {
         .as_object_mut()
         .expect("config")
         .remove("integration_key");
-    let (status, v) = edge
-        .admin(
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(missing),
-        )
-        .await;
+    let (status, v) = edge.try_install(missing).await;
     assert_eq!(status, 422, "{v}");
     assert_eq!(v["error"]["code"], "VALIDATION_ERROR");
     assert_eq!(
@@ -60,13 +48,7 @@ async fn the_product_pages_install_curl_and_its_validation() {
     let mut mars = body.clone();
     mars["name"] = "Mars".into();
     mars["config"]["data_region"] = "mars".into();
-    let (status, v) = edge
-        .admin(
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(mars),
-        )
-        .await;
+    let (status, v) = edge.try_install(mars).await;
     assert_eq!(status, 422);
     assert!(
         v["error"]["fields"]["config.data_region"]
@@ -77,26 +59,14 @@ async fn the_product_pages_install_curl_and_its_validation() {
     let mut blank = body.clone();
     blank["name"] = "  ".into();
     blank["config"]["api_key"] = "".into();
-    let (status, v) = edge
-        .admin(
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(blank),
-        )
-        .await;
+    let (status, v) = edge.try_install(blank).await;
     assert_eq!(status, 422);
     assert_eq!(
         v["error"]["fields"],
         json!({"name": "must be a non-empty string", "config.api_key": "is required"}),
         "a blank name is named beside the config's errors"
     );
-    let (status, _) = edge
-        .admin(
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(body.clone()),
-        )
-        .await;
+    let (status, _) = edge.try_install(body.clone()).await;
     assert_eq!(status, 409, "the same name twice");
     let (status, v) = edge
         .call(
