@@ -142,8 +142,10 @@ async fn a_missing_integration_key_shows_its_error_beside_the_field() {
     let edge = Edge::start(dir.path(), &[]);
     let browser = signed_in(&edge, "#/catalog/pendo/install").await;
     browser.wait_text("main h1", "Install Pendo").await;
-    browser.type_into("#f-config-api_key", "api-key").await;
-    browser.click("button[type=submit]").await;
+    // From the keyboard: Enter in a field submits the form.
+    browser
+        .type_into("#f-config-api_key", "api-key\u{E007}")
+        .await;
     let error = browser
         .wait_text(
             "[data-field=integration_key] .field-error",
