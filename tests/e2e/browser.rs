@@ -133,6 +133,19 @@ async fn the_install_flow_through_the_ui_creates_the_integration() {
     browser
         .wait_text("#test-result", "The test event was delivered")
         .await;
+
+    // Disable and enable: the API follows the button.
+    browser.click("main .page-head button:not(.danger)").await;
+    browser.wait_text("#status", "disabled").await;
+    browser
+        .wait_text("#diagnosis", "Events are kept in the spool")
+        .await;
+    let (_, v) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    assert_eq!(v["data"][0]["enabled"], false, "{v}");
+    browser.click("main .page-head button:not(.danger)").await;
+    browser.wait_text("#status", "active").await;
+    let (_, v) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    assert_eq!(v["data"][0]["enabled"], true, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +276,19 @@ async fn live_events_appear_without_reload_and_a_consent_drop_shows_its_reason()
         "a second click folds the row"
     );
     screenshot(&browser, "live-events.png").await;
+
+    // The Live Events page of the sidebar: the integration chosen, its recent events listed.
+    browser.click("nav[aria-label=Main] a[href='#/live']").await;
+    browser.wait_text("main h1", "Live Events").await;
+    let chosen = browser
+        .script(
+            "const s = document.querySelector('#live-integration'); return s && s.value;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(chosen, id.as_str());
+    browser.wait_text("#live-events", "Secret Thing").await;
+    browser.wait_text("#live-events", "Order Completed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
