@@ -151,10 +151,7 @@ async fn identify_links_the_account_and_the_anonymous_visitor() {
         sim.requests().len() >= 3
     })
     .await;
-    let tracks: Vec<Value> = bodies(&sim)
-        .into_iter()
-        .filter(|b| b["type"] == "track")
-        .collect();
+    let tracks = track_bodies(&sim);
     let report = tracks
         .iter()
         .find(|b| b["event"] == "Report Exported")
@@ -419,10 +416,7 @@ async fn segments_own_python_library_sends_to_the_gateway() {
         String::from_utf8_lossy(&out.stderr)
     );
     eventually("the Python library's events", || sim.requests().len() >= 4).await;
-    let tracks: Vec<Value> = bodies(&sim)
-        .into_iter()
-        .filter(|b| b["type"] == "track")
-        .collect();
+    let tracks = track_bodies(&sim);
     let report = tracks
         .iter()
         .find(|b| b["event"] == "Report Exported")

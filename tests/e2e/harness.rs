@@ -218,3 +218,11 @@ pub fn bodies(sim: &Sim) -> Vec<Value> {
         .map(|r| serde_json::from_slice(&r.body).expect("json"))
         .collect()
 }
+
+/// The Track bodies the sandbox accepted, in order.
+pub fn track_bodies(sim: &Sim) -> Vec<Value> {
+    bodies(sim)
+        .into_iter()
+        .filter(|b| b["type"] == "track")
+        .collect()
+}
