@@ -382,3 +382,74 @@ async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
     let (_, v) = edge.admin("GET", &path, None).await;
     assert_eq!(v["data"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_added_in_the_ui_shows_its_secret_once_and_its_key_opens_the_gateway() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
+    let browser = signed_in(&edge, "#/sources").await;
+    browser.wait_text("main h1", "Sources").await;
+    // A bad rate limit is named beside its field, and nothing is added.
+    browser.type_into("#f-name", "Marketing site").await;
+    browser
+        .type_into("#f-allowed_origins", "https://www.example.com")
+        .await;
+    browser.type_into("#f-rate_limit_per_second", "0").await;
+    browser.click("form button[type=submit]").await;
+    browser
+        .wait_text(
+            "#err-rate_limit_per_second",
+            "Rate limit (events/s) must be an integer of at least 1",
+        )
+        .await;
+    browser.clear("#f-rate_limit_per_second").await;
+    browser.type_into("#f-rate_limit_per_second", "250").await;
+    browser.click("form button[type=submit]").await;
+    let secret = browser.wait_text("#new-secret", "").await;
+    assert!(secret.len() >= 32, "the whole secret is shown: {secret:?}");
+    let row = browser.wait_text("main table", "Marketing site").await;
+    assert!(row.contains("https://www.example.com"), "{row}");
+    assert!(row.contains("250 events/s"), "{row}");
+
+    let (_, v) = edge.admin("GET", "/v1/admin/sources", None).await;
+    let made = v["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "Marketing site"))
+        .cloned()
+        .expect("the source in the API");
+    assert_eq!(
+        made["secret"].as_str().map(|m| &m[4..]),
+        Some(&secret[secret.len() - 4..]),
+        "the secret shown once is the source's: {made}"
+    );
+    let key = made["pipeline_key"].as_str().expect("key");
+    assert!(row.contains(key), "the key is listed: {row}");
+    screenshot(&browser, "sources.png").await;
+    let (status, _) = edge
+        .call(
+            "POST",
+            &format!("{}/v1/t", edge.ingest),
+            Some(&format!("Bearer {key}")),
+            Some(json!({"userId": "u", "event": "From the new source"})),
+        )
+        .await;
+    assert_eq!(status, 200, "the new key opens the gateway");
+
+    // Removed from the UI (after the confirmation), its key is refused.
+    browser
+        .click("button[aria-label='Remove Marketing site']")
+        .await;
+    browser.accept_dialog().await;
+    browser
+        .wait_text("main", "Marketing site was removed")
+        .await;
+    let (status, _) = edge
+        .call(
+            "POST",
+            &format!("{}/v1/t", edge.ingest),
+            Some(&format!("Bearer {key}")),
+            Some(json!({"userId": "u", "event": "After removal"})),
+        )
+        .await;
+    assert_eq!(status, 401);
+}

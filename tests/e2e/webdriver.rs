@@ -1,6 +1,6 @@
 //! A small W3C WebDriver client: Debian's `chromedriver` on a free loopback port, one headless
 //! Chromium session, and the few commands the browser tests use (navigate, find, click, type,
-//! run a script, screenshot). fantoccini does this too, but brings some 60 crates (two versions
+//! run a script, accept a dialog, screenshot). fantoccini does this too, but brings some 60 crates (two versions
 //! of ICU among them) into the test build for these calls; this speaks the same protocol over the
 //! hyper client the tests already have.
 //!
@@ -222,6 +222,15 @@ impl Browser {
             .await
             .as_bool()
             .unwrap_or(false)
+    }
+
+    /// Accepts the open `confirm()` dialog, waiting for it to open.
+    pub async fn accept_dialog(&self) {
+        let start = Instant::now();
+        while self.call("POST", "/alert/accept", Some(json!({}))).await.0 != 200 {
+            assert!(start.elapsed() < PATIENCE, "no dialog opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Saves a PNG of the window to `path`.
