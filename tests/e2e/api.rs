@@ -606,12 +606,7 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
     );
     let key = created["pipeline_key"].as_str().expect("key");
     let (s, _) = edge
-        .call(
-            "POST",
-            &format!("{}/v1/t", edge.ingest),
-            Some(&format!("Bearer {key}")),
-            Some(json!({"userId": "u", "event": "From iOS"})),
-        )
+        .ingest_as(key, "/v1/t", json!({"userId": "u", "event": "From iOS"}))
         .await;
     assert_eq!(s, 200);
     // Live events as server-sent events.

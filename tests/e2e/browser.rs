@@ -426,11 +426,10 @@ async fn a_source_added_in_the_ui_shows_its_secret_once_and_its_key_opens_the_ga
     assert!(row.contains(key), "the key is listed: {row}");
     screenshot(&browser, "sources.png").await;
     let (status, _) = edge
-        .call(
-            "POST",
-            &format!("{}/v1/t", edge.ingest),
-            Some(&format!("Bearer {key}")),
-            Some(json!({"userId": "u", "event": "From the new source"})),
+        .ingest_as(
+            key,
+            "/v1/t",
+            json!({"userId": "u", "event": "From the new source"}),
         )
         .await;
     assert_eq!(status, 200, "the new key opens the gateway");
@@ -444,11 +443,10 @@ async fn a_source_added_in_the_ui_shows_its_secret_once_and_its_key_opens_the_ga
         .wait_text("main", "Marketing site was removed")
         .await;
     let (status, _) = edge
-        .call(
-            "POST",
-            &format!("{}/v1/t", edge.ingest),
-            Some(&format!("Bearer {key}")),
-            Some(json!({"userId": "u", "event": "After removal"})),
+        .ingest_as(
+            key,
+            "/v1/t",
+            json!({"userId": "u", "event": "After removal"}),
         )
         .await;
     assert_eq!(status, 401);

@@ -137,11 +137,17 @@ impl Edge {
         }
     }
 
+    /// POSTs to the gateway with the default source's key.
     pub async fn ingest(&self, path: &str, body: Value) -> (u16, Value) {
+        self.ingest_as(KEY, path, body).await
+    }
+
+    /// POSTs to the gateway with a source's pipeline key.
+    pub async fn ingest_as(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
         self.call(
             "POST",
             &format!("{}{path}", self.ingest),
-            Some(&format!("Bearer {KEY}")),
+            Some(&format!("Bearer {key}")),
             Some(body),
         )
         .await
