@@ -26,6 +26,17 @@ async fn the_product_pages_install_curl_and_its_validation() {
   }"#,
     )
     .expect("json");
+    // Query parameters are URL-decoded: %20 and + are spaces.
+    for q in ["product%20analytics", "product+analytics"] {
+        let (_, v) = edge
+            .admin(
+                "GET",
+                &format!("/v1/admin/integration-catalog?q={q}&category=Analytics"),
+                None,
+            )
+            .await;
+        assert_eq!(v["data"][0]["key"], "pendo", "q={q}: {v}");
+    }
     let (status, v) = edge.try_install(body.clone()).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["blueprint"], "pendo");
@@ -88,9 +99,7 @@ async fn the_product_pages_install_curl_and_its_validation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_arrives_at_pendo_as_the_exact_track_bodies() {
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
     let events = json!([
         {"type": "page", "userId": "u-123", "name": "Settings", "timestamp": 1_764_140_000_000_i64,
          "context": {"groupId": "acme", "page": {"url": "https://app.example.com/settings", "title": "Settings", "referrer": ""}}},
@@ -129,9 +138,7 @@ async fn a_batch_arrives_at_pendo_as_the_exact_track_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identify_links_the_account_and_the_anonymous_visitor() {
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
     let (s, _) = edge
         .ingest("/v1/identify", json!({"userId": "u-9", "anonymousId": "anon-9", "traits": {"accountId": "acme-corp", "plan": "pro"}}))
         .await;
@@ -178,10 +185,7 @@ async fn identify_links_the_account_and_the_anonymous_visitor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_analytics_consent_nothing_reaches_pendo_and_the_live_event_says_why() {
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    let id = edge
-        .install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, id) = with_pendo(&[]).await;
     let (s, _) = edge
         .ingest(
             "/v1/t",
@@ -393,9 +397,7 @@ fn segment_python() -> Result<(), String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_own_python_library_sends_to_the_gateway() {
     segment_python().expect("Segment's Python library");
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/clients/segment_python.py"
@@ -577,10 +579,7 @@ async fn the_gateways_answers_auth_cors_limits_and_partial_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sources_live_event_stream_test_button_metrics_and_health() {
-    let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
-    let id = edge
-        .install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, _sim, edge, id) = with_pendo(&[]).await;
     // A new source: its secret shown once, whole; its key opens the gateway.
     let (s, created) = edge
         .admin(
@@ -682,9 +681,7 @@ async fn sources_live_event_stream_test_button_metrics_and_health() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_event_without_ids_gets_the_first_party_cookie_and_proxies_are_honoured() {
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    edge.install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
     let send = |cookie: Option<String>| {
         let mut req = hyper::Request::post(format!("{}/v1/p", edge.ingest))
             .header("authorization", format!("Bearer {KEY}"))
@@ -782,14 +779,12 @@ async fn sigterm_stops_the_node_cleanly_within_ten_seconds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_with_their_reason_replayed_and_purged() {
-    let (_dir, sim, edge) = with_sandbox("ik", &[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
+    let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
     sim.set_faults(FaultPlan {
         error_rate: 1.0,
         ..FaultPlan::default()
     });
-    let id = edge
-        .install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+
     for n in 0..3 {
         edge.ingest(
             "/v1/t",

@@ -60,7 +60,10 @@ async fn the_install_flow_through_the_ui_creates_the_integration() {
         .await;
     browser.wait_text("main", "No integration matches").await;
     browser.clear("#library-search").await;
-    browser.type_into("#library-search", "pend").await;
+    // Words with a space between them (sent as `q=product+analytics`) match the description.
+    browser
+        .type_into("#library-search", "product analytics")
+        .await;
     browser
         .wait_text("article.card[data-key=pendo]", "Pendo")
         .await;
@@ -195,10 +198,7 @@ async fn a_missing_integration_key_shows_its_error_beside_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_events_appear_without_reload_and_a_consent_drop_shows_its_reason() {
     let _one = ONE_BROWSER.lock().await;
-    let (_dir, sim, edge) = with_sandbox("ik", &[]).await;
-    let id = edge
-        .install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+    let (_dir, sim, edge, id) = with_pendo(&[]).await;
     let browser = signed_in(&edge, &format!("#/integration/{id}/live")).await;
     browser.wait_text("#live-state", "Live").await;
     browser
@@ -353,14 +353,12 @@ async fn a_wrong_key_shows_paused_and_the_fix_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
     let _one = ONE_BROWSER.lock().await;
-    let (_dir, sim, edge) = with_sandbox("ik", &[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
+    let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
     sim.set_faults(pendo_sim::FaultPlan {
         error_rate: 1.0,
         ..pendo_sim::FaultPlan::default()
     });
-    let id = edge
-        .install(json!({"api_key": "a", "integration_key": "ik"}))
-        .await;
+
     edge.ingest("/v1/t", json!({"userId": "u", "event": "Doomed"}))
         .await;
     let path = format!("/v1/admin/integrations/{id}/dead-letters");

@@ -206,6 +206,15 @@ pub async fn with_sandbox(key: &str, env: &[(&str, String)]) -> (tempfile::TempD
     (dir, sim, edge)
 }
 
+/// `with_sandbox` with the sandbox's key `ik`, and Pendo installed against it; its id last.
+pub async fn with_pendo(env: &[(&str, String)]) -> (tempfile::TempDir, Sim, Edge, String) {
+    let (dir, sim, edge) = with_sandbox("ik", env).await;
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    (dir, sim, edge, id)
+}
+
 /// Waits until `f` holds, or panics with `what` after 10 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();

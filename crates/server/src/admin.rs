@@ -24,19 +24,19 @@ fn not_found(what: &str) -> Resp {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no {what}"))
 }
 
+/// The first value of a query parameter, URL-decoded (`%20` and `+` are spaces).
+fn param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 fn list(data: Vec<Value>, query: &str) -> Resp {
-    let param = |name: &str| {
-        query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_owned())
-    };
-    let limit = param("limit")
+    let limit = param(query, "limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(50)
         .clamp(1, 100);
-    let start = param("cursor")
+    let start = param(query, "cursor")
         .and_then(|c| c.parse::<usize>().ok())
         .unwrap_or(0)
         .min(data.len());
@@ -655,14 +655,8 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         .is_some_and(|a| a.contains("text/event-stream"));
     match (method, parts.as_slice()) {
         (Method::GET, ["integration-catalog"]) => {
-            let param = |n: &str| {
-                query
-                    .split('&')
-                    .filter_map(|kv| kv.split_once('='))
-                    .find(|(k, _)| *k == n)
-                    .map(|(_, v)| v.to_lowercase())
-            };
-            let (cat, q) = (param("category"), param("q"));
+            let lower = |n: &str| param(&query, n).map(|v| v.to_lowercase());
+            let (cat, q) = (lower("category"), lower("q"));
             let data = catalog()
                 .iter()
                 .filter(|b| cat.as_ref().is_none_or(|c| b.category.to_lowercase() == *c))
@@ -729,11 +723,8 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                     }
                 }
                 (Method::GET, ["events"]) => {
-                    let limit = query
-                        .split('&')
-                        .filter_map(|kv| kv.split_once('='))
-                        .find(|(k, _)| *k == "limit")
-                        .and_then(|(_, v)| v.parse().ok())
+                    let limit = param(&query, "limit")
+                        .and_then(|v| v.parse().ok())
                         .unwrap_or(50usize)
                         .min(1000);
                     let data = shared
