@@ -77,7 +77,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+/** Calls the management API; a 401 signs out, unless `checking` a token at sign-in. */
+async function api(method, path, body, checking = false) {
   const headers = {authorization: 'Bearer ' + (sessionStorage.getItem(TOKEN_KEY) || '')};
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
@@ -89,7 +90,7 @@ async function api(method, path, body) {
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
-  if (res.status === 401 && path !== '/integrations?limit=1') {
+  if (res.status === 401 && !checking) {
     signOut('The admin token was not accepted any more. Sign in again.');
   }
   if (!res.ok) throw new ApiError(res.status, data);
@@ -149,7 +150,7 @@ function signIn() {
     button.disabled = true;
     sessionStorage.setItem(TOKEN_KEY, input.value.trim());
     try {
-      await api('GET', '/integrations?limit=1');
+      await api('GET', '/integrations?limit=1', undefined, true);
       go(location.hash && !location.hash.startsWith('#/signin') ? location.hash : '#/integrations/library');
     } catch (err) {
       sessionStorage.removeItem(TOKEN_KEY);
