@@ -4,8 +4,10 @@
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
+//! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 
 mod api;
 mod browser;
+mod disk_full;
 mod harness;
 mod webdriver;

@@ -1,0 +1,172 @@
+//! The node on a real full filesystem: its data directory on a small tmpfs that the test fills.
+//! Every event answered 200, before or after the disk filled, must reach Pendo once the
+//! integration can deliver; `/readyz` says 503 while appends fail. Mounting needs root (and a
+//! kernel that lets this process mount): where it cannot, the test prints why and returns.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs mounted on a fresh directory, unmounted on drop.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Result<Tmpfs, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes a file until the filesystem says it is full; returns its path.
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0xAB_u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    // Leave no room even for a small write the page cache could still take.
+    let _ = f.sync_all();
+    path
+}
+
+/// Remembers the events of a batch answered 200.
+fn send(status: u16, from: u32, n: u32, acked: &mut BTreeSet<i64>) {
+    if status == 200 {
+        acked.extend((from..from + n).map(i64::from));
+    }
+}
+
+fn batch(from: u32, n: u32) -> Value {
+    let events: Vec<Value> = (from..from + n)
+        .map(|i| {
+            json!({"type": "track", "userId": "u", "event": "Filled",
+                   "messageId": format!("m-{i}"), "properties": {"n": i, "pad": "x".repeat(400)}})
+        })
+        .collect();
+    json!({ "batch": events })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
+    let disk = match Tmpfs::mount("16m") {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipped: the real full-disk test needs a tmpfs: {why}");
+            return;
+        }
+    };
+    let (sim, _subs) = sandbox("us", "right-key").await;
+    let edge = Edge::start(
+        disk.path(),
+        &[
+            ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
+            ("SIGNAL_PAUSE_PROBE_MS", "600000".into()),
+        ],
+    );
+    // A wrong key: the integration pauses and every event stays in the spool.
+    let id = edge
+        .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
+        .await;
+    let mut acknowledged: BTreeSet<i64> = BTreeSet::new();
+    let mut next = 0;
+    let (s, _) = edge.ingest("/v1/batch", batch(next, 20)).await;
+    assert_eq!(s, 200, "an empty disk takes the first batch");
+    send(s, next, 20, &mut acknowledged);
+    next += 20;
+
+    let filler = fill(disk.path());
+    // Batches until the disk refuses one: that one (and any after it) gets 503.
+    let mut refused = 0;
+    for _ in 0..50 {
+        let (s, v) = edge.ingest("/v1/batch", batch(next, 20)).await;
+        assert!(s == 200 || s == 503, "{s} {v}");
+        send(s, next, 20, &mut acknowledged);
+        next += 20;
+        if s == 503 {
+            refused += 1;
+            break;
+        }
+    }
+    assert_eq!(refused, 1, "a full disk must refuse a batch with 503");
+    let (ready, body) = edge.text("/readyz").await;
+    assert_eq!(ready, 503, "readyz while appends fail: {body}");
+
+    // Space comes back: the node takes events again, without a restart.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let mut after = 0;
+    for _ in 0..100 {
+        let (s, _) = edge.ingest("/v1/batch", batch(next, 20)).await;
+        send(s, next, 20, &mut acknowledged);
+        next += 20;
+        if s == 200 {
+            after += 1;
+            if after == 5 {
+                break;
+            }
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(after, 5, "freed space must let ingestion resume");
+    let (ready, body) = edge.text("/readyz").await;
+    assert_eq!(ready, 200, "readyz once appends succeed: {body}");
+
+    // The fix: every event answered 200 reaches Pendo, none lost behind the failed write.
+    let (status, v) = edge
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"config": {"integration_key": "right-key"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let delivered = || -> BTreeSet<i64> {
+        track_bodies(&sim)
+            .iter()
+            .filter_map(|b| b["properties"]["n"].as_i64())
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while !acknowledged.is_subset(&delivered())
+        && start.elapsed() < std::time::Duration::from_secs(20)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let missing: Vec<i64> = acknowledged.difference(&delivered()).copied().collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events never reached Pendo: {:?}",
+        missing.len(),
+        acknowledged.len(),
+        &missing[..missing.len().min(20)]
+    );
+    drop(edge);
+}
