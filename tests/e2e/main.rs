@@ -2,9 +2,12 @@
 //! data directory, its Pendo base URLs pointed at sandboxes in this test process.
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
+//! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
+//!   empty credentials, the spool's size cap.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 
+mod admin_hardening;
 mod api;
 mod browser;
 mod harness;
