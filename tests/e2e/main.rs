@@ -2,10 +2,13 @@
 //! data directory, its Pendo base URLs pointed at sandboxes in this test process.
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
+//! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
+//!   empty credentials, the spool's size cap.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 
+mod admin_hardening;
 mod api;
 mod browser;
 mod disk_full;

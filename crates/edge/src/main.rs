@@ -38,7 +38,13 @@ Options (flag > environment > signal.toml > default):
   --log LEVEL          SIGNAL_LOG          info (JSON lines when not on a terminal)
 Also read from the environment: SIGNAL_ADMIN_TOKEN, SIGNAL_PIPELINE_KEY, SIGNAL_PIPELINE_SECRET,
 SIGNAL_PENDO_BASE_URL_{US,EU,US1,JPN,AU}, SIGNAL_RETRY_BASE_MS, SIGNAL_RETRY_CAP_MS,
-SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS.
+SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
+  SIGNAL_SPOOL_MAX_BYTES   the spool's cap (signal.toml: spool_max_bytes), default 10GiB: bytes,
+                           or with a unit: KiB, MiB, GiB, TiB (1024s) or KB, MB, GB, TB (1000s),
+                           e.g. 512MiB; at least 64KiB. Over it, ingestion answers 503.
+The admin token, pipeline key and pipeline secret not set are kept in files in the data
+directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
+is generated anew; one that cannot be read stops the start.
 ";
 
 fn main() -> ExitCode {

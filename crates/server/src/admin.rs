@@ -11,7 +11,6 @@ use signal_spool::Start;
 use signal_store::{IntegrationRecord, SourceRecord};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Resp {
     json(
@@ -257,7 +256,12 @@ async fn patch(shared: &Arc<Shared>, mut rec: IntegrationRecord, body: Value) ->
                 }
             },
             "config" => match v.as_object() {
-                Some(c) => config.extend(c.clone()),
+                Some(c) => {
+                    // A secret sent back as read (masked) keeps the stored one.
+                    let mut c = c.clone();
+                    crate::secrets::keep_masked_secrets(bp, &rec.config, &mut c);
+                    config.extend(c);
+                }
                 None => {
                     fields.insert("config".into(), "must be an object".into());
                 }
@@ -632,14 +636,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
     let Some(rest) = path.strip_prefix("/v1/admin") else {
         return not_found("such endpoint");
     };
-    let token = req
+    let ok = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    let ok = token.len() == shared.admin_token.len()
-        && bool::from(token.as_bytes().ct_eq(shared.admin_token.as_bytes()));
+        .and_then(crate::secrets::bearer_token)
+        .is_some_and(|token| crate::secrets::credential_matches(token, &shared.admin_token));
     if !ok {
         return error(
             StatusCode::UNAUTHORIZED,

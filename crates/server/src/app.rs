@@ -8,7 +8,6 @@ use signal_spool::{Spool, SpoolConfig, Start};
 use signal_store::{IntegrationRecord, SourceRecord, Store};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::watch;
 
@@ -72,37 +71,6 @@ pub(crate) fn random_token(n: usize) -> Result<String, String> {
         .collect())
 }
 
-/// The value of a secret: the setting if given, else the file in the data dir, else generated
-/// now and saved there (mode 0600). Returns it, and whether it was generated now.
-fn secret(
-    dir: &Path,
-    file: &str,
-    given: Option<&str>,
-    make: impl Fn() -> Result<String, String>,
-) -> Result<(String, bool), String> {
-    if let Some(v) = given {
-        return Ok((v.to_owned(), false));
-    }
-    let path = dir.join(file);
-    if let Ok(v) = std::fs::read_to_string(&path) {
-        return Ok((v.trim().to_owned(), false));
-    }
-    let v = make()?;
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)?;
-        f.write_all(v.as_bytes())?;
-        f.sync_all()
-    };
-    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok((v, true))
-}
-
 /// Now, as RFC 3339.
 pub(crate) fn now_rfc3339() -> String {
     let mut s = String::new();
@@ -130,30 +98,31 @@ impl Node {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
         let store = Store::open(&dir.join("store.redb")).map_err(|e| e.to_string())?;
-        let spool = Spool::open(SpoolConfig::new(dir.join("spool"))).map_err(|e| e.to_string())?;
+        let mut spool_config = SpoolConfig::new(dir.join("spool"));
+        spool_config.max_bytes = settings.spool_max_bytes;
+        let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
         let mut generated = Generated::default();
-        let (admin_token, new) =
-            secret(&dir, "admin-token", settings.admin_token.as_deref(), || {
-                random_token(32)
-            })?;
-        if new {
+        let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {
+            crate::secrets::load(&dir, file, given.map(String::as_str), make)
+                .map_err(|e| e.to_string())
+        };
+        let (admin_token, origin) = secret("admin-token", settings.admin_token.as_ref(), || {
+            random_token(32)
+        })?;
+        if origin.is_new() {
             generated.admin_token = Some(admin_token.clone());
         }
-        let (pipeline_key, new) = secret(
-            &dir,
-            "pipeline-key",
-            settings.pipeline_key.as_deref(),
-            || Ok(format!("dk_live_{}", random_token(32)?)),
-        )?;
-        if new {
+        let (pipeline_key, origin) =
+            secret("pipeline-key", settings.pipeline_key.as_ref(), || {
+                Ok(format!("dk_live_{}", random_token(32)?))
+            })?;
+        if origin.is_new() {
             generated.pipeline_key = Some(pipeline_key.clone());
         }
-        let (pipeline_secret, _) = secret(
-            &dir,
-            "pipeline-secret",
-            settings.pipeline_secret.as_deref(),
-            || random_token(48),
-        )?;
+        let (pipeline_secret, _) =
+            secret("pipeline-secret", settings.pipeline_secret.as_ref(), || {
+                random_token(48)
+            })?;
         let mut sources = store.sources().map_err(|e| e.to_string())?;
         match sources.iter_mut().find(|s| s.id == "default") {
             Some(s) => {

@@ -3,6 +3,8 @@
 //! - `settings.rs`: flag > environment > `signal.toml` > default; bad values named (exit 64).
 //! - `app.rs`: opening the data directory (store, spool, generated secrets, the default source),
 //!   one delivery runtime per installed integration, both servers, graceful stop.
+//! - `secrets.rs`: the secret files (read, or generated and written atomically; an empty one
+//!   replaced), constant-time credential checks, masked secrets sent back through the API.
 //! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics;
 //!   `ui.rs`: the management UI (static files in `ui/`, compiled in).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
@@ -24,5 +26,6 @@ mod ingest;
 mod live;
 pub mod loadgen;
 mod pipeline;
+mod secrets;
 mod settings;
 mod ui;

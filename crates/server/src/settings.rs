@@ -37,6 +37,8 @@ pub struct Settings {
     pub source_rate_limit: u32,
     /// Probe interval of a paused integration.
     pub pause_probe: Duration,
+    /// The spool's cap on the bytes of all its segments; over it, ingestion answers 503.
+    pub spool_max_bytes: u64,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -72,6 +74,52 @@ pub struct Flags {
 }
 
 const REGIONS: [&str; 5] = ["us", "eu", "us1", "jpn", "au"];
+
+/// The spool's default cap: 10 GiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
+
+/// The smallest spool cap accepted: twice the largest event (32 KiB), so one always fits.
+const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
+
+/// A size in bytes: a whole number, optionally followed by a unit: `B`, `KiB`, `MiB`, `GiB`,
+/// `TiB` (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000), in any case, with or
+/// without a space. At least [`MIN_SPOOL_MAX_BYTES`].
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => 0,
+    };
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .filter(|_| multiplier > 0)
+        .ok_or_else(|| {
+            format!(
+                "`{text}` is not a size (bytes, or a number with B, KiB, MiB, GiB, TiB, KB, MB, GB \
+                 or TB, e.g. 512MiB)"
+            )
+        })?;
+    let bytes = bytes
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    if bytes < MIN_SPOOL_MAX_BYTES {
+        return Err(format!(
+            "`{text}` is too small (at least {MIN_SPOOL_MAX_BYTES} bytes)"
+        ));
+    }
+    Ok(bytes)
+}
 
 impl Settings {
     /// Resolves every setting from `flags`, the environment (`env`) and the config file.
@@ -137,6 +185,12 @@ impl Settings {
                 }),
             }
         };
+        // A secret from the environment, trimmed; empty or blank is unset (the data dir's file).
+        let secret = |var: &str| {
+            env(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let data_dir = pick(&flags.data_dir, "--data-dir", "SIGNAL_DATA_DIR", "data_dir")
             .map_or_else(|| PathBuf::from("./signal-data"), |(v, _)| PathBuf::from(v));
         let log = pick(&flags.log, "--log", "SIGNAL_LOG", "log")
@@ -162,6 +216,17 @@ impl Settings {
                 pendo_base_urls.insert(region.to_owned(), url.trim_end_matches('/').to_owned());
             }
         }
+        let spool_max_bytes = match pick(
+            &None,
+            "SIGNAL_SPOOL_MAX_BYTES",
+            "SIGNAL_SPOOL_MAX_BYTES",
+            "spool_max_bytes",
+        ) {
+            None => DEFAULT_SPOOL_MAX_BYTES,
+            Some((text, setting)) => {
+                parse_size(&text).map_err(|why| SettingsError { setting, why })?
+            }
+        };
         let rate = number("SIGNAL_SOURCE_RATE_LIMIT", "source_rate_limit", 1000)?;
         let attempts = number("SIGNAL_RETRY_MAX_ATTEMPTS", "retry_max_attempts", 5)?;
         Ok(Settings {
@@ -180,9 +245,9 @@ impl Settings {
                 "127.0.0.1:8084",
             )?,
             data_dir,
-            admin_token: env("SIGNAL_ADMIN_TOKEN").filter(|v| !v.is_empty()),
-            pipeline_key: env("SIGNAL_PIPELINE_KEY").filter(|v| !v.is_empty()),
-            pipeline_secret: env("SIGNAL_PIPELINE_SECRET").filter(|v| !v.is_empty()),
+            admin_token: secret("SIGNAL_ADMIN_TOKEN"),
+            pipeline_key: secret("SIGNAL_PIPELINE_KEY"),
+            pipeline_secret: secret("SIGNAL_PIPELINE_SECRET"),
             pendo_base_urls,
             log,
             retry_base: Duration::from_millis(number(
@@ -202,6 +267,7 @@ impl Settings {
                 "pause_probe_ms",
                 300_000,
             )?),
+            spool_max_bytes,
         })
     }
 
@@ -297,6 +363,93 @@ mod tests {
             )
             .starts_with("--config: cannot read")
         );
+    }
+
+    #[test]
+    fn the_spool_cap_takes_bytes_or_units_from_env_or_file() {
+        let cap = |pairs: &[(&str, &str)]| {
+            Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.spool_max_bytes)
+        };
+        assert_eq!(cap(&[]), Ok(10 << 30), "10 GiB by default");
+        for (text, bytes) in [
+            ("1048576", 1 << 20),
+            ("512MiB", 512 << 20),
+            ("512 mib", 512 << 20),
+            ("2GiB", 2 << 30),
+            ("64KiB", 64 << 10),
+            ("1TiB", 1 << 40),
+            ("3GB", 3_000_000_000),
+            ("100kb", 100_000),
+            ("70000B", 70_000),
+        ] {
+            assert_eq!(
+                cap(&[("SIGNAL_SPOOL_MAX_BYTES", text)]),
+                Ok(bytes),
+                "{text}"
+            );
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("signal.toml");
+        std::fs::write(&file, "spool_max_bytes = 1048576\n").expect("write");
+        let flags = Flags {
+            config: Some(file.clone()),
+            ..Flags::default()
+        };
+        let s = Settings::resolve(&flags, env(&[])).expect("file");
+        assert_eq!(s.spool_max_bytes, 1 << 20);
+        let s = Settings::resolve(&flags, env(&[("SIGNAL_SPOOL_MAX_BYTES", "2MiB")])).expect("env");
+        assert_eq!(s.spool_max_bytes, 2 << 20, "env over file");
+        std::fs::write(&file, "spool_max_bytes = \"big\"\n").expect("write");
+        assert_eq!(
+            Settings::resolve(&flags, env(&[])).err().map(|e| e.setting),
+            Some("spool_max_bytes in the config file".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_bad_spool_cap_is_named_with_what_is_accepted() {
+        let why = |text: &str| {
+            Settings::resolve(&Flags::default(), env(&[("SIGNAL_SPOOL_MAX_BYTES", text)]))
+                .expect_err(text)
+                .to_string()
+        };
+        assert_eq!(
+            why("0"),
+            "SIGNAL_SPOOL_MAX_BYTES: `0` is too small (at least 65536 bytes)"
+        );
+        assert_eq!(
+            why("4KiB"),
+            "SIGNAL_SPOOL_MAX_BYTES: `4KiB` is too small (at least 65536 bytes)"
+        );
+        for garbage in ["lots", "-5", "1.5GiB", "12 parsecs", "MiB", "0x100000"] {
+            assert_eq!(
+                why(garbage),
+                format!(
+                    "SIGNAL_SPOOL_MAX_BYTES: `{garbage}` is not a size (bytes, or a number with \
+                     B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, e.g. 512MiB)"
+                )
+            );
+        }
+        assert_eq!(
+            why("99999999TiB"),
+            "SIGNAL_SPOOL_MAX_BYTES: `99999999TiB` is too large"
+        );
+    }
+
+    #[test]
+    fn blank_secrets_from_the_environment_are_unset_and_others_trimmed() {
+        let s = Settings::resolve(
+            &Flags::default(),
+            env(&[
+                ("SIGNAL_ADMIN_TOKEN", "  "),
+                ("SIGNAL_PIPELINE_KEY", ""),
+                ("SIGNAL_PIPELINE_SECRET", " s3cret\n"),
+            ]),
+        )
+        .expect("ok");
+        assert_eq!(s.admin_token, None, "blank: the data directory's token");
+        assert_eq!(s.pipeline_key, None);
+        assert_eq!(s.pipeline_secret.as_deref(), Some("s3cret"));
     }
 
     #[test]
