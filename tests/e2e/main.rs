@@ -3,9 +3,11 @@
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
+//! - `dead_letters.rs`: dead letters through the management API.
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 
 mod api;
 mod browser;
+mod dead_letters;
 mod harness;
 mod webdriver;
