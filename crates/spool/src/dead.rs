@@ -210,15 +210,8 @@ impl DeadLetters {
             tracing::warn!(consumer = %self.name, dropped = drop.len(), oldest = drop[0], cap = self.max_bytes,
                 "dead letters over their cap: the oldest are dropped");
         }
-        Self::compact(&mut s.dead);
+        s.dead.compact_step();
         Ok(())
-    }
-
-    /// Compaction is housekeeping: a failure leaves the log as it was, and is only logged.
-    fn compact(log: &mut OpLog) {
-        if let Err(e) = log.maybe_compact() {
-            tracing::error!(file = %log.path().display(), error = %e, "dead letters: cannot compact");
-        }
     }
 
     /// A reader of up to `limit` dead letters with ids after `after` (from the first when
@@ -320,7 +313,7 @@ impl DeadLetters {
                 s.replay.insert(Entry { offset, size, ..e });
                 moved += 1;
             }
-            Self::compact(&mut s.dead);
+            s.dead.compact_step();
         }
         Ok(moved)
     }
@@ -338,7 +331,7 @@ impl DeadLetters {
         for id in &chosen {
             s.dead.remove(*id);
         }
-        Self::compact(&mut s.dead);
+        s.dead.compact_step();
         Ok(chosen.len())
     }
 
@@ -385,7 +378,7 @@ impl DeadLetters {
         if s.replay.live().contains_key(&id) {
             s.replay.append(&[op::encode_remove(id)])?;
             s.replay.remove(id);
-            Self::compact(&mut s.replay);
+            s.replay.compact_step();
         }
         s.handed_out.remove(&id);
         Ok(())

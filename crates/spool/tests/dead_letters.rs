@@ -227,6 +227,49 @@ fn the_files_stay_bounded_as_letters_come_and_go() {
 }
 
 #[test]
+fn a_compaction_under_way_keeps_what_changes_meanwhile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(config(dir.path())).expect("open");
+    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let pendo = dir.path().join("dead").join("pendo");
+    dead_letter(&c, 1..=40, 200 << 10);
+    let full = fs::metadata(pendo.join("dead.log"))
+        .expect("dead.log")
+        .len();
+    // Most removed: a compaction starts, and copies a first step of the 3 MiB left.
+    let purged: Vec<u64> = (1..=25).collect();
+    assert_eq!(c.purge(Some(&purged)).expect("purge"), 25);
+    assert!(pendo.join("dead.tmp").exists(), "a compaction under way");
+    // Changes meanwhile: a letter removed, new ones, an id back.
+    assert_eq!(c.purge(Some(&[30])).expect("purge"), 1);
+    assert!(pendo.join("dead.tmp").exists(), "still under way");
+    dead_letter(&c, [41, 21, 42], 200 << 10);
+    assert!(
+        !pendo.join("dead.tmp").exists(),
+        "the compaction has caught up"
+    );
+    let want: Vec<u64> = (21..=42)
+        .filter(|&id| id == 21 || (id > 25 && id != 30))
+        .collect();
+    let check = |c: &Consumer| {
+        let letters = c.dead_letters().page(None, 100).expect("page").letters;
+        assert_eq!(letters.iter().map(|d| d.id).collect::<Vec<_>>(), want);
+        for d in &letters {
+            assert_eq!(d.payload, event(d.id, 200 << 10));
+        }
+    };
+    check(&c);
+    let compacted = fs::metadata(pendo.join("dead.log"))
+        .expect("dead.log")
+        .len();
+    assert!(compacted < full / 2, "{compacted} bytes left of {full}");
+    drop(c);
+    spool.close();
+    let spool = Spool::open(config(dir.path())).expect("reopen");
+    check(&spool.consumer("pendo", Start::Earliest).expect("consumer"));
+}
+
+#[test]
 fn replay_and_purge_by_id_and_all_from_disk() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = Spool::open(config(dir.path())).expect("open");
@@ -286,4 +329,79 @@ fn a_torn_last_operation_is_cut_and_later_letters_read_back() {
     let spool = Spool::open(config(dir.path())).expect("reopen");
     let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
     assert_eq!(ids(&c), [1, 2, 3]);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Add(u64, usize),
+    Purge(u64),
+    PurgeAll,
+    Replay(u64),
+    Reopen,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        8 => (1u64..24, 1usize..(300 << 10)).prop_map(|(id, size)| Op::Add(id, size)),
+        4 => (1u64..24).prop_map(Op::Purge),
+        1 => Just(Op::PurgeAll),
+        2 => (1u64..24).prop_map(Op::Replay),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Letters come and go through compactions (each started and advanced by the changes that
+    /// follow) and restarts: every page reads back exactly what a map of them holds.
+    #[test]
+    fn every_page_reads_back_what_was_kept(ops in proptest::collection::vec(op(), 1..60)) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut spool = Spool::open(config(dir.path())).expect("open");
+        let mut c = spool.consumer("p", Start::Earliest).expect("consumer");
+        let mut model: std::collections::BTreeMap<u64, usize> = Default::default();
+        for op in ops {
+            match op {
+                Op::Add(id, size) => {
+                    dead_letter(&c, [id], size);
+                    model.insert(id, size);
+                }
+                Op::Purge(id) => {
+                    let n = c.purge(Some(&[id])).expect("purge");
+                    proptest::prop_assert_eq!(n, usize::from(model.remove(&id).is_some()));
+                }
+                Op::PurgeAll => {
+                    proptest::prop_assert_eq!(c.purge(None).expect("purge"), model.len());
+                    model.clear();
+                }
+                Op::Replay(id) => {
+                    let n = c.replay(Some(&[id])).expect("replay");
+                    let size = model.remove(&id);
+                    proptest::prop_assert_eq!(n, usize::from(size.is_some()));
+                    let back = read_all(&mut c);
+                    proptest::prop_assert_eq!(back.len(), n);
+                    for r in back {
+                        proptest::prop_assert_eq!(Some(r.payload.len()), size);
+                        proptest::prop_assert_eq!(&r.payload, &event(id, r.payload.len()));
+                        c.ack(r.receipt()).expect("ack");
+                    }
+                }
+                Op::Reopen => {
+                    drop(c);
+                    spool.close();
+                    spool = Spool::open(config(dir.path())).expect("reopen");
+                    c = spool.consumer("p", Start::Earliest).expect("consumer");
+                }
+            }
+            let letters = c.dead_letters().page(None, 1000).expect("page").letters;
+            let got: Vec<(u64, usize)> = letters.iter().map(|d| (d.id, d.payload.len())).collect();
+            let want: Vec<(u64, usize)> = model.iter().map(|(&id, &size)| (id, size)).collect();
+            proptest::prop_assert_eq!(got, want);
+            for d in &letters {
+                proptest::prop_assert_eq!(&d.payload, &event(d.id, d.payload.len()));
+            }
+        }
+    }
 }

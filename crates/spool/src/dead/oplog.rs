@@ -5,23 +5,22 @@
 //! scans the file once, frame by frame, holding one frame at a time. A failed write is cut back
 //! off the end, so later frames are never written behind a torn one. When more than half of the
 //! file is removed letters (past a slack), the live frames are copied, in order, to a new file
-//! that replaces it.
+//! that replaces it, a bounded step per change (`oplog/compact.rs`).
+
+mod compact;
 
 use super::op::{self, Op};
 use crate::error::SpoolError;
 use crate::record::{self, HEADER, MAX_RECORD};
-use crate::segment::sync_dir;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The largest operation read back: an event of the largest record, with its reason and body.
 const MAX_OP: usize = MAX_RECORD + op::MAX_BODY + op::MAX_REASON + 64;
-/// Removed bytes tolerated before compacting, beyond as many as are live.
-const SLACK: u64 = 1 << 20;
 
 /// Where one live dead letter is. Nothing else is needed before reading it: a page reads the
 /// letter whole from disk.
@@ -59,6 +58,10 @@ pub(super) struct OpLog {
     live: BTreeMap<u64, Entry>,
     live_bytes: u64,
     index_bytes: u64,
+    /// Bytes appended since the last compaction step (the next step copies more than that).
+    appended: u64,
+    /// A compaction under way, advanced a bounded step at a time.
+    compaction: Option<compact::Compaction>,
 }
 
 fn crc(seq: u64, payload: &[u8]) -> u32 {
@@ -185,6 +188,8 @@ impl OpLog {
     /// Opens the log at `path` (created when missing), cutting off a torn last operation.
     pub fn open(path: PathBuf, fsync: bool) -> Result<Self, SpoolError> {
         let found = scan(&path)?;
+        // A compaction the last process did not finish.
+        let _ = std::fs::remove_file(path.with_extension("tmp"));
         if found.good < found.len {
             tracing::warn!(file = %path.display(), at = found.good, cut = found.len - found.good,
                 "dead letters: cutting a torn or corrupt tail");
@@ -205,11 +210,13 @@ impl OpLog {
             live: BTreeMap::new(),
             live_bytes: 0,
             index_bytes: 0,
+            appended: 0,
+            compaction: None,
         };
         for (_, e) in found.live {
             log.insert(e);
         }
-        log.maybe_compact()?;
+        log.compact_now()?;
         Ok(log)
     }
 
@@ -287,6 +294,7 @@ impl OpLog {
         }
         self.ops = n;
         self.file_bytes += buf.len() as u64;
+        self.appended += buf.len() as u64;
         Ok(at)
     }
 
@@ -297,64 +305,6 @@ impl OpLog {
             Some(bytes) => Ok(bytes.to_vec()),
             None => Err(corrupt(&self.path, e.id)),
         }
-    }
-
-    /// Compacts when removed frames take more than the live ones, past a slack.
-    pub fn maybe_compact(&mut self) -> Result<(), SpoolError> {
-        if self.file_bytes > 2 * self.live_bytes + SLACK {
-            self.compact()?;
-        }
-        Ok(())
-    }
-
-    /// Copies the live frames, oldest first, to a new file that replaces this one. Streams: one
-    /// frame in memory at a time.
-    fn compact(&mut self) -> Result<(), SpoolError> {
-        let tmp = self.path.with_extension("tmp");
-        let mut order: Vec<(u64, u64, u32)> = self
-            .live
-            .values()
-            .map(|e| (e.offset, e.id, e.size))
-            .collect();
-        order.sort_unstable();
-        let mut moved = Vec::with_capacity(order.len());
-        let mut copy = || -> Result<u64, SpoolError> {
-            let io = |e| SpoolError::io("compact dead letters", &tmp, e);
-            let mut out = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io)?);
-            let mut at = 0u64;
-            for &(offset, id, size) in &order {
-                let frame = read_frame(&self.reader, &self.path, offset, size)?;
-                out.write_all(&frame).map_err(io)?;
-                moved.push((id, at));
-                at += u64::from(size);
-            }
-            let f = out.into_inner().map_err(|e| io(e.into_error()))?;
-            if self.fsync {
-                f.sync_all().map_err(io)?;
-            }
-            fs::rename(&tmp, &self.path).map_err(io)?;
-            Ok(at)
-        };
-        let len = match copy() {
-            Ok(len) => len,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        if self.fsync
-            && let Some(dir) = self.path.parent()
-        {
-            sync_dir(dir)?;
-        }
-        (self.file, self.reader) = open_append(&self.path)?;
-        self.file_bytes = len;
-        for (id, at) in moved {
-            if let Some(e) = self.live.get_mut(&id) {
-                e.offset = at;
-            }
-        }
-        Ok(())
     }
 }
 
