@@ -172,9 +172,11 @@ impl DeadLetters {
         let add = op::encode_add(id, at_ms, &info, payload);
         let size = (crate::record::HEADER + add.len()) as u64;
         if size > self.max_bytes {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(consumer = %self.name, id, bytes = size, cap = self.max_bytes,
-                "dead letters: one larger than the whole cap is dropped");
+            if self.count_dropped(1) {
+                tracing::warn!(consumer = %self.name, id, bytes = size, cap = self.max_bytes,
+                    dropped = self.dropped.load(Ordering::Relaxed),
+                    "dead letters: one larger than the whole cap is dropped");
+            }
             return Ok(());
         }
         let mut s = self.lock();
@@ -205,13 +207,20 @@ impl DeadLetters {
                 size,
             });
         }
-        if !drop.is_empty() {
-            self.dropped.fetch_add(drop.len() as u64, Ordering::Relaxed);
-            tracing::warn!(consumer = %self.name, dropped = drop.len(), oldest = drop[0], cap = self.max_bytes,
+        if !drop.is_empty() && self.count_dropped(drop.len() as u64) {
+            tracing::warn!(consumer = %self.name, now = drop.len(), oldest = drop[0], cap = self.max_bytes,
+                dropped = self.dropped.load(Ordering::Relaxed),
                 "dead letters over their cap: the oldest are dropped");
         }
         s.dead.compact_step();
         Ok(())
+    }
+
+    /// Counts `n` dropped letters; whether to log it: the first time, then once per 1,000, so
+    /// that a vendor refusing everything does not flood the log.
+    fn count_dropped(&self, n: u64) -> bool {
+        let before = self.dropped.fetch_add(n, Ordering::Relaxed);
+        before == 0 || before / 1000 != (before + n) / 1000
     }
 
     /// A reader of up to `limit` dead letters with ids after `after` (from the first when
