@@ -5,12 +5,14 @@
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
 //!   empty credentials, the spool's size cap.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
+//! - `dead_letters.rs`: dead letters through the management API.
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 
 mod admin_hardening;
 mod api;
 mod browser;
+mod dead_letters;
 mod disk_full;
 mod harness;
 mod webdriver;

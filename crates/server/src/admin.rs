@@ -766,24 +766,42 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                     }
                 }
                 (m, ["dead-letters", more @ ..]) => {
-                    let runtimes = shared.runtimes.lock().await;
-                    let Some(rt) = runtimes.get(&rec.id) else {
+                    // The store itself, not the consumer: nothing here waits on delivery, and
+                    // the runtimes' lock is let go before any file is read.
+                    let dead = shared
+                        .runtimes
+                        .lock()
+                        .await
+                        .get(&rec.id)
+                        .map(|rt| rt.dead_letters());
+                    let Some(dead) = dead else {
                         return error(
                             StatusCode::CONFLICT,
                             "CONFLICT",
                             "the integration is disabled",
                         );
                     };
+                    let unavailable = |e: crate::dead_letters::DeadLetterError| {
+                        error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "UNAVAILABLE",
+                            &e.to_string(),
+                        )
+                    };
                     match (m, more) {
                         (Method::GET, []) => {
-                            let data: Vec<Value> = rt.with_consumer(|c| c.dead_letters()).into_iter().map(|d| json!({
-                                "id": d.id.to_string(), "reason": d.info.reason, "status": d.info.status, "body": d.info.body,
-                                "attempts": d.info.attempts, "at_ms": d.at_ms, "event": String::from_utf8_lossy(&d.payload),
-                            })).collect();
-                            list(data, &query)
+                            let limit = param(&query, "limit")
+                                .and_then(|l| l.parse::<usize>().ok())
+                                .unwrap_or(50)
+                                .clamp(1, 100);
+                            // The cursor is the last id of the page before.
+                            let after = param(&query, "cursor").and_then(|c| c.parse::<u64>().ok());
+                            match crate::dead_letters::page(dead, after, limit).await {
+                                Ok(page) => json(StatusCode::OK, &page),
+                                Err(e) => unavailable(e),
+                            }
                         }
                         (Method::POST, ["replay"]) => {
-                            drop(runtimes);
                             let body = body_json(req).await.unwrap_or(Value::Null);
                             let ids: Option<Vec<u64>> =
                                 body.get("ids").and_then(Value::as_array).map(|a| {
@@ -793,26 +811,14 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
                                         })
                                         .collect()
                                 });
-                            let runtimes = shared.runtimes.lock().await;
-                            let Some(rt) = runtimes.get(&rec.id) else {
-                                return not_found("integration");
-                            };
-                            match rt.with_consumer(|c| c.replay(ids.as_deref())) {
+                            match crate::dead_letters::replay(dead, ids).await {
                                 Ok(n) => json(StatusCode::OK, &json!({"replayed": n})),
-                                Err(e) => error(
-                                    StatusCode::SERVICE_UNAVAILABLE,
-                                    "UNAVAILABLE",
-                                    &e.to_string(),
-                                ),
+                                Err(e) => unavailable(e),
                             }
                         }
-                        (Method::DELETE, []) => match rt.with_consumer(|c| c.purge(None)) {
+                        (Method::DELETE, []) => match crate::dead_letters::purge(dead).await {
                             Ok(_) => text(StatusCode::NO_CONTENT, "text/plain", ""),
-                            Err(e) => error(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "UNAVAILABLE",
-                                &e.to_string(),
-                            ),
+                            Err(e) => unavailable(e),
                         },
                         _ => not_found("such endpoint"),
                     }

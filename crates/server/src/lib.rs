@@ -19,6 +19,7 @@ pub use crate::settings::{Flags, Settings, SettingsError};
 
 mod admin;
 mod app;
+mod dead_letters;
 mod dedup;
 pub mod demo;
 mod http;

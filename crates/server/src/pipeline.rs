@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
 use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
-use signal_spool::{Consumer, DeadLetterInfo, Receipt, Start};
+use signal_spool::{Consumer, DeadLetterInfo, DeadLetters, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +35,9 @@ pub struct Runtime {
     integration: signal_forward::Integration,
     outcomes: tokio::task::JoinHandle<()>,
     reading: Arc<Mutex<Reading>>,
+    /// The consumer's dead letters, shared: listing, replaying and purging them never takes
+    /// `reading`, the lock delivery works under.
+    dead: Arc<DeadLetters>,
 }
 
 pub(crate) fn forward_config(
@@ -78,6 +81,7 @@ impl Runtime {
             .spool
             .consumer(&rec.id, start)
             .map_err(|e| e.to_string())?;
+        let dead = consumer.dead_letters();
         let live = Arc::new(Live::new(1000));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
@@ -128,6 +132,7 @@ impl Runtime {
             integration,
             outcomes,
             reading,
+            dead,
         })
     }
 
@@ -136,9 +141,10 @@ impl Runtime {
         lock(&self.reading).inflight.len()
     }
 
-    /// The dead letters, replay and purge go through the consumer.
-    pub fn with_consumer<T>(&self, f: impl FnOnce(&Consumer) -> T) -> T {
-        f(&lock(&self.reading).consumer)
+    /// The integration's dead letters, for listing, replay and purge: a handle of their own, so
+    /// that reading them (from disk) never holds up delivery.
+    pub fn dead_letters(&self) -> Arc<DeadLetters> {
+        self.dead.clone()
     }
 
     /// Stops reading and delivering; what is not acknowledged stays in the spool.

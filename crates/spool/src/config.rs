@@ -19,13 +19,16 @@ pub struct SpoolConfig {
     pub retain_acked_for: Duration,
     /// Acknowledged segments are deleted, oldest first, while they take more than this.
     pub retain_acked_bytes: u64,
+    /// Cap on the bytes of one consumer's dead letters (on disk). Past it the oldest dead letters
+    /// are dropped, counted and logged: refusing new ones would stop delivery for good.
+    pub dead_letter_max_bytes: u64,
     /// `fdatasync` after every group of appends. Only tests of other things turn it off.
     pub fsync: bool,
 }
 
 impl SpoolConfig {
     /// Defaults for a spool in `dir`: 64 MiB segments, a 10 GiB cap, acknowledged data deleted
-    /// at once.
+    /// at once, 256 MiB of dead letters per consumer.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
@@ -34,6 +37,7 @@ impl SpoolConfig {
             max_pending_bytes: 64 << 20,
             retain_acked_for: Duration::ZERO,
             retain_acked_bytes: 0,
+            dead_letter_max_bytes: 256 << 20,
             fsync: true,
         }
     }

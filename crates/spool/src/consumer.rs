@@ -3,7 +3,7 @@
 //! dead-letters the ones it gives up on. After a restart it starts again after the last record
 //! acknowledged without a gap: every record not acknowledged is read again (at-least-once).
 
-use crate::dead::{DeadLetter, DeadLetterInfo, DeadLetters};
+use crate::dead::{DeadLetterInfo, DeadLetters};
 use crate::error::SpoolError;
 use crate::ranges::Cursor;
 use crate::segment::Reader;
@@ -111,11 +111,11 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// A segment cannot be opened or read.
+    /// A segment or a replayed dead letter cannot be opened or read.
     pub fn read(&mut self, max: usize) -> Result<Vec<Record>, SpoolError> {
         let mut out: Vec<Record> = self
             .dead
-            .take_replays(max)
+            .take_replays(max)?
             .into_iter()
             .map(|(seq, payload)| Record {
                 seq,
@@ -210,19 +210,21 @@ impl Consumer {
         Ok(())
     }
 
-    /// Gives up on a record: it is kept as a dead letter with `info`, and acknowledged.
+    /// Gives up on a record: it is kept as a dead letter with `info`, and acknowledged. Past the
+    /// dead-letter cap the oldest dead letters are dropped to make room.
     ///
     /// # Errors
     ///
     /// The dead letter cannot be written; the record is then not acknowledged.
     pub fn dead_letter(&self, record: &Record, info: DeadLetterInfo) -> Result<(), SpoolError> {
-        self.dead.add(record.seq, record.payload.clone(), info)?;
+        self.dead.add(record.seq, &record.payload, info)?;
         self.ack(record.receipt())
     }
 
-    /// The dead letters, oldest first.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.dead.list()
+    /// This consumer's dead letters: a handle to list (a page at a time, from disk), replay and
+    /// purge them that holds nothing delivery needs, for the management API to keep.
+    pub fn dead_letters(&self) -> Arc<DeadLetters> {
+        self.dead.clone()
     }
 
     /// Replays dead letters (all, or those with these ids): they are read again, before the log.

@@ -1,34 +1,48 @@
 //! Dead letters and their replay, per consumer.
 //!
-//! `dead/<consumer>/dead.log` records each dead letter (added; removed by purge or replay) and
-//! `replay.log` each replayed one (added; removed once delivered). Both are append-only files of
-//! the spool's checksummed records, read back at open, so a dead letter survives restarts and a
-//! replay interrupted by a crash is delivered after it. Each change is synced before the call
-//! returns. Files are compacted at open when most of what they hold was removed.
+//! `dead/<consumer>/dead.log` records each dead letter (added; removed by purge, replay or the
+//! cap) and `replay.log` each replayed one (added; removed once delivered). Both are append-only
+//! files of checksummed operations (`dead/oplog.rs`, `dead/op.rs`), read back at open, so a dead
+//! letter survives restarts and a replay interrupted by a crash is delivered after it. Each
+//! change is synced before the call returns.
+//!
+//! Memory holds only an index (per letter: id, time, offset and size on disk, about 64 bytes):
+//! events, reasons and vendor bodies are read from disk a page at a time. The store's lock
+//! guards the index and the writes; reading a page takes it only to copy the page's index
+//! entries, then reads from disk without it, so a slow page never holds up delivery. The
+//! delivery engine and the management API share the store through an `Arc`.
+//!
+//! The dead letters of a consumer are capped (`SpoolConfig::dead_letter_max_bytes`). Past the
+//! cap the oldest (lowest id: first received) are dropped to make room, counted and logged, as a
+//! ring buffer would: refusing new dead letters would leave their records unacknowledged and stop
+//! delivery behind them for good, which a cap for dead letters must never do.
+
+mod op;
+mod oplog;
 
 use crate::error::SpoolError;
-use crate::record::{self, Decoded};
-use crate::segment::sync_dir;
-use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use oplog::{Entry, OpLog};
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Why a record was given up on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadLetterInfo {
-    /// Why (`vendor_rejected`, `max_attempts`, `too_old`, ...).
+    /// Why (`vendor_rejected`, `max_attempts`, `too_old`, ...); kept up to 1 KiB.
     pub reason: String,
     /// The vendor's last HTTP status, if it answered.
     pub status: Option<u16>,
-    /// The vendor's last response body (or the error, if it did not answer).
+    /// The vendor's last response body (or the error, if it did not answer); kept up to 64 KiB.
     pub body: String,
     /// Delivery attempts made.
     pub attempts: u32,
 }
 
-/// A dead-lettered record.
+/// A dead-lettered record, as read back from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// The record's sequence number, which is also the dead letter's id.
@@ -41,172 +55,39 @@ pub struct DeadLetter {
     pub at_ms: u64,
 }
 
-const ADD: u8 = 1;
-const REMOVE: u8 = 2;
-
-/// One append-only log of add and remove operations, and the entries it leaves.
-struct OpLog {
-    path: PathBuf,
-    file: File,
-    ops: u64,
-    live: BTreeMap<u64, DeadLetter>,
+/// One page of dead letters, oldest (lowest id) first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterPage {
+    /// The dead letters of the page.
+    pub letters: Vec<DeadLetter>,
+    /// When more follow: the id to ask for the next page after.
+    pub next: Option<u64>,
 }
 
-impl OpLog {
-    fn open(path: PathBuf, fsync: bool) -> Result<Self, SpoolError> {
-        let mut live = BTreeMap::new();
-        let mut ops = 0u64;
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(SpoolError::io("read dead letters", &path, e)),
-        };
-        let mut at = 0;
-        while at < bytes.len() {
-            let Decoded::Record { seq, payload, size } = record::decode(&bytes[at..]) else {
-                // A torn last operation: it never returned to its caller. Cut it off below.
-                break;
-            };
-            ops = seq;
-            at += size;
-            match decode_op(payload) {
-                Some((ADD, Some(dl))) => {
-                    live.insert(dl.id, dl);
-                }
-                Some((REMOVE, None)) => {
-                    let id = payload
-                        .get(1..9)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_le_bytes);
-                    if let Some(id) = id {
-                        live.remove(&id);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut log = Self {
-            file: open_append(&path)?,
-            path,
-            ops,
-            live,
-        };
-        if at < bytes.len() || (ops > 1000 && ops as usize > 2 * log.live.len()) {
-            log.compact(fsync)?;
-        }
-        Ok(log)
-    }
-
-    fn compact(&mut self, fsync: bool) -> Result<(), SpoolError> {
-        let tmp = self.path.with_extension("tmp");
-        let mut buf = Vec::new();
-        self.ops = 0;
-        for dl in self.live.values() {
-            self.ops += 1;
-            record::encode(&mut buf, self.ops, &encode_add(dl));
-        }
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&buf)?;
-            if fsync {
-                f.sync_all()?;
-            }
-            fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| SpoolError::io("compact dead letters", &self.path, e))?;
-        if let Some(dir) = self.path.parent()
-            && fsync
-        {
-            sync_dir(dir)?;
-        }
-        self.file = open_append(&self.path)?;
-        Ok(())
-    }
-
-    fn write(&mut self, payloads: &[Vec<u8>], fsync: bool) -> Result<(), SpoolError> {
-        let mut buf = Vec::new();
-        for p in payloads {
-            self.ops += 1;
-            record::encode(&mut buf, self.ops, p);
-        }
-        self.file
-            .write_all(&buf)
-            .and_then(|()| if fsync { self.file.sync_data() } else { Ok(()) })
-            .map_err(|e| SpoolError::io("write dead letters", &self.path, e))
-    }
+/// Figures of one consumer's dead letters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterStats {
+    /// Dead letters listed.
+    pub letters: u64,
+    /// Their bytes on disk: what the cap counts.
+    pub bytes: u64,
+    /// Replayed dead letters not yet delivered.
+    pub replaying: u64,
+    /// Bytes of both files on disk (removed letters included until a compaction).
+    pub file_bytes: u64,
+    /// Bytes the index takes in memory, roughly: no event or vendor body is held.
+    pub index_bytes: u64,
+    /// Dead letters dropped to stay within the cap since the spool was opened.
+    pub dropped: u64,
 }
 
-fn open_append(path: &Path) -> Result<File, SpoolError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| SpoolError::io("open dead letters", path, e))
-}
-
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(bytes);
-}
-
-fn encode_add(dl: &DeadLetter) -> Vec<u8> {
-    let mut out = vec![ADD];
-    out.extend_from_slice(&dl.id.to_le_bytes());
-    out.extend_from_slice(&dl.at_ms.to_le_bytes());
-    out.extend_from_slice(&dl.info.attempts.to_le_bytes());
-    out.extend_from_slice(&dl.info.status.unwrap_or(0).to_le_bytes());
-    put(&mut out, dl.info.reason.as_bytes());
-    put(&mut out, dl.info.body.as_bytes());
-    put(&mut out, &dl.payload);
-    out
-}
-
-fn encode_remove(id: u64) -> Vec<u8> {
-    let mut out = vec![REMOVE];
-    out.extend_from_slice(&id.to_le_bytes());
-    out
-}
-
-fn decode_op(p: &[u8]) -> Option<(u8, Option<DeadLetter>)> {
-    let (&op, mut rest) = p.split_first()?;
-    if op != ADD {
-        return Some((op, None));
-    }
-    let mut take = |n: usize| -> Option<&[u8]> {
-        let (head, tail) = rest.split_at_checked(n)?;
-        rest = tail;
-        Some(head)
-    };
-    let id = u64::from_le_bytes(take(8)?.try_into().ok()?);
-    let at_ms = u64::from_le_bytes(take(8)?.try_into().ok()?);
-    let attempts = u32::from_le_bytes(take(4)?.try_into().ok()?);
-    let status = u16::from_le_bytes(take(2)?.try_into().ok()?);
-    let mut field = || -> Option<Vec<u8>> {
-        let n = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-        Some(take(n)?.to_vec())
-    };
-    let reason = String::from_utf8(field()?).ok()?;
-    let body = String::from_utf8(field()?).ok()?;
-    let payload = field()?;
-    Some((
-        ADD,
-        Some(DeadLetter {
-            id,
-            payload,
-            info: DeadLetterInfo {
-                reason,
-                status: (status != 0).then_some(status),
-                body,
-                attempts,
-            },
-            at_ms,
-        }),
-    ))
-}
-
-/// The dead letters and replays of one consumer.
-pub(crate) struct DeadLetters {
-    fsync: bool,
+/// The dead letters and replays of one consumer. Shared (`Arc`) by its consumer and whoever
+/// lists, replays or purges them; every method takes the store's own lock briefly, never for
+/// reading events from disk.
+pub struct DeadLetters {
+    name: String,
+    max_bytes: u64,
+    dropped: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -214,49 +95,185 @@ struct State {
     dead: OpLog,
     replay: OpLog,
     /// Replays handed to the consumer in this process and not yet delivered.
-    handed_out: std::collections::BTreeSet<u64>,
+    handed_out: BTreeSet<u64>,
 }
 
+/// Reads one page of dead letters from disk, a letter at a time, holding no lock: the page's
+/// index entries were copied when it was made.
+pub struct DeadLetterPageReader {
+    file: Arc<File>,
+    path: PathBuf,
+    entries: std::vec::IntoIter<Entry>,
+    next: Option<u64>,
+}
+
+impl DeadLetterPageReader {
+    /// When more follow this page: the id to ask for the next page after.
+    pub fn next_cursor(&self) -> Option<u64> {
+        self.next
+    }
+}
+
+impl Iterator for DeadLetterPageReader {
+    type Item = Result<DeadLetter, SpoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.entries.next()?;
+        Some(read_letter(&self.file, &self.path, &e))
+    }
+}
+
+fn read_letter(file: &File, path: &Path, e: &Entry) -> Result<DeadLetter, SpoolError> {
+    let frame = oplog::read_frame(file, path, e.offset, e.size)?;
+    match oplog::unframe(&frame).and_then(op::decode) {
+        Some(op::Op::Add(add)) if add.id == e.id && add.at_ms == e.at_ms => Ok(add.to_letter()),
+        _ => Err(oplog::corrupt(path, e.id)),
+    }
+}
+
+/// Chunks of a replay: at most this many bytes of dead letters are moved per hold of the lock.
+const REPLAY_CHUNK: u64 = 4 << 20;
+
 impl DeadLetters {
-    pub fn open(dir: &Path, fsync: bool) -> Result<Self, SpoolError> {
+    /// Opens (or creates) the dead letters in `dir`, capped at `max_bytes`.
+    pub(crate) fn open(dir: &Path, fsync: bool, max_bytes: u64) -> Result<Self, SpoolError> {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create directory", dir, e))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Self {
-            fsync,
+            name,
+            max_bytes,
+            dropped: AtomicU64::new(0),
             state: Mutex::new(State {
                 dead: OpLog::open(dir.join("dead.log"), fsync)?,
                 replay: OpLog::open(dir.join("replay.log"), fsync)?,
-                handed_out: Default::default(),
+                handed_out: BTreeSet::new(),
             }),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn add(&self, id: u64, payload: Vec<u8>, info: DeadLetterInfo) -> Result<(), SpoolError> {
+    /// Keeps `payload` as a dead letter; past the cap the oldest are dropped first. A letter
+    /// larger than the whole cap is dropped itself (counted and logged).
+    pub(crate) fn add(
+        &self,
+        id: u64,
+        payload: &[u8],
+        info: DeadLetterInfo,
+    ) -> Result<(), SpoolError> {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let dl = DeadLetter {
-            id,
-            payload,
-            info,
-            at_ms,
-        };
+        let add = op::encode_add(id, at_ms, &info, payload);
+        let size = (crate::record::HEADER + add.len()) as u64;
+        if size > self.max_bytes {
+            if self.count_dropped(1) {
+                tracing::warn!(consumer = %self.name, id, bytes = size, cap = self.max_bytes,
+                    dropped = self.dropped.load(Ordering::Relaxed),
+                    "dead letters: one larger than the whole cap is dropped");
+            }
+            return Ok(());
+        }
         let mut s = self.lock();
-        s.dead.write(&[encode_add(&dl)], self.fsync)?;
-        s.dead.live.insert(id, dl);
+        // The oldest go first, until the new one fits (one already under this id is replaced).
+        let mut room =
+            s.dead.live_bytes() - s.dead.live().get(&id).map_or(0, |e| u64::from(e.size));
+        let mut drop = Vec::new();
+        for e in s.dead.live().values() {
+            if room + size <= self.max_bytes {
+                break;
+            }
+            if e.id != id {
+                room -= u64::from(e.size);
+                drop.push(e.id);
+            }
+        }
+        let mut ops: Vec<Vec<u8>> = drop.iter().map(|&d| op::encode_remove(d)).collect();
+        ops.push(add);
+        let at = s.dead.append(&ops)?;
+        for d in &drop {
+            s.dead.remove(*d);
+        }
+        if let Some(&(offset, size)) = at.last() {
+            s.dead.insert(Entry {
+                id,
+                at_ms,
+                offset,
+                size,
+            });
+        }
+        if !drop.is_empty() && self.count_dropped(drop.len() as u64) {
+            tracing::warn!(consumer = %self.name, now = drop.len(), oldest = drop[0], cap = self.max_bytes,
+                dropped = self.dropped.load(Ordering::Relaxed),
+                "dead letters over their cap: the oldest are dropped");
+        }
+        s.dead.compact_step();
         Ok(())
     }
 
-    pub fn list(&self) -> Vec<DeadLetter> {
-        self.lock().dead.live.values().cloned().collect()
+    /// Counts `n` dropped letters; whether to log it: the first time, then once per 1,000, so
+    /// that a vendor refusing everything does not flood the log.
+    fn count_dropped(&self, n: u64) -> bool {
+        let before = self.dropped.fetch_add(n, Ordering::Relaxed);
+        before == 0 || before / 1000 != (before + n) / 1000
     }
 
-    fn chosen(live: &BTreeMap<u64, DeadLetter>, ids: Option<&[u64]>) -> Vec<u64> {
+    /// A reader of up to `limit` dead letters with ids after `after` (from the first when
+    /// `None`), oldest first. The lock is held only to copy the page's index entries.
+    pub fn page_reader(&self, after: Option<u64>, limit: usize) -> DeadLetterPageReader {
+        let s = self.lock();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut entries: Vec<Entry> = s
+            .dead
+            .live()
+            .range((from, Bound::Unbounded))
+            .take(limit.saturating_add(1))
+            .map(|(_, e)| e.clone())
+            .collect();
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        DeadLetterPageReader {
+            file: s.dead.reader(),
+            path: s.dead.path().to_owned(),
+            next: more.then(|| entries.last().map(|e| e.id)).flatten(),
+            entries: entries.into_iter(),
+        }
+    }
+
+    /// Up to `limit` dead letters with ids after `after`, read from disk, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// A dead letter cannot be read back.
+    pub fn page(&self, after: Option<u64>, limit: usize) -> Result<DeadLetterPage, SpoolError> {
+        let mut reader = self.page_reader(after, limit);
+        let letters = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+        Ok(DeadLetterPage {
+            letters,
+            next: reader.next_cursor(),
+        })
+    }
+
+    /// Current figures.
+    pub fn stats(&self) -> DeadLetterStats {
+        let s = self.lock();
+        DeadLetterStats {
+            letters: s.dead.live().len() as u64,
+            bytes: s.dead.live_bytes(),
+            replaying: s.replay.live().len() as u64,
+            file_bytes: s.dead.file_bytes() + s.replay.file_bytes(),
+            index_bytes: s.dead.index_bytes() + s.replay.index_bytes(),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    fn chosen(s: &State, ids: Option<&[u64]>) -> Vec<u64> {
+        let live = s.dead.live();
         match ids {
             None => live.keys().copied().collect(),
             Some(ids) => ids
@@ -267,68 +284,110 @@ impl DeadLetters {
         }
     }
 
-    /// Moves dead letters to the replay queue; returns how many.
+    /// Moves dead letters (all, or those with these ids) to the replay queue; returns how many.
+    /// Done in chunks of a few MiB, so delivery goes on between them.
+    ///
+    /// # Errors
+    ///
+    /// The change cannot be written (the chunks before stay moved).
     pub fn replay(&self, ids: Option<&[u64]>) -> Result<usize, SpoolError> {
-        let mut s = self.lock();
-        let chosen = Self::chosen(&s.dead.live, ids);
-        let adds: Vec<Vec<u8>> = chosen
-            .iter()
-            .filter_map(|id| s.dead.live.get(id).map(encode_add))
-            .collect();
-        // Replay first, then remove from the dead letters: a crash between the two leaves the
-        // letter in both places, delivered and still listed, never in neither.
-        s.replay.write(&adds, self.fsync)?;
-        let removes: Vec<Vec<u8>> = chosen.iter().map(|&id| encode_remove(id)).collect();
-        s.dead.write(&removes, self.fsync)?;
-        for id in &chosen {
-            if let Some(dl) = s.dead.live.remove(id) {
-                s.replay.live.insert(*id, dl);
+        let chosen = Self::chosen(&self.lock(), ids);
+        let mut moved = 0;
+        let mut rest = chosen.as_slice();
+        while !rest.is_empty() {
+            let mut s = self.lock();
+            let mut adds = Vec::new();
+            let mut ids = Vec::new();
+            let mut bytes = 0u64;
+            while let Some((&id, tail)) = rest.split_first() {
+                if bytes >= REPLAY_CHUNK {
+                    break;
+                }
+                rest = tail;
+                // Gone meanwhile (purged, or dropped by the cap): nothing to replay.
+                let Some(e) = s.dead.live().get(&id).cloned() else {
+                    continue;
+                };
+                bytes += u64::from(e.size);
+                adds.push(s.dead.read_op(&e)?);
+                ids.push(e);
             }
+            // Replay first, then remove from the dead letters: a crash between the two leaves the
+            // letter in both places, delivered and still listed, never in neither.
+            let at = s.replay.append(&adds)?;
+            let removes: Vec<Vec<u8>> = ids.iter().map(|e| op::encode_remove(e.id)).collect();
+            s.dead.append(&removes)?;
+            for (e, (offset, size)) in ids.into_iter().zip(at) {
+                s.dead.remove(e.id);
+                s.replay.insert(Entry { offset, size, ..e });
+                moved += 1;
+            }
+            s.dead.compact_step();
         }
-        Ok(chosen.len())
+        Ok(moved)
     }
 
-    /// Deletes dead letters for good; returns how many.
+    /// Deletes dead letters (all, or those with these ids) for good; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The change cannot be written.
     pub fn purge(&self, ids: Option<&[u64]>) -> Result<usize, SpoolError> {
         let mut s = self.lock();
-        let chosen = Self::chosen(&s.dead.live, ids);
-        let removes: Vec<Vec<u8>> = chosen.iter().map(|&id| encode_remove(id)).collect();
-        s.dead.write(&removes, self.fsync)?;
+        let chosen = Self::chosen(&s, ids);
+        let removes: Vec<Vec<u8>> = chosen.iter().map(|&id| op::encode_remove(id)).collect();
+        s.dead.append(&removes)?;
         for id in &chosen {
-            s.dead.live.remove(id);
+            s.dead.remove(*id);
         }
+        s.dead.compact_step();
         Ok(chosen.len())
     }
 
-    /// Up to `max` replays not yet handed out, as (id, payload).
-    pub fn take_replays(&self, max: usize) -> Vec<(u64, Vec<u8>)> {
-        let mut s = self.lock();
-        let State {
-            replay, handed_out, ..
-        } = &mut *s;
-        let mut out = Vec::new();
-        for (id, dl) in &replay.live {
-            if out.len() >= max {
-                break;
+    /// Up to `max` replays not yet handed out, as (id, payload), read from disk without the lock.
+    pub(crate) fn take_replays(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {
+        let (file, path, entries) = {
+            let mut s = self.lock();
+            let State {
+                replay, handed_out, ..
+            } = &mut *s;
+            let mut entries = Vec::new();
+            for (id, e) in replay.live() {
+                if entries.len() >= max {
+                    break;
+                }
+                if handed_out.insert(*id) {
+                    entries.push(e.clone());
+                }
             }
-            if handed_out.insert(*id) {
-                out.push((*id, dl.payload.clone()));
+            (replay.reader(), replay.path().to_owned(), entries)
+        };
+        let read: Result<Vec<_>, _> = entries
+            .iter()
+            .map(|e| read_letter(&file, &path, e).map(|dl| (dl.id, dl.payload)))
+            .collect();
+        if read.is_err() {
+            let mut s = self.lock();
+            for e in &entries {
+                s.handed_out.remove(&e.id);
             }
         }
-        out
+        read
     }
 
     /// Whether replays wait to be handed out.
-    pub fn has_replays(&self) -> bool {
+    pub(crate) fn has_replays(&self) -> bool {
         let s = self.lock();
-        s.replay.live.keys().any(|id| !s.handed_out.contains(id))
+        s.replay.live().keys().any(|id| !s.handed_out.contains(id))
     }
 
     /// A replayed record was delivered (or dead-lettered again).
-    pub fn replay_done(&self, id: u64) -> Result<(), SpoolError> {
+    pub(crate) fn replay_done(&self, id: u64) -> Result<(), SpoolError> {
         let mut s = self.lock();
-        if s.replay.live.remove(&id).is_some() {
-            s.replay.write(&[encode_remove(id)], self.fsync)?;
+        if s.replay.live().contains_key(&id) {
+            s.replay.append(&[op::encode_remove(id)])?;
+            s.replay.remove(id);
+            s.replay.compact_step();
         }
         s.handed_out.remove(&id);
         Ok(())

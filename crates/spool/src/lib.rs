@@ -8,8 +8,9 @@
 //! - Each integration reads through its own [`Consumer`] (`consumer.rs`): acknowledgements in any
 //!   order, resumed after a restart from the last record acknowledged without a gap
 //!   (`ranges.rs`), so every unacknowledged record is delivered again (at-least-once).
-//! - Dead letters per consumer, with reason, last vendor status and body, and attempts; list,
-//!   replay, purge (`dead.rs`).
+//! - Dead letters per consumer, with reason, last vendor status and body, and attempts; listed a
+//!   page at a time from disk (memory holds an index), replayed, purged, capped by dropping the
+//!   oldest ([`DeadLetters`], `dead.rs`).
 //! - A hard size cap answers appends with [`SpoolError::is_full`], never by dropping data;
 //!   segments every consumer has acknowledged are deleted (after an optional retention).
 //!
@@ -21,7 +22,9 @@
 
 pub use crate::config::SpoolConfig;
 pub use crate::consumer::{Consumer, Receipt, Record, Start};
-pub use crate::dead::{DeadLetter, DeadLetterInfo};
+pub use crate::dead::{
+    DeadLetter, DeadLetterInfo, DeadLetterPage, DeadLetterPageReader, DeadLetterStats, DeadLetters,
+};
 pub use crate::error::SpoolError;
 pub use crate::log::{EventLog, LogConsumer};
 pub use crate::record::MAX_RECORD;

@@ -2,7 +2,7 @@
 //! dead-letter. [`Spool`] implements it on local disk; a distributed log can implement it too.
 
 use crate::consumer::{Consumer, Receipt, Record, Start};
-use crate::dead::{DeadLetter, DeadLetterInfo};
+use crate::dead::{DeadLetterInfo, DeadLetterPage};
 use crate::error::SpoolError;
 use crate::spool::{Append, Spool};
 
@@ -45,8 +45,16 @@ pub trait LogConsumer: Send {
     /// As the implementation says.
     fn dead_letter(&self, record: &Record, info: DeadLetterInfo) -> Result<(), SpoolError>;
 
-    /// The dead letters.
-    fn dead_letters(&self) -> Vec<DeadLetter>;
+    /// Up to `limit` dead letters with ids after `after`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// As the implementation says.
+    fn dead_letter_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, SpoolError>;
 
     /// Replays dead letters (all, or these ids).
     ///
@@ -85,8 +93,12 @@ impl LogConsumer for Consumer {
     fn dead_letter(&self, record: &Record, info: DeadLetterInfo) -> Result<(), SpoolError> {
         Consumer::dead_letter(self, record, info)
     }
-    fn dead_letters(&self) -> Vec<DeadLetter> {
-        Consumer::dead_letters(self)
+    fn dead_letter_page(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<DeadLetterPage, SpoolError> {
+        Consumer::dead_letters(self).page(after, limit)
     }
     fn replay(&self, ids: Option<&[u64]>) -> Result<usize, SpoolError> {
         Consumer::replay(self, ids)

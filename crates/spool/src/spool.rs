@@ -230,7 +230,11 @@ impl Spool {
                     .map_or(0, |s| s.base - 1),
                 Start::Latest => self.shared.durable(),
             };
-            let dead = DeadLetters::open(&self.shared.dead_dir(name), self.shared.config.fsync)?;
+            let dead = DeadLetters::open(
+                &self.shared.dead_dir(name),
+                self.shared.config.fsync,
+                self.shared.config.dead_letter_max_bytes,
+            )?;
             let mut cursor = Cursor::new(committed);
             cursor.dirty = true;
             persist_cursor(&self.shared, name, &mut cursor)?;
@@ -467,7 +471,11 @@ fn load_consumers(shared: &Shared) -> Result<(), SpoolError> {
                 text.trim()
             ))
         })?;
-        let dead = DeadLetters::open(&shared.dead_dir(&name), shared.config.fsync)?;
+        let dead = DeadLetters::open(
+            &shared.dead_dir(&name),
+            shared.config.fsync,
+            shared.config.dead_letter_max_bytes,
+        )?;
         consumers.insert(
             name,
             ConsumerEntry {

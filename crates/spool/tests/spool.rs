@@ -409,7 +409,7 @@ fn dead_letters_keep_their_reason_survive_restarts_and_replay() {
     let spool = Spool::open(config(dir.path())).expect("reopen");
     let mut c = spool.consumer("pendo", Start::Earliest).expect("consumer");
     assert!(read_all(&mut c).is_empty());
-    let dead = c.dead_letters();
+    let dead = c.dead_letters().page(None, 100).expect("page").letters;
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].id, 2);
     assert_eq!(dead[0].payload, b"ev-1");
@@ -417,13 +417,13 @@ fn dead_letters_keep_their_reason_survive_restarts_and_replay() {
     assert!(dead[0].at_ms > 0);
 
     assert_eq!(c.replay(Some(&[2])).expect("replay"), 1);
-    assert_eq!(c.dead_letters().len(), 1);
+    assert_eq!(c.dead_letters().stats().letters, 1);
     let again = read_all(&mut c);
     assert_eq!(texts(&again), ["ev-1"]);
     assert!(again[0].replayed);
     c.ack(again[0].receipt()).expect("ack");
     assert_eq!(c.purge(None).expect("purge"), 1);
-    assert!(c.dead_letters().is_empty());
+    assert!(c.dead_letters().stats().letters == 0);
     drop(c);
     spool.close();
 
@@ -433,7 +433,7 @@ fn dead_letters_keep_their_reason_survive_restarts_and_replay() {
         read_all(&mut c).is_empty(),
         "a delivered replay does not come back"
     );
-    assert!(c.dead_letters().is_empty(), "a purge is for good");
+    assert!(c.dead_letters().stats().letters == 0, "a purge is for good");
 }
 
 #[test]
