@@ -65,3 +65,48 @@ async fn dead_letters_are_paged_and_never_show_the_write_key() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_cap_is_a_setting_and_past_it_the_oldest_go() {
+    // Room for about two letters of this size: the third pushes the first out.
+    let pad = "x".repeat(3000);
+    let (_dir, sim, edge, id) = with_pendo(&[
+        ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
+        ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
+    ])
+    .await;
+    sim.set_faults(FaultPlan {
+        error_rate: 1.0,
+        ..FaultPlan::default()
+    });
+    let path = format!("/v1/admin/integrations/{id}/dead-letters");
+    for n in 0..3 {
+        let (s, v) = edge
+            .ingest(
+                "/v1/t",
+                json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        // One at a time, so "oldest" is well defined.
+        edge.poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
+            v["counts"]["dead_lettered"].as_u64() == Some(n + 1)
+        })
+        .await;
+    }
+    let listed = edge
+        .poll(&path, |v| {
+            v["data"].as_array().is_some_and(|a| a.len() == 2)
+        })
+        .await;
+    let ns: Vec<String> = listed["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let event: Value = serde_json::from_str(d["event"].as_str()?).ok()?;
+            Some(event["batch"][0]["properties"]["n"].to_string())
+        })
+        .collect();
+    assert_eq!(ns, ["1", "2"], "the oldest went first: {listed}");
+}

@@ -42,6 +42,9 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
   SIGNAL_SPOOL_MAX_BYTES   the spool's cap (signal.toml: spool_max_bytes), default 10GiB: bytes,
                            or with a unit: KiB, MiB, GiB, TiB (1024s) or KB, MB, GB, TB (1000s),
                            e.g. 512MiB; at least 64KiB. Over it, ingestion answers 503.
+  SIGNAL_DEAD_LETTER_MAX_BYTES  each integration's dead letters (signal.toml:
+                           dead_letter_max_bytes), default 256MiB, same units; past it the
+                           oldest dead letters are dropped (counted and logged).
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.

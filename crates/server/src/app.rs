@@ -100,6 +100,7 @@ impl Node {
         let store = Store::open(&dir.join("store.redb")).map_err(|e| e.to_string())?;
         let mut spool_config = SpoolConfig::new(dir.join("spool"));
         spool_config.max_bytes = settings.spool_max_bytes;
+        spool_config.dead_letter_max_bytes = settings.dead_letter_max_bytes;
         let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
         let mut generated = Generated::default();
         let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {

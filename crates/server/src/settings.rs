@@ -39,6 +39,9 @@ pub struct Settings {
     pub pause_probe: Duration,
     /// The spool's cap on the bytes of all its segments; over it, ingestion answers 503.
     pub spool_max_bytes: u64,
+    /// Each integration's cap on the bytes of its dead letters; past it the oldest are dropped
+    /// (counted and logged) so delivery never stalls behind a full dead-letter store.
+    pub dead_letter_max_bytes: u64,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -78,13 +81,16 @@ const REGIONS: [&str; 5] = ["us", "eu", "us1", "jpn", "au"];
 /// The spool's default cap: 10 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
 
+/// Each integration's default dead-letter cap: 256 MiB.
+pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
+
 /// The smallest spool cap accepted: twice the largest event (32 KiB), so one always fits.
 const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
 
 /// A size in bytes: a whole number, optionally followed by a unit: `B`, `KiB`, `MiB`, `GiB`,
 /// `TiB` (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000), in any case, with or
-/// without a space. At least [`MIN_SPOOL_MAX_BYTES`].
-fn parse_size(text: &str) -> Result<u64, String> {
+/// without a space. At least `min`.
+fn parse_size(text: &str, min: u64) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -113,10 +119,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
     let bytes = bytes
         .checked_mul(multiplier)
         .ok_or_else(|| format!("`{text}` is too large"))?;
-    if bytes < MIN_SPOOL_MAX_BYTES {
-        return Err(format!(
-            "`{text}` is too small (at least {MIN_SPOOL_MAX_BYTES} bytes)"
-        ));
+    if bytes < min {
+        return Err(format!("`{text}` is too small (at least {min} bytes)"));
     }
     Ok(bytes)
 }
@@ -223,8 +227,18 @@ impl Settings {
             "spool_max_bytes",
         ) {
             None => DEFAULT_SPOOL_MAX_BYTES,
+            Some((text, setting)) => parse_size(&text, MIN_SPOOL_MAX_BYTES)
+                .map_err(|why| SettingsError { setting, why })?,
+        };
+        let dead_letter_max_bytes = match pick(
+            &None,
+            "SIGNAL_DEAD_LETTER_MAX_BYTES",
+            "SIGNAL_DEAD_LETTER_MAX_BYTES",
+            "dead_letter_max_bytes",
+        ) {
+            None => DEFAULT_DEAD_LETTER_MAX_BYTES,
             Some((text, setting)) => {
-                parse_size(&text).map_err(|why| SettingsError { setting, why })?
+                parse_size(&text, 0).map_err(|why| SettingsError { setting, why })?
             }
         };
         let rate = number("SIGNAL_SOURCE_RATE_LIMIT", "source_rate_limit", 1000)?;
@@ -268,6 +282,7 @@ impl Settings {
                 300_000,
             )?),
             spool_max_bytes,
+            dead_letter_max_bytes,
         })
     }
 
@@ -363,6 +378,21 @@ mod tests {
             )
             .starts_with("--config: cannot read")
         );
+    }
+
+    #[test]
+    fn the_dead_letter_cap_takes_sizes_and_zero_keeps_none() {
+        let cap = |pairs: &[(&str, &str)]| {
+            Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.dead_letter_max_bytes)
+        };
+        assert_eq!(cap(&[]), Ok(256 << 20), "256 MiB by default");
+        assert_eq!(cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "0")]), Ok(0));
+        assert_eq!(
+            cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "1GiB")]),
+            Ok(1 << 30)
+        );
+        let bad = cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "lots")]).expect_err("refused");
+        assert_eq!(bad.setting, "SIGNAL_DEAD_LETTER_MAX_BYTES");
     }
 
     #[test]
