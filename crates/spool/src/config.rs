@@ -1,6 +1,8 @@
 //! Spool settings.
 
+use crate::disk::{Disk, RealDisk};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a spool is laid out and bounded.
@@ -21,6 +23,8 @@ pub struct SpoolConfig {
     pub retain_acked_bytes: u64,
     /// `fdatasync` after every group of appends. Only tests of other things turn it off.
     pub fsync: bool,
+    /// The file operations: the real file system ([`RealDisk`]) unless a test injects faults.
+    pub disk: Arc<dyn Disk>,
 }
 
 impl SpoolConfig {
@@ -35,6 +39,7 @@ impl SpoolConfig {
             retain_acked_for: Duration::ZERO,
             retain_acked_bytes: 0,
             fsync: true,
+            disk: Arc::new(RealDisk),
         }
     }
 }

@@ -12,6 +12,8 @@
 //!   replay, purge (`dead.rs`).
 //! - A hard size cap answers appends with [`SpoolError::is_full`], never by dropping data;
 //!   segments every consumer has acknowledged are deleted (after an optional retention).
+//! - Every file operation that changes the disk goes through a [`disk::Disk`] (`disk.rs`), so
+//!   tests can inject faults.
 //!
 //! The [`EventLog`] and [`LogConsumer`] traits are the whole of what the gateway and the delivery
 //! engine use, so that a distributed log (NATS JetStream is planned) can stand in for this one.
@@ -31,6 +33,7 @@ pub use crate::spool::{Append, Spool, SpoolStats};
 mod config;
 mod consumer;
 mod dead;
+pub mod disk;
 mod error;
 mod log;
 mod ranges;

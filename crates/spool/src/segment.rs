@@ -6,10 +6,11 @@
 //! error log line naming the file and a counter: the spool opens either way, so a bad disk block
 //! never turns into a crash loop.
 
+use crate::disk::{self, Disk, DiskFile};
 use crate::error::SpoolError;
 use crate::record::{self, Decoded};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The first bytes of every segment.
@@ -121,20 +122,22 @@ impl Segment {
 }
 
 /// Creates a new, empty segment and makes its existence durable.
-pub(crate) fn create(dir: &Path, base: u64, fsync: bool) -> Result<(Segment, File), SpoolError> {
+pub(crate) fn create(
+    disk: &dyn Disk,
+    dir: &Path,
+    base: u64,
+    fsync: bool,
+) -> Result<(Segment, Box<dyn DiskFile>), SpoolError> {
     let path = dir.join(name(base));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .read(true)
-        .open(&path)
+    let mut file = disk
+        .create_new(&path)
         .map_err(|e| SpoolError::io("create segment", &path, e))?;
-    file.write_all(MAGIC)
-        .map_err(|e| SpoolError::io("write segment", &path, e))?;
+    disk::write_all(file.as_mut(), MAGIC).map_err(|e| SpoolError::io("write segment", &path, e))?;
     if fsync {
         file.sync_all()
             .map_err(|e| SpoolError::io("sync segment", &path, e))?;
-        sync_dir(dir)?;
+        disk.sync_dir(dir)
+            .map_err(|e| SpoolError::io("sync directory", dir, e))?;
     }
     Ok((
         Segment {
@@ -149,6 +152,7 @@ pub(crate) fn create(dir: &Path, base: u64, fsync: bool) -> Result<(Segment, Fil
 }
 
 /// Makes a directory's entries (files created, renamed, removed) durable.
+/// (The dead letters' files do not go through the [`Disk`] seam yet.)
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

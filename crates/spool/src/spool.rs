@@ -9,15 +9,15 @@
 use crate::config::SpoolConfig;
 use crate::consumer::{Consumer, Start};
 use crate::dead::DeadLetters;
+use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
 use crate::ranges::Cursor;
 use crate::record::{self, MAX_RECORD};
 use crate::segment::{self, Recovery, Segment};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::future::Future;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub pending_bytes: AtomicU64,
     pub total_bytes: AtomicU64,
     pub recovery: Recovery,
+    /// The most recent round of appends failed with a disk error.
+    pub failing: AtomicBool,
 }
 
 impl Shared {
@@ -147,6 +149,7 @@ impl Spool {
             pending_bytes: AtomicU64::new(0),
             total_bytes: AtomicU64::new(total),
             recovery,
+            failing: AtomicBool::new(false),
         });
         load_consumers(&shared)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -294,6 +297,12 @@ impl Spool {
         self.shared.wait_durable_after(seq, timeout)
     }
 
+    /// Whether appends are failing: true while the most recent round of appends failed with a
+    /// disk error (a full or failing disk), false again once one succeeds. For readiness checks.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire)
+    }
+
     /// Current figures.
     pub fn stats(&self) -> SpoolStats {
         let (segments, durable_seq) = {
@@ -375,7 +384,14 @@ impl Future for Append {
 
 // === recovery ===
 
-fn recover(dir: &Path, config: &SpoolConfig) -> Result<(Vec<Segment>, Recovery, File), SpoolError> {
+/// The open file of the segment being written.
+type ActiveFile = Box<dyn DiskFile>;
+
+fn recover(
+    dir: &Path,
+    config: &SpoolConfig,
+) -> Result<(Vec<Segment>, Recovery, ActiveFile), SpoolError> {
+    let disk = config.disk.as_ref();
     let found = segment::list(dir)?;
     let mut report = Recovery::default();
     let mut segments = Vec::new();
@@ -394,14 +410,12 @@ fn recover(dir: &Path, config: &SpoolConfig) -> Result<(Vec<Segment>, Recovery, 
                 report.torn_bytes += file_len - seg.len;
                 tracing::warn!(file = %path.display(), at = seg.len, cut = file_len - seg.len, why, "spool: cutting a torn tail");
                 if seg.len == 0 {
-                    fs::remove_file(&path)
+                    disk.remove_file(&path)
                         .map_err(|e| SpoolError::io("remove segment", &path, e))?;
                     continue;
                 }
-                OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|f| f.set_len(seg.len).and_then(|()| f.sync_all()))
+                disk.open_append(&path)
+                    .and_then(|mut f| f.set_len(seg.len).and_then(|()| f.sync_all()))
                     .map_err(|e| SpoolError::io("cut torn tail", &path, e))?;
             } else {
                 let name = path
@@ -430,15 +444,13 @@ fn recover(dir: &Path, config: &SpoolConfig) -> Result<(Vec<Segment>, Recovery, 
         let seg = segments
             .last()
             .ok_or_else(|| SpoolError::invalid("no segment"))?;
-        OpenOptions::new()
-            .append(true)
-            .open(&seg.path)
+        disk.open_append(&seg.path)
             .map_err(|e| SpoolError::io("open segment", &seg.path, e))?
     } else {
         if let Some(s) = segments.last_mut() {
             s.closed_at = Some(now_secs());
         }
-        let (seg, file) = segment::create(dir, last + 1, config.fsync)?;
+        let (seg, file) = segment::create(disk, dir, last + 1, config.fsync)?;
         segments.push(seg);
         file
     };
@@ -455,7 +467,7 @@ fn load_consumers(shared: &Shared) -> Result<(), SpoolError> {
             continue;
         };
         if name.ends_with(".tmp") {
-            let _ = fs::remove_file(&path);
+            let _ = shared.config.disk.remove_file(&path);
             continue;
         }
         let text =
@@ -491,13 +503,14 @@ pub(crate) fn persist_cursor(
     }
     let path = shared.cursor_dir().join(name);
     let tmp = shared.cursor_dir().join(format!("{name}.tmp"));
+    let disk = shared.config.disk.as_ref();
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{}", cursor.committed)?;
+        let mut f = disk.create(&tmp)?;
+        disk::write_all(f.as_mut(), format!("{}\n", cursor.committed).as_bytes())?;
         if shared.config.fsync {
             f.sync_all()?;
         }
-        fs::rename(&tmp, &path)
+        disk.rename(&tmp, &path)
     };
     write().map_err(|e| SpoolError::io("write cursor", &path, e))?;
     cursor.dirty = false;
@@ -514,7 +527,7 @@ fn now_secs() -> u64 {
 
 struct Writer {
     shared: Arc<Shared>,
-    file: File,
+    file: Box<dyn DiskFile>,
     buf: Vec<u8>,
     last_housekeeping: std::time::Instant,
 }
@@ -558,6 +571,7 @@ impl Writer {
         let pending: u64 = batch.iter().map(|r| r.bytes).sum();
         if let Err(e) = self.maybe_roll() {
             tracing::error!(error = %e, "spool: cannot start a new segment");
+            shared.failing.store(true, Ordering::Release);
             shared.pending_bytes.fetch_sub(pending, Ordering::AcqRel);
             for r in batch {
                 let _ = r.reply.send(Err(SpoolError::io(
@@ -598,7 +612,7 @@ impl Writer {
             let _ = r.reply.send(Err(SpoolError::full("the spool", cap)));
         }
         let written = self.buf.len() as u64;
-        let result = self.file.write_all(&self.buf).and_then(|()| {
+        let result = disk::write_all(self.file.as_mut(), &self.buf).and_then(|()| {
             if shared.config.fsync {
                 self.file.sync_data()
             } else {
@@ -616,6 +630,7 @@ impl Writer {
                     }
                 }
                 shared.total_bytes.fetch_add(written, Ordering::AcqRel);
+                shared.failing.store(false, Ordering::Release);
                 shared.durable_cv.notify_all();
                 shared.notify.notify_waiters();
                 for (reply, range) in accepted {
@@ -626,6 +641,7 @@ impl Writer {
                 // Put the file back as it was, so the next group starts on good data.
                 tracing::error!(file = %path.display(), error = %e, "spool: write failed");
                 let _ = self.file.set_len(prev_len);
+                shared.failing.store(true, Ordering::Release);
                 for (reply, _) in accepted {
                     let _ = reply.send(Err(SpoolError::io(
                         "write",
@@ -650,7 +666,8 @@ impl Writer {
         if !full {
             return Ok(());
         }
-        let (seg, file) = segment::create(&self.shared.config.dir, next, self.shared.config.fsync)?;
+        let config = &self.shared.config;
+        let (seg, file) = segment::create(config.disk.as_ref(), &config.dir, next, config.fsync)?;
         let mut segs = lock(&self.shared.segments);
         if let Some(active) = segs.last_mut() {
             active.closed_at = Some(now_secs());
@@ -696,7 +713,7 @@ impl Writer {
             if !(old || acked_bytes > config.retain_acked_bytes) {
                 break;
             }
-            if let Err(e) = fs::remove_file(&s.path) {
+            if let Err(e) = config.disk.remove_file(&s.path) {
                 tracing::error!(file = %s.path.display(), error = %e, "spool: cannot delete segment");
                 break;
             }
