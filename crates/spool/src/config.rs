@@ -25,6 +25,10 @@ pub struct SpoolConfig {
     pub fsync: bool,
     /// The file operations: the real file system ([`RealDisk`]) unless a test injects faults.
     pub disk: Arc<dyn Disk>,
+    /// While appends fail with disk errors, the idle writer checks this often whether the disk
+    /// takes writes again (one 4 KiB file written, synced and removed), so that
+    /// [`Spool::is_failing`](crate::Spool::is_failing) clears without waiting for traffic.
+    pub probe_every: Duration,
 }
 
 impl SpoolConfig {
@@ -40,6 +44,7 @@ impl SpoolConfig {
             retain_acked_bytes: 0,
             fsync: true,
             disk: Arc::new(RealDisk),
+            probe_every: Duration::from_secs(1),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! [`SpoolConfig::disk`]. Reads do not go through the seam: they only ever look at what the
 //! writes left, so a fault layer over the real file system sees the real outcome.
 //!
-//! The hot path costs one dynamic call per `write` and per `sync_data`.
+//! The hot path costs one dynamic call per `write_at` and per `sync_data`.
 //!
 //! [`SpoolConfig::new`]: crate::SpoolConfig::new
 //! [`SpoolConfig::disk`]: crate::SpoolConfig::disk
@@ -15,6 +15,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The file-system operations the spool makes.
@@ -33,12 +34,13 @@ pub trait Disk: fmt::Debug + Send + Sync {
     /// As `open(2)` with `O_CREAT | O_TRUNC`.
     fn create(&self, path: &Path) -> io::Result<Box<dyn DiskFile>>;
 
-    /// Opens the existing `path` for appending.
+    /// Opens the existing `path` for writing (never in append mode: the spool writes at offsets
+    /// it chooses, so a failed write leaves no gap before the next one).
     ///
     /// # Errors
     ///
     /// As `open(2)`.
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn DiskFile>>;
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn DiskFile>>;
 
     /// Renames `from` to `to`, replacing `to`.
     ///
@@ -64,12 +66,12 @@ pub trait Disk: fmt::Debug + Send + Sync {
 
 /// An open file, as the spool writes it.
 pub trait DiskFile: fmt::Debug + Send {
-    /// Writes some of `buf` at the file's position, returning how much (as `write(2)`).
+    /// Writes some of `buf` at `offset`, returning how much (as `pwrite(2)`).
     ///
     /// # Errors
     ///
-    /// As `write(2)`.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// As `pwrite(2)`.
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<usize>;
 
     /// Makes the data written durable (`fdatasync(2)`).
     ///
@@ -94,13 +96,18 @@ pub trait DiskFile: fmt::Debug + Send {
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 }
 
-/// Writes all of `buf`, through as many `write` calls as it takes.
-pub(crate) fn write_all(file: &mut dyn DiskFile, mut buf: &[u8]) -> io::Result<()> {
+/// Writes all of `buf` at `offset`, through as many `write_at` calls as it takes.
+pub(crate) fn write_all_at(
+    file: &mut dyn DiskFile,
+    mut buf: &[u8],
+    mut offset: u64,
+) -> io::Result<()> {
     while !buf.is_empty() {
-        match file.write(buf) {
+        match file.write_at(buf, offset) {
             Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
             Ok(n) => {
                 buf = &buf[n..];
+                offset += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -131,8 +138,8 @@ impl Disk for RealDisk {
         Ok(Box::new(RealFile(File::create(path)?)))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        let f = OpenOptions::new().append(true).open(path)?;
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
+        let f = OpenOptions::new().read(true).write(true).open(path)?;
         Ok(Box::new(RealFile(f)))
     }
 
@@ -150,8 +157,8 @@ impl Disk for RealDisk {
 }
 
 impl DiskFile for RealFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        io::Write::write(&mut self.0, buf)
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        FileExt::write_at(&self.0, buf, offset)
     }
 
     fn sync_data(&mut self) -> io::Result<()> {

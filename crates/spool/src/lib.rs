@@ -38,5 +38,7 @@ mod error;
 mod log;
 mod ranges;
 mod record;
+mod recovery;
 mod segment;
 mod spool;
+mod writer;

@@ -67,13 +67,25 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
     Ok(found)
 }
 
-/// Reads one segment; the records it holds are handed to `each` (used by tests and the scan).
+/// What follows a segment's last good record, when something does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Bytes that are not a valid next record: a torn write, or corruption.
+    Torn(&'static str),
+    /// Valid records numbered at or past the next segment's name: the remains of a write that
+    /// failed, after which the writer started that segment. Never acknowledged.
+    Superseded,
+}
+
+/// Reads one segment, whose records must come after `after` and, when a segment follows it,
+/// before that segment's name `below`. The records it holds are handed to `each`.
 pub(crate) fn scan(
     path: &Path,
     base: u64,
     after: u64,
+    below: Option<u64>,
     mut each: impl FnMut(u64, &[u8]),
-) -> Result<(Segment, Option<&'static str>), SpoolError> {
+) -> Result<(Segment, Option<Tail>), SpoolError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -92,12 +104,15 @@ pub(crate) fn scan(
         } else {
             "bad magic"
         };
-        return Ok((seg, Some(problem)));
+        return Ok((seg, Some(Tail::Torn(problem))));
     }
     let mut at = MAGIC.len();
     let mut prev = after;
     while at < bytes.len() {
         match record::decode(&bytes[at..]) {
+            Decoded::Record { seq, .. } if below.is_some_and(|b| seq >= b) => {
+                return Ok((seg.with_len(at), Some(Tail::Superseded)));
+            }
             Decoded::Record { seq, payload, size } if seq > prev => {
                 each(seq, payload);
                 prev = seq;
@@ -105,10 +120,15 @@ pub(crate) fn scan(
                 at += size;
             }
             Decoded::Record { .. } => {
-                return Ok((seg.with_len(at), Some("sequence went backwards")));
+                return Ok((
+                    seg.with_len(at),
+                    Some(Tail::Torn("sequence went backwards")),
+                ));
             }
-            Decoded::Short => return Ok((seg.with_len(at), Some("record cut short"))),
-            Decoded::Corrupt(why) => return Ok((seg.with_len(at), Some(why))),
+            Decoded::Short => {
+                return Ok((seg.with_len(at), Some(Tail::Torn("record cut short"))));
+            }
+            Decoded::Corrupt(why) => return Ok((seg.with_len(at), Some(Tail::Torn(why)))),
         }
     }
     Ok((seg.with_len(at), None))
@@ -122,6 +142,10 @@ impl Segment {
 }
 
 /// Creates a new, empty segment and makes its existence durable.
+///
+/// A file of that name can only be what an earlier attempt left when it failed half-way (the
+/// writer names a new segment past every record it holds): it is replaced. When this attempt
+/// fails after making the file, the file is removed again, so the next attempt starts clean.
 pub(crate) fn create(
     disk: &dyn Disk,
     dir: &Path,
@@ -129,15 +153,32 @@ pub(crate) fn create(
     fsync: bool,
 ) -> Result<(Segment, Box<dyn DiskFile>), SpoolError> {
     let path = dir.join(name(base));
-    let mut file = disk
-        .create_new(&path)
-        .map_err(|e| SpoolError::io("create segment", &path, e))?;
-    disk::write_all(file.as_mut(), MAGIC).map_err(|e| SpoolError::io("write segment", &path, e))?;
-    if fsync {
-        file.sync_all()
-            .map_err(|e| SpoolError::io("sync segment", &path, e))?;
-        disk.sync_dir(dir)
-            .map_err(|e| SpoolError::io("sync directory", dir, e))?;
+    let mut file = match disk.create_new(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            tracing::warn!(file = %path.display(), "spool: replacing a segment file left half-made");
+            disk.remove_file(&path)
+                .and_then(|()| disk.create_new(&path))
+                .map_err(|e| SpoolError::io("create segment", &path, e))?
+        }
+        made => made.map_err(|e| SpoolError::io("create segment", &path, e))?,
+    };
+    let mut made = disk::write_all_at(file.as_mut(), MAGIC, 0)
+        .map_err(|e| SpoolError::io("write segment", &path, e));
+    if made.is_ok() && fsync {
+        made = file
+            .sync_all()
+            .map_err(|e| SpoolError::io("sync segment", &path, e))
+            .and_then(|()| {
+                disk.sync_dir(dir)
+                    .map_err(|e| SpoolError::io("sync directory", dir, e))
+            });
+    }
+    if let Err(e) = made {
+        drop(file);
+        if let Err(rm) = disk.remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %rm, "spool: cannot remove a half-made segment; the next attempt replaces it");
+        }
+        return Err(e);
     }
     Ok((
         Segment {

@@ -23,7 +23,7 @@ pub const EIO: i32 = 5;
 pub enum Op {
     /// `create_new` and `create`.
     Create,
-    /// `open_append` / `open_write`.
+    /// `open_write`.
     Open,
     /// A write of a file's bytes.
     Write,
@@ -221,9 +221,9 @@ impl Disk for FaultyDisk {
         Ok(self.wrap(path, f))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
+    fn open_write(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
         self.0.gate(Op::Open, path)?;
-        let f = RealDisk.open_append(path)?;
+        let f = RealDisk.open_write(path)?;
         Ok(self.wrap(path, f))
     }
 
@@ -244,15 +244,15 @@ impl Disk for FaultyDisk {
 }
 
 impl DiskFile for FaultyFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<usize> {
         match self.faults.check(Op::Write, &self.path) {
-            None => self.inner.write(buf),
+            None => self.inner.write_at(buf, offset),
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
             Some(Fault::Partial(n)) => {
                 let part = &buf[..n.min(buf.len())];
                 let mut done = 0;
                 while done < part.len() {
-                    match self.inner.write(&part[done..])? {
+                    match self.inner.write_at(&part[done..], offset + done as u64)? {
                         0 => break,
                         n => done += n,
                     }
