@@ -71,6 +71,9 @@ pub enum Fault {
     /// A write puts this many bytes (at most) on disk, then fails with `ENOSPC`. For any other
     /// operation, the same as `Error(ENOSPC)`.
     Partial(usize),
+    /// A write puts this many bytes (at most) on disk, then the machine crashes
+    /// ([`Faults::crash`]): a torn write. For any other operation, a crash before it.
+    Torn(usize),
 }
 
 #[derive(Debug)]
@@ -142,6 +145,11 @@ impl Faults {
         self.plan().crashed = true;
     }
 
+    /// Whether [`crash`](Self::crash) happened.
+    pub fn is_crashed(&self) -> bool {
+        self.plan().crashed
+    }
+
     /// How many faults have fired so far.
     pub fn fired(&self) -> u64 {
         self.plan().fired
@@ -175,6 +183,9 @@ impl Faults {
         if fired.is_some() {
             plan.fired += 1;
         }
+        if matches!(fired, Some(Fault::Torn(_))) {
+            plan.crashed = true;
+        }
         fired
     }
 
@@ -184,6 +195,7 @@ impl Faults {
             None => Ok(()),
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
             Some(Fault::Partial(_)) => Err(io::Error::from_raw_os_error(ENOSPC)),
+            Some(Fault::Torn(_)) => Err(io::Error::from_raw_os_error(EIO)),
         }
     }
 }
@@ -248,7 +260,7 @@ impl DiskFile for FaultyFile {
         match self.faults.check(Op::Write, &self.path) {
             None => self.inner.write_at(buf, offset),
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
-            Some(Fault::Partial(n)) => {
+            Some(fault @ (Fault::Partial(n) | Fault::Torn(n))) => {
                 let part = &buf[..n.min(buf.len())];
                 let mut done = 0;
                 while done < part.len() {
@@ -257,7 +269,12 @@ impl DiskFile for FaultyFile {
                         n => done += n,
                     }
                 }
-                Err(io::Error::from_raw_os_error(ENOSPC))
+                let code = if fault == Fault::Partial(n) {
+                    ENOSPC
+                } else {
+                    EIO
+                };
+                Err(io::Error::from_raw_os_error(code))
             }
         }
     }
