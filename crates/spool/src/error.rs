@@ -83,6 +83,12 @@ impl SpoolError {
         matches!(self.kind, Kind::Io { .. })
     }
 
+    /// A disk operation failed for want of space (or quota).
+    pub(crate) fn is_storage_full(&self) -> bool {
+        matches!(&self.kind, Kind::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
+
     /// The spool no longer accepts writes.
     pub fn is_closed(&self) -> bool {
         matches!(self.kind, Kind::Closed)

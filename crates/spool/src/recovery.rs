@@ -12,11 +12,12 @@ use crate::writer::ActiveFile;
 use std::fs;
 use std::path::Path;
 
-/// What opening found: the segments, oldest first, the last one open for writing.
+/// What opening found: the segments, oldest first, the last one open for writing (none when
+/// a new one was needed and the disk is full).
 pub(crate) struct Recovered {
     pub segments: Vec<Segment>,
     pub report: Recovery,
-    pub file: ActiveFile,
+    pub file: Option<ActiveFile>,
 }
 
 pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, SpoolError> {
@@ -84,14 +85,24 @@ pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, Spo
     let file = match segments.last_mut() {
         Some(seg) if reuse => {
             seg.closed_at = None;
-            disk.open_write(&seg.path)
-                .map_err(|e| SpoolError::io("open segment", &seg.path, e))?
+            let file = disk
+                .open_write(&seg.path)
+                .map_err(|e| SpoolError::io("open segment", &seg.path, e))?;
+            Some(file)
         }
-        _ => {
-            let (seg, file) = segment::create(disk, dir, last + 1, config.fsync)?;
-            segments.push(seg);
-            file
-        }
+        _ => match segment::create(disk, dir, last + 1, config.fsync) {
+            Ok((seg, file)) => {
+                segments.push(seg);
+                Some(file)
+            }
+            // A restart on a full disk still opens: what is spooled can be delivered (which
+            // frees space), and the writer starts the segment once there is room.
+            Err(e) if e.is_storage_full() => {
+                tracing::error!(error = %e, "spool: no room for a new segment; appends fail until there is");
+                None
+            }
+            Err(e) => return Err(e),
+        },
     };
     Ok(Recovered {
         segments,

@@ -141,7 +141,7 @@ impl Spool {
         });
         load_consumers(&shared)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(shared.clone(), Some(file));
+        let writer = Writer::new(shared.clone(), file);
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || writer.run(rx))

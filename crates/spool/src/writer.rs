@@ -22,6 +22,7 @@ use crate::segment::{self, Segment};
 use crate::spool::{Shared, lock, now_secs, persist_cursor};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -30,11 +31,14 @@ use tokio::sync::oneshot;
 /// The open file of the segment being written.
 pub(crate) type ActiveFile = Box<dyn DiskFile>;
 
+/// Where an append's outcome goes.
+pub(crate) type Reply = oneshot::Sender<Result<Range<u64>, SpoolError>>;
+
 /// One append waiting for the writer.
 pub(crate) struct Request {
     pub records: Vec<Vec<u8>>,
     pub bytes: u64,
-    pub reply: oneshot::Sender<Result<Range<u64>, SpoolError>>,
+    pub reply: Reply,
 }
 
 /// What the writer thread is told.
@@ -121,7 +125,7 @@ impl Writer {
             }
             return;
         }
-        let (mut next, good_len, path) = {
+        let (next, good_len, path) = {
             let segs = lock(&shared.segments);
             let active = segs.last();
             (
@@ -130,40 +134,14 @@ impl Writer {
                 active.map(|s| s.path.clone()).unwrap_or_default(),
             )
         };
-        self.buf.clear();
-        let total = shared.total_bytes.load(Ordering::Acquire);
-        let cap = shared.config.max_bytes;
-        let mut accepted = Vec::with_capacity(batch.len());
-        for r in batch {
-            if total + self.buf.len() as u64 + r.bytes > cap {
-                let _ = r.reply.send(Err(SpoolError::full("the spool", cap)));
-                continue;
-            }
-            let first = next;
-            for rec in &r.records {
-                record::encode(&mut self.buf, next, rec);
-                next += 1;
-            }
-            accepted.push((r.reply, first..next));
-        }
+        let accepted = self.encode(batch, next);
         if accepted.is_empty() {
             shared.pending_bytes.fetch_sub(pending, Ordering::AcqRel);
             return;
         }
+        let next = accepted.last().map_or(next, |(_, r)| r.end);
         let written = self.buf.len() as u64;
-        let result = match self.file.as_mut() {
-            Some(file) => disk::write_all_at(file.as_mut(), &self.buf, good_len)
-                .map_err(|e| SpoolError::io("write segment", &path, e))
-                .and_then(|()| {
-                    if shared.config.fsync {
-                        file.sync_data()
-                            .map_err(|e| SpoolError::io("sync segment", &path, e))
-                    } else {
-                        Ok(())
-                    }
-                }),
-            None => Err(SpoolError::invalid("no active segment")),
-        };
+        let result = self.write_and_sync(good_len, &path);
         shared.pending_bytes.fetch_sub(pending, Ordering::AcqRel);
         match result {
             Ok(()) => {
@@ -192,6 +170,43 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Encodes the requests that fit under the size cap into `self.buf`, numbered from `next`;
+    /// the others are answered as full.
+    fn encode(&mut self, batch: Vec<Request>, mut next: u64) -> Vec<(Reply, Range<u64>)> {
+        self.buf.clear();
+        let total = self.shared.total_bytes.load(Ordering::Acquire);
+        let cap = self.shared.config.max_bytes;
+        let mut accepted = Vec::with_capacity(batch.len());
+        for r in batch {
+            if total + self.buf.len() as u64 + r.bytes > cap {
+                let _ = r.reply.send(Err(SpoolError::full("the spool", cap)));
+                continue;
+            }
+            let first = next;
+            for rec in &r.records {
+                record::encode(&mut self.buf, next, rec);
+                next += 1;
+            }
+            accepted.push((r.reply, first..next));
+        }
+        accepted
+    }
+
+    /// Writes `self.buf` at the active segment's good length and makes it durable.
+    fn write_and_sync(&mut self, good_len: u64, path: &Path) -> Result<(), SpoolError> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| SpoolError::invalid("no active segment"))?;
+        disk::write_all_at(file.as_mut(), &self.buf, good_len)
+            .map_err(|e| SpoolError::io("write segment", path, e))?;
+        if self.shared.config.fsync {
+            file.sync_data()
+                .map_err(|e| SpoolError::io("sync segment", path, e))?;
+        }
+        Ok(())
     }
 
     /// A round failed in the active segment: cut its bytes off, and close the segment when it

@@ -201,3 +201,25 @@ fn a_segment_file_left_half_made_is_replaced() {
     append_ok(&spool, &["b1"]);
     everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
 }
+
+#[test]
+fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = config(dir.path(), &faults);
+    cfg.segment_bytes = 16; // the segment is full after one append: a restart needs a new one
+    cfg.probe_every = Duration::from_secs(3600);
+    let spool = open(cfg.clone());
+    append_ok(&spool, &["a1"]);
+    spool.close();
+    // The disk is full when the node starts again: it opens, not ready, and what is spooled
+    // can still be read (delivering it is what frees space).
+    faults.fail_all(Op::Write, Files::Segments, Fault::Error(ENOSPC));
+    let spool = Spool::open(cfg).expect("opens on a full disk");
+    assert!(spool.is_failing(), "not ready");
+    spool.append(one("failed")).wait().expect_err("no room");
+    faults.heal();
+    append_ok(&spool, &["b1"]);
+    assert!(!spool.is_failing());
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
