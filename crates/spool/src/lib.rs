@@ -12,6 +12,9 @@
 //!   replay, purge (`dead.rs`).
 //! - A hard size cap answers appends with [`SpoolError::is_full`], never by dropping data;
 //!   segments every consumer has acknowledged are deleted (after an optional retention).
+//! - A write or `fdatasync` that fails refuses its whole round and is cut off the segment before
+//!   anyone is answered; later appends go on, and every one answered Ok is readable
+//!   (`writer.rs`). [`Spool::is_failing`] says whether appends are failing (for readiness).
 //! - Every file operation that changes the disk goes through a [`disk::Disk`] (`disk.rs`), so
 //!   tests can inject faults.
 //!

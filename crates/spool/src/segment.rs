@@ -4,7 +4,8 @@
 //! failing its checksum, as a crash mid-write leaves it) is cut off. A segment before the last
 //! that is corrupt part-way is kept up to the last good record and the rest is skipped, with an
 //! error log line naming the file and a counter: the spool opens either way, so a bad disk block
-//! never turns into a crash loop.
+//! never turns into a crash loop. A segment holds only records numbered below the next segment's
+//! name; any past it are the remains of a failed write and are cut (`recovery.rs`).
 
 use crate::disk::{self, Disk, DiskFile};
 use crate::error::SpoolError;
@@ -37,7 +38,8 @@ pub struct Recovery {
     pub segments: usize,
     /// Records found valid.
     pub records: u64,
-    /// Bytes cut off the end of the last segment (a torn write).
+    /// Bytes cut off the ends of segments: a torn write (a crash mid-write), or the remains of a
+    /// write that failed and could not be cut off at the time.
     pub torn_bytes: u64,
     /// Segments corrupt part-way, by file name, with what was wrong.
     pub corrupt: Vec<String>,
@@ -143,8 +145,9 @@ impl Segment {
 
 /// Creates a new, empty segment and makes its existence durable.
 ///
-/// A file of that name can only be what an earlier attempt left when it failed half-way (the
-/// writer names a new segment past every record it holds): it is replaced. When this attempt
+/// A file of that name holding no more than the magic can only be what an earlier attempt left
+/// when it failed half-way (the writer names a new segment past every record it holds): it is
+/// replaced. One holding more is never touched. When this attempt
 /// fails after making the file, the file is removed again, so the next attempt starts clean.
 pub(crate) fn create(
     disk: &dyn Disk,
@@ -153,8 +156,9 @@ pub(crate) fn create(
     fsync: bool,
 ) -> Result<(Segment, Box<dyn DiskFile>), SpoolError> {
     let path = dir.join(name(base));
+    let half_made = || fs::metadata(&path).is_ok_and(|m| m.len() <= MAGIC.len() as u64);
     let mut file = match disk.create_new(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && half_made() => {
             tracing::warn!(file = %path.display(), "spool: replacing a segment file left half-made");
             disk.remove_file(&path)
                 .and_then(|()| disk.create_new(&path))

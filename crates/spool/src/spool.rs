@@ -116,7 +116,8 @@ impl Spool {
     ///
     /// The directory cannot be created or read, or a file cannot be opened. A torn tail or a
     /// corrupt segment is not an error: it is repaired or skipped, and reported in
-    /// [`SpoolStats::recovery`].
+    /// [`SpoolStats::recovery`]. Nor is a full disk when a new segment is needed: the spool
+    /// opens with [`is_failing`](Self::is_failing) true and starts the segment once there is room.
     pub fn open(config: SpoolConfig) -> Result<Self, SpoolError> {
         let dir = config.dir.clone();
         for d in [dir.clone(), dir.join("cursors"), dir.join("dead")] {
