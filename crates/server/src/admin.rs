@@ -608,7 +608,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         (Method::GET, "/readyz") => {
             let spool_dir = shared.settings.data_dir.join("spool");
             let writable = std::fs::metadata(&spool_dir).is_ok_and(|m| !m.permissions().readonly());
-            let ready = writable && shared.store.integrations().is_ok();
+            // Not ready while spool appends fail (a full or failing disk): ingestion answers 503.
+            let ready =
+                writable && !shared.spool.is_failing() && shared.store.integrations().is_ok();
             return if ready {
                 json(StatusCode::OK, &json!({"status": "ready"}))
             } else {

@@ -1,6 +1,8 @@
 //! Spool settings.
 
+use crate::disk::{Disk, RealDisk};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a spool is laid out and bounded.
@@ -24,6 +26,12 @@ pub struct SpoolConfig {
     pub dead_letter_max_bytes: u64,
     /// `fdatasync` after every group of appends. Only tests of other things turn it off.
     pub fsync: bool,
+    /// The file operations: the real file system ([`RealDisk`]) unless a test injects faults.
+    pub disk: Arc<dyn Disk>,
+    /// While appends fail with disk errors, the idle writer checks this often whether the disk
+    /// takes writes again (one 4 KiB file written, synced and removed), so that
+    /// [`Spool::is_failing`](crate::Spool::is_failing) clears without waiting for traffic.
+    pub probe_every: Duration,
 }
 
 impl SpoolConfig {
@@ -39,6 +47,8 @@ impl SpoolConfig {
             retain_acked_bytes: 0,
             dead_letter_max_bytes: 256 << 20,
             fsync: true,
+            disk: Arc::new(RealDisk),
+            probe_every: Duration::from_secs(1),
         }
     }
 }

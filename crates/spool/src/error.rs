@@ -44,6 +44,24 @@ impl SpoolError {
         }
     }
 
+    /// The same error again, for answering each append of a failed round.
+    pub(crate) fn duplicate(&self) -> Self {
+        let kind = match &self.kind {
+            Kind::Full { what, limit } => Kind::Full {
+                what,
+                limit: *limit,
+            },
+            Kind::Io { op, path, source } => Kind::Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Kind::Closed => Kind::Closed,
+            Kind::Invalid(why) => Kind::Invalid(why.clone()),
+        };
+        Self { kind }
+    }
+
     pub(crate) fn closed() -> Self {
         Self { kind: Kind::Closed }
     }
@@ -63,6 +81,12 @@ impl SpoolError {
     /// A disk operation failed.
     pub fn is_io(&self) -> bool {
         matches!(self.kind, Kind::Io { .. })
+    }
+
+    /// A disk operation failed for want of space (or quota).
+    pub(crate) fn is_storage_full(&self) -> bool {
+        matches!(&self.kind, Kind::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
     }
 
     /// The spool no longer accepts writes.

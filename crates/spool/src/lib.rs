@@ -13,6 +13,11 @@
 //!   oldest ([`DeadLetters`], `dead.rs`).
 //! - A hard size cap answers appends with [`SpoolError::is_full`], never by dropping data;
 //!   segments every consumer has acknowledged are deleted (after an optional retention).
+//! - A write or `fdatasync` that fails refuses its whole round and is cut off the segment before
+//!   anyone is answered; later appends go on, and every one answered Ok is readable
+//!   (`writer.rs`). [`Spool::is_failing`] says whether appends are failing (for readiness).
+//! - Every file operation that changes the disk goes through a [`disk::Disk`] (`disk.rs`), so
+//!   tests can inject faults.
 //!
 //! The [`EventLog`] and [`LogConsumer`] traits are the whole of what the gateway and the delivery
 //! engine use, so that a distributed log (NATS JetStream is planned) can stand in for this one.
@@ -34,9 +39,12 @@ pub use crate::spool::{Append, Spool, SpoolStats};
 mod config;
 mod consumer;
 mod dead;
+pub mod disk;
 mod error;
 mod log;
 mod ranges;
 mod record;
+mod recovery;
 mod segment;
 mod spool;
+mod writer;

@@ -4,12 +4,14 @@
 //! failing its checksum, as a crash mid-write leaves it) is cut off. A segment before the last
 //! that is corrupt part-way is kept up to the last good record and the rest is skipped, with an
 //! error log line naming the file and a counter: the spool opens either way, so a bad disk block
-//! never turns into a crash loop.
+//! never turns into a crash loop. A segment holds only records numbered below the next segment's
+//! name; any past it are the remains of a failed write and are cut (`recovery.rs`).
 
+use crate::disk::{self, Disk, DiskFile};
 use crate::error::SpoolError;
 use crate::record::{self, Decoded};
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The first bytes of every segment.
@@ -36,7 +38,8 @@ pub struct Recovery {
     pub segments: usize,
     /// Records found valid.
     pub records: u64,
-    /// Bytes cut off the end of the last segment (a torn write).
+    /// Bytes cut off the ends of segments: a torn write (a crash mid-write), or the remains of a
+    /// write that failed and could not be cut off at the time.
     pub torn_bytes: u64,
     /// Segments corrupt part-way, by file name, with what was wrong.
     pub corrupt: Vec<String>,
@@ -66,13 +69,25 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolError> {
     Ok(found)
 }
 
-/// Reads one segment; the records it holds are handed to `each` (used by tests and the scan).
+/// What follows a segment's last good record, when something does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Bytes that are not a valid next record: a torn write, or corruption.
+    Torn(&'static str),
+    /// Valid records numbered at or past the next segment's name: the remains of a write that
+    /// failed, after which the writer started that segment. Never acknowledged.
+    Superseded,
+}
+
+/// Reads one segment, whose records must come after `after` and, when a segment follows it,
+/// before that segment's name `below`. The records it holds are handed to `each`.
 pub(crate) fn scan(
     path: &Path,
     base: u64,
     after: u64,
+    below: Option<u64>,
     mut each: impl FnMut(u64, &[u8]),
-) -> Result<(Segment, Option<&'static str>), SpoolError> {
+) -> Result<(Segment, Option<Tail>), SpoolError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -91,12 +106,15 @@ pub(crate) fn scan(
         } else {
             "bad magic"
         };
-        return Ok((seg, Some(problem)));
+        return Ok((seg, Some(Tail::Torn(problem))));
     }
     let mut at = MAGIC.len();
     let mut prev = after;
     while at < bytes.len() {
         match record::decode(&bytes[at..]) {
+            Decoded::Record { seq, .. } if below.is_some_and(|b| seq >= b) => {
+                return Ok((seg.with_len(at), Some(Tail::Superseded)));
+            }
             Decoded::Record { seq, payload, size } if seq > prev => {
                 each(seq, payload);
                 prev = seq;
@@ -104,10 +122,15 @@ pub(crate) fn scan(
                 at += size;
             }
             Decoded::Record { .. } => {
-                return Ok((seg.with_len(at), Some("sequence went backwards")));
+                return Ok((
+                    seg.with_len(at),
+                    Some(Tail::Torn("sequence went backwards")),
+                ));
             }
-            Decoded::Short => return Ok((seg.with_len(at), Some("record cut short"))),
-            Decoded::Corrupt(why) => return Ok((seg.with_len(at), Some(why))),
+            Decoded::Short => {
+                return Ok((seg.with_len(at), Some(Tail::Torn("record cut short"))));
+            }
+            Decoded::Corrupt(why) => return Ok((seg.with_len(at), Some(Tail::Torn(why)))),
         }
     }
     Ok((seg.with_len(at), None))
@@ -121,20 +144,45 @@ impl Segment {
 }
 
 /// Creates a new, empty segment and makes its existence durable.
-pub(crate) fn create(dir: &Path, base: u64, fsync: bool) -> Result<(Segment, File), SpoolError> {
+///
+/// A file of that name holding no more than the magic can only be what an earlier attempt left
+/// when it failed half-way (the writer names a new segment past every record it holds): it is
+/// replaced. One holding more is never touched. When this attempt
+/// fails after making the file, the file is removed again, so the next attempt starts clean.
+pub(crate) fn create(
+    disk: &dyn Disk,
+    dir: &Path,
+    base: u64,
+    fsync: bool,
+) -> Result<(Segment, Box<dyn DiskFile>), SpoolError> {
     let path = dir.join(name(base));
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .read(true)
-        .open(&path)
-        .map_err(|e| SpoolError::io("create segment", &path, e))?;
-    file.write_all(MAGIC)
-        .map_err(|e| SpoolError::io("write segment", &path, e))?;
-    if fsync {
-        file.sync_all()
-            .map_err(|e| SpoolError::io("sync segment", &path, e))?;
-        sync_dir(dir)?;
+    let half_made = || fs::metadata(&path).is_ok_and(|m| m.len() <= MAGIC.len() as u64);
+    let mut file = match disk.create_new(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && half_made() => {
+            tracing::warn!(file = %path.display(), "spool: replacing a segment file left half-made");
+            disk.remove_file(&path)
+                .and_then(|()| disk.create_new(&path))
+                .map_err(|e| SpoolError::io("create segment", &path, e))?
+        }
+        made => made.map_err(|e| SpoolError::io("create segment", &path, e))?,
+    };
+    let mut made = disk::write_all_at(file.as_mut(), MAGIC, 0)
+        .map_err(|e| SpoolError::io("write segment", &path, e));
+    if made.is_ok() && fsync {
+        made = file
+            .sync_all()
+            .map_err(|e| SpoolError::io("sync segment", &path, e))
+            .and_then(|()| {
+                disk.sync_dir(dir)
+                    .map_err(|e| SpoolError::io("sync directory", dir, e))
+            });
+    }
+    if let Err(e) = made {
+        drop(file);
+        if let Err(rm) = disk.remove_file(&path) {
+            tracing::warn!(file = %path.display(), error = %rm, "spool: cannot remove a half-made segment; the next attempt replaces it");
+        }
+        return Err(e);
     }
     Ok((
         Segment {
@@ -149,6 +197,7 @@ pub(crate) fn create(dir: &Path, base: u64, fsync: bool) -> Result<(Segment, Fil
 }
 
 /// Makes a directory's entries (files created, renamed, removed) durable.
+/// (The dead letters' files do not go through the [`Disk`] seam yet.)
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -1,25 +1,22 @@
-//! The spool: opening (with recovery), appending with group commit, and the housekeeping that
-//! persists cursors and deletes acknowledged segments.
-//!
-//! One writer thread owns the active segment file. Appends are requests on a channel; the writer
-//! takes every request waiting, writes them all, syncs once (`fdatasync`), and only then answers
-//! each. While it syncs, new requests gather for the next round: that is the group commit, and
-//! under load one sync serves hundreds of appends.
+//! The spool's handle: opening (recovery is `recovery.rs`), appending (the writer thread that
+//! does the writing, with group commit, is `writer.rs`), consumers and their cursor files.
 
 use crate::config::SpoolConfig;
 use crate::consumer::{Consumer, Start};
 use crate::dead::DeadLetters;
+use crate::disk;
 use crate::error::SpoolError;
 use crate::ranges::Cursor;
 use crate::record::{self, MAX_RECORD};
-use crate::segment::{self, Recovery, Segment};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crate::recovery::{Recovered, recover};
+use crate::segment::{Recovery, Segment};
+use crate::writer::{Msg, Request, Writer};
+use crossbeam_channel::Sender;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::future::Future;
-use std::io::Write;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -54,6 +51,8 @@ pub(crate) struct Shared {
     pub pending_bytes: AtomicU64,
     pub total_bytes: AtomicU64,
     pub recovery: Recovery,
+    /// The most recent round of appends failed with a disk error.
+    pub failing: AtomicBool,
 }
 
 impl Shared {
@@ -83,19 +82,6 @@ impl Shared {
     pub fn dead_dir(&self, name: &str) -> PathBuf {
         self.config.dir.join("dead").join(name)
     }
-}
-
-struct Request {
-    records: Vec<Vec<u8>>,
-    bytes: u64,
-    reply: oneshot::Sender<Result<Range<u64>, SpoolError>>,
-}
-
-/// What the writer thread is told.
-enum Msg {
-    Append(Request),
-    /// Finish what came before, persist cursors, stop.
-    Close,
 }
 
 /// A durable, append-only event log on local disk.
@@ -130,13 +116,18 @@ impl Spool {
     ///
     /// The directory cannot be created or read, or a file cannot be opened. A torn tail or a
     /// corrupt segment is not an error: it is repaired or skipped, and reported in
-    /// [`SpoolStats::recovery`].
+    /// [`SpoolStats::recovery`]. Nor is a full disk when a new segment is needed: the spool
+    /// opens with [`is_failing`](Self::is_failing) true and starts the segment once there is room.
     pub fn open(config: SpoolConfig) -> Result<Self, SpoolError> {
         let dir = config.dir.clone();
         for d in [dir.clone(), dir.join("cursors"), dir.join("dead")] {
             fs::create_dir_all(&d).map_err(|e| SpoolError::io("create directory", &d, e))?;
         }
-        let (segments, recovery, active) = recover(&dir, &config)?;
+        let Recovered {
+            segments,
+            report: recovery,
+            file,
+        } = recover(&dir, &config)?;
         let total = segments.iter().map(|s| s.len).sum();
         let shared = Arc::new(Shared {
             config,
@@ -147,15 +138,11 @@ impl Spool {
             pending_bytes: AtomicU64::new(0),
             total_bytes: AtomicU64::new(total),
             recovery,
+            failing: AtomicBool::new(false),
         });
         load_consumers(&shared)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer {
-            shared: shared.clone(),
-            file: active,
-            buf: Vec::with_capacity(1 << 20),
-            last_housekeeping: std::time::Instant::now(),
-        };
+        let writer = Writer::new(shared.clone(), file);
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || writer.run(rx))
@@ -298,6 +285,12 @@ impl Spool {
         self.shared.wait_durable_after(seq, timeout)
     }
 
+    /// Whether appends are failing: true while the most recent round of appends failed with a
+    /// disk error (a full or failing disk), false again once one succeeds. For readiness checks.
+    pub fn is_failing(&self) -> bool {
+        self.shared.failing.load(Ordering::Acquire)
+    }
+
     /// Current figures.
     pub fn stats(&self) -> SpoolStats {
         let (segments, durable_seq) = {
@@ -377,78 +370,6 @@ impl Future for Append {
     }
 }
 
-// === recovery ===
-
-fn recover(dir: &Path, config: &SpoolConfig) -> Result<(Vec<Segment>, Recovery, File), SpoolError> {
-    let found = segment::list(dir)?;
-    let mut report = Recovery::default();
-    let mut segments = Vec::new();
-    let mut last = 0u64;
-    let count = found.len();
-    for (i, (base, path)) in found.into_iter().enumerate() {
-        let is_last = i + 1 == count;
-        let mut records = 0u64;
-        let (mut seg, problem) = segment::scan(&path, base, last, |_, _| records += 1)?;
-        report.segments += 1;
-        report.records += records;
-        if let Some(why) = problem {
-            let file_len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if is_last {
-                // A crash mid-write: cut the torn tail so appends continue from good data.
-                report.torn_bytes += file_len - seg.len;
-                tracing::warn!(file = %path.display(), at = seg.len, cut = file_len - seg.len, why, "spool: cutting a torn tail");
-                if seg.len == 0 {
-                    fs::remove_file(&path)
-                        .map_err(|e| SpoolError::io("remove segment", &path, e))?;
-                    continue;
-                }
-                OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|f| f.set_len(seg.len).and_then(|()| f.sync_all()))
-                    .map_err(|e| SpoolError::io("cut torn tail", &path, e))?;
-            } else {
-                let name = path
-                    .file_name()
-                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                tracing::error!(file = %path.display(), at = seg.len, why, "spool: corrupt segment, skipping the rest of it");
-                report
-                    .corrupt
-                    .push(format!("{name}: {why} at byte {}", seg.len));
-            }
-        }
-        if !is_last {
-            seg.closed_at = Some(now_secs());
-        }
-        last = seg.last;
-        segments.push(seg);
-    }
-    let reuse = segments.last().is_some_and(|s| {
-        s.len < config.segment_bytes
-            && report
-                .corrupt
-                .iter()
-                .all(|c| !c.starts_with(&segment::name(s.base)))
-    });
-    let file = if reuse {
-        let seg = segments
-            .last()
-            .ok_or_else(|| SpoolError::invalid("no segment"))?;
-        OpenOptions::new()
-            .append(true)
-            .open(&seg.path)
-            .map_err(|e| SpoolError::io("open segment", &seg.path, e))?
-    } else {
-        if let Some(s) = segments.last_mut() {
-            s.closed_at = Some(now_secs());
-        }
-        let (seg, file) = segment::create(dir, last + 1, config.fsync)?;
-        segments.push(seg);
-        file
-    };
-    Ok((segments, report, file))
-}
-
 fn load_consumers(shared: &Shared) -> Result<(), SpoolError> {
     let dir = shared.cursor_dir();
     let entries = fs::read_dir(&dir).map_err(|e| SpoolError::io("read directory", &dir, e))?;
@@ -459,7 +380,7 @@ fn load_consumers(shared: &Shared) -> Result<(), SpoolError> {
             continue;
         };
         if name.ends_with(".tmp") {
-            let _ = fs::remove_file(&path);
+            let _ = shared.config.disk.remove_file(&path);
             continue;
         }
         let text =
@@ -499,219 +420,23 @@ pub(crate) fn persist_cursor(
     }
     let path = shared.cursor_dir().join(name);
     let tmp = shared.cursor_dir().join(format!("{name}.tmp"));
+    let disk = shared.config.disk.as_ref();
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        writeln!(f, "{}", cursor.committed)?;
+        let mut f = disk.create(&tmp)?;
+        disk::write_all_at(f.as_mut(), format!("{}\n", cursor.committed).as_bytes(), 0)?;
         if shared.config.fsync {
             f.sync_all()?;
         }
-        fs::rename(&tmp, &path)
+        disk.rename(&tmp, &path)
     };
     write().map_err(|e| SpoolError::io("write cursor", &path, e))?;
     cursor.dirty = false;
     Ok(())
 }
 
-fn now_secs() -> u64 {
+/// Now, as seconds since the epoch.
+pub(crate) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-// === the writer ===
-
-struct Writer {
-    shared: Arc<Shared>,
-    file: File,
-    buf: Vec<u8>,
-    last_housekeeping: std::time::Instant,
-}
-
-const HOUSEKEEPING: Duration = Duration::from_millis(100);
-
-impl Writer {
-    fn run(mut self, rx: Receiver<Msg>) {
-        let mut closing = false;
-        while !closing {
-            let first = match rx.recv_timeout(HOUSEKEEPING) {
-                Ok(Msg::Append(r)) => r,
-                Ok(Msg::Close) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.housekeeping();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
-            let mut batch = vec![first];
-            while batch.len() < 8192 {
-                match rx.try_recv() {
-                    Ok(Msg::Append(r)) => batch.push(r),
-                    Ok(Msg::Close) => {
-                        closing = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.write_batch(batch);
-            if self.last_housekeeping.elapsed() >= HOUSEKEEPING {
-                self.housekeeping();
-            }
-        }
-        self.housekeeping();
-    }
-
-    fn write_batch(&mut self, batch: Vec<Request>) {
-        let shared = self.shared.clone();
-        let pending: u64 = batch.iter().map(|r| r.bytes).sum();
-        if let Err(e) = self.maybe_roll() {
-            tracing::error!(error = %e, "spool: cannot start a new segment");
-            shared.pending_bytes.fetch_sub(pending, Ordering::AcqRel);
-            for r in batch {
-                let _ = r.reply.send(Err(SpoolError::io(
-                    "start segment",
-                    &shared.config.dir,
-                    std::io::Error::other(e.to_string()),
-                )));
-            }
-            return;
-        }
-        let (mut next, prev_len, path) = {
-            let segs = lock(&shared.segments);
-            let active = segs.last();
-            (
-                active.map_or(1, |s| s.last + 1),
-                active.map_or(0, |s| s.len),
-                active.map(|s| s.path.clone()).unwrap_or_default(),
-            )
-        };
-        self.buf.clear();
-        let total = shared.total_bytes.load(Ordering::Acquire);
-        let cap = shared.config.max_bytes;
-        let mut accepted = Vec::with_capacity(batch.len());
-        let mut refused = Vec::new();
-        for r in batch {
-            if total + self.buf.len() as u64 + r.bytes > cap {
-                refused.push(r);
-                continue;
-            }
-            let first = next;
-            for rec in &r.records {
-                record::encode(&mut self.buf, next, rec);
-                next += 1;
-            }
-            accepted.push((r.reply, first..next));
-        }
-        for r in refused {
-            let _ = r.reply.send(Err(SpoolError::full("the spool", cap)));
-        }
-        let written = self.buf.len() as u64;
-        let result = self.file.write_all(&self.buf).and_then(|()| {
-            if shared.config.fsync {
-                self.file.sync_data()
-            } else {
-                Ok(())
-            }
-        });
-        shared.pending_bytes.fetch_sub(pending, Ordering::AcqRel);
-        match result {
-            Ok(()) => {
-                {
-                    let mut segs = lock(&shared.segments);
-                    if let Some(active) = segs.last_mut() {
-                        active.len += written;
-                        active.last = next - 1;
-                    }
-                }
-                shared.total_bytes.fetch_add(written, Ordering::AcqRel);
-                shared.durable_cv.notify_all();
-                shared.notify.notify_waiters();
-                for (reply, range) in accepted {
-                    let _ = reply.send(Ok(range));
-                }
-            }
-            Err(e) => {
-                // Put the file back as it was, so the next group starts on good data.
-                tracing::error!(file = %path.display(), error = %e, "spool: write failed");
-                let _ = self.file.set_len(prev_len);
-                for (reply, _) in accepted {
-                    let _ = reply.send(Err(SpoolError::io(
-                        "write",
-                        &path,
-                        std::io::Error::new(e.kind(), e.to_string()),
-                    )));
-                }
-            }
-        }
-    }
-
-    /// Starts a new segment when the active one is full.
-    fn maybe_roll(&mut self) -> Result<(), SpoolError> {
-        let (full, next) = {
-            let segs = lock(&self.shared.segments);
-            let active = segs.last();
-            (
-                active.is_some_and(|s| s.len >= self.shared.config.segment_bytes),
-                active.map_or(1, |s| s.last + 1),
-            )
-        };
-        if !full {
-            return Ok(());
-        }
-        let (seg, file) = segment::create(&self.shared.config.dir, next, self.shared.config.fsync)?;
-        let mut segs = lock(&self.shared.segments);
-        if let Some(active) = segs.last_mut() {
-            active.closed_at = Some(now_secs());
-        }
-        self.shared.total_bytes.fetch_add(seg.len, Ordering::AcqRel);
-        segs.push(seg);
-        self.file = file;
-        Ok(())
-    }
-
-    /// Persists changed cursors and deletes segments every consumer is done with.
-    fn housekeeping(&mut self) {
-        self.last_housekeeping = std::time::Instant::now();
-        let shared = &self.shared;
-        let mut min_committed = u64::MAX;
-        {
-            let consumers = lock(&shared.consumers);
-            for (name, entry) in consumers.iter() {
-                let mut cursor = lock(&entry.cursor);
-                min_committed = min_committed.min(cursor.committed);
-                if let Err(e) = persist_cursor(shared, name, &mut cursor) {
-                    tracing::error!(consumer = %name, error = %e, "spool: cannot persist cursor");
-                }
-            }
-        }
-        let config = &shared.config;
-        let now = now_secs();
-        let mut segs = lock(&shared.segments);
-        let closed = segs.len().saturating_sub(1);
-        let mut acked_bytes: u64 = segs[..closed]
-            .iter()
-            .filter(|s| s.last <= min_committed)
-            .map(|s| s.len)
-            .sum();
-        let mut remove = 0;
-        for s in &segs[..closed] {
-            if s.last > min_committed {
-                break;
-            }
-            let old = s
-                .closed_at
-                .is_some_and(|t| now.saturating_sub(t) >= config.retain_acked_for.as_secs());
-            if !(old || acked_bytes > config.retain_acked_bytes) {
-                break;
-            }
-            if let Err(e) = fs::remove_file(&s.path) {
-                tracing::error!(file = %s.path.display(), error = %e, "spool: cannot delete segment");
-                break;
-            }
-            acked_bytes -= s.len;
-            shared.total_bytes.fetch_sub(s.len, Ordering::AcqRel);
-            remove += 1;
-        }
-        segs.drain(..remove);
-    }
 }

@@ -1,0 +1,112 @@
+//! Opening a spool: every segment is read once. A torn tail of the last segment (a crash
+//! mid-write) is cut; a segment before the last that is corrupt part-way is kept up to its last
+//! good record and reported. Records a segment holds at or past the next segment's name are the
+//! remains of a write that failed (the writer started the next segment after it): they were
+//! never acknowledged, so they are cut, never read.
+
+use crate::config::SpoolConfig;
+use crate::error::SpoolError;
+use crate::segment::{self, Recovery, Segment, Tail};
+use crate::spool::now_secs;
+use crate::writer::ActiveFile;
+use std::fs;
+use std::path::Path;
+
+/// What opening found: the segments, oldest first, the last one open for writing (none when
+/// a new one was needed and the disk is full).
+pub(crate) struct Recovered {
+    pub segments: Vec<Segment>,
+    pub report: Recovery,
+    pub file: Option<ActiveFile>,
+}
+
+pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, SpoolError> {
+    let disk = config.disk.as_ref();
+    let found = segment::list(dir)?;
+    let mut report = Recovery::default();
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut last = 0u64;
+    let count = found.len();
+    for (i, (base, path)) in found.iter().enumerate() {
+        let is_last = i + 1 == count;
+        let below = found.get(i + 1).map(|(b, _)| *b);
+        let mut records = 0u64;
+        let (mut seg, tail) = segment::scan(path, *base, last, below, |_, _| records += 1)?;
+        report.segments += 1;
+        report.records += records;
+        let cut = match tail {
+            None => false,
+            Some(Tail::Superseded) => {
+                tracing::warn!(file = %path.display(), at = seg.len, "spool: cutting the remains of a failed write");
+                true
+            }
+            Some(Tail::Torn(why)) if is_last => {
+                tracing::warn!(file = %path.display(), at = seg.len, why, "spool: cutting a torn tail");
+                true
+            }
+            Some(Tail::Torn(why)) => {
+                let name = path
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                tracing::error!(file = %path.display(), at = seg.len, why, "spool: corrupt segment, skipping the rest of it");
+                report
+                    .corrupt
+                    .push(format!("{name}: {why} at byte {}", seg.len));
+                false
+            }
+        };
+        if cut {
+            let file_len = fs::metadata(path).map_or(seg.len, |m| m.len());
+            report.torn_bytes += file_len.saturating_sub(seg.len);
+            if seg.len == 0 && is_last {
+                // A segment whose making failed (or was cut short by a crash): no records.
+                disk.remove_file(path)
+                    .map_err(|e| SpoolError::io("remove segment", path, e))?;
+                continue;
+            }
+            disk.open_write(path)
+                .and_then(|mut f| f.set_len(seg.len).and_then(|()| f.sync_all()))
+                .map_err(|e| SpoolError::io("cut segment", path, e))?;
+        }
+        seg.closed_at = Some(now_secs());
+        last = seg.last;
+        segments.push(seg);
+    }
+    // The newest segment is written on unless it is full (and holds records: an empty one is
+    // never replaced by one of the same name) or corrupt.
+    let reuse = segments.last().is_some_and(|s| {
+        let full = s.len >= config.segment_bytes && s.last >= s.base;
+        let corrupt = report
+            .corrupt
+            .iter()
+            .any(|c| c.starts_with(&segment::name(s.base)));
+        !full && !corrupt
+    });
+    let file = match segments.last_mut() {
+        Some(seg) if reuse => {
+            seg.closed_at = None;
+            let file = disk
+                .open_write(&seg.path)
+                .map_err(|e| SpoolError::io("open segment", &seg.path, e))?;
+            Some(file)
+        }
+        _ => match segment::create(disk, dir, last + 1, config.fsync) {
+            Ok((seg, file)) => {
+                segments.push(seg);
+                Some(file)
+            }
+            // A restart on a full disk still opens: what is spooled can be delivered (which
+            // frees space), and the writer starts the segment once there is room.
+            Err(e) if e.is_storage_full() => {
+                tracing::error!(error = %e, "spool: no room for a new segment; appends fail until there is");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    Ok(Recovered {
+        segments,
+        report,
+        file,
+    })
+}

@@ -1,0 +1,225 @@
+//! The spool under injected disk faults (`support/faults.rs`): after a failed write, a failed
+//! `fdatasync` or a failed segment creation, every append that answered Ok is read back, by a
+//! running consumer and after a restart, and no append that failed ever comes back as a record.
+
+mod support;
+
+use signal_spool::{Spool, SpoolConfig, Start};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::faults::{EIO, ENOSPC, Fault, Faults, Files, Op};
+
+fn config(dir: &Path, faults: &Faults) -> SpoolConfig {
+    let mut c = SpoolConfig::new(dir);
+    c.disk = faults.disk();
+    c
+}
+
+/// Opens the spool with the two consumers the checks read through, so that no segment is
+/// deleted as read by all before they look.
+fn open(cfg: SpoolConfig) -> Spool {
+    let spool = Spool::open(cfg).expect("open");
+    for name in ["live", "after"] {
+        drop(spool.consumer(name, Start::Earliest).expect("consumer"));
+    }
+    spool
+}
+
+fn one(text: &str) -> Vec<Vec<u8>> {
+    vec![text.as_bytes().to_vec()]
+}
+
+/// Everything the consumer `name` reads from the start, as text.
+fn read_texts(spool: &Spool, name: &str) -> Vec<String> {
+    let mut c = spool.consumer(name, Start::Earliest).expect("consumer");
+    let mut out = Vec::new();
+    loop {
+        let got = c.read(1000).expect("read");
+        if got.is_empty() {
+            return out;
+        }
+        out.extend(
+            got.into_iter()
+                .map(|r| String::from_utf8_lossy(&r.payload).into_owned()),
+        );
+    }
+}
+
+/// Appends `texts` one by one, each expected to succeed; returns their sequence numbers.
+fn append_ok(spool: &Spool, texts: &[&str]) -> Vec<u64> {
+    texts
+        .iter()
+        .map(|t| {
+            spool
+                .append(one(t))
+                .wait()
+                .unwrap_or_else(|e| panic!("append {t}: {e}"))
+                .start
+        })
+        .collect()
+}
+
+/// Waits (up to a generous bound, for slow machines) until `cond` holds.
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// After the failure: later appends are read back by a consumer now and after a restart, and
+/// the failed one never.
+fn everything_acknowledged_is_read(dir: &Path, spool: Spool, want: &[&str]) {
+    assert_eq!(
+        read_texts(&spool, "live"),
+        want,
+        "read by a running consumer"
+    );
+    spool.close();
+    let spool = Spool::open(SpoolConfig::new(dir)).expect("reopen");
+    assert_eq!(read_texts(&spool, "after"), want, "read after a restart");
+    assert!(
+        spool.stats().recovery.corrupt.is_empty(),
+        "{:?}",
+        spool.stats().recovery
+    );
+    spool.close();
+}
+
+#[test]
+fn after_a_partly_failed_write_later_appends_are_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let spool = open(config(dir.path(), &faults));
+    append_ok(&spool, &["a1", "a2"]);
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Partial(10));
+    let e = spool
+        .append(one("failed"))
+        .wait()
+        .expect_err("the write failed");
+    assert!(e.is_io(), "{e}");
+    append_ok(&spool, &["b1", "b2"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "a2", "b1", "b2"]);
+}
+
+#[test]
+fn after_a_failed_fdatasync_later_appends_are_read_back_and_the_failed_never() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let spool = open(config(dir.path(), &faults));
+    append_ok(&spool, &["a1"]);
+    faults.fail(Op::Sync, Files::Segments, 1, Fault::Error(EIO));
+    let e = spool
+        .append(one("failed"))
+        .wait()
+        .expect_err("the sync failed");
+    assert!(e.is_io(), "{e}");
+    append_ok(&spool, &["b1", "b2"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1", "b2"]);
+}
+
+#[test]
+fn a_disk_full_while_starting_a_segment_does_not_stop_ingestion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = config(dir.path(), &faults);
+    cfg.segment_bytes = 16; // every append starts a new segment
+    let spool = open(cfg);
+    append_ok(&spool, &["a1"]);
+    // The new segment's file is made, then its first bytes do not fit.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
+    let e = spool.append(one("failed")).wait().expect_err("no space");
+    assert!(e.is_io(), "{e}");
+    assert!(spool.is_failing(), "appends fail: not ready");
+    append_ok(&spool, &["b1", "b2"]);
+    assert!(!spool.is_failing(), "appends work again: ready");
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1", "b2"]);
+}
+
+#[test]
+fn a_failed_write_that_cannot_be_cut_off_never_comes_back_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let spool = open(config(dir.path(), &faults));
+    append_ok(&spool, &["a1"]);
+    // The round's bytes are all written, its sync fails, and so does every truncation after
+    // it: the failed record stays whole in the segment file.
+    faults.fail(Op::Sync, Files::Segments, 1, Fault::Error(EIO));
+    faults.fail_all(Op::SetLen, Files::Segments, Fault::Error(EIO));
+    spool
+        .append(one("failed"))
+        .wait()
+        .expect_err("the sync failed");
+    assert_eq!(faults.fired(), 2);
+    append_ok(&spool, &["b1"]);
+    assert_eq!(
+        faults.fired(),
+        3,
+        "the cut was tried again, and failed again"
+    );
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
+
+#[test]
+fn readiness_comes_back_when_space_is_freed_without_traffic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = config(dir.path(), &faults);
+    cfg.probe_every = Duration::from_millis(10);
+    let spool = open(cfg);
+    append_ok(&spool, &["a1"]);
+    assert!(!spool.is_failing());
+    // The disk is full: nothing can be written anywhere.
+    faults.fail_all(Op::Write, Files::Any, Fault::Error(ENOSPC));
+    spool.append(one("failed")).wait().expect_err("disk full");
+    assert!(spool.is_failing(), "appends fail: not ready");
+    // The writer keeps probing, and the disk keeps refusing.
+    let refused = faults.fired();
+    eventually("a probe ran", || faults.fired() > refused + 2);
+    assert!(spool.is_failing(), "still full: still not ready");
+    // Space is freed; no append is sent, and readiness comes back.
+    faults.heal();
+    eventually("ready again", || !spool.is_failing());
+    append_ok(&spool, &["b1"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
+
+#[test]
+fn a_segment_file_left_half_made_is_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = config(dir.path(), &faults);
+    cfg.segment_bytes = 16;
+    let spool = open(cfg);
+    append_ok(&spool, &["a1"]);
+    // The new segment's first bytes do not fit, and removing the half-made file fails too.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
+    faults.fail(Op::Remove, Files::Segments, 1, Fault::Error(EIO));
+    spool.append(one("failed")).wait().expect_err("no space");
+    assert_eq!(faults.fired(), 2);
+    append_ok(&spool, &["b1"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
+
+#[test]
+fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = config(dir.path(), &faults);
+    cfg.segment_bytes = 16; // the segment is full after one append: a restart needs a new one
+    cfg.probe_every = Duration::from_secs(3600);
+    let spool = open(cfg.clone());
+    append_ok(&spool, &["a1"]);
+    spool.close();
+    // The disk is full when the node starts again: it opens, not ready, and what is spooled
+    // can still be read (delivering it is what frees space).
+    faults.fail_all(Op::Write, Files::Segments, Fault::Error(ENOSPC));
+    let spool = Spool::open(cfg).expect("opens on a full disk");
+    assert!(spool.is_failing(), "not ready");
+    spool.append(one("failed")).wait().expect_err("no room");
+    faults.heal();
+    append_ok(&spool, &["b1"]);
+    assert!(!spool.is_failing());
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}

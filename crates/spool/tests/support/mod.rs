@@ -1,0 +1,3 @@
+//! Code shared by the spool's test binaries.
+
+pub mod faults;
