@@ -636,7 +636,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| crate::auth::credentials(v, "bearer"))
         .unwrap_or_default();
     let ok = token.len() == shared.admin_token.len()
         && bool::from(token.as_bytes().ct_eq(shared.admin_token.as_bytes()));

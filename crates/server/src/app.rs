@@ -33,6 +33,9 @@ pub struct Shared {
     pub sources: RwLock<Vec<SourceRecord>>,
     /// Running integrations, by id.
     pub runtimes: tokio::sync::Mutex<BTreeMap<String, Runtime>>,
+    /// The most bytes of records one append can ever hold (the spool's cap, or its write queue's
+    /// if smaller): a request over it is a 413, not a 503.
+    pub spool_limit: u64,
     /// Message ids seen recently, per source, for deduplication.
     pub dedup: Mutex<crate::dedup::Dedup>,
     /// Per-source gateway rate limiters.
@@ -130,7 +133,9 @@ impl Node {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
         let store = Store::open(&dir.join("store.redb")).map_err(|e| e.to_string())?;
-        let spool = Spool::open(SpoolConfig::new(dir.join("spool"))).map_err(|e| e.to_string())?;
+        let spool_config = SpoolConfig::new(dir.join("spool"));
+        let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
+        let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
         let mut generated = Generated::default();
         let (admin_token, new) =
             secret(&dir, "admin-token", settings.admin_token.as_deref(), || {
@@ -188,6 +193,7 @@ impl Node {
             settings,
             store,
             spool,
+            spool_limit,
             engine: Engine::new(),
             admin_token,
             sources: RwLock::new(sources),
@@ -202,17 +208,20 @@ impl Node {
             }
         }
         let (shutdown, rx) = watch::channel(false);
+        let limits = shared.settings.conn_limits();
         let s1 = shared.clone();
-        let ingest_task = tokio::spawn(crate::http::serve(
+        let ingest_task = tokio::spawn(crate::serve::serve(
             ingest,
             Arc::new(move |req, peer| crate::ingest::handle(s1.clone(), req, peer)),
             rx.clone(),
+            limits,
         ));
         let s2 = shared.clone();
-        let admin_task = tokio::spawn(crate::http::serve(
+        let admin_task = tokio::spawn(crate::serve::serve(
             admin,
             Arc::new(move |req, peer| crate::admin::handle(s2.clone(), req, peer)),
             rx,
+            limits,
         ));
         Ok((
             Node {

@@ -3,7 +3,9 @@
 //! - `settings.rs`: flag > environment > `signal.toml` > default; bad values named (exit 64).
 //! - `app.rs`: opening the data directory (store, spool, generated secrets, the default source),
 //!   one delivery runtime per installed integration, both servers, graceful stop.
-//! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics;
+//! - `ingest.rs`: the ingestion gateway's handler; `gateway.rs`: its decisions as pure functions
+//!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
+//!   `serve.rs`: the accept loop and connection limits; `admin.rs`: the management API, health and metrics;
 //!   `ui.rs`: the management UI (static files in `ui/`, compiled in).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
@@ -17,12 +19,17 @@ pub use crate::settings::{Flags, Settings, SettingsError};
 
 mod admin;
 mod app;
+mod auth;
+mod cors;
 mod dedup;
 pub mod demo;
+mod encoding;
+pub mod gateway;
 mod http;
 mod ingest;
 mod live;
 pub mod loadgen;
 mod pipeline;
+mod serve;
 mod settings;
 mod ui;
