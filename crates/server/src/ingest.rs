@@ -262,3 +262,7 @@ async fn store(shared: &Shared, source: &SourceRecord, built: Built) -> Resp {
     }
     r
 }
+
+#[cfg(test)]
+#[path = "ingest_tests.rs"]
+mod tests;
