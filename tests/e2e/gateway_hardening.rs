@@ -552,3 +552,25 @@ async fn each_spool_record_names_the_source_that_sent_it() {
     );
     assert!(text.contains("\"sourceId\":\"default\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_user_agent_is_capped_in_the_record() {
+    let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
+    let before = spool_bytes(&edge).await;
+    let auth = format!("Bearer {KEY}");
+    let ua = "Mozilla/5.0 ".repeat(2500);
+    let (s, _, v) = send(
+        &edge,
+        "POST",
+        "/v1/t",
+        &[("authorization", &auth), ("user-agent", &ua)],
+        json!({"userId": "u", "event": "E"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // The 30 KiB User-Agent is kept to its first KiB.
+    let grown = spool_bytes(&edge).await - before;
+    assert!(grown < 2048, "the spool grew by {grown} bytes");
+}

@@ -5,6 +5,8 @@ use super::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
+use signal_core::Parser;
+use signal_core::limits::MAX_EVENT_BYTES;
 use std::io::Write;
 
 const KEY: &str = "dk_live_key";
@@ -165,7 +167,11 @@ fn the_user_agent_is_capped() {
     let stored = rec["context"]["userAgent"].as_str().expect("ua");
     assert_eq!(stored.len(), MAX_USER_AGENT_BYTES);
     assert!(ua.starts_with(stored));
-    assert_eq!(capped("é", 1), "", "cut at a character boundary");
+    assert_eq!(
+        crate::records::capped("é", 1),
+        "",
+        "cut at a character boundary"
+    );
 }
 
 #[test]

@@ -54,7 +54,14 @@ fn batch() -> Built {
         peer: std::net::IpAddr::from([127, 0, 0, 1]),
         now_ms: 1,
     };
-    build(&req, body.as_bytes(), &source(), Shape::Batch, &mut String::new).expect("built")
+    build(
+        &req,
+        body.as_bytes(),
+        &source(),
+        Shape::Batch,
+        &mut String::new,
+    )
+    .expect("built")
 }
 
 async fn answer(r: Resp) -> (StatusCode, Value) {
@@ -74,7 +81,10 @@ fn events_in(spool: &Spool) -> Vec<String> {
         .iter()
         .map(|r| {
             let v: Value = serde_json::from_slice(&r.payload).expect("record");
-            v["batch"][0]["messageId"].as_str().unwrap_or_default().to_owned()
+            v["batch"][0]["messageId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
         })
         .collect();
     drop(c);
@@ -95,7 +105,11 @@ async fn a_batch_answered_503_and_sent_again_unchanged_is_stored_once() {
     let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool");
     shared.spool = spool.clone();
     let (status, v) = answer(store(&shared, &source(), batch()).await).await;
-    assert_eq!((status, v["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{v}");
+    assert_eq!(
+        (status, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "{v}"
+    );
     assert_eq!(
         events_in(&spool),
         ["m1", "m2"],
@@ -103,7 +117,11 @@ async fn a_batch_answered_503_and_sent_again_unchanged_is_stored_once() {
     );
     // Now durable: a third send is a duplicate, answered 200 and not stored again.
     let (status, v) = answer(store(&shared, &source(), batch()).await).await;
-    assert_eq!((status, v["accepted"].as_u64()), (StatusCode::OK, Some(3)), "{v}");
+    assert_eq!(
+        (status, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "{v}"
+    );
     assert_eq!(events_in(&spool), ["m1", "m2"]);
 }
 

@@ -30,6 +30,7 @@ mod ingest;
 mod live;
 pub mod loadgen;
 mod pipeline;
+mod records;
 mod serve;
 mod settings;
 mod ui;
