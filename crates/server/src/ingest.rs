@@ -52,7 +52,10 @@ fn refuse(
         r.headers_mut()
             .insert("accept-encoding", HeaderValue::from_static("gzip, deflate"));
     }
-    with_cors(shared, &mut r, request, source);
+    // A refused origin is never named back, even when another source would take it.
+    if *rej != Rejection::Origin {
+        with_cors(shared, &mut r, request, source);
+    }
     r
 }
 
