@@ -194,6 +194,11 @@ fn fresh_events(shared: &Shared, source: &str, events: Vec<Prepared>) -> (Vec<Pr
 }
 
 /// Writes the links and appends the records; the answer.
+///
+/// Identity links are shared by every source, not kept per source: the node serves one
+/// organisation, every integration receives every source's events, and a visitor identified by
+/// the web site must be the same visitor when the back end sends their events. Each record names
+/// its source (`sourceId`), so where a link came from can be traced.
 async fn store(shared: &Shared, source: &SourceRecord, built: Built) -> Resp {
     let Built {
         events,
