@@ -110,14 +110,19 @@ async fn a_slow_loris_is_closed_and_the_node_still_answers_others() {
     .await;
     edge.client = fresh_client();
     let addr = host(&edge.ingest);
-    // Four connections fill every slot: two never finish their head, one sends nothing, one
-    // goes idle after a whole request.
-    let mut lorises: Vec<TcpStream> = (0..4)
-        .map(|_| TcpStream::connect(&addr).expect("connect"))
-        .collect();
-    lorises[0]
+    // While one connection dawdles over its head, others are answered.
+    let mut first = TcpStream::connect(&addr).expect("connect");
+    first
         .write_all(b"POST /v1/t HTTP/1.1\r\nHost: x\r\n")
         .expect("write");
+    let (s, _) = edge
+        .ingest("/v1/t", json!({"userId": "u", "event": "Beside a loris"}))
+        .await;
+    assert_eq!(s, 200);
+    // Four connections fill every slot: two never finish their head, one sends nothing, one
+    // goes idle after a whole request.
+    let mut lorises = vec![first];
+    lorises.extend((0..3).map(|_| TcpStream::connect(&addr).expect("connect")));
     lorises[1]
         .write_all(b"POST /v1/t HTTP/1.1\r\nX-A: ")
         .expect("write");
