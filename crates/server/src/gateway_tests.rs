@@ -199,3 +199,21 @@ fn records_name_their_source_and_parse_as_the_pipeline_reads_them() {
     assert_eq!(ev.message_id, Some("m0"));
     assert_eq!(ev.event, Some("E"));
 }
+
+#[test]
+fn a_browser_batch_event_read_again_with_an_id_is_rejected_at_its_place() {
+    // Found by the fuzzer: an event without ids and without a name, in a browser's batch, was
+    // named `event: is required` instead of `batch[0].event: is required`.
+    let h = headers(&[("origin", "https://good.example")]);
+    let body = json!({"batch": [{"type": "track"}, track(1, 1)]}).to_string();
+    let built = build_batch(&h, body.as_bytes()).expect("built");
+    assert_eq!(built.events.len(), 1);
+    assert_eq!(
+        built.rejected,
+        [Rejected {
+            index: 0,
+            code: "INVALID_EVENT",
+            message: "batch[0].event: is required".into()
+        }]
+    );
+}

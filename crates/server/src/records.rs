@@ -105,6 +105,20 @@ impl Rejected {
         }
     }
 
+    /// An error of event `index` read on its own (with a browser's id), located in the batch.
+    fn within_batch(index: usize, e: &EventError) -> Self {
+        let at = match e.path() {
+            "body" => format!("batch[{index}]"),
+            p if p.starts_with('[') => format!("batch[{index}]{p}"),
+            p => format!("batch[{index}].{p}"),
+        };
+        Self {
+            index,
+            code: e.code(),
+            message: format!("{at}: {}", e.rule()),
+        }
+    }
+
     /// Event `index` and the batch's context of `merged` bytes are over the event limit.
     fn merged(index: usize, merged: usize) -> Self {
         Self {
@@ -372,16 +386,19 @@ pub fn build(
                 built.rejected.push(Rejected::merged(i, merged));
                 continue;
             }
-            let prepared = match event {
-                Ok(ev) => Ok(envelope.prepare(&ev, raw)),
+            // An event read again on its own (with a browser's id) has errors located in
+            // itself, not in the batch.
+            let (prepared, read_alone) = match event {
+                Ok(ev) => (Ok(envelope.prepare(&ev, raw)), false),
                 Err(e) if ids.browser && matches!(e.rule(), Rule::NoIdentity) => {
-                    envelope.with_id(raw, &ids.id(), implied)
+                    (envelope.with_id(raw, &ids.id(), implied), true)
                 }
-                Err(e) => Err(e),
+                Err(e) => (Err(e), false),
             };
             match prepared {
                 Ok(p) => built.events.push(p),
                 Err(e) if !doc.is_batch() => return Err(Rejection::Invalid(e)),
+                Err(e) if read_alone => built.rejected.push(Rejected::within_batch(i, &e)),
                 Err(e) => built.rejected.push(Rejected::of(i, &e)),
             }
         }
