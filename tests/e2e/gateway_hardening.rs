@@ -581,3 +581,33 @@ async fn a_long_user_agent_is_capped_in_the_record() {
     let grown = spool_bytes(&edge).await - before;
     assert!(grown < 2048, "the spool grew by {grown} bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_or_corrupt_compressed_body_is_a_400_and_the_node_goes_on() {
+    let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
+    let auth = format!("Bearer {KEY}");
+    let gz = [
+        ("authorization", auth.as_str()),
+        ("content-encoding", "gzip"),
+    ];
+    // 400,000 nested arrays inflate under the limit and stop at the depth limit.
+    let deep = gzip(&vec![b'['; 400_000]);
+    let (s, _, v) = send(&edge, "POST", "/v1/batch", &gz, deep).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("INVALID_JSON")),
+        "{v}"
+    );
+    let (s, _, v) = send(&edge, "POST", "/v1/t", &gz, b"\x1f\x8b not gzip".to_vec()).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("gzip")),
+        "{v}"
+    );
+    let (s, _) = edge
+        .ingest("/v1/t", json!({"userId": "u", "event": "Still here"}))
+        .await;
+    assert_eq!(s, 200);
+}
