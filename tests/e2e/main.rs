@@ -6,6 +6,8 @@
 //!   empty credentials, the spool's size cap.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `dead_letters.rs`: dead letters through the management API.
+//! - `gateway_hardening.rs`: slow clients, connection limits, encodings and bombs, origins, merged
+//!   records, schemes, HMAC timestamps, source ids in records (issue 11).
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 
@@ -14,5 +16,6 @@ mod api;
 mod browser;
 mod dead_letters;
 mod disk_full;
+mod gateway_hardening;
 mod harness;
 mod webdriver;

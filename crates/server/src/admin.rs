@@ -642,7 +642,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::secrets::bearer_token)
+        .and_then(|v| crate::auth::credentials(v, "bearer"))
         .is_some_and(|token| crate::secrets::credential_matches(token, &shared.admin_token));
     if !ok {
         return error(

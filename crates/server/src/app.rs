@@ -32,6 +32,9 @@ pub struct Shared {
     pub sources: RwLock<Vec<SourceRecord>>,
     /// Running integrations, by id.
     pub runtimes: tokio::sync::Mutex<BTreeMap<String, Runtime>>,
+    /// The most bytes of records one append can ever hold (the spool's cap, or its write queue's
+    /// if smaller): a request over it is a 413, not a 503.
+    pub spool_limit: u64,
     /// Message ids seen recently, per source, for deduplication.
     pub dedup: Mutex<crate::dedup::Dedup>,
     /// Per-source gateway rate limiters.
@@ -101,6 +104,7 @@ impl Node {
         let mut spool_config = SpoolConfig::new(dir.join("spool"));
         spool_config.max_bytes = settings.spool_max_bytes;
         spool_config.dead_letter_max_bytes = settings.dead_letter_max_bytes;
+        let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
         let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
         let mut generated = Generated::default();
         let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {
@@ -158,6 +162,7 @@ impl Node {
             settings,
             store,
             spool,
+            spool_limit,
             engine: Engine::new(),
             admin_token,
             sources: RwLock::new(sources),
@@ -172,17 +177,20 @@ impl Node {
             }
         }
         let (shutdown, rx) = watch::channel(false);
+        let limits = shared.settings.conn_limits();
         let s1 = shared.clone();
-        let ingest_task = tokio::spawn(crate::http::serve(
+        let ingest_task = tokio::spawn(crate::serve::serve(
             ingest,
             Arc::new(move |req, peer| crate::ingest::handle(s1.clone(), req, peer)),
             rx.clone(),
+            limits,
         ));
         let s2 = shared.clone();
-        let admin_task = tokio::spawn(crate::http::serve(
+        let admin_task = tokio::spawn(crate::serve::serve(
             admin,
             Arc::new(move |req, peer| crate::admin::handle(s2.clone(), req, peer)),
             rx,
+            limits,
         ));
         Ok((
             Node {

@@ -1,5 +1,5 @@
-//! HTTP plumbing shared by the two servers: the accept loop with graceful shutdown, JSON
-//! answers, bodies read under a size limit.
+//! HTTP plumbing shared by the two servers: JSON answers, bodies read under a size limit and a
+//! time limit, server-sent events. The accept loop is in `serve.rs`.
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -7,16 +7,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::Value;
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// A response: a whole body, or a stream (server-sent events).
 pub type Resp = Response<BoxBody<Bytes, Infallible>>;
@@ -43,15 +35,43 @@ pub fn text(status: StatusCode, content_type: &'static str, body: impl Into<Byte
 pub enum BodyError {
     /// Over the limit.
     TooLarge,
-    /// The connection failed.
+    /// The connection failed, or the body did not arrive in time.
     Broken,
 }
+
+/// Why a body could not be read, timeouts told apart (the gateway answers them 408).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    /// Over the limit.
+    TooLarge,
+    /// The connection failed.
+    Broken,
+    /// The whole body did not arrive within the listener's body timeout.
+    TimedOut,
+}
+
+/// How long a request's body may take to arrive: put in each request's extensions by
+/// [`serve`](crate::serve::serve), read by [`read_limited`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// Reads a whole body, refusing more than `limit` bytes.
 pub async fn read_body(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<(hyper::http::request::Parts, Bytes), BodyError> {
+    read_limited(req, limit).await.map_err(|e| match e {
+        ReadError::TooLarge => BodyError::TooLarge,
+        ReadError::Broken | ReadError::TimedOut => BodyError::Broken,
+    })
+}
+
+/// Reads a whole body, refusing more than `limit` bytes, within the request's [`BodyTimeout`]
+/// (when it has one).
+pub async fn read_limited(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<(hyper::http::request::Parts, Bytes), ReadError> {
     let (parts, body) = req.into_parts();
     if parts
         .headers
@@ -60,53 +80,25 @@ pub async fn read_body(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > limit)
     {
-        return Err(BodyError::TooLarge);
+        return Err(ReadError::TooLarge);
     }
-    match Limited::new(body, limit).collect().await {
+    let collect = Limited::new(body, limit).collect();
+    let collected = match parts.extensions.get::<BodyTimeout>() {
+        Some(t) => tokio::time::timeout(t.0, collect)
+            .await
+            .map_err(|_| ReadError::TimedOut)?,
+        None => collect.await,
+    };
+    match collected {
         Ok(b) => Ok((parts, b.to_bytes())),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(BodyError::TooLarge)
+            Err(ReadError::TooLarge)
         }
-        Err(_) => Err(BodyError::Broken),
+        Err(_) => Err(ReadError::Broken),
     }
-}
-
-/// Serves `handler` on `listener` until `shutdown` turns true, then lets the requests under way
-/// finish (up to 5 s).
-pub async fn serve<H, F>(
-    listener: TcpListener,
-    handler: Arc<H>,
-    mut shutdown: watch::Receiver<bool>,
-) where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
-    F: Future<Output = Resp> + Send + 'static,
-{
-    let graceful = GracefulShutdown::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let fut = handler(req, peer);
-                    async move { Ok::<_, Infallible>(fut.await) }
-                });
-                let conn = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            _ = shutdown.changed() => break,
-        }
-    }
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown()).await;
 }
 
 /// A `text/event-stream` answer fed by `lines`: each item becomes one `data:` event; a comment

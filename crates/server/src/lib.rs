@@ -5,7 +5,9 @@
 //!   one delivery runtime per installed integration, both servers, graceful stop.
 //! - `secrets.rs`: the secret files (read, or generated and written atomically; an empty one
 //!   replaced), constant-time credential checks, masked secrets sent back through the API.
-//! - `ingest.rs`: the ingestion gateway; `admin.rs`: the management API, health and metrics;
+//! - `ingest.rs`: the ingestion gateway's handler; `gateway.rs`: its decisions as pure functions
+//!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
+//!   `serve.rs`: the accept loop and connection limits; `admin.rs`: the management API, health and metrics;
 //!   `ui.rs`: the management UI (static files in `ui/`, compiled in).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
@@ -19,14 +21,20 @@ pub use crate::settings::{Flags, Settings, SettingsError};
 
 mod admin;
 mod app;
+mod auth;
+mod cors;
 mod dead_letters;
 mod dedup;
 pub mod demo;
+mod encoding;
+pub mod gateway;
 mod http;
 mod ingest;
 mod live;
 pub mod loadgen;
 mod pipeline;
+mod records;
 mod secrets;
+mod serve;
 mod settings;
 mod ui;

@@ -161,14 +161,6 @@ pub fn credential_matches(sent: &str, stored: &str) -> bool {
         && bool::from(sent.as_bytes().ct_eq(stored.as_bytes()))
 }
 
-/// The token of an `Authorization: Bearer <token>` header value; the scheme is
-/// case-insensitive (RFC 9110 section 11.1). `None` for another scheme or no token.
-pub fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(char::is_whitespace)?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// Puts back, in `incoming` (a configuration sent to be stored), the stored value of every
 /// secret field of `bp` whose sent value is exactly its mask: what the API shows for the stored
 /// secret. Any other value is a new secret, even one that looks like a mask.
@@ -306,24 +298,6 @@ mod tests {
         assert!(!credential_matches("k", ""));
         assert!(!credential_matches("k", "kk"));
         assert!(!credential_matches("kx", "ky"));
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive_and_the_token_required() {
-        for h in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", "bEaReR\tt0k"] {
-            assert_eq!(bearer_token(h), Some("t0k"), "{h:?}");
-        }
-        for h in [
-            "",
-            "Bearer",
-            "Bearer ",
-            "Bearer   ",
-            "Basic t0k",
-            "Bearert0k",
-            "t0k",
-        ] {
-            assert_eq!(bearer_token(h), None, "{h:?}");
-        }
     }
 
     #[test]

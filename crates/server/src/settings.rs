@@ -42,6 +42,12 @@ pub struct Settings {
     /// Each integration's cap on the bytes of its dead letters; past it the oldest are dropped
     /// (counted and logged) so delivery never stalls behind a full dead-letter store.
     pub dead_letter_max_bytes: u64,
+    /// Time a connection with no request under way has to send a request head.
+    pub header_timeout: Duration,
+    /// Time a request's whole body has to arrive.
+    pub body_timeout: Duration,
+    /// Connections open at once, per listener.
+    pub max_connections: usize,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -283,7 +289,26 @@ impl Settings {
             )?),
             spool_max_bytes,
             dead_letter_max_bytes,
+            header_timeout: Duration::from_millis(
+                number("SIGNAL_HEADER_TIMEOUT_MS", "header_timeout_ms", 10_000)?.max(1),
+            ),
+            body_timeout: Duration::from_millis(
+                number("SIGNAL_BODY_TIMEOUT_MS", "body_timeout_ms", 30_000)?.max(1),
+            ),
+            max_connections: usize::try_from(
+                number("SIGNAL_MAX_CONNECTIONS", "max_connections", 512)?.max(1),
+            )
+            .unwrap_or(usize::MAX),
         })
+    }
+
+    /// What bounds each listener's connections.
+    pub(crate) fn conn_limits(&self) -> crate::serve::ConnLimits {
+        crate::serve::ConnLimits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            max_connections: self.max_connections,
+        }
     }
 
     /// The base URL of a region: the override, else the blueprint's.

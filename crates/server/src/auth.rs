@@ -1,0 +1,269 @@
+//! Who sent an ingestion request (interface.md section 2): an HMAC signature over the timestamp
+//! and body, or a pipeline key as `Bearer` or as the user of `Basic` (what Segment's and
+//! RudderStack's SDKs send as write key). Scheme names are case-insensitive; an empty key or
+//! secret never matches; keys and signatures are compared in constant time.
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use hyper::header::HeaderMap;
+use signal_store::SourceRecord;
+use std::fmt;
+
+/// How far a signed request's `X-Timestamp` may be from the server's clock, in milliseconds.
+pub const MAX_SKEW_MS: u64 = 300_000;
+
+/// Why a request's credentials name no source (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthError {
+    /// `X-Timestamp` is not text.
+    BadTimestamp,
+    /// `X-Timestamp` is not an integer.
+    TimestampNotMillis,
+    /// `X-Timestamp` is too far from the server's clock.
+    Skewed,
+    /// `X-Signature` is not `sha256=<hex>`.
+    BadSignatureFormat,
+    /// No source's secret makes this signature.
+    BadSignature,
+    /// `/v1/events` without a signature.
+    SignatureRequired,
+    /// No `Authorization` header.
+    Missing,
+    /// `Basic` credentials that are not base64 of UTF-8.
+    BadBasic,
+    /// A scheme other than Bearer or Basic.
+    UnknownScheme,
+    /// No source has this key.
+    UnknownKey,
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthError::BadTimestamp => "bad X-Timestamp",
+            AuthError::TimestampNotMillis => "X-Timestamp is not unix milliseconds",
+            AuthError::Skewed => "X-Timestamp is more than 300 s from the server's clock",
+            AuthError::BadSignatureFormat => "X-Signature must be sha256=<hex>",
+            AuthError::BadSignature => "bad signature",
+            AuthError::SignatureRequired => {
+                "this endpoint needs an HMAC signature (X-Timestamp, X-Signature)"
+            }
+            AuthError::Missing => "missing Authorization",
+            AuthError::BadBasic => "bad Basic credentials",
+            AuthError::UnknownScheme => "Authorization must be Bearer or Basic",
+            AuthError::UnknownKey => "unknown pipeline key",
+        })
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// The credentials of an `Authorization` value under `scheme`, matched case-insensitively
+/// (`bearer x`, `Bearer x`, `BEARER x`; RFC 9110 section 11.1), trimmed; `None` for another
+/// scheme or no credentials.
+pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = value.trim().split_once(char::is_whitespace)?;
+    let rest = rest.trim();
+    (name.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    crate::secrets::credential_matches(a, b)
+}
+
+/// The source whose credentials the request carries. `bodies` are the body as sent and, when it
+/// was compressed, as inflated: a signature over either is accepted (a client may sign before or
+/// after its transport compresses).
+///
+/// # Errors
+///
+/// Why no source matches.
+pub fn authenticate<'s>(
+    sources: &'s [SourceRecord],
+    headers: &HeaderMap,
+    bodies: &[&[u8]],
+    hmac_required: bool,
+    now_ms: i64,
+) -> Result<&'s SourceRecord, AuthError> {
+    if let (Some(ts), Some(sig)) = (headers.get("x-timestamp"), headers.get("x-signature")) {
+        let ts = ts.to_str().map_err(|_| AuthError::BadTimestamp)?;
+        let ms: i64 = ts
+            .trim()
+            .parse()
+            .map_err(|_| AuthError::TimestampNotMillis)?;
+        // `abs_diff` cannot overflow: a timestamp near i64::MIN is simply far away.
+        if now_ms.abs_diff(ms) > MAX_SKEW_MS {
+            return Err(AuthError::Skewed);
+        }
+        let sig = sig.to_str().map_err(|_| AuthError::BadSignatureFormat)?;
+        let hex = sig
+            .trim()
+            .strip_prefix("sha256=")
+            .ok_or(AuthError::BadSignatureFormat)?
+            .to_ascii_lowercase();
+        for s in sources.iter().filter(|s| !s.secret.is_empty()) {
+            for body in bodies {
+                let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(s.secret.as_bytes())
+                else {
+                    continue;
+                };
+                mac.update(ts.as_bytes());
+                mac.update(b".");
+                mac.update(body);
+                let expected: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if ct_eq(&expected, &hex) {
+                    return Ok(s);
+                }
+            }
+        }
+        return Err(AuthError::BadSignature);
+    }
+    if hmac_required {
+        return Err(AuthError::SignatureRequired);
+    }
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::Missing)?;
+    let key = if let Some(k) = credentials(auth, "bearer") {
+        k.to_owned()
+    } else if let Some(b) = credentials(auth, "basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .map_err(|_| AuthError::BadBasic)?;
+        let text = String::from_utf8(decoded).map_err(|_| AuthError::BadBasic)?;
+        text.split(':').next().unwrap_or_default().to_owned()
+    } else {
+        return Err(AuthError::UnknownScheme);
+    };
+    sources
+        .iter()
+        .find(|s| ct_eq(&s.pipeline_key, &key))
+        .ok_or(AuthError::UnknownKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(key: &str, secret: &str) -> SourceRecord {
+        SourceRecord {
+            id: "s".into(),
+            name: "S".into(),
+            pipeline_key: key.into(),
+            secret: secret.into(),
+            allowed_origins: Vec::new(),
+            rate_limit_per_second: 10,
+            created_at: String::new(),
+        }
+    }
+
+    fn with(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header"));
+        }
+        h
+    }
+
+    fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(ts.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={hex}")
+    }
+
+    #[test]
+    fn a_timestamp_near_i64_min_is_refused_not_overflowed() {
+        let sources = [source("k", "secret")];
+        let now = 1_700_000_000_000;
+        for ts in [i64::MIN, i64::MIN + 1, i64::MIN + 299_999, i64::MAX] {
+            let ts = ts.to_string();
+            let h = with(&[
+                ("x-timestamp", &ts),
+                ("x-signature", &sign("secret", &ts, b"{}")),
+            ]);
+            assert_eq!(
+                authenticate(&sources, &h, &[b"{}"], true, now).map(|s| s.id.as_str()),
+                Err(AuthError::Skewed),
+                "timestamp {ts}"
+            );
+        }
+        let ts = now.to_string();
+        let h = with(&[
+            ("x-timestamp", &ts),
+            ("x-signature", &sign("secret", &ts, b"{}")),
+        ]);
+        assert!(authenticate(&sources, &h, &[b"{}"], true, now).is_ok());
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        let sources = [source("k1", "x")];
+        let basic = base64::engine::general_purpose::STANDARD.encode("k1:");
+        for auth in [
+            "Bearer k1".to_owned(),
+            "bearer k1".to_owned(),
+            "BEARER  k1".to_owned(),
+            format!("basic {basic}"),
+            format!("Basic {basic}"),
+            format!("BASIC {basic}"),
+        ] {
+            let h = with(&[("authorization", &auth)]);
+            assert!(
+                authenticate(&sources, &h, &[b""], false, 0).is_ok(),
+                "{auth}"
+            );
+        }
+        let h = with(&[("authorization", "Token k1")]);
+        assert_eq!(
+            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            Err(AuthError::UnknownScheme)
+        );
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_required() {
+        for h in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", "bEaReR\tt0k"] {
+            assert_eq!(credentials(h, "bearer"), Some("t0k"), "{h:?}");
+        }
+        for h in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Bearer   ",
+            "Basic t0k",
+            "Bearert0k",
+            "t0k",
+        ] {
+            assert_eq!(credentials(h, "bearer"), None, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn empty_credentials_never_match() {
+        let sources = [source("", "")];
+        let h = with(&[("authorization", "Bearer ")]);
+        assert_eq!(
+            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            Err(AuthError::UnknownKey)
+        );
+        let h = with(&[("x-timestamp", "0"), ("x-signature", &sign("", "0", b""))]);
+        assert_eq!(
+            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            Err(AuthError::BadSignature)
+        );
+    }
+}

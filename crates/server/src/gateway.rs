@@ -1,0 +1,225 @@
+//! The ingestion gateway's decisions as pure functions, with no socket and no shared state, so
+//! that they can be fuzzed (`fuzz/fuzz_targets/gateway.rs`) and tested one by one:
+//!
+//! 1. [`route`]: the endpoint and method (404, 405, or a preflight);
+//! 2. [`admit`]: the body's `Content-Encoding` undone under the size limit (415, 413, 400), the
+//!    credentials (401), the source's allowed origins (403);
+//! 3. [`build`] (in `records.rs`): parse and validate, one spool record per event, each with its source, the
+//!    request's ip and (capped) User-Agent, and the batch's context; a record whose client bytes
+//!    (event plus batch context) pass the event limit is rejected on its own;
+//! 4. [`Built::check_fits`]: a request whose records the spool could never take in one append
+//!    is a 413, not a 503 inviting a retry.
+//!
+//! Rate limiting, deduplication, identity links and the spool append are the caller's
+//! (`ingest.rs`): they hold state.
+
+pub use crate::auth::AuthError;
+use crate::auth::authenticate;
+use crate::cors;
+use crate::encoding;
+pub use crate::encoding::{Coding, DecodeError};
+pub use crate::records::{
+    Built, MAX_USER_AGENT_BYTES, OwnedLink, Prepared, RECORD_OVERHEAD, Rejected, build,
+};
+use hyper::header::HeaderMap;
+use hyper::{Method, StatusCode};
+use signal_core::limits::MAX_BODY_BYTES;
+use signal_core::{EventError, EventType, Shape};
+use signal_store::SourceRecord;
+use std::fmt;
+use std::net::IpAddr;
+
+/// What the gateway knows of a request, without the socket.
+pub struct Request<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URL's path.
+    pub path: &'a str,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body as received (possibly compressed), at most 512 KiB.
+    pub body: &'a [u8],
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Now, in unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// A CORS preflight.
+    Preflight,
+    /// An ingestion endpoint: what its body holds, and whether it needs an HMAC signature.
+    Ingest {
+        /// The body's expected shape.
+        shape: Shape,
+        /// `/v1/events` takes only signed requests.
+        hmac_required: bool,
+    },
+}
+
+/// Why a request is refused whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No such endpoint (404).
+    NotFound,
+    /// Not POST or OPTIONS (405).
+    MethodNotAllowed,
+    /// The body as sent is over 512 KiB (413).
+    BodyTooLarge,
+    /// The body's coding is unknown (415), corrupt (400) or inflates past the limit (413).
+    Encoding(DecodeError),
+    /// The credentials name no source (401).
+    Unauthorized(AuthError),
+    /// The source does not take requests from this `Origin` (403).
+    Origin,
+    /// The body, or its one event, breaks a rule (400, or 413 for a size).
+    Invalid(EventError),
+    /// The request's records are more than the spool can ever take in one append (413).
+    NeverFits {
+        /// The records' size in the spool.
+        bytes: u64,
+        /// What the spool can take at once.
+        limit: u64,
+    },
+}
+
+impl Rejection {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::NotFound => StatusCode::NOT_FOUND,
+            Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Rejection::BodyTooLarge | Rejection::NeverFits { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Encoding(DecodeError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::Encoding(DecodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Encoding(DecodeError::Corrupt { .. }) => StatusCode::BAD_REQUEST,
+            Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Rejection::Origin => StatusCode::FORBIDDEN,
+            Rejection::Invalid(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The API's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::NotFound => "NOT_FOUND",
+            Rejection::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Rejection::BodyTooLarge
+            | Rejection::NeverFits { .. }
+            | Rejection::Encoding(DecodeError::TooLarge { .. }) => "TOO_LARGE",
+            Rejection::Encoding(DecodeError::Unsupported(_)) => "UNSUPPORTED_ENCODING",
+            Rejection::Encoding(DecodeError::Corrupt { .. }) => "INVALID_REQUEST",
+            Rejection::Unauthorized(_) => "UNAUTHORIZED",
+            Rejection::Origin => "FORBIDDEN",
+            Rejection::Invalid(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::NotFound => f.write_str("no such endpoint"),
+            Rejection::MethodNotAllowed => f.write_str("use POST"),
+            Rejection::BodyTooLarge => {
+                write!(f, "body is over the limit of {MAX_BODY_BYTES} bytes")
+            }
+            Rejection::Encoding(e) => e.fmt(f),
+            Rejection::Unauthorized(e) => e.fmt(f),
+            Rejection::Origin => {
+                f.write_str("this source does not take requests from the request's Origin")
+            }
+            Rejection::Invalid(e) => e.fmt(f),
+            Rejection::NeverFits { bytes, limit } => write!(
+                f,
+                "the request's events take {bytes} bytes in the spool, more than it can ever \
+                 take at once ({limit}): send fewer or smaller events"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// The endpoint of `path` for `method`.
+///
+/// # Errors
+///
+/// [`Rejection::NotFound`], [`Rejection::MethodNotAllowed`].
+pub fn route(method: &Method, path: &str) -> Result<Route, Rejection> {
+    let t = |t| (Shape::Event(Some(t)), false);
+    let (shape, hmac_required) = match path {
+        "/v1/t" | "/v1/track" => t(EventType::Track),
+        "/v1/p" | "/v1/page" => t(EventType::Page),
+        "/v1/i" | "/v1/identify" => t(EventType::Identify),
+        "/v1/g" | "/v1/group" => t(EventType::Group),
+        "/v1/batch" => (Shape::Batch, false),
+        "/v1/events" => (Shape::EventOrBatch, true),
+        _ => return Err(Rejection::NotFound),
+    };
+    if method == Method::OPTIONS {
+        Ok(Route::Preflight)
+    } else if method == Method::POST {
+        Ok(Route::Ingest {
+            shape,
+            hmac_required,
+        })
+    } else {
+        Err(Rejection::MethodNotAllowed)
+    }
+}
+
+/// A request whose credentials and origin are good.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// The source it came from.
+    pub source: SourceRecord,
+    /// The body inflated, when it was sent compressed.
+    pub inflated: Option<Vec<u8>>,
+}
+
+impl Admitted {
+    /// The body to parse: the inflated one, else `wire` as it came.
+    pub fn body<'a>(&'a self, wire: &'a [u8]) -> &'a [u8] {
+        self.inflated.as_deref().unwrap_or(wire)
+    }
+}
+
+/// Undoes the body's coding, authenticates, and checks the origin.
+///
+/// # Errors
+///
+/// [`Rejection::BodyTooLarge`], [`Rejection::Encoding`], [`Rejection::Unauthorized`],
+/// [`Rejection::Origin`].
+pub fn admit(
+    req: &Request<'_>,
+    sources: &[SourceRecord],
+    hmac_required: bool,
+) -> Result<Admitted, Rejection> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(Rejection::BodyTooLarge);
+    }
+    let coding = encoding::coding_of(req.headers).map_err(Rejection::Encoding)?;
+    let inflated =
+        encoding::decode(coding, req.body, MAX_BODY_BYTES).map_err(Rejection::Encoding)?;
+    let mut bodies: Vec<&[u8]> = vec![req.body];
+    if let Some(b) = &inflated {
+        bodies.push(b);
+    }
+    let source = authenticate(sources, req.headers, &bodies, hmac_required, req.now_ms)
+        .map_err(Rejection::Unauthorized)?;
+    if !cors::admits(source, req.headers) {
+        return Err(Rejection::Origin);
+    }
+    Ok(Admitted {
+        source: source.clone(),
+        inflated,
+    })
+}
+
+#[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod tests;

@@ -1,0 +1,163 @@
+// The invariants of the ingestion gateway's request handling, shared by the fuzz target
+// (`fuzz/fuzz_targets/gateway.rs`) and the test that replays its corpus on stable
+// (`crates/server/tests/fuzz_corpus.rs`). Included with `include!`.
+//
+// An input is one request: byte 0 picks the path (bits 0-2), the method (bits 3-4: POST, POST,
+// OPTIONS, GET), whether the body is sent gzip- (bit 5) or deflate-compressed (bit 6) by the
+// harness, and whether the good bearer key is added (bit 7 clear); then `name: value` header
+// lines up to a blank line; the rest is the body.
+
+/// Feeds `data` through route, admit, build and check_fits and asserts: no panic; every
+/// refusal is a 4xx with a code and a message; what is admitted is at most 512 KiB inflated and
+/// from an origin its source takes; every record is JSON naming its source, readable by the
+/// pipeline's parser, and bounded; every event of a batch is accepted or named once.
+pub fn check_gateway(data: &[u8]) {
+    use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+    use hyper::Method;
+    use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
+    use signal_core::{Parser, Shape};
+    use signal_server::gateway::{
+        MAX_USER_AGENT_BYTES, RECORD_OVERHEAD, Rejection, Route, admit, build, route,
+    };
+    use signal_store::SourceRecord;
+    use std::io::Write;
+
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    const PATHS: [&str; 8] = [
+        "/v1/t", "/v1/page", "/v1/i", "/v1/g", "/v1/batch", "/v1/events", "/v1/x", "/v1/track",
+    ];
+    let path = PATHS[usize::from(ctl & 7)];
+    let method = match (ctl >> 3) & 3 {
+        0 | 1 => Method::POST,
+        2 => Method::OPTIONS,
+        _ => Method::GET,
+    };
+    let (head, body) = match rest.windows(2).position(|w| w == b"\n\n") {
+        Some(at) => (&rest[..at], &rest[at + 2..]),
+        None => (&[][..], rest),
+    };
+    let mut headers = HeaderMap::new();
+    for line in head.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(&line[..colon]),
+            HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    if ctl & 0x80 == 0 && !headers.contains_key("authorization") {
+        headers.insert("authorization", HeaderValue::from_static("Bearer k"));
+    }
+    let mut wire = body.to_vec();
+    if ctl & 0x60 != 0 {
+        let gzip = ctl & 0x20 != 0;
+        let coded = if gzip {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(body).and_then(|()| e.finish())
+        } else {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(body).and_then(|()| e.finish())
+        };
+        wire = coded.expect("compressing in memory");
+        headers.insert(
+            "content-encoding",
+            HeaderValue::from_static(if gzip { "gzip" } else { "deflate" }),
+        );
+    }
+    let source = |id: &str, key: &str, origins: &[&str]| SourceRecord {
+        id: id.into(),
+        name: id.into(),
+        pipeline_key: key.into(),
+        secret: format!("{key}-secret"),
+        allowed_origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        rate_limit_per_second: 1,
+        created_at: String::new(),
+    };
+    let sources = [
+        source("web", "k", &["https://good.example"]),
+        source("srv", "k2", &[]),
+        source("empty", "", &[]),
+    ];
+    let refused = |r: &Rejection| {
+        assert!(r.status().is_client_error(), "{r:?} is a {}", r.status());
+        assert!(!r.code().is_empty() && !r.to_string().is_empty(), "{r:?}");
+    };
+    let (shape, hmac_required) = match route(&method, path) {
+        Err(r) => return refused(&r),
+        Ok(Route::Preflight) => return,
+        Ok(Route::Ingest {
+            shape,
+            hmac_required,
+        }) => (shape, hmac_required),
+    };
+    let req = signal_server::gateway::Request {
+        method: &method,
+        path,
+        headers: &headers,
+        body: &wire,
+        peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        now_ms: 1_764_140_000_000,
+    };
+    let admitted = match admit(&req, &sources, hmac_required) {
+        Ok(a) => a,
+        Err(r) => return refused(&r),
+    };
+    assert_ne!(admitted.source.id, "empty", "an empty key matched");
+    let inflated = admitted.body(&wire);
+    assert!(inflated.len() <= MAX_BODY_BYTES);
+    if let Some(origin) = headers.get("origin") {
+        let o = origin.to_str().expect("an admitted Origin is text");
+        let s = &admitted.source;
+        assert!(
+            s.allowed_origins.is_empty() || s.allowed_origins.iter().any(|a| a == o),
+            "{o} admitted to {}",
+            s.id
+        );
+    }
+    let built = match build(&req, inflated, &admitted.source, shape, &mut || {
+        "fuzz-id".to_owned()
+    }) {
+        Ok(b) => b,
+        Err(r) => {
+            assert!(matches!(r, Rejection::Invalid(_)), "{r:?}");
+            return refused(&r);
+        }
+    };
+    let bound = MAX_EVENT_BYTES + 2 * MAX_USER_AGENT_BYTES + 512;
+    let mut parser = Parser::new();
+    for e in &built.events {
+        assert!(e.record.len() <= bound, "a record of {} bytes", e.record.len());
+        let v: serde_json::Value = serde_json::from_slice(&e.record).unwrap_or_else(|err| {
+            panic!("record is not JSON ({err}): {}", String::from_utf8_lossy(&e.record))
+        });
+        assert_eq!(v["sourceId"], admitted.source.id.as_str());
+        assert!(v["batch"].as_array().is_some_and(|b| b.len() == 1), "{v}");
+        let mut rec = e.record.clone();
+        let doc = parser
+            .parse(&mut rec, Shape::Batch)
+            .unwrap_or_else(|err| panic!("the pipeline cannot read the record ({err}): {v}"));
+        let ev = doc
+            .event(0)
+            .unwrap_or_else(|err| panic!("the record's event is invalid ({err}): {v}"));
+        assert_eq!(ev.message_id, e.message_id.as_deref());
+    }
+    for r in &built.rejected {
+        assert!(
+            r.message.starts_with(&format!("batch[{}]", r.index)),
+            "{r:?}"
+        );
+    }
+    let mut indexes: Vec<usize> = built.rejected.iter().map(|r| r.index).collect();
+    indexes.dedup();
+    assert_eq!(indexes.len(), built.rejected.len(), "an event rejected twice");
+    assert!(built.spool_bytes() <= 500 * (bound as u64 + RECORD_OVERHEAD));
+    if built.check_fits(built.spool_bytes()).is_err() {
+        panic!("a request does not fit in its own size");
+    }
+}
