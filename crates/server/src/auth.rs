@@ -60,11 +60,12 @@ impl std::error::Error for AuthError {}
 
 /// The credentials of an `Authorization` value under `scheme`, matched case-insensitively
 /// (`bearer x`, `Bearer x`, `BEARER x`; RFC 9110 section 11.1), trimmed; `None` for another
-/// scheme or no credentials.
+/// scheme. The credentials may be empty (`Bearer `), and an empty credential never matches
+/// ([`crate::secrets::credential_matches`]).
 pub fn credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
-    let (name, rest) = value.trim().split_once(char::is_whitespace)?;
-    let rest = rest.trim();
-    (name.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
+    let value = value.trim();
+    let (name, rest) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 fn ct_eq(a: &str, b: &str) -> bool {
@@ -239,15 +240,10 @@ mod tests {
         for h in ["Bearer t0k", "bearer t0k", "BEARER  t0k ", "bEaReR\tt0k"] {
             assert_eq!(credentials(h, "bearer"), Some("t0k"), "{h:?}");
         }
-        for h in [
-            "",
-            "Bearer",
-            "Bearer ",
-            "Bearer   ",
-            "Basic t0k",
-            "Bearert0k",
-            "t0k",
-        ] {
+        for h in ["Bearer", "Bearer ", "Bearer   "] {
+            assert_eq!(credentials(h, "bearer"), Some(""), "{h:?}");
+        }
+        for h in ["", "Basic t0k", "Bearert0k", "t0k"] {
             assert_eq!(credentials(h, "bearer"), None, "{h:?}");
         }
     }
