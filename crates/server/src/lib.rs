@@ -7,8 +7,14 @@
 //!   replaced), constant-time credential checks, masked secrets sent back through the API.
 //! - `ingest.rs`: the ingestion gateway's handler; `gateway.rs`: its decisions as pure functions
 //!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
-//!   `serve.rs`: the accept loop and connection limits; `admin.rs`: the management API, health and metrics;
-//!   `ui.rs`: the management UI (static files in `ui/`, compiled in).
+//!   `serve.rs`: the accept loop and connection limits; `ui.rs`: the management UI (static files
+//!   in `ui/`, compiled in).
+//! - `admin/`: the management API, health and metrics. `mod.rs` routes and checks the admin
+//!   token; one file per concept: `catalog.rs`, `integrations.rs` (install, read, change,
+//!   remove, the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
+//!   `health.rs` (`/healthz`, `/readyz`), `metrics.rs` (`/metrics`, stats), `reply.rs` (shared
+//!   answers). Its `live.rs` and `dead_letters.rs` are the HTTP side of the crate's own
+//!   `live.rs` and `dead_letters.rs` (which keep the events and read the dead letters from disk).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
 //! - `demo.rs`: the node plus the Pendo sandbox and a stream of sample events.

@@ -1,0 +1,28 @@
+//! Liveness and readiness, unauthenticated: `/healthz` says the process answers, `/readyz`
+//! whether it can take events now (spool directory writable, appends not failing, store open).
+
+use crate::app::Shared;
+use crate::http::{Resp, json};
+use hyper::StatusCode;
+use serde_json::json;
+
+/// `GET /healthz`.
+pub(super) fn healthz() -> Resp {
+    json(StatusCode::OK, &json!({"status": "ok"}))
+}
+
+/// `GET /readyz`.
+pub(super) fn readyz(shared: &Shared) -> Resp {
+    let spool_dir = shared.settings.data_dir.join("spool");
+    let writable = std::fs::metadata(&spool_dir).is_ok_and(|m| !m.permissions().readonly());
+    // Not ready while spool appends fail (a full or failing disk): ingestion answers 503.
+    let ready = writable && !shared.spool.is_failing() && shared.store.integrations().is_ok();
+    if ready {
+        json(StatusCode::OK, &json!({"status": "ready"}))
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not ready"}),
+        )
+    }
+}

@@ -1,0 +1,51 @@
+//! An integration's live events over HTTP: a server-sent event stream for a client that asks
+//! for `text/event-stream`, else the most recent as JSON. The events themselves are kept by
+//! `crate::live`.
+
+use super::reply::{error, param};
+use crate::app::Shared;
+use crate::http::{Resp, json};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use signal_store::IntegrationRecord;
+
+/// Whether the client asked for a stream (`Accept: text/event-stream`).
+pub(super) fn wants_stream(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"))
+}
+
+/// `GET /integrations/{id}/events`: the stream (409 while the integration is disabled), or
+/// the most recent `?limit=` (default 50, at most 1000) as `{"data": [...]}`.
+pub(super) async fn events(
+    shared: &Shared,
+    rec: &IntegrationRecord,
+    wants_stream: bool,
+    query: &str,
+) -> Resp {
+    if wants_stream {
+        return match shared.runtimes.lock().await.get(&rec.id) {
+            Some(rt) => crate::http::event_stream(rt.live.subscribe()),
+            None => error(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "the integration is disabled",
+            ),
+        };
+    }
+    let limit = param(query, "limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50usize)
+        .min(1000);
+    let data = shared
+        .runtimes
+        .lock()
+        .await
+        .get(&rec.id)
+        .map(|rt| rt.live.recent(limit))
+        .unwrap_or_default();
+    json(StatusCode::OK, &json!({"data": data}))
+}

@@ -1,0 +1,129 @@
+//! The management API (interface.md section 3) and the unauthenticated health, readiness and
+//! metrics endpoints, on the admin address.
+//!
+//! This file routes a request and checks the admin token; each concept has its own file:
+//!
+//! - `health.rs`: `GET /healthz`, `GET /readyz` (unauthenticated).
+//! - `metrics.rs`: `GET /metrics` (Prometheus text, unauthenticated) and
+//!   `GET /v1/admin/integrations/{id}/stats`.
+//! - `catalog.rs`: `GET /v1/admin/integration-catalog[/{key}]`, the blueprints.
+//! - `integrations.rs`: install (`POST .../integration-catalog/{key}/install`), list, read,
+//!   change (enable, disable, configure) and remove integrations; the test button
+//!   (`POST .../integrations/{id}/test`).
+//! - `live.rs`: `GET .../integrations/{id}/events`, server-sent or the most recent as JSON.
+//! - `dead_letters.rs`: `.../integrations/{id}/dead-letters`: page, replay, purge.
+//! - `sources.rs`: `/v1/admin/sources[/{id}]`: list, create, change, remove.
+//! - `reply.rs`: what they share: JSON errors, paged lists, query parameters, JSON bodies.
+//!
+//! Anything else not under `/v1/` is the management UI (`crate::ui`).
+
+use crate::app::Shared;
+use crate::http::Resp;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use reply::{body_json, error, not_found};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+mod catalog;
+mod dead_letters;
+mod health;
+mod integrations;
+mod live;
+mod metrics;
+mod reply;
+mod sources;
+
+/// Handles one management request.
+pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let method = req.method().clone();
+    if let Some(answer) = unauthenticated(&shared, &method, &path).await {
+        return answer;
+    }
+    let Some(rest) = path.strip_prefix("/v1/admin") else {
+        return not_found("such endpoint");
+    };
+    let ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::auth::credentials(v, "bearer"))
+        .is_some_and(|token| crate::secrets::credential_matches(token, &shared.admin_token));
+    if !ok {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "a valid admin bearer token is required",
+        );
+    }
+    let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    route(&shared, method, &parts, req, &query).await
+}
+
+/// The routes that need no token: health, readiness, metrics and the UI's files. `None` for
+/// any other request.
+async fn unauthenticated(shared: &Shared, method: &Method, path: &str) -> Option<Resp> {
+    match (method.clone(), path) {
+        (Method::GET, "/healthz") => Some(health::healthz()),
+        (Method::GET, "/readyz") => Some(health::readyz(shared)),
+        (Method::GET, "/metrics") => Some(metrics::metrics(shared).await),
+        (Method::GET | Method::HEAD, p) if !p.starts_with("/v1/") => crate::ui::asset(p),
+        _ => None,
+    }
+}
+
+/// The routes under `/v1/admin`, once the token is checked; `parts` are the path's segments
+/// after it.
+async fn route(
+    shared: &Arc<Shared>,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+    query: &str,
+) -> Resp {
+    match (method, parts) {
+        (Method::GET, ["integration-catalog"]) => catalog::search(query),
+        (Method::GET, ["integration-catalog", key]) => catalog::detail(key),
+        (Method::POST, ["integration-catalog", key, "install"]) => match body_json(req).await {
+            Ok(body) => integrations::install(shared, key, body).await,
+            Err(r) => r,
+        },
+        (Method::GET, ["integrations"]) => integrations::list_all(shared, query).await,
+        (m, ["sources", more @ ..]) => sources::route(shared, m, more, req, query).await,
+        (m, ["integrations", id, tail @ ..]) => integration(shared, m, id, tail, req, query).await,
+        _ => not_found("such endpoint"),
+    }
+}
+
+/// The routes under `/v1/admin/integrations/{id}`: 404 for an id not installed, whatever follows.
+async fn integration(
+    shared: &Arc<Shared>,
+    method: Method,
+    id: &str,
+    tail: &[&str],
+    req: Request<Incoming>,
+    query: &str,
+) -> Resp {
+    let Ok(Some(rec)) = shared.store.integration(id) else {
+        return not_found("integration with this id");
+    };
+    match (method, tail) {
+        (Method::GET, []) => integrations::show(shared, &rec).await,
+        (Method::PATCH, []) => match body_json(req).await {
+            Ok(body) => integrations::patch(shared, rec, body).await,
+            Err(r) => r,
+        },
+        (Method::DELETE, []) => integrations::remove(shared, &rec).await,
+        (Method::GET, ["events"]) => {
+            live::events(shared, &rec, live::wants_stream(&req), query).await
+        }
+        (Method::POST, ["test"]) => integrations::test_event(shared, &rec).await,
+        (Method::GET, ["stats"]) => metrics::stats(shared, &rec).await,
+        (m, ["dead-letters", more @ ..]) => {
+            dead_letters::route(shared, &rec, m, more, req, query).await
+        }
+        _ => not_found("such endpoint"),
+    }
+}

@@ -1,0 +1,81 @@
+//! The answers every management route shares: JSON errors in the interface's shape, the
+//! paged list, query parameters and JSON request bodies.
+
+use crate::http::{BodyError, Resp, json, read_body};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{Map, Value, json};
+
+/// `{"error": {"code", "message"}}` with `status`.
+pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Resp {
+    json(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+/// `404 NOT_FOUND`: "no {what}".
+pub(super) fn not_found(what: &str) -> Resp {
+    error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no {what}"))
+}
+
+/// The first value of a query parameter, URL-decoded (`%20` and `+` are spaces).
+pub(super) fn param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `data` as one page: `?limit=` (default 50, 1 to 100) from the offset in `?cursor=`.
+pub(super) fn list(data: Vec<Value>, query: &str) -> Resp {
+    let limit = param(query, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(50)
+        .clamp(1, 100);
+    let start = param(query, "cursor")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(data.len());
+    let end = (start + limit).min(data.len());
+    let has_more = end < data.len();
+    json(
+        StatusCode::OK,
+        &json!({
+            "data": data[start..end].to_vec(),
+            "next_cursor": if has_more { Value::from(end.to_string()) } else { Value::Null },
+            "has_more": has_more,
+        }),
+    )
+}
+
+/// `422 VALIDATION_ERROR` naming each bad field.
+pub(super) fn validation(fields: std::collections::BTreeMap<String, String>) -> Resp {
+    json(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &json!({"error": {"code": "VALIDATION_ERROR", "message": "the request has invalid fields", "fields": fields}}),
+    )
+}
+
+/// The body as JSON (an empty body is `{}`), at most 1 MiB; else the error answer.
+pub(super) async fn body_json(req: Request<Incoming>) -> Result<Value, Resp> {
+    match read_body(req, 1 << 20).await {
+        Ok((_, b)) if b.is_empty() => Ok(Value::Object(Map::new())),
+        Ok((_, b)) => serde_json::from_slice(&b).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                &format!("the body is not JSON: {e}"),
+            )
+        }),
+        Err(BodyError::TooLarge) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "INVALID_REQUEST",
+            "the body is too large",
+        )),
+        Err(BodyError::Broken) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "the body could not be read",
+        )),
+    }
+}

@@ -1,0 +1,170 @@
+//! Sources: who may send events (pipeline key, HMAC secret shown whole only when created,
+//! allowed origins, rate limit), listed, created, changed and removed; every change is pushed
+//! to the gateway's view of them at once.
+
+use super::reply::{body_json, error, list, not_found, validation};
+use crate::app::{Shared, now_rfc3339};
+use crate::http::{Resp, json, text};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use signal_core::mask_secret;
+use signal_store::SourceRecord;
+use std::sync::Arc;
+
+/// A source as the API shows it: the secret masked unless `reveal_secret`.
+fn source_json(s: &SourceRecord, reveal_secret: bool) -> Value {
+    json!({
+        "id": s.id, "name": s.name, "pipeline_key": s.pipeline_key,
+        "secret": if reveal_secret { s.secret.clone() } else { mask_secret(&s.secret) },
+        "allowed_origins": s.allowed_origins, "rate_limit_per_second": s.rate_limit_per_second,
+        "created_at": s.created_at,
+    })
+}
+
+/// Reads name, allowed_origins and rate_limit_per_second from a source body into `s`.
+fn apply_source(
+    s: &mut SourceRecord,
+    body: &Value,
+    creating: bool,
+) -> Result<(), std::collections::BTreeMap<String, String>> {
+    let mut fields = std::collections::BTreeMap::new();
+    match body.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => s.name = n.clone(),
+        None if !creating => {}
+        _ => {
+            fields.insert("name".into(), "is required (a non-empty string)".into());
+        }
+    }
+    match body.get("allowed_origins") {
+        None => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+            s.allowed_origins = a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+        }
+        Some(_) => {
+            fields.insert(
+                "allowed_origins".into(),
+                "must be an array of origins".into(),
+            );
+        }
+    }
+    if let Some(v) = body.get("rate_limit_per_second") {
+        match v
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .and_then(|n| u32::try_from(n).ok())
+        {
+            Some(n) => s.rate_limit_per_second = n,
+            None => {
+                fields.insert(
+                    "rate_limit_per_second".into(),
+                    "must be an integer of at least 1".into(),
+                );
+            }
+        }
+    }
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(fields)
+    }
+}
+
+/// Reloads the gateway's sources and forgets the changed one's rate limiter.
+fn refresh_sources(shared: &Shared, changed: &str) {
+    if let Ok(all) = shared.store.sources() {
+        *shared
+            .sources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+    }
+    crate::app::lock(&shared.limiters).remove(changed);
+}
+
+/// Stores a source, refreshes the gateway's view of it, and answers with it.
+fn save_source(shared: &Shared, s: &SourceRecord, status: StatusCode, reveal_secret: bool) -> Resp {
+    if let Err(e) = shared.store.put_source(s) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &e.to_string(),
+        );
+    }
+    refresh_sources(shared, &s.id);
+    json(status, &source_json(s, reveal_secret))
+}
+
+/// The routes under `/sources`.
+pub(super) async fn route(
+    shared: &Arc<Shared>,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+    query: &str,
+) -> Resp {
+    match (method, parts) {
+        (Method::GET, []) => match shared.store.sources() {
+            Ok(all) => list(all.iter().map(|s| source_json(s, false)).collect(), query),
+            Err(e) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &e.to_string(),
+            ),
+        },
+        (Method::POST, []) => {
+            let body = match body_json(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let (Ok(key), Ok(secret)) =
+                (crate::app::random_token(32), crate::app::random_token(48))
+            else {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "no randomness",
+                );
+            };
+            let mut s = SourceRecord {
+                id: format!("src_{}", key[..12].to_lowercase()),
+                name: String::new(),
+                pipeline_key: format!("dk_live_{key}"),
+                secret,
+                allowed_origins: Vec::new(),
+                rate_limit_per_second: shared.settings.source_rate_limit,
+                created_at: now_rfc3339(),
+            };
+            if let Err(fields) = apply_source(&mut s, &body, true) {
+                return validation(fields);
+            }
+            save_source(shared, &s, StatusCode::CREATED, true)
+        }
+        (m @ (Method::PATCH | Method::DELETE), [id]) => {
+            let Some(mut s) = shared
+                .store
+                .sources()
+                .ok()
+                .and_then(|l| l.into_iter().find(|s| s.id == *id))
+            else {
+                return not_found("source with this id");
+            };
+            if m == Method::DELETE {
+                let _ = shared.store.delete_source(&s.id);
+                refresh_sources(shared, &s.id);
+                return text(StatusCode::NO_CONTENT, "text/plain", "");
+            }
+            let body = match body_json(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if let Err(fields) = apply_source(&mut s, &body, false) {
+                return validation(fields);
+            }
+            save_source(shared, &s, StatusCode::OK, false)
+        }
+        _ => not_found("such endpoint"),
+    }
+}
