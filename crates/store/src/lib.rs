@@ -18,6 +18,7 @@ use signal_core::{IdentityLookup, Link};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const INTEGRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("integrations");
 const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("sources");
@@ -85,10 +86,40 @@ fn err(op: &str) -> impl Fn(&dyn fmt::Display) -> StoreError + '_ {
     move |e| StoreError(format!("{op}: {e}"))
 }
 
+/// Failures to inject, for tests of what the node answers when its store fails (a broken or
+/// full disk under `store.redb`). Off unless a test turns them on; every store operation then
+/// fails before it touches the database, as a failed read or write would.
+#[derive(Debug, Default)]
+pub struct Faults {
+    reads: AtomicBool,
+    writes: AtomicBool,
+}
+
+impl Faults {
+    /// Makes every read (`integration`, `integrations`, `sources`) fail, or not.
+    pub fn fail_reads(&self, on: bool) {
+        self.reads.store(on, Ordering::Release);
+    }
+
+    /// Makes every write (put, delete, identity links) fail, or not.
+    pub fn fail_writes(&self, on: bool) {
+        self.writes.store(on, Ordering::Release);
+    }
+
+    fn check(&self, write: bool, op: &str) -> Result<(), StoreError> {
+        let on = if write { &self.writes } else { &self.reads };
+        if on.load(Ordering::Acquire) {
+            return Err(StoreError(format!("{op}: injected failure")));
+        }
+        Ok(())
+    }
+}
+
 /// The store. Cloning shares it.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    faults: Arc<Faults>,
 }
 
 impl Store {
@@ -99,7 +130,10 @@ impl Store {
     /// The file cannot be created or opened, or is not a store.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(|e| err("open")(&e))?;
-        let store = Self { db: Arc::new(db) };
+        let store = Self {
+            db: Arc::new(db),
+            faults: Arc::default(),
+        };
         // Create the tables so readers never meet a missing one.
         let txn = store.db.begin_write().map_err(|e| err("begin")(&e))?;
         {
@@ -117,12 +151,18 @@ impl Store {
         Ok(store)
     }
 
+    /// The failures tests can inject into this store (and its clones).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn put<T: Serialize>(
         &self,
         table: TableDefinition<&str, &[u8]>,
         id: &str,
         value: &T,
     ) -> Result<(), StoreError> {
+        self.faults.check(true, "insert")?;
         let bytes = serde_json::to_vec(value).map_err(|e| err("encode")(&e))?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         {
@@ -138,6 +178,7 @@ impl Store {
         table: TableDefinition<&str, &[u8]>,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
+        self.faults.check(false, "get")?;
         let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
         let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
         let Some(v) = t.get(id).map_err(|e| err("get")(&e))? else {
@@ -152,6 +193,7 @@ impl Store {
         &self,
         table: TableDefinition<&str, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
+        self.faults.check(false, "list")?;
         let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
         let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
         let mut out = Vec::new();
@@ -163,6 +205,7 @@ impl Store {
     }
 
     fn delete(&self, table: TableDefinition<&str, &[u8]>, id: &str) -> Result<bool, StoreError> {
+        self.faults.check(true, "remove")?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         let existed = {
             let mut t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
@@ -244,6 +287,7 @@ impl Store {
         if links.is_empty() {
             return Ok(());
         }
+        self.faults.check(true, "insert link")?;
         let mut txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| err("durability")(&e))?;
@@ -370,5 +414,31 @@ mod tests {
         assert!(s.account_for_user("u-1", &mut out) && out == "acme");
         assert!(s.group_for_user("u-1", &mut out) && out == "g-1");
         assert!(!s.user_for_anonymous("nobody", &mut out) && out.is_empty());
+    }
+
+    #[test]
+    fn injected_failures_fail_reads_and_writes_until_turned_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(&dir.path().join("store.redb")).expect("open");
+        s.put_integration(&integration("a")).expect("put");
+        let clone = s.clone();
+        clone.faults().fail_reads(true);
+        assert!(s.integration("a").is_err(), "shared by clones");
+        assert!(s.integrations().is_err() && s.sources().is_err());
+        s.put_integration(&integration("b"))
+            .expect("writes still work");
+        s.faults().fail_reads(false);
+        s.faults().fail_writes(true);
+        assert!(s.put_integration(&integration("c")).is_err());
+        let e = s.delete_integration("a").expect_err("a failed delete");
+        assert!(e.to_string().starts_with("store: remove"), "{e}");
+        s.faults().fail_writes(false);
+        let ids: Vec<String> = s
+            .integrations()
+            .expect("list")
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"], "nothing a failed write touched changed");
     }
 }
