@@ -2,6 +2,8 @@
 //! data directory, its Pendo base URLs pointed at sandboxes in this test process.
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
+//! - `admin_errors.rs`: the management API's answers to bad input: replay bodies, secrets'
+//!   masks, look-alike paths, `HEAD` on health, the test button's refusal (issue 11).
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
 //!   empty credentials, the spool's size cap.
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
@@ -11,6 +13,7 @@
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 
+mod admin_errors;
 mod admin_hardening;
 mod api;
 mod browser;

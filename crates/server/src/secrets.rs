@@ -11,6 +11,7 @@
 
 use serde_json::{Map, Value};
 use signal_core::{Blueprint, mask_secret};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -161,23 +162,55 @@ pub fn credential_matches(sent: &str, stored: &str) -> bool {
         && bool::from(sent.as_bytes().ct_eq(stored.as_bytes()))
 }
 
-/// Puts back, in `incoming` (a configuration sent to be stored), the stored value of every
-/// secret field of `bp` whose sent value is exactly its mask: what the API shows for the stored
-/// secret. Any other value is a new secret, even one that looks like a mask.
-pub fn keep_masked_secrets(
+/// Whether `value` has the form the API shows a secret in: `****` and at most 4 more
+/// characters (`mask_secret`'s output).
+pub fn looks_masked(value: &str) -> bool {
+    value
+        .strip_prefix("****")
+        .is_some_and(|tail| tail.chars().count() <= 4)
+}
+
+/// Judges the secret fields of `bp` in `incoming`, a configuration sent to be stored over
+/// `stored` (`None` on install). A value that is exactly the mask of the stored secret (what
+/// the API shows for it) is put back as the stored secret; any other value shaped like a mask
+/// is refused, as `config.<field>`: it is a configuration copied from a read, or read before the
+/// key was changed, and storing it would send the mask to the vendor as the key.
+///
+/// # Errors
+///
+/// The fields holding a mask that is not the stored secret's, with the rule.
+pub fn resolve_masked_secrets(
     bp: &Blueprint,
-    stored: &Map<String, Value>,
+    stored: Option<&Map<String, Value>>,
     incoming: &mut Map<String, Value>,
-) {
+) -> Result<(), BTreeMap<String, String>> {
+    let mut refused = BTreeMap::new();
     for field in bp.config_fields.iter().filter(|f| f.secret) {
-        let (Some(Value::String(old)), Some(Value::String(sent))) =
-            (stored.get(&field.key), incoming.get(&field.key))
-        else {
+        let Some(Value::String(sent)) = incoming.get(&field.key) else {
             continue;
         };
-        if *sent == mask_secret(old) {
-            incoming.insert(field.key.clone(), Value::String(old.clone()));
+        if !looks_masked(sent) {
+            continue;
         }
+        match stored.and_then(|s| s.get(&field.key)) {
+            Some(Value::String(old)) if *sent == mask_secret(old) => {
+                let old = old.clone();
+                incoming.insert(field.key.clone(), Value::String(old));
+            }
+            _ => {
+                refused.insert(
+                    format!("config.{}", field.key),
+                    "is the masked form of a key (`****` and its last characters), not the key \
+                     itself, and not the mask of the key stored now: send the key, not its mask"
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused)
     }
 }
 
@@ -301,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn a_masked_secret_sent_back_keeps_the_stored_one_and_anything_else_is_new() {
+    fn the_stored_secrets_mask_keeps_it_and_any_other_mask_is_refused() {
         let bp = Blueprint::get("pendo").expect("embedded");
         let secrets: Vec<&str> = bp
             .config_fields
@@ -315,36 +348,42 @@ mod tests {
         let stored = stored.as_object().expect("object");
         let round_trip = |sent: Value| {
             let mut m = sent.as_object().expect("object").clone();
-            keep_masked_secrets(bp, stored, &mut m);
-            Value::Object(m)
+            resolve_masked_secrets(bp, Some(stored), &mut m).map(|()| Value::Object(m))
         };
         // As read: every secret field keeps its stored value (a short one shows as `****`).
         assert_eq!(
             round_trip(
                 json!({"api_key": "****", "integration_key": "****0002", "data_region": "eu"})
             ),
-            json!({"api_key": "abc", "integration_key": "int-key-0002", "data_region": "eu"})
+            Ok(json!({"api_key": "abc", "integration_key": "int-key-0002", "data_region": "eu"}))
         );
-        // A new key, even one shaped like a mask of something else, is new.
+        // The mask of a key no longer stored (a page read before the key changed) is refused,
+        // naming the field.
+        let refused = round_trip(json!({"integration_key": "****0001", "api_key": "****"}))
+            .expect_err("a stale mask");
         assert_eq!(
-            round_trip(json!({"integration_key": "****0003"})),
-            json!({"integration_key": "****0003"})
+            refused.keys().collect::<Vec<_>>(),
+            ["config.integration_key"]
         );
+        assert!(refused["config.integration_key"].contains("send the key, not its mask"));
+        // A new key is new, even one that starts with stars but is longer than a mask.
         assert_eq!(
-            round_trip(json!({"integration_key": "new-key-0002"})),
-            json!({"integration_key": "new-key-0002"})
+            round_trip(json!({"integration_key": "****new-key-0002"})),
+            Ok(json!({"integration_key": "****new-key-0002"}))
         );
-        // Not a secret field: a mask-like value is taken as sent.
+        // Not a secret field: a mask-like value is taken as sent (validation judges it).
         assert_eq!(
             round_trip(json!({"data_region": "****"})),
-            json!({"data_region": "****"})
+            Ok(json!({"data_region": "****"}))
         );
-        // Nothing stored to keep: taken as sent (validation judges it).
-        let mut m = json!({"integration_key": "****"})
-            .as_object()
-            .expect("o")
-            .clone();
-        keep_masked_secrets(bp, &Map::new(), &mut m);
-        assert_eq!(m["integration_key"], "****");
+        // Nothing stored (an install): any mask is refused.
+        for mask in ["****", "****0002", "****x"] {
+            let mut m = json!({"integration_key": mask})
+                .as_object()
+                .expect("o")
+                .clone();
+            let refused = resolve_masked_secrets(bp, None, &mut m).expect_err(mask);
+            assert!(refused.contains_key("config.integration_key"), "{mask}");
+        }
     }
 }

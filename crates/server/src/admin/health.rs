@@ -1,8 +1,10 @@
 //! Liveness and readiness, unauthenticated: `/healthz` says the process answers, `/readyz`
 //! whether it can take events now (spool directory writable, appends not failing, store open).
+//! `HEAD` on either answers as `GET` without the body (load balancers and uptime checks use it).
 
 use crate::app::Shared;
 use crate::http::{Resp, json};
+use http_body_util::BodyExt as _;
 use hyper::StatusCode;
 use serde_json::json;
 
@@ -25,4 +27,15 @@ pub(super) fn readyz(shared: &Shared) -> Resp {
             &json!({"status": "not ready"}),
         )
     }
+}
+
+/// `HEAD`: the answer's status and headers (its `content-length` included), without the body.
+pub(super) fn without_body(r: Resp) -> Resp {
+    let (mut parts, body) = r.into_parts();
+    if let Some(n) = hyper::body::Body::size_hint(&body).exact() {
+        parts
+            .headers
+            .insert(hyper::header::CONTENT_LENGTH, n.into());
+    }
+    hyper::Response::from_parts(parts, http_body_util::Empty::new().boxed())
 }

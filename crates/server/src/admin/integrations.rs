@@ -2,7 +2,7 @@
 //! (a new configuration restarts delivery), remove, and the test button that sends one event
 //! to the vendor now and shows what it answered.
 
-use super::reply::{error, list, not_found, validation};
+use super::reply::{error, list, not_an_object, not_found, store_failed, validation};
 use crate::app::{Shared, now_rfc3339};
 use crate::http::{Resp, json, text};
 use hyper::StatusCode;
@@ -34,13 +34,27 @@ pub(super) async fn integration_json(shared: &Shared, rec: &IntegrationRecord) -
     })
 }
 
-/// A new integration id: `int_` and 16 random hex digits.
-fn new_id() -> String {
+/// A new integration id: `int_` and 16 hex digits from `fill` (the system's randomness). Without
+/// randomness there is no id (`no_randomness`), never a fixed one every install would share.
+fn new_id(
+    fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+) -> Result<String, getrandom::Error> {
     let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    format!(
+    fill(&mut b)?;
+    Ok(format!(
         "int_{}",
         b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
+}
+
+/// `503 UNAVAILABLE`: no id could be made; nothing was installed.
+fn no_randomness(e: getrandom::Error) -> Resp {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        &format!(
+            "no randomness to make an integration id from ({e}); nothing was installed: try again"
+        ),
     )
 }
 
@@ -56,30 +70,35 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
     };
     let variant = body.get("variant").and_then(Value::as_str);
     let mode = body.get("delivery_mode").and_then(Value::as_str);
-    let config = body
+    let mut config = body
         .get("config")
         .cloned()
         .unwrap_or_else(|| Value::Object(Map::new()));
+    // Nothing is stored yet: a mask is a copied configuration, never a key.
+    let masks = match config.as_object_mut() {
+        Some(c) => crate::secrets::resolve_masked_secrets(bp, None, c).err(),
+        None => None,
+    };
     let checked = IntegrationConfig::validate_install(bp, variant, mode, &config);
-    let (validated, variant, name) = match (checked, name) {
-        (Ok((validated, variant)), Some(name)) => (validated, variant, name),
-        (checked, name) => {
+    let (validated, variant, name) = match (checked, name, masks) {
+        (Ok((validated, variant)), Some(name), None) => (validated, variant, name),
+        (checked, name, masks) => {
             let mut fields = checked.err().map(|e| e.fields).unwrap_or_default();
+            fields.extend(masks.unwrap_or_default());
             if name.is_none() {
                 fields.insert("name".into(), "must be a non-empty string".into());
             }
             return validation(fields);
         }
     };
+    let id = match new_id(getrandom::fill) {
+        Ok(id) => id,
+        Err(e) => return no_randomness(e),
+    };
+    let _writing = super::WRITES.lock().await;
     let existing = match shared.store.integrations() {
         Ok(l) => l,
-        Err(e) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                &e.to_string(),
-            );
-        }
+        Err(e) => return store_failed(&e),
     };
     if existing.iter().any(|i| i.name == name) {
         return error(
@@ -90,7 +109,7 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
     }
     let now = now_rfc3339();
     let rec = IntegrationRecord {
-        id: new_id(),
+        id,
         name,
         blueprint: bp.key.clone(),
         blueprint_version: bp.version.clone(),
@@ -102,11 +121,7 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
         updated_at: now,
     };
     if let Err(e) = shared.store.put_integration(&rec) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            &e.to_string(),
-        );
+        return store_failed(&e);
     }
     if let Err(e) = shared.run(&rec, Start::Latest).await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", &e);
@@ -139,10 +154,13 @@ fn apply_patch(
             },
             "config" => match v.as_object() {
                 Some(c) => {
-                    // A secret sent back as read (masked) keeps the stored one.
+                    // A secret sent back as read (the stored one's mask) keeps the stored one;
+                    // any other mask is refused.
                     let mut c = c.clone();
-                    crate::secrets::keep_masked_secrets(bp, &rec.config, &mut c);
-                    config.extend(c);
+                    match crate::secrets::resolve_masked_secrets(bp, Some(&rec.config), &mut c) {
+                        Ok(()) => config.extend(c),
+                        Err(refused) => fields.extend(refused),
+                    }
                 }
                 None => {
                     fields.insert("config".into(), "must be an object".into());
@@ -163,17 +181,21 @@ fn apply_patch(
     }
 }
 
-/// `PATCH /integrations/{id}`: a partial update; a new configuration restarts delivery.
-pub(super) async fn patch(shared: &Arc<Shared>, mut rec: IntegrationRecord, body: Value) -> Resp {
+/// `PATCH /integrations/{id}`: a partial update; a new configuration restarts delivery. The
+/// record is read again after the body, under the management write lock, so what the body is
+/// judged against (a secret's mask above all) is what is stored when it is written.
+pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
+    let Some(o) = body.as_object() else {
+        return not_an_object();
+    };
+    let _writing = super::WRITES.lock().await;
+    let mut rec = match shared.store.integration(id) {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return not_found("integration with this id"),
+        Err(e) => return store_failed(&e),
+    };
     let Some(bp) = Blueprint::get(&rec.blueprint) else {
         return not_found("blueprint");
-    };
-    let Some(o) = body.as_object() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "the body must be a JSON object",
-        );
     };
     let config = match apply_patch(&mut rec, bp, o) {
         Ok(config) => config,
@@ -183,22 +205,20 @@ pub(super) async fn patch(shared: &Arc<Shared>, mut rec: IntegrationRecord, body
         Ok(c) => rec.config = c.values,
         Err(e) => return validation(e.fields),
     }
-    if let Ok(all) = shared.store.integrations()
-        && all.iter().any(|i| i.name == rec.name && i.id != rec.id)
-    {
-        return error(
-            StatusCode::CONFLICT,
-            "CONFLICT",
-            &format!("an integration named `{}` exists", rec.name),
-        );
+    match shared.store.integrations() {
+        Ok(all) if all.iter().any(|i| i.name == rec.name && i.id != rec.id) => {
+            return error(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                &format!("an integration named `{}` exists", rec.name),
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return store_failed(&e),
     }
     rec.updated_at = now_rfc3339();
     if let Err(e) = shared.store.put_integration(&rec) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            &e.to_string(),
-        );
+        return store_failed(&e);
     }
     // A new configuration restarts delivery: held events go out with the new key or region.
     if rec.enabled {
@@ -251,13 +271,7 @@ pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) ->
         };
         match mapper.map(&ev, &(), now).outcome {
             signal_core::Mapped::Track { body, .. } => bytes::Bytes::copy_from_slice(body),
-            other => {
-                return error(
-                    StatusCode::CONFLICT,
-                    "CONFLICT",
-                    &format!("the test event maps to {other:?}"),
-                );
-            }
+            other => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(&other)),
         }
     };
     let url = format!("{}{}", fcfg.base_url, bp.track.path);
@@ -288,6 +302,33 @@ pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) ->
     }
 }
 
+/// Why the test event (a track call, "Signal Test Event", with a userId) is not a Track request,
+/// in words that say what to change.
+fn not_sent_why(outcome: &signal_core::Mapped<'_>) -> String {
+    use signal_core::DropReason;
+    const EVENT: &str = "the test event, a track call named `Signal Test Event`,";
+    match outcome {
+        signal_core::Mapped::Dropped(DropReason::EventMapping) => format!(
+            "{EVENT} is mapped to null in this integration's event_mapping, so it is never sent: \
+             remove `Signal Test Event` from event_mapping (or map it to a Pendo event name) to \
+             use the test button"
+        ),
+        signal_core::Mapped::Dropped(DropReason::Consent) => format!(
+            "{EVENT} carries no analytics consent and this integration has require_consent on, \
+             so it is not sent: send a real event with consent, or turn require_consent off to \
+             use the test button"
+        ),
+        signal_core::Mapped::Dropped(reason) => format!(
+            "{EVENT} would not be sent to Pendo with this configuration (reason: {reason}); \
+             check the integration's event_mapping and consent settings"
+        ),
+        _ => format!(
+            "{EVENT} does not become a Pendo Track request with this configuration; check the \
+             integration's event_mapping"
+        ),
+    }
+}
+
 /// `GET /integrations`: every installed integration, as a paged list.
 pub(super) async fn list_all(shared: &Shared, query: &str) -> Resp {
     match shared.store.integrations() {
@@ -298,11 +339,7 @@ pub(super) async fn list_all(shared: &Shared, query: &str) -> Resp {
             }
             list(data, query)
         }
-        Err(e) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            &e.to_string(),
-        ),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -311,10 +348,51 @@ pub(super) async fn show(shared: &Shared, rec: &IntegrationRecord) -> Resp {
     json(StatusCode::OK, &integration_json(shared, rec).await)
 }
 
-/// `DELETE /integrations/{id}`: stops its delivery, forgets it and its place in the spool.
-pub(super) async fn remove(shared: &Shared, rec: &IntegrationRecord) -> Resp {
-    shared.halt(&rec.id).await;
-    let _ = shared.store.delete_integration(&rec.id);
-    let _ = shared.spool.remove_consumer(&rec.id);
+/// `DELETE /integrations/{id}`: forgets it, stops its delivery and releases its place in the
+/// spool. 204 only once it is gone from the store; a failed delete changes nothing (503).
+pub(super) async fn remove(shared: &Shared, id: &str) -> Resp {
+    let _writing = super::WRITES.lock().await;
+    match shared.store.delete_integration(id) {
+        Ok(true) => {}
+        Ok(false) => return not_found("integration with this id"),
+        Err(e) => return store_failed(&e),
+    }
+    shared.halt(id).await;
+    if let Err(e) = shared.spool.remove_consumer(id) {
+        // The integration is gone; what is left is its cursor or dead letters on disk.
+        tracing::warn!(integration = id, error = %e, "removed, but its place in the spool could not be released");
+    }
     text(StatusCode::NO_CONTENT, "text/plain", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_randomness_an_install_gets_503_and_no_id() {
+        let e = new_id(|_| Err(getrandom::Error::UNSUPPORTED)).expect_err("no id");
+        assert_eq!(no_randomness(e).status(), StatusCode::SERVICE_UNAVAILABLE);
+        let a = new_id(getrandom::fill).ok().unwrap_or_default();
+        let b = new_id(getrandom::fill).ok().unwrap_or_default();
+        assert!(a.starts_with("int_") && a.len() == 20, "{a}");
+        assert_ne!(a, b, "ids differ");
+    }
+
+    #[test]
+    fn the_test_buttons_refusal_is_a_sentence_not_debug_text() {
+        use signal_core::{DropReason, Mapped};
+        for reason in [
+            DropReason::EventMapping,
+            DropReason::Consent,
+            DropReason::Anonymous,
+        ] {
+            let why = not_sent_why(&Mapped::Dropped(reason));
+            assert!(
+                !why.contains("Dropped(") && why.contains("Signal Test Event"),
+                "{why}"
+            );
+        }
+        assert!(not_sent_why(&Mapped::Dropped(DropReason::EventMapping)).contains("event_mapping"));
+    }
 }

@@ -16,14 +16,23 @@
 //! - `reply.rs`: what they share: JSON errors, paged lists, query parameters, JSON bodies.
 //!
 //! Anything else not under `/v1/` is the management UI (`crate::ui`).
+//!
+//! Only `/v1/admin` and the paths below `/v1/admin/` are the API: `/v1/adminintegrations` is
+//! not `/v1/admin/integrations`. A store that fails is a `503 UNAVAILABLE`, never "not found".
 
 use crate::app::Shared;
 use crate::http::Resp;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use reply::{body_json, error, not_found};
+use reply::{body_json, error, not_found, store_failed};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// One management write at a time (install, change, remove of integrations and sources): each
+/// reads what is stored, judges the body against it (names unique, a secret's mask) and writes
+/// it back, and none may do so from a copy another has just made stale. Writes are rare and
+/// short; one lock for all keeps install's uniqueness check under it too.
+static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 mod catalog;
 mod dead_letters;
@@ -33,6 +42,8 @@ mod live;
 mod metrics;
 mod reply;
 mod sources;
+#[cfg(test)]
+mod tests;
 
 /// Handles one management request.
 pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
@@ -42,7 +53,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
     if let Some(answer) = unauthenticated(&shared, &method, &path).await {
         return answer;
     }
-    let Some(rest) = path.strip_prefix("/v1/admin") else {
+    let Some(rest) = path
+        .strip_prefix("/v1/admin")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    else {
         return not_found("such endpoint");
     };
     let ok = req
@@ -68,6 +82,8 @@ async fn unauthenticated(shared: &Shared, method: &Method, path: &str) -> Option
     match (method.clone(), path) {
         (Method::GET, "/healthz") => Some(health::healthz()),
         (Method::GET, "/readyz") => Some(health::readyz(shared)),
+        (Method::HEAD, "/healthz") => Some(health::without_body(health::healthz())),
+        (Method::HEAD, "/readyz") => Some(health::without_body(health::readyz(shared))),
         (Method::GET, "/metrics") => Some(metrics::metrics(shared).await),
         (Method::GET | Method::HEAD, p) if !p.starts_with("/v1/") => crate::ui::asset(p),
         _ => None,
@@ -106,16 +122,18 @@ async fn integration(
     req: Request<Incoming>,
     query: &str,
 ) -> Resp {
-    let Ok(Some(rec)) = shared.store.integration(id) else {
-        return not_found("integration with this id");
+    let rec = match shared.store.integration(id) {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return not_found("integration with this id"),
+        Err(e) => return store_failed(&e),
     };
     match (method, tail) {
         (Method::GET, []) => integrations::show(shared, &rec).await,
         (Method::PATCH, []) => match body_json(req).await {
-            Ok(body) => integrations::patch(shared, rec, body).await,
+            Ok(body) => integrations::patch(shared, &rec.id, body).await,
             Err(r) => r,
         },
-        (Method::DELETE, []) => integrations::remove(shared, &rec).await,
+        (Method::DELETE, []) => integrations::remove(shared, &rec.id).await,
         (Method::GET, ["events"]) => {
             live::events(shared, &rec, live::wants_stream(&req), query).await
         }

@@ -14,6 +14,28 @@ pub(super) fn error(status: StatusCode, code: &str, message: &str) -> Resp {
     )
 }
 
+/// `503 UNAVAILABLE`: the node's store failed; nothing was read or changed, so the same request
+/// can be sent again.
+pub(super) fn store_failed(e: &signal_store::StoreError) -> Resp {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        &format!(
+            "the node's store failed ({e}); nothing was changed: try again, and check the data \
+             directory's disk if it goes on"
+        ),
+    )
+}
+
+/// `400 INVALID_REQUEST`: the body is JSON but not an object.
+pub(super) fn not_an_object() -> Resp {
+    error(
+        StatusCode::BAD_REQUEST,
+        "INVALID_REQUEST",
+        "the body must be a JSON object",
+    )
+}
+
 /// `404 NOT_FOUND`: "no {what}".
 pub(super) fn not_found(what: &str) -> Resp {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no {what}"))

@@ -2,7 +2,7 @@
 //! allowed origins, rate limit), listed, created, changed and removed; every change is pushed
 //! to the gateway's view of them at once.
 
-use super::reply::{body_json, error, list, not_found, validation};
+use super::reply::{body_json, error, list, not_an_object, not_found, store_failed, validation};
 use crate::app::{Shared, now_rfc3339};
 use crate::http::{Resp, json, text};
 use hyper::body::Incoming;
@@ -73,27 +73,27 @@ fn apply_source(
     }
 }
 
-/// Reloads the gateway's sources and forgets the changed one's rate limiter.
-fn refresh_sources(shared: &Shared, changed: &str) {
-    if let Ok(all) = shared.store.sources() {
-        *shared
+/// Puts a change the store has taken into the gateway's view of the sources (`None`: the source
+/// `id` is gone), and forgets its rate limiter. The view is changed in memory, not read back:
+/// a failed read must not leave a removed source accepted.
+fn refresh_sources(shared: &Shared, id: &str, changed: Option<&SourceRecord>) {
+    {
+        let mut view = shared
             .sources
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        view.retain(|s| s.id != id);
+        view.extend(changed.cloned());
     }
-    crate::app::lock(&shared.limiters).remove(changed);
+    crate::app::lock(&shared.limiters).remove(id);
 }
 
 /// Stores a source, refreshes the gateway's view of it, and answers with it.
 fn save_source(shared: &Shared, s: &SourceRecord, status: StatusCode, reveal_secret: bool) -> Resp {
     if let Err(e) = shared.store.put_source(s) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            &e.to_string(),
-        );
+        return store_failed(&e);
     }
-    refresh_sources(shared, &s.id);
+    refresh_sources(shared, &s.id, Some(s));
     json(status, &source_json(s, reveal_secret))
 }
 
@@ -108,11 +108,7 @@ pub(super) async fn route(
     match (method, parts) {
         (Method::GET, []) => match shared.store.sources() {
             Ok(all) => list(all.iter().map(|s| source_json(s, false)).collect(), query),
-            Err(e) => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                &e.to_string(),
-            ),
+            Err(e) => store_failed(&e),
         },
         (Method::POST, []) => {
             let body = match body_json(req).await {
@@ -123,9 +119,10 @@ pub(super) async fn route(
                 (crate::app::random_token(32), crate::app::random_token(48))
             else {
                 return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "no randomness",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "no randomness to make a pipeline key and secret from; nothing was created: \
+                     try again",
                 );
             };
             let mut s = SourceRecord {
@@ -137,28 +134,40 @@ pub(super) async fn route(
                 rate_limit_per_second: shared.settings.source_rate_limit,
                 created_at: now_rfc3339(),
             };
+            if !body.is_object() {
+                return not_an_object();
+            }
             if let Err(fields) = apply_source(&mut s, &body, true) {
                 return validation(fields);
             }
+            let _writing = super::WRITES.lock().await;
             save_source(shared, &s, StatusCode::CREATED, true)
         }
-        (m @ (Method::PATCH | Method::DELETE), [id]) => {
-            let Some(mut s) = shared
-                .store
-                .sources()
-                .ok()
-                .and_then(|l| l.into_iter().find(|s| s.id == *id))
-            else {
-                return not_found("source with this id");
-            };
-            if m == Method::DELETE {
-                let _ = shared.store.delete_source(&s.id);
-                refresh_sources(shared, &s.id);
-                return text(StatusCode::NO_CONTENT, "text/plain", "");
+        (Method::DELETE, [id]) => {
+            let _writing = super::WRITES.lock().await;
+            match shared.store.delete_source(id) {
+                Ok(true) => {
+                    refresh_sources(shared, id, None);
+                    text(StatusCode::NO_CONTENT, "text/plain", "")
+                }
+                Ok(false) => not_found("source with this id"),
+                Err(e) => store_failed(&e),
             }
+        }
+        (Method::PATCH, [id]) => {
             let body = match body_json(req).await {
-                Ok(b) => b,
+                Ok(b) if b.is_object() => b,
+                Ok(_) => return not_an_object(),
                 Err(r) => return r,
+            };
+            // Read after the body, under the write lock: the change goes over what is stored.
+            let _writing = super::WRITES.lock().await;
+            let mut s = match shared.store.sources() {
+                Ok(all) => match all.into_iter().find(|s| s.id == *id) {
+                    Some(s) => s,
+                    None => return not_found("source with this id"),
+                },
+                Err(e) => return store_failed(&e),
             };
             if let Err(fields) = apply_source(&mut s, &body, false) {
                 return validation(fields);

@@ -1,0 +1,154 @@
+//! The management API in this process, over loopback HTTP, with failures injected into its
+//! store (`signal_store::Faults`): a store that fails answers 503 and changes nothing, never
+//! "not found" or "done"; an install without randomness gets no id.
+
+use crate::app::Node;
+use crate::settings::{Flags, Settings};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "admin-test-token";
+
+/// A node in `dir` on loopback ports.
+async fn node(dir: &std::path::Path) -> Node {
+    let flags = Flags {
+        data_dir: Some(dir.display().to_string()),
+        ingest_addr: Some("127.0.0.1:0".into()),
+        admin_addr: Some("127.0.0.1:0".into()),
+        ..Flags::default()
+    };
+    let settings = Settings::resolve(&flags, |k| {
+        (k == "SIGNAL_ADMIN_TOKEN").then(|| TOKEN.to_owned())
+    })
+    .expect("settings");
+    Node::start(settings).await.expect("node").0
+}
+
+/// Calls the management API; the status and the JSON answer (`null` for none).
+async fn call(node: &Node, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", node.admin_addr))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .expect("request");
+    let resp = client.request(req).await.expect("answer");
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// Asserts a `503 UNAVAILABLE` that says the store failed.
+fn assert_store_failed(what: &str, (status, v): (u16, Value)) {
+    assert_eq!(status, 503, "{what}: {v}");
+    assert_eq!(v["error"]["code"], "UNAVAILABLE", "{what}: {v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("store failed"), "{what}: {message}");
+}
+
+/// A node with one Pendo integration and one extra source; their paths.
+async fn with_records(dir: &std::path::Path) -> (Node, String, String) {
+    let node = node(dir).await;
+    let (s, v) = call(
+        &node,
+        "POST",
+        "/v1/admin/integration-catalog/pendo/install",
+        Some(json!({"name": "Pendo", "config": {"api_key": "a", "integration_key": "ik"}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let integration = format!("/v1/admin/integrations/{}", v["id"].as_str().expect("id"));
+    let (s, v) = call(
+        &node,
+        "POST",
+        "/v1/admin/sources",
+        Some(json!({"name": "Web"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let source = format!("/v1/admin/sources/{}", v["id"].as_str().expect("id"));
+    (node, integration, source)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_store_read_is_503_not_404() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, integration, source) = with_records(dir.path()).await;
+    node.shared.store.faults().fail_reads(true);
+    for (method, path, body) in [
+        ("GET", &integration, None),
+        ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
+        ("DELETE", &integration, None),
+        ("GET", &format!("{integration}/stats"), None),
+        ("PATCH", &source, Some(json!({"name": "Renamed"}))),
+        ("GET", &"/v1/admin/integrations".to_owned(), None),
+        ("GET", &"/v1/admin/sources".to_owned(), None),
+    ] {
+        let answer = call(&node, method, path, body).await;
+        assert_store_failed(&format!("{method} {path}"), answer);
+    }
+    node.shared.store.faults().fail_reads(false);
+    let (s, v) = call(&node, "GET", &integration, None).await;
+    assert_eq!(
+        (s, &v["name"]),
+        (200, &json!("Pendo")),
+        "nothing changed: {v}"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_store_write_is_503_and_what_was_stored_stays() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, integration, source) = with_records(dir.path()).await;
+    node.shared.store.faults().fail_writes(true);
+    for (method, path, body) in [
+        ("DELETE", &integration, None),
+        ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
+        ("DELETE", &source, None),
+        ("PATCH", &source, Some(json!({"name": "Renamed"}))),
+    ] {
+        let answer = call(&node, method, path, body).await;
+        assert_store_failed(&format!("{method} {path}"), answer);
+    }
+    node.shared.store.faults().fail_writes(false);
+    let (s, v) = call(&node, "GET", &integration, None).await;
+    assert_eq!((s, &v["name"]), (200, &json!("Pendo")), "not removed: {v}");
+    assert!(
+        node.shared
+            .runtimes
+            .lock()
+            .await
+            .contains_key(integration.rsplit('/').next().unwrap_or_default()),
+        "its delivery still runs"
+    );
+    let (_, list) = call(&node, "GET", "/v1/admin/sources", None).await;
+    let id = source.rsplit('/').next().unwrap_or_default();
+    assert!(
+        list["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["id"] == id && s["name"] == "Web"),
+        "the source is still there, unchanged: {list}"
+    );
+    // Once the store works again, the same requests do what they say.
+    let (s, v) = call(&node, "DELETE", &integration, None).await;
+    assert_eq!(s, 204, "{v}");
+    let (s, _) = call(&node, "GET", &integration, None).await;
+    assert_eq!(s, 404);
+    let (s, _) = call(&node, "DELETE", &source, None).await;
+    assert_eq!(s, 204);
+    let (s, _) = call(&node, "DELETE", &source, None).await;
+    assert_eq!(s, 404, "a second delete finds nothing");
+    node.stop().await;
+}
