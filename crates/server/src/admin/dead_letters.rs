@@ -6,7 +6,7 @@
 //! JSON, not an object, has another field, or `ids` that are not dead-letter ids replays nothing
 //! and says which field breaks which rule: a typo must never replay every letter.
 
-use super::reply::{body_json, error, not_an_object, not_found, param, validation};
+use super::reply::{body_json, error, limit, not_an_object, not_found, number, validation};
 use crate::app::Shared;
 use crate::http::{Resp, json, text};
 use hyper::body::Incoming;
@@ -47,12 +47,11 @@ pub(super) async fn route(
     };
     match (m, more) {
         (Method::GET, []) => {
-            let limit = param(query, "limit")
-                .and_then(|l| l.parse::<usize>().ok())
-                .unwrap_or(50)
-                .clamp(1, 100);
             // The cursor is the last id of the page before.
-            let after = param(query, "cursor").and_then(|c| c.parse::<u64>().ok());
+            let (limit, after) = match (limit(query, 50, 100), number(query, "cursor")) {
+                (Ok(limit), Ok(after)) => (limit, after),
+                (Err(bad), _) | (_, Err(bad)) => return bad.answer(),
+            };
             match crate::dead_letters::page(dead, after, limit).await {
                 Ok(page) => json(StatusCode::OK, &page),
                 Err(e) => unavailable(e),

@@ -124,9 +124,23 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
         return store_failed(&e);
     }
     if let Err(e) = shared.run(&rec, Start::Latest).await {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", &e);
+        return undo_install(shared, &rec.id, &e);
     }
     json(StatusCode::CREATED, &integration_json(shared, &rec).await)
+}
+
+/// An install whose delivery could not start (`why`, a spool failure) is taken back out of the
+/// store, so it is not listed half made and the same request can be sent again: `503`.
+fn undo_install(shared: &Shared, id: &str, why: &str) -> Resp {
+    let _ = shared.spool.remove_consumer(id);
+    let message = match shared.store.delete_integration(id) {
+        Ok(_) => format!("its delivery could not start ({why}); nothing was installed: try again"),
+        Err(e) => format!(
+            "its delivery could not start ({why}), and it could not be taken back out of the \
+             store ({e}): it is listed but delivers nothing; delete it, then install again"
+        ),
+    };
+    error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &message)
 }
 
 /// Applies a PATCH body's name and enabled to `rec`, and answers the configuration it asks for
@@ -223,7 +237,15 @@ pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
     // A new configuration restarts delivery: held events go out with the new key or region.
     if rec.enabled {
         if let Err(e) = shared.run(&rec, Start::Latest).await {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", &e);
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &format!(
+                    "the change is saved, but delivery could not restart ({e}); its events are \
+                     kept in the spool, and delivery starts again with the next change or when \
+                     the node restarts"
+                ),
+            );
         }
     } else {
         shared.halt(&rec.id).await;

@@ -2,7 +2,7 @@
 //! for `text/event-stream`, else the most recent as JSON. The events themselves are kept by
 //! `crate::live`.
 
-use super::reply::{error, param};
+use super::reply::{error, limit};
 use crate::app::Shared;
 use crate::http::{Resp, json};
 use hyper::body::Incoming;
@@ -19,7 +19,7 @@ pub(super) fn wants_stream(req: &Request<Incoming>) -> bool {
 }
 
 /// `GET /integrations/{id}/events`: the stream (409 while the integration is disabled), or
-/// the most recent `?limit=` (default 50, at most 1000) as `{"data": [...]}`.
+/// the most recent `?limit=` (default 50, 1 to 1000; not a number: 422) as `{"data": [...]}`.
 pub(super) async fn events(
     shared: &Shared,
     rec: &IntegrationRecord,
@@ -36,10 +36,10 @@ pub(super) async fn events(
             ),
         };
     }
-    let limit = param(query, "limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50usize)
-        .min(1000);
+    let limit = match limit(query, 50, 1000) {
+        Ok(limit) => limit,
+        Err(bad) => return bad.answer(),
+    };
     let data = shared
         .runtimes
         .lock()

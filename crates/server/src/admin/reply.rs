@@ -48,17 +48,50 @@ pub(super) fn param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// `data` as one page: `?limit=` (default 50, 1 to 100) from the offset in `?cursor=`.
+/// A query parameter that is not what it must be: its name and the rule.
+#[derive(Debug)]
+pub(super) struct BadParam {
+    name: &'static str,
+    rule: &'static str,
+}
+
+impl BadParam {
+    /// `422 VALIDATION_ERROR` naming the parameter.
+    pub(super) fn answer(self) -> Resp {
+        validation([(self.name.to_owned(), self.rule.to_owned())].into())
+    }
+}
+
+/// The query parameter `name` as a whole number, if it is given.
+pub(super) fn number(query: &str, name: &'static str) -> Result<Option<u64>, BadParam> {
+    param(query, name)
+        .map(|v| v.parse::<u64>())
+        .transpose()
+        .map_err(|_| BadParam {
+            name,
+            rule: "must be a whole number (as the list's next_cursor gives it, for a cursor)",
+        })
+}
+
+/// `?limit=`: `default` when not given, a number brought into 1 to `max`.
+pub(super) fn limit(query: &str, default: usize, max: usize) -> Result<usize, BadParam> {
+    Ok(number(query, "limit")?
+        .map_or(default, |n| usize::try_from(n).unwrap_or(max))
+        .clamp(1, max))
+}
+
+/// `data` as one page: `?limit=` (default 50, 1 to 100) from the offset in `?cursor=`; a
+/// parameter that is not a number is a 422 naming it.
 pub(super) fn list(data: Vec<Value>, query: &str) -> Resp {
-    let limit = param(query, "limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(50)
-        .clamp(1, 100);
-    let start = param(query, "cursor")
-        .and_then(|c| c.parse::<usize>().ok())
+    let (limit, start) = match (limit(query, 50, 100), number(query, "cursor")) {
+        (Ok(limit), Ok(cursor)) => (limit, cursor),
+        (Err(bad), _) | (_, Err(bad)) => return bad.answer(),
+    };
+    let start = start
+        .and_then(|c| usize::try_from(c).ok())
         .unwrap_or(0)
         .min(data.len());
-    let end = (start + limit).min(data.len());
+    let end = start.saturating_add(limit).min(data.len());
     let has_more = end < data.len();
     json(
         StatusCode::OK,

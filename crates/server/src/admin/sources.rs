@@ -22,6 +22,43 @@ fn source_json(s: &SourceRecord, reveal_secret: bool) -> Value {
     })
 }
 
+const ORIGIN_RULE: &str = "must be an origin as browsers send it: http:// or https://, a \
+     lower-case host and an optional port, nothing after (https://shop.example.com)";
+
+/// Whether `o` is an origin as a browser sends it in `Origin`, so that the gateway's exact
+/// comparison can ever match it: `http://` or `https://`, a lower-case host, an optional port
+/// (1 to 65535), no path, query, user or trailing slash.
+fn is_origin(o: &str) -> bool {
+    let Some(rest) = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let (host, port) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        // An IPv6 literal: `[::1]` or `[::1]:8080`.
+        Some((v6, after)) => {
+            let v6_ok = !v6.is_empty() && v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return false,
+            };
+            (if v6_ok { "v6" } else { "" }, port)
+        }
+        None => match rest.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    host_ok && port_ok
+}
+
 /// Reads name, allowed_origins and rate_limit_per_second from a source body into `s`.
 fn apply_source(
     s: &mut SourceRecord,
@@ -38,16 +75,25 @@ fn apply_source(
     }
     match body.get("allowed_origins") {
         None => {}
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
-            s.allowed_origins = a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect();
+        Some(Value::Array(a)) => {
+            // One field (the form's), naming the first entry that breaks the rule.
+            let mut origins = Vec::with_capacity(a.len());
+            for v in a {
+                match v.as_str().filter(|o| is_origin(o)) {
+                    Some(o) => origins.push(o.to_owned()),
+                    None => {
+                        fields
+                            .entry("allowed_origins".into())
+                            .or_insert_with(|| format!("{v} {ORIGIN_RULE}"));
+                    }
+                }
+            }
+            s.allowed_origins = origins;
         }
         Some(_) => {
             fields.insert(
                 "allowed_origins".into(),
-                "must be an array of origins".into(),
+                format!("must be an array of origins; each {ORIGIN_RULE}"),
             );
         }
     }
@@ -175,5 +221,41 @@ pub(super) async fn route(
             save_source(shared, &s, StatusCode::OK, false)
         }
         _ => not_found("such endpoint"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_origin;
+
+    #[test]
+    fn origins_are_what_browsers_send() {
+        for good in [
+            "https://shop.example.com",
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]",
+            "https://[::1]:8443",
+        ] {
+            assert!(is_origin(good), "{good}");
+        }
+        for bad in [
+            "",
+            "shop.example.com",
+            "https://",
+            "https://shop.example.com/",
+            "https://Shop.example.com",
+            "https://shop.example.com/path",
+            "https://u@shop.example.com",
+            "https://shop.example.com:0",
+            "https://shop.example.com:65536",
+            "https://shop.example.com:",
+            "ftp://shop.example.com",
+            "http://[::1",
+            "http://[::1]x",
+            "*",
+        ] {
+            assert!(!is_origin(bad), "{bad}");
+        }
     }
 }

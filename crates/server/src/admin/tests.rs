@@ -1,6 +1,7 @@
 //! The management API in this process, over loopback HTTP, with failures injected into its
-//! store (`signal_store::Faults`): a store that fails answers 503 and changes nothing, never
-//! "not found" or "done"; an install without randomness gets no id.
+//! store (`signal_store::Faults`) or its spool directory: a store that fails answers 503 and
+//! changes nothing, never "not found" or "done"; an install whose delivery cannot start is not
+//! left half made; list parameters and allowed origins that break their rules are named.
 
 use crate::app::Node;
 use crate::settings::{Flags, Settings};
@@ -150,5 +151,108 @@ async fn a_failed_store_write_is_503_and_what_was_stored_stays() {
     assert_eq!(s, 204);
     let (s, _) = call(&node, "DELETE", &source, None).await;
     assert_eq!(s, 404, "a second delete finds nothing");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_origin_that_no_browser_sends_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = node(dir.path()).await;
+    for (origins, bad) in [
+        (json!(["https://good.example/"]), "https://good.example/"),
+        (
+            json!(["https://good.example", "good.example"]),
+            "good.example",
+        ),
+        (json!(["HTTPS://Good.example"]), "HTTPS://Good.example"),
+        (
+            json!(["https://good.example/shop"]),
+            "https://good.example/shop",
+        ),
+        (
+            json!(["https://good.example:99999"]),
+            "https://good.example:99999",
+        ),
+        (json!(["https://"]), "https://"),
+        (json!([7]), "7"),
+    ] {
+        let (s, v) = call(
+            &node,
+            "POST",
+            "/v1/admin/sources",
+            Some(json!({"name": "Web", "allowed_origins": origins})),
+        )
+        .await;
+        assert_eq!(s, 422, "{origins}: {v}");
+        let rule = v["error"]["fields"]["allowed_origins"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            rule.contains(bad) && rule.contains("https://shop.example.com"),
+            "{origins}: names the entry and the rule, with an example: {v}"
+        );
+    }
+    let (s, v) = call(
+        &node,
+        "POST",
+        "/v1/admin/sources",
+        Some(json!({"name": "Web", "allowed_origins": ["https://good.example", "http://localhost:3000"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_query_that_is_not_a_number_is_refused_naming_the_parameter() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, integration, _) = with_records(dir.path()).await;
+    for (path, field) in [
+        ("/v1/admin/integrations?limit=ten".to_owned(), "limit"),
+        ("/v1/admin/sources?cursor=abc".to_owned(), "cursor"),
+        ("/v1/admin/integration-catalog?limit=-1".to_owned(), "limit"),
+        (format!("{integration}/dead-letters?cursor=last"), "cursor"),
+        (format!("{integration}/dead-letters?limit=1.5"), "limit"),
+        (format!("{integration}/events?limit=all"), "limit"),
+    ] {
+        let (s, v) = call(&node, "GET", &path, None).await;
+        assert_eq!(s, 422, "{path}: {v}");
+        let rule = v["error"]["fields"][field].as_str().unwrap_or_default();
+        assert!(!rule.is_empty(), "{path}: the rule for `{field}`: {v}");
+    }
+    // Numbers past the bounds are brought into them, as the interface says (max 100).
+    let (s, v) = call(&node, "GET", "/v1/admin/integrations?limit=500", None).await;
+    assert_eq!(s, 200, "{v}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_whose_delivery_cannot_start_is_not_left_half_installed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let node = node(dir.path()).await;
+    // Where a new integration's dead letters go is a file, not a directory: its place in the
+    // spool cannot be made (as on a full or broken disk).
+    let dead = dir.path().join("spool").join("dead");
+    let _ = std::fs::remove_dir_all(&dead);
+    std::fs::write(&dead, "in the way").expect("write");
+    let install = || {
+        call(
+            &node,
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            Some(json!({"name": "Pendo", "config": {"api_key": "a", "integration_key": "ik"}})),
+        )
+    };
+    let (s, v) = install().await;
+    assert_eq!(s, 503, "{v}");
+    assert_eq!(v["error"]["code"], "UNAVAILABLE", "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("nothing was installed"), "{message}");
+    let (_, list) = call(&node, "GET", "/v1/admin/integrations", None).await;
+    assert_eq!(list["data"], json!([]), "not listed, half made: {list}");
+    // Once the disk is fixed, the same request installs it (no 409 for a name left behind).
+    std::fs::remove_file(&dead).expect("rm");
+    let (s, v) = install().await;
+    assert_eq!(s, 201, "{v}");
     node.stop().await;
 }
