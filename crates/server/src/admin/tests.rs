@@ -256,3 +256,58 @@ async fn an_install_whose_delivery_cannot_start_is_not_left_half_installed() {
     assert_eq!(s, 201, "{v}");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_is_judged_against_the_key_stored_when_it_writes_not_when_it_arrived() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (node, integration, _) = with_records(dir.path()).await;
+    let id = integration
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut rec = node
+        .shared
+        .store
+        .integration(&id)
+        .ok()
+        .flatten()
+        .expect("stored");
+    rec.config["integration_key"] = json!("int-key-0001");
+    node.shared.store.put_integration(&rec).expect("put");
+    // Admin B saves a page read now (the key's mask) while admin A's rotation is being written.
+    let writing = super::WRITES.lock().await;
+    let node = std::sync::Arc::new(node);
+    let b = {
+        let (node, path) = (node.clone(), integration.clone());
+        tokio::spawn(async move {
+            let body = json!({"config": {"integration_key": "****0001"}});
+            call(&node, "PATCH", &path, Some(body)).await
+        })
+    };
+    // Give B's request the time to arrive and wait behind A; a B that judged its body against
+    // the record it found on arrival would keep int-key-0001 over A's rotation.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    rec.config["integration_key"] = json!("int-key-0002");
+    node.shared
+        .store
+        .put_integration(&rec)
+        .expect("A rotates the key");
+    drop(writing);
+    let (s, v) = b.await.expect("B answered");
+    assert_eq!(s, 422, "B's mask is of a key no longer stored: {v}");
+    let stored = node
+        .shared
+        .store
+        .integration(&id)
+        .ok()
+        .flatten()
+        .expect("stored");
+    assert_eq!(
+        stored.config["integration_key"], "int-key-0002",
+        "A's key stays"
+    );
+    if let Ok(node) = std::sync::Arc::try_unwrap(node) {
+        node.stop().await;
+    }
+}
