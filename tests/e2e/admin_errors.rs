@@ -64,7 +64,7 @@ async fn dead_ids(edge: &Edge, id: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replay_body_that_is_not_a_list_of_ids_replays_nothing_and_says_why() {
+async fn a_replay_or_purge_body_that_is_not_what_it_must_be_changes_nothing_and_says_why() {
     let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into())]).await;
     sim.set_faults(FaultPlan {
         error_rate: 1.0,
@@ -115,6 +115,18 @@ async fn a_replay_body_that_is_not_a_list_of_ids_replays_nothing_and_says_why() 
         all,
         "nothing was replayed by a body that was refused"
     );
+
+    // Purge takes no body: a body that asks for some is refused, not taken as "all".
+    let letters = format!("/v1/admin/integrations/{id}/dead-letters");
+    let (s, v) = edge
+        .admin("DELETE", &letters, Some(json!({"ids": [all[0]]})))
+        .await;
+    assert_eq!(s, 422, "a purge of some: {v}");
+    assert!(
+        v["error"]["fields"]["ids"].is_string(),
+        "names the field: {v}"
+    );
+    assert_eq!(dead_ids(&edge, &id).await, all, "nothing was purged");
 
     // The ids as the list shows them, or as numbers: only those.
     let (s, v) = edge

@@ -4,7 +4,8 @@
 //!
 //! Replay takes everything only when nothing narrows it: an empty body, `{}`. A body that is not
 //! JSON, not an object, has another field, or `ids` that are not dead-letter ids replays nothing
-//! and says which field breaks which rule: a typo must never replay every letter.
+//! and says which field breaks which rule: a typo must never replay every letter. Purge takes
+//! no body; one that asks for something (`{"ids": [...]}`) purges nothing.
 
 use super::reply::{body_json, error, limit, not_an_object, not_found, number, validation};
 use crate::app::Shared;
@@ -72,10 +73,29 @@ pub(super) async fn route(
                 Err(e) => unavailable(e),
             }
         }
-        (Method::DELETE, []) => match crate::dead_letters::purge(dead).await {
-            Ok(_) => text(StatusCode::NO_CONTENT, "text/plain", ""),
-            Err(e) => unavailable(e),
-        },
+        (Method::DELETE, []) => {
+            // Purge takes no body: one that asks for something is refused, never "all".
+            match body_json(req).await {
+                Ok(Value::Object(o)) if o.is_empty() => {}
+                Ok(Value::Object(o)) => {
+                    return validation(
+                        o.keys()
+                            .map(|k| {
+                                let rule = "purge deletes every dead letter and takes no body: \
+                                            send none (to remove some, replay them instead)";
+                                (k.clone(), rule.to_owned())
+                            })
+                            .collect(),
+                    );
+                }
+                Ok(_) => return not_an_object(),
+                Err(r) => return r,
+            }
+            match crate::dead_letters::purge(dead).await {
+                Ok(_) => text(StatusCode::NO_CONTENT, "text/plain", ""),
+                Err(e) => unavailable(e),
+            }
+        }
         _ => not_found("such endpoint"),
     }
 }
