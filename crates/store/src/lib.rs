@@ -18,6 +18,7 @@ use signal_core::{IdentityLookup, Link};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+#[cfg(feature = "fault-injection")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const INTEGRATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("integrations");
@@ -88,13 +89,16 @@ fn err(op: &str) -> impl Fn(&dyn fmt::Display) -> StoreError + '_ {
 
 /// Failures to inject, for tests of what the node answers when its store fails (a broken or
 /// full disk under `store.redb`). Off unless a test turns them on; every store operation then
-/// fails before it touches the database, as a failed read or write would.
+/// fails before it touches the database, as a failed read or write would. Only built with the
+/// `fault-injection` feature, which only tests turn on: the node's binary has no such switch.
+#[cfg(feature = "fault-injection")]
 #[derive(Debug, Default)]
 pub struct Faults {
     reads: AtomicBool,
     writes: AtomicBool,
 }
 
+#[cfg(feature = "fault-injection")]
 impl Faults {
     /// Makes every read (`integration`, `integrations`, `sources`) fail, or not.
     pub fn fail_reads(&self, on: bool) {
@@ -119,6 +123,7 @@ impl Faults {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Database>,
+    #[cfg(feature = "fault-injection")]
     faults: Arc<Faults>,
 }
 
@@ -132,6 +137,7 @@ impl Store {
         let db = Database::create(path).map_err(|e| err("open")(&e))?;
         let store = Self {
             db: Arc::new(db),
+            #[cfg(feature = "fault-injection")]
             faults: Arc::default(),
         };
         // Create the tables so readers never meet a missing one.
@@ -152,8 +158,19 @@ impl Store {
     }
 
     /// The failures tests can inject into this store (and its clones).
+    #[cfg(feature = "fault-injection")]
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Fails when a test injected a failure of this kind of operation; always Ok without the
+    /// `fault-injection` feature.
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
+    fn check(&self, write: bool, op: &str) -> Result<(), StoreError> {
+        #[cfg(feature = "fault-injection")]
+        self.faults.check(write, op)?;
+        let _ = (write, op);
+        Ok(())
     }
 
     fn put<T: Serialize>(
@@ -162,7 +179,7 @@ impl Store {
         id: &str,
         value: &T,
     ) -> Result<(), StoreError> {
-        self.faults.check(true, "insert")?;
+        self.check(true, "insert")?;
         let bytes = serde_json::to_vec(value).map_err(|e| err("encode")(&e))?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         {
@@ -178,7 +195,7 @@ impl Store {
         table: TableDefinition<&str, &[u8]>,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        self.faults.check(false, "get")?;
+        self.check(false, "get")?;
         let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
         let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
         let Some(v) = t.get(id).map_err(|e| err("get")(&e))? else {
@@ -193,7 +210,7 @@ impl Store {
         &self,
         table: TableDefinition<&str, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
-        self.faults.check(false, "list")?;
+        self.check(false, "list")?;
         let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
         let t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
         let mut out = Vec::new();
@@ -205,7 +222,7 @@ impl Store {
     }
 
     fn delete(&self, table: TableDefinition<&str, &[u8]>, id: &str) -> Result<bool, StoreError> {
-        self.faults.check(true, "remove")?;
+        self.check(true, "remove")?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         let existed = {
             let mut t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
@@ -287,7 +304,7 @@ impl Store {
         if links.is_empty() {
             return Ok(());
         }
-        self.faults.check(true, "insert link")?;
+        self.check(true, "insert link")?;
         let mut txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| err("durability")(&e))?;
@@ -416,6 +433,7 @@ mod tests {
         assert!(!s.user_for_anonymous("nobody", &mut out) && out.is_empty());
     }
 
+    #[cfg(feature = "fault-injection")]
     #[test]
     fn injected_failures_fail_reads_and_writes_until_turned_off() {
         let dir = tempfile::tempdir().expect("tempdir");
