@@ -20,6 +20,7 @@
 mod op;
 mod oplog;
 
+use crate::disk::Disk;
 use crate::error::SpoolError;
 use oplog::{Entry, OpLog};
 use std::collections::BTreeSet;
@@ -79,6 +80,12 @@ pub struct DeadLetterStats {
     pub index_bytes: u64,
     /// Dead letters dropped to stay within the cap since the spool was opened.
     pub dropped: u64,
+    /// Damaged or unreadable stretches of the two files found when they were opened (each is
+    /// logged with the file's name); the letters around them are kept.
+    pub corrupt: u64,
+    /// Replays that could not be read back from disk since the spool was opened (each logged);
+    /// delivery skipped them and went on.
+    pub skipped_replays: u64,
 }
 
 /// The dead letters and replays of one consumer. Shared (`Arc`) by its consumer and whoever
@@ -88,6 +95,9 @@ pub struct DeadLetters {
     name: String,
     max_bytes: u64,
     dropped: AtomicU64,
+    /// Damaged stretches found in the two files at open.
+    corrupt: u64,
+    skipped_replays: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -135,20 +145,42 @@ fn read_letter(file: &File, path: &Path, e: &Entry) -> Result<DeadLetter, SpoolE
 const REPLAY_CHUNK: u64 = 4 << 20;
 
 impl DeadLetters {
-    /// Opens (or creates) the dead letters in `dir`, capped at `max_bytes`.
-    pub(crate) fn open(dir: &Path, fsync: bool, max_bytes: u64) -> Result<Self, SpoolError> {
+    /// Opens (or creates) the dead letters in `dir`, capped at `max_bytes`, changing the disk
+    /// only through `disk`. Damage in the files is skipped, logged and counted
+    /// ([`DeadLetterStats::corrupt`]), and a compaction that cannot be done (a full disk) is left
+    /// for later: neither is an error.
+    ///
+    /// # Errors
+    ///
+    /// The directory or a file cannot be created or opened.
+    pub(crate) fn open(
+        dir: &Path,
+        disk: Arc<dyn Disk>,
+        fsync: bool,
+        max_bytes: u64,
+    ) -> Result<Self, SpoolError> {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create directory", dir, e))?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let dead = OpLog::open(dir.join("dead.log"), disk.clone(), fsync)?;
+        let replay = OpLog::open(dir.join("replay.log"), disk, fsync)?;
+        let corrupt = dead.damaged() + replay.damaged();
+        if corrupt > 0 {
+            tracing::error!(consumer = %name, corrupt, letters = dead.live().len(),
+                replaying = replay.live().len(),
+                "dead letters: damage found at open; the letters that read back whole are kept");
+        }
         Ok(Self {
             name,
             max_bytes,
             dropped: AtomicU64::new(0),
+            corrupt,
+            skipped_replays: AtomicU64::new(0),
             state: Mutex::new(State {
-                dead: OpLog::open(dir.join("dead.log"), fsync)?,
-                replay: OpLog::open(dir.join("replay.log"), fsync)?,
+                dead,
+                replay,
                 handed_out: BTreeSet::new(),
             }),
         })
@@ -269,6 +301,8 @@ impl DeadLetters {
             file_bytes: s.dead.file_bytes() + s.replay.file_bytes(),
             index_bytes: s.dead.index_bytes() + s.replay.index_bytes(),
             dropped: self.dropped.load(Ordering::Relaxed),
+            corrupt: self.corrupt,
+            skipped_replays: self.skipped_replays.load(Ordering::Relaxed),
         }
     }
 
@@ -285,46 +319,93 @@ impl DeadLetters {
     }
 
     /// Moves dead letters (all, or those with these ids) to the replay queue; returns how many.
-    /// Done in chunks of a few MiB, so delivery goes on between them.
+    /// Done in chunks of a few MiB: each chunk's letters are read from disk without the lock,
+    /// then moved under it, so delivery goes on meanwhile. Replays not yet delivered are capped
+    /// as dead letters are (`dead_letter_max_bytes`): letters past that stay dead letters (not
+    /// counted), to be replayed once the replays before them are delivered.
     ///
     /// # Errors
     ///
-    /// The change cannot be written (the chunks before stay moved).
+    /// A letter cannot be read back, or the change cannot be written (the chunks before stay
+    /// moved).
     pub fn replay(&self, ids: Option<&[u64]>) -> Result<usize, SpoolError> {
         let chosen = Self::chosen(&self.lock(), ids);
         let mut moved = 0;
         let mut rest = chosen.as_slice();
         while !rest.is_empty() {
-            let mut s = self.lock();
-            let mut adds = Vec::new();
-            let mut ids = Vec::new();
-            let mut bytes = 0u64;
-            while let Some((&id, tail)) = rest.split_first() {
-                if bytes >= REPLAY_CHUNK {
-                    break;
+            let (file, path, entries) = {
+                let s = self.lock();
+                let mut entries = Vec::new();
+                let mut bytes = 0u64;
+                while let Some((&id, tail)) = rest.split_first() {
+                    if bytes >= REPLAY_CHUNK {
+                        break;
+                    }
+                    rest = tail;
+                    // Gone meanwhile (purged, or dropped by the cap): nothing to replay.
+                    if let Some(e) = s.dead.live().get(&id) {
+                        bytes += u64::from(e.size);
+                        entries.push(e.clone());
+                    }
                 }
-                rest = tail;
-                // Gone meanwhile (purged, or dropped by the cap): nothing to replay.
-                let Some(e) = s.dead.live().get(&id).cloned() else {
-                    continue;
-                };
-                bytes += u64::from(e.size);
-                adds.push(s.dead.read_op(&e)?);
-                ids.push(e);
+                (s.dead.reader(), s.dead.path().to_owned(), entries)
+            };
+            let mut read = Vec::with_capacity(entries.len());
+            for e in entries {
+                read.push((oplog::read_op(&file, &path, &e)?, e));
             }
-            // Replay first, then remove from the dead letters: a crash between the two leaves the
-            // letter in both places, delivered and still listed, never in neither.
-            let at = s.replay.append(&adds)?;
-            let removes: Vec<Vec<u8>> = ids.iter().map(|e| op::encode_remove(e.id)).collect();
-            s.dead.append(&removes)?;
-            for (e, (offset, size)) in ids.into_iter().zip(at) {
-                s.dead.remove(e.id);
-                s.replay.insert(Entry { offset, size, ..e });
-                moved += 1;
+            let (n, full) = self.move_to_replay(read)?;
+            moved += n;
+            if full {
+                break;
             }
-            s.dead.compact_step();
         }
         Ok(moved)
+    }
+
+    /// Moves letters read from disk to the replay queue, those still listed as they were read
+    /// and as many as its cap leaves room for; returns how many, and whether it is full.
+    fn move_to_replay(&self, read: Vec<(Vec<u8>, Entry)>) -> Result<(usize, bool), SpoolError> {
+        let mut s = self.lock();
+        let mut room = self.max_bytes.saturating_sub(s.replay.live_bytes());
+        let mut full = false;
+        let mut adds = Vec::new();
+        let mut entries = Vec::new();
+        for (add, e) in read {
+            let same = s
+                .dead
+                .live()
+                .get(&e.id)
+                .is_some_and(|now| now.at_ms == e.at_ms && now.size == e.size);
+            if !same {
+                continue;
+            }
+            let freed = s.replay.live().get(&e.id).map_or(0, |r| u64::from(r.size));
+            if u64::from(e.size) > room + freed {
+                full = true;
+                continue;
+            }
+            room = room + freed - u64::from(e.size);
+            adds.push(add);
+            entries.push(e);
+        }
+        // Replay first, then remove from the dead letters: a crash between the two leaves the
+        // letter in both places, delivered and still listed, never in neither.
+        let at = s.replay.append(&adds)?;
+        let removes: Vec<Vec<u8>> = entries.iter().map(|e| op::encode_remove(e.id)).collect();
+        s.dead.append(&removes)?;
+        let moved = entries.len();
+        for (e, (offset, size)) in entries.into_iter().zip(at) {
+            s.dead.remove(e.id);
+            s.replay.insert(Entry { offset, size, ..e });
+        }
+        if full {
+            tracing::warn!(consumer = %self.name, cap = self.max_bytes, replaying = s.replay.live().len(),
+                "dead letters: replays waiting for delivery are at the cap; the rest stay dead letters");
+        }
+        s.dead.compact_step();
+        s.replay.compact_step();
+        Ok((moved, full))
     }
 
     /// Deletes dead letters (all, or those with these ids) for good; returns how many.
@@ -345,7 +426,10 @@ impl DeadLetters {
     }
 
     /// Up to `max` replays not yet handed out, as (id, payload), read from disk without the lock.
-    pub(crate) fn take_replays(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {
+    /// One that cannot be read back is skipped (logged and counted in
+    /// [`DeadLetterStats::skipped_replays`]) and not handed out again in this process: one bad
+    /// letter never stops delivery. It stays in `replay.log` and is tried again after a restart.
+    pub(crate) fn take_replays(&self, max: usize) -> Vec<(u64, Vec<u8>)> {
         let (file, path, entries) = {
             let mut s = self.lock();
             let State {
@@ -362,17 +446,18 @@ impl DeadLetters {
             }
             (replay.reader(), replay.path().to_owned(), entries)
         };
-        let read: Result<Vec<_>, _> = entries
-            .iter()
-            .map(|e| read_letter(&file, &path, e).map(|dl| (dl.id, dl.payload)))
-            .collect();
-        if read.is_err() {
-            let mut s = self.lock();
-            for e in &entries {
-                s.handed_out.remove(&e.id);
+        let mut out = Vec::with_capacity(entries.len());
+        for e in &entries {
+            match read_letter(&file, &path, e) {
+                Ok(dl) => out.push((dl.id, dl.payload)),
+                Err(err) => {
+                    let skipped = self.skipped_replays.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::error!(consumer = %self.name, id = e.id, error = %err, skipped,
+                        "dead letters: a replayed letter cannot be read back; skipped");
+                }
             }
         }
-        read
+        out
     }
 
     /// Whether replays wait to be handed out.
