@@ -1,21 +1,33 @@
 //! Dead letters and their replay, per consumer.
 //!
 //! `dead/<consumer>/dead.log` records each dead letter (added; removed by purge, replay or the
-//! cap) and `replay.log` each replayed one (added; removed once delivered). Both are append-only
-//! files of checksummed operations (`dead/oplog.rs`, `dead/op.rs`), read back at open, so a dead
-//! letter survives restarts and a replay interrupted by a crash is delivered after it. Each
-//! change is synced before the call returns.
+//! cap) and `replay.log` each replayed one (added; removed once delivered). Both are logs of
+//! checksummed operations (`dead/oplog.rs`, `dead/op.rs`), written at their known end through
+//! the spool's `Disk` seam (`SpoolConfig::disk`) and read back at open, so a dead letter
+//! survives restarts and a replay interrupted by a crash is delivered after it. Each change is
+//! synced before the call returns; a failed one is answered `Err` and never read back.
+//!
+//! Damage never stops the spool from opening: a stretch of either file that does not read back
+//! is skipped, logged with the file's name and counted ([`DeadLetterStats::corrupt`]), and the
+//! letters after it are kept. A replayed letter that cannot be read is skipped by delivery
+//! (logged, [`DeadLetterStats::skipped_replays`]), which goes on with the rest and the log.
 //!
 //! Memory holds only an index (per letter: id, time, offset and size on disk, about 64 bytes):
 //! events, reasons and vendor bodies are read from disk a page at a time. The store's lock
-//! guards the index and the writes; reading a page takes it only to copy the page's index
-//! entries, then reads from disk without it, so a slow page never holds up delivery. The
-//! delivery engine and the management API share the store through an `Arc`.
+//! guards the index and the writes; reading a page or a replay takes it only to copy index
+//! entries, then reads from disk without it, so a slow page never holds up delivery. What runs
+//! under the lock is each change's own write and sync, plus a bounded step of a compaction
+//! (about 1 MiB plus twice what the change wrote, copied and, at its end, synced): a caller on
+//! an async runtime blocks that long. The delivery engine and the management API share the store
+//! through an `Arc`.
 //!
 //! The dead letters of a consumer are capped (`SpoolConfig::dead_letter_max_bytes`). Past the
 //! cap the oldest (lowest id: first received) are dropped to make room, counted and logged, as a
 //! ring buffer would: refusing new dead letters would leave their records unacknowledged and stop
-//! delivery behind them for good, which a cap for dead letters must never do.
+//! delivery behind them for good, which a cap for dead letters must never do. Replays waiting
+//! for delivery are capped the same (a replay moves what fits; the rest stay dead letters). So
+//! each of the two files stays within a few times the cap on disk: twice the cap plus 1 MiB of
+//! removed frames before a compaction starts, plus the copy while one is under way.
 
 mod op;
 mod oplog;

@@ -230,6 +230,9 @@ impl OpLog {
     /// read back: a failed write's numbers are never used again, and every frame read must be
     /// numbered above the one before.
     pub fn append(&mut self, ops: &[Vec<u8>]) -> Result<Vec<(u64, u32)>, SpoolError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
         self.sync_dir_owed()?;
         if self.dirty && self.file.set_len(self.file_bytes).is_ok() {
             self.dirty = false;
