@@ -111,11 +111,13 @@ impl Consumer {
     ///
     /// # Errors
     ///
-    /// A segment or a replayed dead letter cannot be opened or read.
+    /// A segment cannot be opened or read. A replayed dead letter that cannot be read is skipped
+    /// (logged and counted in [`DeadLetterStats::skipped_replays`](crate::DeadLetterStats)),
+    /// never an error: the log is read after it.
     pub fn read(&mut self, max: usize) -> Result<Vec<Record>, SpoolError> {
         let mut out: Vec<Record> = self
             .dead
-            .take_replays(max)?
+            .take_replays(max)
             .into_iter()
             .map(|(seq, payload)| Record {
                 seq,

@@ -1,25 +1,39 @@
 //! Dead letters and their replay, per consumer.
 //!
 //! `dead/<consumer>/dead.log` records each dead letter (added; removed by purge, replay or the
-//! cap) and `replay.log` each replayed one (added; removed once delivered). Both are append-only
-//! files of checksummed operations (`dead/oplog.rs`, `dead/op.rs`), read back at open, so a dead
-//! letter survives restarts and a replay interrupted by a crash is delivered after it. Each
-//! change is synced before the call returns.
+//! cap) and `replay.log` each replayed one (added; removed once delivered). Both are logs of
+//! checksummed operations (`dead/oplog.rs`, `dead/op.rs`), written at their known end through
+//! the spool's `Disk` seam (`SpoolConfig::disk`) and read back at open, so a dead letter
+//! survives restarts and a replay interrupted by a crash is delivered after it. Each change is
+//! synced before the call returns; a failed one is answered `Err` and never read back.
+//!
+//! Damage never stops the spool from opening: a stretch of either file that does not read back
+//! is skipped, logged with the file's name and counted ([`DeadLetterStats::corrupt`]), and the
+//! letters after it are kept. A replayed letter that cannot be read is skipped by delivery
+//! (logged, [`DeadLetterStats::skipped_replays`]), which goes on with the rest and the log.
 //!
 //! Memory holds only an index (per letter: id, time, offset and size on disk, about 64 bytes):
 //! events, reasons and vendor bodies are read from disk a page at a time. The store's lock
-//! guards the index and the writes; reading a page takes it only to copy the page's index
-//! entries, then reads from disk without it, so a slow page never holds up delivery. The
-//! delivery engine and the management API share the store through an `Arc`.
+//! guards the index and the writes; reading a page or a replay takes it only to copy index
+//! entries, then reads from disk without it, so a slow page never holds up delivery. What runs
+//! under the lock is each change's own write and sync, plus a bounded step of a compaction
+//! (about 1 MiB plus twice what the change wrote, copied and, at its end, synced): a caller on
+//! an async runtime blocks that long. The delivery engine and the management API share the store
+//! through an `Arc`.
 //!
 //! The dead letters of a consumer are capped (`SpoolConfig::dead_letter_max_bytes`). Past the
 //! cap the oldest (lowest id: first received) are dropped to make room, counted and logged, as a
 //! ring buffer would: refusing new dead letters would leave their records unacknowledged and stop
-//! delivery behind them for good, which a cap for dead letters must never do.
+//! delivery behind them for good, which a cap for dead letters must never do. Replays waiting
+//! for delivery are capped the same (a replay moves what fits; the rest stay dead letters). So
+//! each of the two files stays within a few times the cap on disk: twice the cap plus 1 MiB of
+//! removed frames before a compaction starts, plus the copy while one is under way.
 
 mod op;
 mod oplog;
+mod replay;
 
+use crate::disk::Disk;
 use crate::error::SpoolError;
 use oplog::{Entry, OpLog};
 use std::collections::BTreeSet;
@@ -79,6 +93,12 @@ pub struct DeadLetterStats {
     pub index_bytes: u64,
     /// Dead letters dropped to stay within the cap since the spool was opened.
     pub dropped: u64,
+    /// Damaged or unreadable stretches of the two files found when they were opened (each is
+    /// logged with the file's name); the letters around them are kept.
+    pub corrupt: u64,
+    /// Replays that could not be read back from disk since the spool was opened (each logged);
+    /// delivery skipped them and went on.
+    pub skipped_replays: u64,
 }
 
 /// The dead letters and replays of one consumer. Shared (`Arc`) by its consumer and whoever
@@ -88,6 +108,9 @@ pub struct DeadLetters {
     name: String,
     max_bytes: u64,
     dropped: AtomicU64,
+    /// Damaged stretches found in the two files at open.
+    corrupt: u64,
+    skipped_replays: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -131,24 +154,43 @@ fn read_letter(file: &File, path: &Path, e: &Entry) -> Result<DeadLetter, SpoolE
     }
 }
 
-/// Chunks of a replay: at most this many bytes of dead letters are moved per hold of the lock.
-const REPLAY_CHUNK: u64 = 4 << 20;
-
 impl DeadLetters {
-    /// Opens (or creates) the dead letters in `dir`, capped at `max_bytes`.
-    pub(crate) fn open(dir: &Path, fsync: bool, max_bytes: u64) -> Result<Self, SpoolError> {
+    /// Opens (or creates) the dead letters in `dir`, capped at `max_bytes`, changing the disk
+    /// only through `disk`. Damage in the files is skipped, logged and counted
+    /// ([`DeadLetterStats::corrupt`]), and a compaction that cannot be done (a full disk) is left
+    /// for later: neither is an error.
+    ///
+    /// # Errors
+    ///
+    /// The directory or a file cannot be created or opened.
+    pub(crate) fn open(
+        dir: &Path,
+        disk: Arc<dyn Disk>,
+        fsync: bool,
+        max_bytes: u64,
+    ) -> Result<Self, SpoolError> {
         fs::create_dir_all(dir).map_err(|e| SpoolError::io("create directory", dir, e))?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let dead = OpLog::open(dir.join("dead.log"), disk.clone(), fsync)?;
+        let replay = OpLog::open(dir.join("replay.log"), disk, fsync)?;
+        let corrupt = dead.damaged() + replay.damaged();
+        if corrupt > 0 {
+            tracing::error!(consumer = %name, corrupt, letters = dead.live().len(),
+                replaying = replay.live().len(),
+                "dead letters: damage found at open; the letters that read back whole are kept");
+        }
         Ok(Self {
             name,
             max_bytes,
             dropped: AtomicU64::new(0),
+            corrupt,
+            skipped_replays: AtomicU64::new(0),
             state: Mutex::new(State {
-                dead: OpLog::open(dir.join("dead.log"), fsync)?,
-                replay: OpLog::open(dir.join("replay.log"), fsync)?,
+                dead,
+                replay,
                 handed_out: BTreeSet::new(),
             }),
         })
@@ -269,6 +311,8 @@ impl DeadLetters {
             file_bytes: s.dead.file_bytes() + s.replay.file_bytes(),
             index_bytes: s.dead.index_bytes() + s.replay.index_bytes(),
             dropped: self.dropped.load(Ordering::Relaxed),
+            corrupt: self.corrupt,
+            skipped_replays: self.skipped_replays.load(Ordering::Relaxed),
         }
     }
 
@@ -282,49 +326,6 @@ impl DeadLetters {
                 .filter(|id| live.contains_key(id))
                 .collect(),
         }
-    }
-
-    /// Moves dead letters (all, or those with these ids) to the replay queue; returns how many.
-    /// Done in chunks of a few MiB, so delivery goes on between them.
-    ///
-    /// # Errors
-    ///
-    /// The change cannot be written (the chunks before stay moved).
-    pub fn replay(&self, ids: Option<&[u64]>) -> Result<usize, SpoolError> {
-        let chosen = Self::chosen(&self.lock(), ids);
-        let mut moved = 0;
-        let mut rest = chosen.as_slice();
-        while !rest.is_empty() {
-            let mut s = self.lock();
-            let mut adds = Vec::new();
-            let mut ids = Vec::new();
-            let mut bytes = 0u64;
-            while let Some((&id, tail)) = rest.split_first() {
-                if bytes >= REPLAY_CHUNK {
-                    break;
-                }
-                rest = tail;
-                // Gone meanwhile (purged, or dropped by the cap): nothing to replay.
-                let Some(e) = s.dead.live().get(&id).cloned() else {
-                    continue;
-                };
-                bytes += u64::from(e.size);
-                adds.push(s.dead.read_op(&e)?);
-                ids.push(e);
-            }
-            // Replay first, then remove from the dead letters: a crash between the two leaves the
-            // letter in both places, delivered and still listed, never in neither.
-            let at = s.replay.append(&adds)?;
-            let removes: Vec<Vec<u8>> = ids.iter().map(|e| op::encode_remove(e.id)).collect();
-            s.dead.append(&removes)?;
-            for (e, (offset, size)) in ids.into_iter().zip(at) {
-                s.dead.remove(e.id);
-                s.replay.insert(Entry { offset, size, ..e });
-                moved += 1;
-            }
-            s.dead.compact_step();
-        }
-        Ok(moved)
     }
 
     /// Deletes dead letters (all, or those with these ids) for good; returns how many.
@@ -342,54 +343,5 @@ impl DeadLetters {
         }
         s.dead.compact_step();
         Ok(chosen.len())
-    }
-
-    /// Up to `max` replays not yet handed out, as (id, payload), read from disk without the lock.
-    pub(crate) fn take_replays(&self, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {
-        let (file, path, entries) = {
-            let mut s = self.lock();
-            let State {
-                replay, handed_out, ..
-            } = &mut *s;
-            let mut entries = Vec::new();
-            for (id, e) in replay.live() {
-                if entries.len() >= max {
-                    break;
-                }
-                if handed_out.insert(*id) {
-                    entries.push(e.clone());
-                }
-            }
-            (replay.reader(), replay.path().to_owned(), entries)
-        };
-        let read: Result<Vec<_>, _> = entries
-            .iter()
-            .map(|e| read_letter(&file, &path, e).map(|dl| (dl.id, dl.payload)))
-            .collect();
-        if read.is_err() {
-            let mut s = self.lock();
-            for e in &entries {
-                s.handed_out.remove(&e.id);
-            }
-        }
-        read
-    }
-
-    /// Whether replays wait to be handed out.
-    pub(crate) fn has_replays(&self) -> bool {
-        let s = self.lock();
-        s.replay.live().keys().any(|id| !s.handed_out.contains(id))
-    }
-
-    /// A replayed record was delivered (or dead-lettered again).
-    pub(crate) fn replay_done(&self, id: u64) -> Result<(), SpoolError> {
-        let mut s = self.lock();
-        if s.replay.live().contains_key(&id) {
-            s.replay.append(&[op::encode_remove(id)])?;
-            s.replay.remove(id);
-            s.replay.compact_step();
-        }
-        s.handed_out.remove(&id);
-        Ok(())
     }
 }

@@ -196,14 +196,6 @@ pub(crate) fn create(
     ))
 }
 
-/// Makes a directory's entries (files created, renamed, removed) durable.
-/// (The dead letters' files do not go through the [`Disk`] seam yet.)
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| SpoolError::io("sync directory", dir, e))
-}
-
 /// Reads records of one segment sequentially through a buffer, never past a given length.
 pub(crate) struct Reader {
     file: File,

@@ -219,6 +219,7 @@ impl Spool {
             };
             let dead = DeadLetters::open(
                 &self.shared.dead_dir(name),
+                self.shared.config.disk.clone(),
                 self.shared.config.fsync,
                 self.shared.config.dead_letter_max_bytes,
             )?;
@@ -394,6 +395,7 @@ fn load_consumers(shared: &Shared) -> Result<(), SpoolError> {
         })?;
         let dead = DeadLetters::open(
             &shared.dead_dir(&name),
+            shared.config.disk.clone(),
             shared.config.fsync,
             shared.config.dead_letter_max_bytes,
         )?;

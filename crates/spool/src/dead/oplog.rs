@@ -1,20 +1,24 @@
-//! One append-only log of dead-letter operations on disk, and its index in memory.
+//! One log of dead-letter operations on disk, and its index in memory.
 //!
 //! The index keeps, per live `ADD`, only its id, time, and where its frame is (offset, size):
-//! the events, reasons and vendor bodies stay on disk and are read back by offset through a shared read handle, without any lock. Open
-//! scans the file once, frame by frame, holding one frame at a time. A failed write is cut back
-//! off the end, so later frames are never written behind a torn one. When more than half of the
-//! file is removed letters (past a slack), the live frames are copied, in order, to a new file
-//! that replaces it, a bounded step per change (`oplog/compact.rs`).
+//! the events, reasons and vendor bodies stay on disk and are read back by offset through a
+//! shared read handle, without any lock. Frames are written at the known end of the file
+//! (positioned writes, never append mode) through the spool's [`Disk`] seam, so tests inject
+//! faults into every change. Open reads the file back frame by frame past damage
+//! (`oplog/scan.rs`). When more than half of the file is removed letters (past a slack), the
+//! live frames are copied, in order, to a new file that replaces it, a bounded step per change
+//! (`oplog/compact.rs`).
 
 mod compact;
+mod scan;
 
-use super::op::{self, Op};
+use super::op;
+use crate::disk::{self, Disk, DiskFile};
 use crate::error::SpoolError;
 use crate::record::{self, HEADER, MAX_RECORD};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufReader, ErrorKind, Read, Write};
+use std::fs::File;
+use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,8 +49,10 @@ impl Entry {
 /// One operation log: `dead.log` or `replay.log`.
 pub(super) struct OpLog {
     path: PathBuf,
-    /// Opened for appending.
-    file: File,
+    /// Every change to the disk goes through it.
+    disk: Arc<dyn Disk>,
+    /// Opened for writing at `file_bytes` (never in append mode).
+    file: Box<dyn DiskFile>,
     /// For reads by offset, shared with page readers (a compaction replaces it; readers keep the
     /// file they started on).
     reader: Arc<File>,
@@ -55,6 +61,13 @@ pub(super) struct OpLog {
     ops: u64,
     /// Bytes of whole frames in the file: where the next one goes.
     file_bytes: u64,
+    /// A failed write's bytes may lie past `file_bytes` (its cut failed): cut again first.
+    dirty: bool,
+    /// The directory must be synced before the next change is answered (a compaction's rename,
+    /// or the file's creation, not yet durable).
+    dir_unsynced: bool,
+    /// Damaged or unreadable stretches found at open.
+    damaged: u64,
     live: BTreeMap<u64, Entry>,
     live_bytes: u64,
     index_bytes: u64,
@@ -100,113 +113,47 @@ pub(super) fn read_frame(
     Ok(frame)
 }
 
-fn open_append(path: &Path) -> Result<(File, Arc<File>), SpoolError> {
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| SpoolError::io("open dead letters", path, e))?;
-    let reader = File::open(path).map_err(|e| SpoolError::io("open dead letters", path, e))?;
-    Ok((file, Arc::new(reader)))
-}
-
-/// What a scan of a log found.
-struct Scan {
-    live: BTreeMap<u64, Entry>,
-    ops: u64,
-    /// Bytes of whole, valid frames from the start.
-    good: u64,
-    /// Bytes in the file.
-    len: u64,
-}
-
-/// Reads a log from the start, one frame at a time, stopping at the first frame that is cut
-/// short or fails its checksum (a write that never returned to its caller).
-fn scan(path: &Path) -> Result<Scan, SpoolError> {
-    let mut out = Scan {
-        live: BTreeMap::new(),
-        ops: 0,
-        good: 0,
-        len: 0,
-    };
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(SpoolError::io("read dead letters", path, e)),
-    };
-    out.len = file
-        .metadata()
-        .map_err(|e| SpoolError::io("read dead letters", path, e))?
-        .len();
-    let mut r = BufReader::with_capacity(1 << 16, file);
-    let mut frame = Vec::new();
-    loop {
-        frame.resize(HEADER, 0);
-        match r.read_exact(&mut frame) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(SpoolError::io("read dead letters", path, e)),
-        }
-        let len = word(&frame, 0) as usize;
-        if len > MAX_OP {
-            break;
-        }
-        frame.resize(HEADER + len, 0);
-        match r.read_exact(&mut frame[HEADER..]) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(SpoolError::io("read dead letters", path, e)),
-        }
-        let Some(bytes) = unframe(&frame) else { break };
-        let offset = out.good;
-        out.good += frame.len() as u64;
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&frame[8..16]);
-        out.ops = out.ops.max(u64::from_le_bytes(seq));
-        match op::decode(bytes) {
-            Some(Op::Add(add)) => {
-                out.live.insert(
-                    add.id,
-                    Entry {
-                        id: add.id,
-                        at_ms: add.at_ms,
-                        offset,
-                        size: frame.len() as u32,
-                    },
-                );
-            }
-            Some(Op::Remove(id)) => {
-                out.live.remove(&id);
-            }
-            None => {}
-        }
-    }
-    Ok(out)
-}
-
 impl OpLog {
-    /// Opens the log at `path` (created when missing), cutting off a torn last operation.
-    pub fn open(path: PathBuf, fsync: bool) -> Result<Self, SpoolError> {
-        let found = scan(&path)?;
+    /// Opens the log at `path` (created when missing). Damage is skipped, counted
+    /// ([`damaged`](Self::damaged)) and logged with the file's name, never an error; a torn tail
+    /// is cut. A compaction due is tried, and on failure (a full disk) logged and left for later.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened or created.
+    pub fn open(path: PathBuf, disk: Arc<dyn Disk>, fsync: bool) -> Result<Self, SpoolError> {
+        let found = scan::scan(&path).map_err(|e| SpoolError::io("open dead letters", &path, e))?;
         // A compaction the last process did not finish.
-        let _ = std::fs::remove_file(path.with_extension("tmp"));
-        if found.good < found.len {
-            tracing::warn!(file = %path.display(), at = found.good, cut = found.len - found.good,
-                "dead letters: cutting a torn or corrupt tail");
-            OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_len(found.good).and_then(|()| f.sync_all()))
-                .map_err(|e| SpoolError::io("cut torn tail", &path, e))?;
+        let _ = disk.remove_file(&path.with_extension("tmp"));
+        let mut file = if found.exists {
+            disk.open_write(&path)
+        } else {
+            disk.create_new(&path)
         }
-        let (file, reader) = open_append(&path)?;
+        .map_err(|e| SpoolError::io("open dead letters", &path, e))?;
+        let reader =
+            File::open(&path).map_err(|e| SpoolError::io("open dead letters", &path, e))?;
+        let mut dirty = false;
+        if found.end < found.len && !found.unreadable {
+            tracing::warn!(file = %path.display(), at = found.end, cut = found.len - found.end,
+                "dead letters: cutting a torn or corrupt tail");
+            if let Err(e) = file.set_len(found.end).and_then(|()| file.sync_all()) {
+                // Frames written next go over it; what is left after them is never taken.
+                tracing::error!(file = %path.display(), error = %e, "dead letters: cannot cut a torn tail");
+                dirty = true;
+            }
+        }
         let mut log = Self {
             path,
+            disk,
             file,
-            reader,
+            reader: Arc::new(reader),
             fsync,
             ops: found.ops,
-            file_bytes: found.good,
+            file_bytes: found.end,
+            dirty,
+            dir_unsynced: !found.exists && fsync,
+            damaged: found.damaged,
             live: BTreeMap::new(),
             live_bytes: 0,
             index_bytes: 0,
@@ -216,8 +163,16 @@ impl OpLog {
         for (_, e) in found.live {
             log.insert(e);
         }
-        log.compact_now()?;
+        if let Err(e) = log.compact_now() {
+            tracing::warn!(file = %log.path.display(), error = %e,
+                "dead letters: cannot compact at open; tried again as letters change");
+        }
         Ok(log)
+    }
+
+    /// Damaged or unreadable stretches found at open.
+    pub fn damaged(&self) -> u64 {
+        self.damaged
     }
 
     pub fn path(&self) -> &Path {
@@ -269,9 +224,19 @@ impl OpLog {
         self.index_bytes -= e.cost();
     }
 
-    /// Writes `ops` as frames at the end, synced; returns where each frame starts and its size.
-    /// A failed write is cut back off, so the file ends on a whole frame.
+    /// Writes `ops` as frames at the end (at `file_bytes`, never in append mode), synced;
+    /// returns where each frame starts and its size. A failed write is cut back off; when the
+    /// cut fails too, the next write goes over it, and what it leaves after that write is never
+    /// read back: a failed write's numbers are never used again, and every frame read must be
+    /// numbered above the one before.
     pub fn append(&mut self, ops: &[Vec<u8>]) -> Result<Vec<(u64, u32)>, SpoolError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.sync_dir_owed()?;
+        if self.dirty && self.file.set_len(self.file_bytes).is_ok() {
+            self.dirty = false;
+        }
         let mut buf = Vec::new();
         let mut at = Vec::with_capacity(ops.len());
         let mut n = self.ops;
@@ -281,30 +246,48 @@ impl OpLog {
             record::encode(&mut buf, n, o);
             at.push((self.file_bytes + start as u64, (buf.len() - start) as u32));
         }
+        // Used, whatever happens: frames a failed write leaves behind are numbered below the next.
+        self.ops = n;
         let fsync = self.fsync;
-        let written = self
-            .file
-            .write_all(&buf)
-            .and_then(|()| if fsync { self.file.sync_data() } else { Ok(()) });
+        let file = self.file.as_mut();
+        let written = disk::write_all_at(file, &buf, self.file_bytes)
+            .and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
-            if let Err(cut) = self.file.set_len(self.file_bytes) {
-                tracing::error!(file = %self.path.display(), error = %cut, "dead letters: cannot cut back a failed write");
+            if let Err(cut) = file.set_len(self.file_bytes) {
+                tracing::error!(file = %self.path.display(), error = %cut,
+                    "dead letters: cannot cut back a failed write; the next write goes over it");
+                self.dirty = true;
             }
             return Err(SpoolError::io("write dead letters", &self.path, e));
         }
-        self.ops = n;
         self.file_bytes += buf.len() as u64;
         self.appended += buf.len() as u64;
         Ok(at)
     }
 
-    /// The operation bytes of a live entry, read from disk.
-    pub fn read_op(&self, e: &Entry) -> Result<Vec<u8>, SpoolError> {
-        let frame = read_frame(&self.reader, &self.path, e.offset, e.size)?;
-        match unframe(&frame) {
-            Some(bytes) => Ok(bytes.to_vec()),
-            None => Err(corrupt(&self.path, e.id)),
+    /// Syncs the directory when a rename or creation in it is not yet known durable: no change
+    /// is answered Ok while the file it is written to could vanish in a power loss.
+    fn sync_dir_owed(&mut self) -> Result<(), SpoolError> {
+        if !self.dir_unsynced {
+            return Ok(());
         }
+        let Some(dir) = self.path.parent() else {
+            return Ok(());
+        };
+        self.disk
+            .sync_dir(dir)
+            .map_err(|e| SpoolError::io("sync dead-letter directory", dir, e))?;
+        self.dir_unsynced = false;
+        Ok(())
+    }
+}
+
+/// The operation bytes of the entry `e`, read from `file` (the log at `path`).
+pub(super) fn read_op(file: &File, path: &Path, e: &Entry) -> Result<Vec<u8>, SpoolError> {
+    let frame = read_frame(file, path, e.offset, e.size)?;
+    match unframe(&frame) {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Err(corrupt(path, e.id)),
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Files {
     Segments,
     /// Cursor files (in `cursors/`).
     Cursors,
+    /// Dead-letter files and their directories (anything under `dead/`).
+    DeadLetters,
     /// Every path.
     Any,
 }
@@ -59,6 +61,7 @@ impl Files {
                 .parent()
                 .and_then(|p| p.file_name())
                 .is_some_and(|n| n == "cursors"),
+            Files::DeadLetters => path.components().any(|c| c.as_os_str() == "dead"),
         }
     }
 }

@@ -7,14 +7,19 @@
 //! what the change appended, under the store's lock: no change ever waits for a whole copy, and
 //! the copy always catches up. Page readers keep the file they started on (their handle stays
 //! valid after the rename). A failed step drops the copy, and the log stays as it was.
+//!
+//! The copy's own handle (and a read handle on it) become the log's before the rename, so once
+//! the rename is done the store writes to and reads from the file that is now the log, whatever
+//! fails after: nothing can leave it writing to the old, deleted file. A failed directory sync
+//! after the rename is logged and retried before the next change is answered.
 
-use super::{Entry, OpLog, open_append, read_frame};
+use super::{Entry, OpLog, read_frame};
+use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
-use crate::segment::sync_dir;
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Removed bytes tolerated before compacting, beyond as many as are live.
 const SLACK: u64 = 1 << 20;
@@ -24,7 +29,7 @@ const STEP: u64 = 1 << 20;
 /// A copy under way.
 pub(in crate::dead) struct Compaction {
     tmp: PathBuf,
-    out: BufWriter<File>,
+    out: Box<dyn DiskFile>,
     /// The frames live when it started, by offset, not yet copied.
     todo: std::vec::IntoIter<(u64, u32)>,
     /// Old offset to new offset of the frames copied, by old offset.
@@ -69,20 +74,22 @@ impl OpLog {
             && let Some(c) = self.compaction.take()
         {
             drop(c.out);
-            let _ = fs::remove_file(&c.tmp);
+            let _ = self.disk.remove_file(&c.tmp);
         }
         result
     }
 
     fn start(&self) -> Result<Compaction, SpoolError> {
         let tmp = self.path.with_extension("tmp");
-        let file =
-            File::create(&tmp).map_err(|e| SpoolError::io("compact dead letters", &tmp, e))?;
+        let out = self
+            .disk
+            .create(&tmp)
+            .map_err(|e| SpoolError::io("compact dead letters", &tmp, e))?;
         let mut todo: Vec<(u64, u32)> = self.live.values().map(|e| (e.offset, e.size)).collect();
         todo.sort_unstable();
         Ok(Compaction {
             tmp,
-            out: BufWriter::with_capacity(1 << 16, file),
+            out,
             moved: Vec::with_capacity(todo.len()),
             todo: todo.into_iter(),
             written: 0,
@@ -103,7 +110,7 @@ impl OpLog {
                 match c.todo.next() {
                     Some((offset, size)) => {
                         let frame = read_frame(&self.reader, &self.path, offset, size)?;
-                        c.out.write_all(&frame).map_err(io)?;
+                        disk::write_all_at(c.out.as_mut(), &frame, c.written).map_err(io)?;
                         c.moved.push((offset, c.written));
                         c.written += u64::from(size);
                         spent += u64::from(size);
@@ -122,7 +129,7 @@ impl OpLog {
             self.reader
                 .read_exact_at(&mut chunk, from)
                 .map_err(|e| SpoolError::io("compact dead letters", &self.path, e))?;
-            c.out.write_all(&chunk).map_err(io)?;
+            disk::write_all_at(c.out.as_mut(), &chunk, c.written).map_err(io)?;
             c.written += n;
             spent += n;
         }
@@ -131,16 +138,14 @@ impl OpLog {
 
     /// The copy has caught up: it replaces the log, and the index moves to its offsets.
     fn finish(&mut self) -> Result<(), SpoolError> {
-        let Some(c) = self.compaction.take() else {
+        let Some(mut c) = self.compaction.take() else {
             return Ok(());
         };
         let io = |e| SpoolError::io("compact dead letters", &c.tmp, e);
         let head = c.head.unwrap_or(c.written);
-        let file = c.out.into_inner().map_err(|e| io(e.into_error()))?;
         if self.fsync {
-            file.sync_all().map_err(io)?;
+            c.out.sync_all().map_err(io)?;
         }
-        drop(file);
         // Every live entry is either one copied from the start or one appended since.
         let new_offset = |e: &Entry| -> Option<u64> {
             if e.offset >= c.end {
@@ -155,22 +160,38 @@ impl OpLog {
             .map(|e| new_offset(e).map(|o| (e.id, o)))
             .collect();
         let Some(moved) = moved else {
-            let _ = fs::remove_file(&c.tmp);
+            let _ = self.disk.remove_file(&c.tmp);
             return Err(SpoolError::invalid(
                 "dead letters: a compaction lost track of a letter",
             ));
         };
-        fs::rename(&c.tmp, &self.path).map_err(io)?;
-        if self.fsync
-            && let Some(dir) = self.path.parent()
-        {
-            sync_dir(dir)?;
+        // Everything the new file needs is open before it becomes the log.
+        let reader = match File::open(&c.tmp) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                let _ = self.disk.remove_file(&c.tmp);
+                return Err(io(e));
+            }
+        };
+        if let Err(e) = self.disk.rename(&c.tmp, &self.path) {
+            let _ = self.disk.remove_file(&c.tmp);
+            return Err(io(e));
         }
-        (self.file, self.reader) = open_append(&self.path)?;
+        // The rename is done: the copy is the log, whatever fails from here on.
+        self.file = c.out;
+        self.reader = reader;
         self.file_bytes = c.written;
+        self.dirty = false;
         for (id, offset) in moved {
             if let Some(e) = self.live.get_mut(&id) {
                 e.offset = offset;
+            }
+        }
+        if self.fsync {
+            self.dir_unsynced = true;
+            if let Err(e) = self.sync_dir_owed() {
+                tracing::error!(error = %e,
+                    "dead letters: cannot sync a compaction's rename; tried again before the next change");
             }
         }
         Ok(())
