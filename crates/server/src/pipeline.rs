@@ -3,13 +3,17 @@
 //! (`signal-forward`) through a tokio channel; the outcomes come back on another, and acknowledge
 //! the spool (delivered), dead-letter (given up) or pause (held). Every step is a live event.
 
+mod dead_letter;
+mod outcomes;
+
 use crate::app::{Shared, lock, now_ms};
 use crate::live::{Entry, Live, Meta, Stats};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use outcomes::Outcomes;
+use serde_json::Value;
 use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
-use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
-use signal_spool::{Consumer, DeadLetterInfo, DeadLetters, Receipt, Start};
+use signal_forward::{ForwardConfig, Job, RetryPolicy};
+use signal_spool::{Consumer, DeadLetters, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +37,7 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
     integration: signal_forward::Integration,
-    outcomes: tokio::task::JoinHandle<()>,
+    outcomes: Outcomes,
     reading: Arc<Mutex<Reading>>,
     /// The consumer's dead letters, shared: listing, replaying and purging them never takes
     /// `reading`, the lock delivery works under.
@@ -90,12 +94,14 @@ impl Runtime {
             consumer,
             inflight: HashMap::new(),
         }));
-        let outcomes = tokio::spawn(outcome_loop(
+        let outcomes = Outcomes::spawn(
             rx,
             reading.clone(),
             live.clone(),
             stats.clone(),
-        ));
+            dead.clone(),
+            dead_letter::Backoff::DEFAULT,
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
             let (stop, reading, live, stats, integration) = (
@@ -154,7 +160,7 @@ impl Runtime {
             let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
         self.integration.stop().await;
-        let _ = (&mut self.outcomes).await;
+        self.outcomes.finish().await;
         let _ = lock(&self.reading).consumer.flush();
     }
 }
@@ -253,64 +259,5 @@ fn read_loop(
     }
 }
 
-/// The outcome task: acknowledge, dead-letter, count, and report.
-async fn outcome_loop(
-    mut rx: mpsc::UnboundedReceiver<Outcome>,
-    reading: Arc<Mutex<Reading>>,
-    live: Arc<Live>,
-    stats: Arc<Stats>,
-) {
-    while let Some(o) = rx.recv().await {
-        let latency = o.latency.map(|l| l.as_millis() as u64);
-        let mut r = lock(&reading);
-        let meta = r.inflight.get(&o.id).map(|(_, m)| m.clone());
-        let Some(meta) = meta else { continue };
-        match o.kind {
-            OutcomeKind::Delivered => {
-                if let Some((receipt, _)) = r.inflight.remove(&o.id) {
-                    let _ = r.consumer.ack(receipt);
-                }
-                stats.delivered(latency.unwrap_or(0));
-                stats.set_status("active", None);
-            }
-            OutcomeKind::DeadLettered => {
-                if let Some((receipt, meta)) = r.inflight.remove(&o.id) {
-                    let rec = receipt.into_record(meta.input.to_vec());
-                    let info = DeadLetterInfo {
-                        reason: o.reason.clone().unwrap_or_default(),
-                        status: o.response.as_ref().map(|x| x.status).filter(|s| *s != 0),
-                        body: o
-                            .response
-                            .as_ref()
-                            .map(|x| x.body_text(4096))
-                            .unwrap_or_default(),
-                        attempts: o.attempt,
-                    };
-                    if let Err(e) = r.consumer.dead_letter(&rec, info) {
-                        tracing::error!(error = %e, "cannot write a dead letter; the event stays unacknowledged");
-                    }
-                }
-                stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
-            }
-            OutcomeKind::Retrying => stats.count("retrying"),
-            OutcomeKind::Failed => {
-                stats.count("failed");
-                let diagnosis = o
-                    .diagnosis
-                    .as_ref()
-                    .map(|d| json!({"code": d.code, "message": d.message, "fix": d.fix}));
-                stats.set_status("paused", diagnosis);
-            }
-        }
-        drop(r);
-        live.push(Entry {
-            at_ms: now_ms(),
-            meta,
-            outcome: o.kind.as_str(),
-            reason: o.reason.clone(),
-            attempt: o.attempt,
-            latency_ms: latency,
-            result: Some(o),
-        });
-    }
-}
+#[cfg(test)]
+mod tests;
