@@ -165,7 +165,7 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// The dead letter cannot be written; nothing changed.
+    /// The dead letter cannot be written; it is not kept.
     ///
     /// [`Consumer::dead_letter`]: crate::Consumer::dead_letter
     pub fn add(&self, id: u64, payload: &[u8], info: DeadLetterInfo) -> Result<(), SpoolError> {
