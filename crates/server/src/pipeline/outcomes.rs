@@ -4,7 +4,7 @@
 //! It holds delivery's lock only for in-memory work.
 
 use super::Reading;
-use super::dead_letter::{Backoff, DeadLetterStore, Letter, dead_letter_loop};
+use super::dead_letter::{Backoff, DeadLetterStore, Letter, Work, dead_letter_loop};
 use crate::app::{lock, now_ms};
 use crate::live::{Entry, Live, Stats};
 use serde_json::json;
@@ -79,17 +79,24 @@ async fn outcome_loop(
     reading: Arc<Mutex<Reading>>,
     live: Arc<Live>,
     stats: Arc<Stats>,
-    letters: mpsc::UnboundedSender<Letter>,
+    letters: mpsc::UnboundedSender<Work>,
 ) {
     while let Some(o) = rx.recv().await {
         let latency = o.latency.map(|l| l.as_millis() as u64);
         let mut r = lock(&reading);
-        let meta = r.inflight.get(&o.id).map(|(_, m)| m.clone());
+        let meta = r.inflight.get(&o.id).map(|f| f.meta.clone());
         let Some(meta) = meta else { continue };
         match o.kind {
             OutcomeKind::Delivered => {
-                if let Some((receipt, _)) = r.inflight.remove(&o.id) {
-                    let _ = r.consumer.ack(receipt);
+                match r.inflight.remove(&o.id) {
+                    // Finishing a replay is a synced write: made by the dead-letter task.
+                    Some(f) if f.replayed => {
+                        let _ = letters.send(Work::FinishReplay(o.id));
+                    }
+                    Some(f) => {
+                        let _ = r.consumer.ack(f.receipt);
+                    }
+                    None => {}
                 }
                 stats.delivered(latency.unwrap_or(0));
                 stats.set_status("active", None);
@@ -101,8 +108,9 @@ async fn outcome_loop(
                     seq: o.id,
                     payload: meta.input.clone(),
                     info: dead_letter_info(&o),
+                    replayed: r.inflight.get(&o.id).is_some_and(|f| f.replayed),
                 };
-                if letters.send(letter).is_ok() {
+                if letters.send(Work::DeadLetter(letter)).is_ok() {
                     stats.dead_letter_queued();
                 }
                 stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));

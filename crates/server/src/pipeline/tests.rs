@@ -2,9 +2,9 @@
 //! a record given up on is acknowledged only once its dead letter is written, a failed write is
 //! tried again, and a slow one holds up no other acknowledgement.
 
-use super::Reading;
 use super::dead_letter::{Backoff, DeadLetterStore};
 use super::outcomes::Outcomes;
+use super::{Flight, Reading};
 use crate::live::{Live, Meta, Stats};
 use signal_forward::{Outcome, OutcomeKind};
 use signal_spool::{DeadLetterInfo, DeadLetters, Spool, SpoolConfig, Start};
@@ -20,6 +20,7 @@ struct FaultyDead {
     real: Arc<DeadLetters>,
     failing: AtomicBool,
     attempts: AtomicU64,
+    finish_attempts: AtomicU64,
     hang: Mutex<bool>,
     released: Condvar,
 }
@@ -30,6 +31,7 @@ impl FaultyDead {
             real,
             failing: AtomicBool::new(false),
             attempts: AtomicU64::new(0),
+            finish_attempts: AtomicU64::new(0),
             hang: Mutex::new(false),
             released: Condvar::new(),
         })
@@ -39,11 +41,9 @@ impl FaultyDead {
         *self.hang.lock().unwrap() = on;
         self.released.notify_all();
     }
-}
 
-impl DeadLetterStore for FaultyDead {
-    fn add(&self, id: u64, payload: &[u8], info: DeadLetterInfo) -> std::io::Result<()> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
+    /// Hangs while told to, then fails while told to (`ENOSPC`: what a full disk answers).
+    fn fault(&self) -> std::io::Result<()> {
         {
             // Held until released (or a backstop of 30 s, so a failing test still ends).
             let hang = self.hang.lock().unwrap();
@@ -53,12 +53,25 @@ impl DeadLetterStore for FaultyDead {
                 .unwrap();
         }
         if self.failing.load(Ordering::SeqCst) {
-            // ENOSPC: what a full disk answers.
             return Err(std::io::Error::from_raw_os_error(28));
         }
+        Ok(())
+    }
+}
+
+impl DeadLetterStore for FaultyDead {
+    fn add(&self, id: u64, payload: &[u8], info: DeadLetterInfo) -> std::io::Result<()> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        self.fault()?;
         self.real
             .add(id, payload, info)
             .map_err(std::io::Error::other)
+    }
+
+    fn finish_replay(&self, id: u64) -> std::io::Result<()> {
+        self.finish_attempts.fetch_add(1, Ordering::SeqCst);
+        self.fault()?;
+        self.real.finish_replay(id)
     }
 }
 
@@ -84,6 +97,11 @@ struct Rig {
 
 /// A spool holding `n` events (sequence numbers 1..=n), all read and in delivery.
 fn rig(n: usize) -> Rig {
+    rig_with_replays(n, &[])
+}
+
+/// `rig(n)`, the events `replayed` dead-lettered earlier and now in delivery as replays.
+fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).unwrap();
     let records = (0..n)
@@ -96,9 +114,19 @@ fn rig(n: usize) -> Rig {
     let append = spool.append(records);
     std::thread::scope(|s| s.spawn(|| append.wait().unwrap()).join().unwrap());
     let mut consumer = spool.consumer("pendo", Start::Earliest).unwrap();
-    let read = consumer.read(n).unwrap();
+    let mut read = consumer.read(n).unwrap();
     assert_eq!(read.len(), n);
     let dead = consumer.dead_letters();
+    if !replayed.is_empty() {
+        for r in read.iter().filter(|r| replayed.contains(&r.seq)) {
+            consumer.dead_letter(r, DeadLetterInfo::default()).unwrap();
+        }
+        assert_eq!(dead.replay(Some(replayed)).unwrap(), replayed.len());
+        read.retain(|r| !replayed.contains(&r.seq));
+        let again = consumer.read(n).unwrap();
+        assert!(again.iter().all(|r| r.replayed), "replays come first");
+        read.extend(again);
+    }
     let mut inflight = HashMap::new();
     for r in read {
         let meta = Arc::new(Meta {
@@ -108,7 +136,12 @@ fn rig(n: usize) -> Rig {
             warnings: Vec::new(),
             input: bytes::Bytes::from(r.payload.clone()),
         });
-        inflight.insert(r.seq, (r.receipt(), meta));
+        let flight = Flight {
+            receipt: r.receipt(),
+            meta,
+            replayed: r.replayed,
+        };
+        inflight.insert(r.seq, flight);
     }
     let reading = Arc::new(Mutex::new(Reading { consumer, inflight }));
     let store = FaultyDead::new(dead.clone());
@@ -303,5 +336,43 @@ async fn a_dead_letter_write_that_hangs_holds_up_no_other_acknowledgement() {
     })
     .await;
     assert_eq!(rig.dead_ids(), [1]);
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_delivered_is_finished_outside_the_lock_and_a_slow_finish_holds_up_nothing() {
+    let rig = rig_with_replays(2, &[1]);
+    assert_eq!(rig.dead.stats().replaying, 1);
+    let _release = Release(rig.store.clone());
+    rig.store.set_hang(true);
+    rig.tx.send(outcome(1, OutcomeKind::Delivered)).unwrap();
+    eventually("the replay's end being written", || {
+        rig.store.finish_attempts.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    rig.tx.send(outcome(2, OutcomeKind::Delivered)).unwrap();
+
+    // Delivery's lock is free and the next record is acknowledged while that write hangs.
+    eventually("the delivered record acknowledged during the write", || {
+        rig.in_flight(2) == Some(false)
+    })
+    .await;
+    rig.store.set_hang(false);
+    eventually("the replay finished", || rig.dead.stats().replaying == 0).await;
+    eventually("the consumer past both records", || {
+        rig.committed() == Some(2)
+    })
+    .await;
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_given_up_on_again_is_a_dead_letter_again_and_its_replay_finished() {
+    let rig = rig_with_replays(1, &[1]);
+    rig.tx.send(outcome(1, OutcomeKind::DeadLettered)).unwrap();
+    eventually("the replay finished", || rig.dead.stats().replaying == 0).await;
+    assert_eq!(rig.dead_ids(), [1], "listed again");
+    assert_eq!(rig.in_flight(1), Some(false));
+    assert_eq!(rig.store.finish_attempts.load(Ordering::SeqCst), 1);
     rig.finish().await;
 }
