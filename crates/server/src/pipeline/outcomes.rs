@@ -83,6 +83,8 @@ async fn outcome_loop(
 ) {
     while let Some(o) = rx.recv().await {
         let latency = o.latency.map(|l| l.as_millis() as u64);
+        // Made before taking the lock: only in-memory bookkeeping is done under it.
+        let info = (o.kind == OutcomeKind::DeadLettered).then(|| dead_letter_info(&o));
         let mut r = lock(&reading);
         let meta = r.inflight.get(&o.id).map(|f| f.meta.clone());
         let Some(meta) = meta else { continue };
@@ -107,7 +109,7 @@ async fn outcome_loop(
                 let letter = Letter {
                     seq: o.id,
                     payload: meta.input.clone(),
-                    info: dead_letter_info(&o),
+                    info: info.unwrap_or_default(),
                     replayed: r.inflight.get(&o.id).is_some_and(|f| f.replayed),
                 };
                 if letters.send(Work::DeadLetter(letter)).is_ok() {
