@@ -12,6 +12,8 @@
 //!   records, schemes, HMAC timestamps, source ids in records (issue 11).
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
+//! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
+//!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
 mod admin_errors;
 mod admin_hardening;
@@ -21,4 +23,5 @@ mod dead_letters;
 mod disk_full;
 mod gateway_hardening;
 mod harness;
+mod pipeline_faults;
 mod webdriver;

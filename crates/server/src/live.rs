@@ -177,6 +177,10 @@ pub struct Stats {
     histogram: Mutex<([u64; 12], u64)>,
     latencies: Mutex<VecDeque<u64>>,
     status: Mutex<Option<(String, Option<Value>)>>,
+    /// Records given up on whose dead letter is not written yet (still in flight).
+    dead_letters_waiting: AtomicU64,
+    /// Dead-letter writes that failed (each tried again later).
+    dead_letter_write_failures: AtomicU64,
 }
 
 impl Stats {
@@ -237,6 +241,36 @@ impl Stats {
     /// Counts by outcome.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         lock(&self.counts).clone()
+    }
+
+    /// A record given up on waits for its dead letter to be written.
+    pub fn dead_letter_queued(&self) {
+        self.dead_letters_waiting.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` dead letters were written (their records acknowledged).
+    pub fn dead_letters_written(&self, n: u64) {
+        // Never below zero, whatever the order of the two counts.
+        let _ = self
+            .dead_letters_waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some(w.saturating_sub(n))
+            });
+    }
+
+    /// A dead-letter write failed; it is tried again later.
+    pub fn dead_letter_write_failed(&self) {
+        self.dead_letter_write_failures
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records given up on whose dead letter is not written yet, and dead-letter writes that
+    /// failed so far.
+    pub fn dead_letter_writes(&self) -> (u64, u64) {
+        (
+            self.dead_letters_waiting.load(Ordering::Relaxed),
+            self.dead_letter_write_failures.load(Ordering::Relaxed),
+        )
     }
 
     /// p50, p90, p99 of recent delivery latencies, in ms.

@@ -1,15 +1,22 @@
 //! One installed integration's delivery: its spool consumer, read on a thread of its own,
-//! each event parsed and mapped there (CPU work), handed to the integration's delivery task
-//! (`signal-forward`) through a tokio channel; the outcomes come back on another, and acknowledge
-//! the spool (delivered), dead-letter (given up) or pause (held). Every step is a live event.
+//! each event parsed and mapped there (CPU work, `read.rs`), handed to the integration's
+//! delivery task (`signal-forward`) through a tokio channel; the outcomes come back on another
+//! (`outcomes.rs`), and acknowledge the spool (delivered), dead-letter (given up) or pause
+//! (held). Dead letters and the ends of replays, synced writes, are made on the blocking pool
+//! without delivery's lock, and retried when they fail (`dead_letter.rs`). Every step is a live
+//! event.
 
-use crate::app::{Shared, lock, now_ms};
-use crate::live::{Entry, Live, Meta, Stats};
-use bytes::Bytes;
-use serde_json::{Value, json};
-use signal_core::{Blueprint, IntegrationConfig, Mapped, Mapper, Parser, Shape};
-use signal_forward::{ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy};
-use signal_spool::{Consumer, DeadLetterInfo, DeadLetters, Receipt, Start};
+mod dead_letter;
+mod outcomes;
+mod read;
+
+use crate::app::{Shared, lock};
+use crate::live::{Live, Meta, Stats};
+use outcomes::Outcomes;
+use serde_json::Value;
+use signal_core::{Blueprint, IntegrationConfig, Mapper};
+use signal_forward::{ForwardConfig, RetryPolicy};
+use signal_spool::{Consumer, DeadLetters, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,10 +25,21 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The consumer and the records in delivery, shared by the reader thread and the outcome task.
-/// A record's bytes are kept once, in its live-event facts (`Meta::input`).
+/// A record's bytes are kept once, in its live-event facts (`Meta::input`). Only in-memory work
+/// is done under its lock: file writes are made without it (`dead_letter.rs`).
 struct Reading {
     consumer: Consumer,
-    inflight: HashMap<u64, (Receipt, Arc<Meta>)>,
+    inflight: HashMap<u64, Flight>,
+}
+
+/// A record in delivery.
+struct Flight {
+    /// What acknowledges it.
+    receipt: Receipt,
+    /// What its live events say of it, its bytes included.
+    meta: Arc<Meta>,
+    /// Whether it is a replayed dead letter (finishing it is a synced write).
+    replayed: bool,
 }
 
 /// A running integration.
@@ -33,7 +51,7 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
     integration: signal_forward::Integration,
-    outcomes: tokio::task::JoinHandle<()>,
+    outcomes: Outcomes,
     reading: Arc<Mutex<Reading>>,
     /// The consumer's dead letters, shared: listing, replaying and purging them never takes
     /// `reading`, the lock delivery works under.
@@ -90,38 +108,30 @@ impl Runtime {
             consumer,
             inflight: HashMap::new(),
         }));
-        let outcomes = tokio::spawn(outcome_loop(
+        let outcomes = Outcomes::spawn(
             rx,
             reading.clone(),
             live.clone(),
             stats.clone(),
-        ));
+            dead.clone(),
+            dead_letter::Backoff::DEFAULT,
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
-            let (stop, reading, live, stats, integration) = (
-                stop.clone(),
-                reading.clone(),
-                live.clone(),
-                stats.clone(),
-                integration.clone(),
-            );
-            let mapper = Mapper::new(bp, variant, config);
-            let store = shared.store.clone();
-            let spool = shared.spool.clone();
+            let read = read::ReadLoop {
+                spool: shared.spool.clone(),
+                stop: stop.clone(),
+                reading: reading.clone(),
+                dead: dead.clone(),
+                mapper: Mapper::new(bp, variant, config),
+                store: shared.store.clone(),
+                integration: integration.clone(),
+                live: live.clone(),
+                stats: stats.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("read-{}", rec.id))
-                .spawn(move || {
-                    read_loop(
-                        spool,
-                        stop,
-                        reading,
-                        mapper,
-                        store,
-                        integration,
-                        live,
-                        stats,
-                    )
-                })
+                .spawn(move || read.run())
                 .map_err(|e| e.to_string())?
         };
         Ok(Self {
@@ -154,163 +164,10 @@ impl Runtime {
             let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
         self.integration.stop().await;
-        let _ = (&mut self.outcomes).await;
+        self.outcomes.finish().await;
         let _ = lock(&self.reading).consumer.flush();
     }
 }
 
-/// The reader thread: spool -> parse -> map -> delivery task.
-#[allow(clippy::too_many_arguments)]
-fn read_loop(
-    spool: signal_spool::Spool,
-    stop: Arc<AtomicBool>,
-    reading: Arc<Mutex<Reading>>,
-    mut mapper: Mapper,
-    store: signal_store::Store,
-    integration: signal_forward::Integration,
-    live: Arc<Live>,
-    stats: Arc<Stats>,
-) {
-    let mut parser = Parser::new();
-    let mut last_seen = lock(&reading).consumer.committed();
-    while !stop.load(Ordering::Acquire) {
-        let batch = {
-            let mut r = lock(&reading);
-            // Bounded: at most 10,000 events in delivery at once per integration.
-            if r.inflight.len() >= 10_000 {
-                Vec::new()
-            } else {
-                r.consumer.read(500).unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "spool read failed");
-                    Vec::new()
-                })
-            }
-        };
-        if batch.is_empty() {
-            if lock(&reading).inflight.len() >= 10_000 {
-                std::thread::sleep(Duration::from_millis(20));
-            } else {
-                // Wait without holding the consumer, so acknowledgements go on meanwhile.
-                spool.wait_durable_after(last_seen, Duration::from_millis(100));
-            }
-            continue;
-        }
-        if let Some(last) = batch.iter().filter(|r| !r.replayed).map(|r| r.seq).max() {
-            last_seen = last_seen.max(last);
-        }
-        for mut record in batch {
-            let input = Bytes::from(std::mem::take(&mut record.payload));
-            let mut buf = input.to_vec();
-            let doc = match parser.parse(&mut buf, Shape::Batch) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::error!(seq = record.seq, error = %e, "a spooled record does not parse");
-                    let _ = lock(&reading).consumer.ack(record.receipt());
-                    continue;
-                }
-            };
-            let Ok(ev) = doc.event(0) else {
-                let _ = lock(&reading).consumer.ack(record.receipt());
-                continue;
-            };
-            let mapping = mapper.map(&ev, &store, now_ms());
-            let meta = Arc::new(Meta {
-                kind: ev.kind,
-                event: ev
-                    .event
-                    .map(str::to_owned)
-                    .or_else(|| ev.name.map(str::to_owned)),
-                message_id: ev.message_id.map(str::to_owned),
-                warnings: mapping.warnings.to_vec(),
-                input,
-            });
-            let job = match mapping.outcome {
-                Mapped::Track { body, .. } => Job::Track {
-                    id: record.seq,
-                    body: Bytes::copy_from_slice(body),
-                },
-                Mapped::Metadata(r) => Job::from_record(record.seq, &r),
-                Mapped::Dropped(reason) => {
-                    let _ = lock(&reading).consumer.ack(record.receipt());
-                    stats.count_reason("dropped", reason.as_str());
-                    live.push(Entry {
-                        at_ms: now_ms(),
-                        meta,
-                        outcome: "dropped",
-                        reason: Some(reason.as_str().to_owned()),
-                        attempt: 0,
-                        latency_ms: None,
-                        result: None,
-                    });
-                    continue;
-                }
-            };
-            lock(&reading)
-                .inflight
-                .insert(record.seq, (record.receipt(), meta));
-            integration.deliver(job);
-        }
-    }
-}
-
-/// The outcome task: acknowledge, dead-letter, count, and report.
-async fn outcome_loop(
-    mut rx: mpsc::UnboundedReceiver<Outcome>,
-    reading: Arc<Mutex<Reading>>,
-    live: Arc<Live>,
-    stats: Arc<Stats>,
-) {
-    while let Some(o) = rx.recv().await {
-        let latency = o.latency.map(|l| l.as_millis() as u64);
-        let mut r = lock(&reading);
-        let meta = r.inflight.get(&o.id).map(|(_, m)| m.clone());
-        let Some(meta) = meta else { continue };
-        match o.kind {
-            OutcomeKind::Delivered => {
-                if let Some((receipt, _)) = r.inflight.remove(&o.id) {
-                    let _ = r.consumer.ack(receipt);
-                }
-                stats.delivered(latency.unwrap_or(0));
-                stats.set_status("active", None);
-            }
-            OutcomeKind::DeadLettered => {
-                if let Some((receipt, meta)) = r.inflight.remove(&o.id) {
-                    let rec = receipt.into_record(meta.input.to_vec());
-                    let info = DeadLetterInfo {
-                        reason: o.reason.clone().unwrap_or_default(),
-                        status: o.response.as_ref().map(|x| x.status).filter(|s| *s != 0),
-                        body: o
-                            .response
-                            .as_ref()
-                            .map(|x| x.body_text(4096))
-                            .unwrap_or_default(),
-                        attempts: o.attempt,
-                    };
-                    if let Err(e) = r.consumer.dead_letter(&rec, info) {
-                        tracing::error!(error = %e, "cannot write a dead letter; the event stays unacknowledged");
-                    }
-                }
-                stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
-            }
-            OutcomeKind::Retrying => stats.count("retrying"),
-            OutcomeKind::Failed => {
-                stats.count("failed");
-                let diagnosis = o
-                    .diagnosis
-                    .as_ref()
-                    .map(|d| json!({"code": d.code, "message": d.message, "fix": d.fix}));
-                stats.set_status("paused", diagnosis);
-            }
-        }
-        drop(r);
-        live.push(Entry {
-            at_ms: now_ms(),
-            meta,
-            outcome: o.kind.as_str(),
-            reason: o.reason.clone(),
-            attempt: o.attempt,
-            latency_ms: latency,
-            result: Some(o),
-        });
-    }
-}
+#[cfg(test)]
+mod tests;

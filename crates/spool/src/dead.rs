@@ -201,13 +201,16 @@ impl DeadLetters {
     }
 
     /// Keeps `payload` as a dead letter; past the cap the oldest are dropped first. A letter
-    /// larger than the whole cap is dropped itself (counted and logged).
-    pub(crate) fn add(
-        &self,
-        id: u64,
-        payload: &[u8],
-        info: DeadLetterInfo,
-    ) -> Result<(), SpoolError> {
+    /// larger than the whole cap is dropped itself (counted and logged). One already kept under
+    /// `id` is replaced. This does not acknowledge the record ([`Consumer::dead_letter`] does
+    /// both): a caller that writes dead letters away from its consumer acknowledges after.
+    ///
+    /// # Errors
+    ///
+    /// The dead letter cannot be written; it is not kept.
+    ///
+    /// [`Consumer::dead_letter`]: crate::Consumer::dead_letter
+    pub fn add(&self, id: u64, payload: &[u8], info: DeadLetterInfo) -> Result<(), SpoolError> {
         let at_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);

@@ -1,16 +1,100 @@
 //! Counters: the Prometheus text at `/metrics` (unauthenticated) and one integration's
-//! stats (counts, latency percentiles, queue depth, status).
+//! stats (counts, latency percentiles, queue depth, status, dead letters).
+//!
+//! The dead letters' figures take their store's lock, which a dead-letter write holds across
+//! its fsync: they are read on the blocking pool, with the runtimes' lock let go.
 
 use crate::app::Shared;
 use crate::http::{Resp, json, text};
+use crate::pipeline::Runtime;
 use hyper::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
+use signal_spool::{DeadLetterStats, DeadLetters};
 use signal_store::IntegrationRecord;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The dead-letter figures of these integrations, read off the async workers.
+async fn dead_letter_stats(
+    handles: Vec<(String, Arc<DeadLetters>)>,
+) -> BTreeMap<String, DeadLetterStats> {
+    tokio::task::spawn_blocking(move || {
+        handles
+            .into_iter()
+            .map(|(id, dead)| (id, dead.stats()))
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// One gauge or counter per integration, with its HELP and TYPE lines.
+fn per_integration<'a>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a String, u64)>,
+) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    for (id, v) in values {
+        out.push_str(&format!("{name}{{integration=\"{id}\"}} {v}\n"));
+    }
+}
+
+/// The dead letters' part of the Prometheus text: kept, their bytes, dropped past the cap,
+/// waiting to be written, failed writes.
+fn render_dead_letters(
+    out: &mut String,
+    runtimes: &BTreeMap<String, Runtime>,
+    dead: &BTreeMap<String, DeadLetterStats>,
+) {
+    per_integration(
+        out,
+        "signal_dead_letters",
+        "gauge",
+        "Dead letters kept, by integration.",
+        dead.iter().map(|(id, d)| (id, d.letters)),
+    );
+    per_integration(
+        out,
+        "signal_dead_letter_bytes",
+        "gauge",
+        "Bytes of the dead letters kept (what their cap counts), by integration.",
+        dead.iter().map(|(id, d)| (id, d.bytes)),
+    );
+    per_integration(
+        out,
+        "signal_dead_letters_dropped_total",
+        "counter",
+        "Dead letters dropped to stay within their cap since the node started, by integration.",
+        dead.iter().map(|(id, d)| (id, d.dropped)),
+    );
+    per_integration(
+        out,
+        "signal_dead_letters_waiting",
+        "gauge",
+        "Events given up on whose dead letter is not written yet (still in flight), by integration.",
+        runtimes
+            .iter()
+            .map(|(id, rt)| (id, rt.stats.dead_letter_writes().0)),
+    );
+    per_integration(
+        out,
+        "signal_dead_letter_write_failures_total",
+        "counter",
+        "Dead-letter writes that failed (each tried again later), by integration.",
+        runtimes
+            .iter()
+            .map(|(id, rt)| (id, rt.stats.dead_letter_writes().1)),
+    );
+}
 
 /// The Prometheus text format of every counter and gauge.
 fn render(
     shared: &Shared,
-    runtimes: &std::collections::BTreeMap<String, crate::pipeline::Runtime>,
+    runtimes: &BTreeMap<String, Runtime>,
+    dead: &BTreeMap<String, DeadLetterStats>,
 ) -> String {
     let mut out = String::new();
     out.push_str("# HELP signal_outcomes_total Events by integration and outcome.\n# TYPE signal_outcomes_total counter\n");
@@ -63,21 +147,46 @@ fn render(
             "signal_integration_paused{{integration=\"{id}\"}} {paused}\n"
         ));
     }
+    render_dead_letters(&mut out, runtimes, dead);
     out
+}
+
+/// The dead-letter handles of the running integrations (all, or only `id`).
+async fn dead_letter_handles(shared: &Shared, id: Option<&str>) -> Vec<(String, Arc<DeadLetters>)> {
+    shared
+        .runtimes
+        .lock()
+        .await
+        .iter()
+        .filter(|(i, _)| id.is_none_or(|id| id == i.as_str()))
+        .map(|(i, rt)| (i.clone(), rt.dead_letters()))
+        .collect()
 }
 
 /// `GET /metrics`.
 pub(super) async fn metrics(shared: &Shared) -> Resp {
+    let dead = dead_letter_stats(dead_letter_handles(shared, None).await).await;
     let runtimes = shared.runtimes.lock().await;
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4",
-        render(shared, &runtimes),
+        render(shared, &runtimes, &dead),
     )
+}
+
+/// The stats' `dead_letters` object: kept, their bytes, dropped past the cap, waiting to be
+/// written, failed writes.
+fn dead_letters_json(d: &DeadLetterStats, rt: &Runtime) -> Value {
+    let (waiting, write_failures) = rt.stats.dead_letter_writes();
+    json!({
+        "count": d.letters, "bytes": d.bytes, "dropped": d.dropped,
+        "waiting": waiting, "write_failures": write_failures,
+    })
 }
 
 /// `GET /integrations/{id}/stats`.
 pub(super) async fn stats(shared: &Shared, rec: &IntegrationRecord) -> Resp {
+    let dead = dead_letter_stats(dead_letter_handles(shared, Some(&rec.id)).await).await;
     let runtimes = shared.runtimes.lock().await;
     let depth = shared
         .spool
@@ -89,13 +198,15 @@ pub(super) async fn stats(shared: &Shared, rec: &IntegrationRecord) -> Resp {
     match runtimes.get(&rec.id) {
         Some(rt) => {
             let (status, diagnosis) = rt.stats.status();
-            json(
-                StatusCode::OK,
-                &json!({
-                    "counts": rt.stats.counts(), "latency_ms": rt.stats.percentiles(),
-                    "queue_depth": depth, "in_flight": rt.in_flight(), "status": status, "diagnosis": diagnosis,
-                }),
-            )
+            let mut body = json!({
+                "counts": rt.stats.counts(), "latency_ms": rt.stats.percentiles(),
+                "queue_depth": depth, "in_flight": rt.in_flight(), "status": status, "diagnosis": diagnosis,
+            });
+            // Added to interface.md's fields, which stay as they are.
+            if let Some(d) = dead.get(&rec.id) {
+                body["dead_letters"] = dead_letters_json(d, rt);
+            }
+            json(StatusCode::OK, &body)
         }
         None => json(
             StatusCode::OK,

@@ -142,8 +142,16 @@ impl DeadLetters {
         s.replay.live().keys().any(|id| !s.handed_out.contains(id))
     }
 
-    /// A replayed record was delivered (or dead-lettered again).
-    pub(crate) fn replay_done(&self, id: u64) -> Result<(), SpoolError> {
+    /// A replayed record was delivered (or dead-lettered again): what [`Consumer::ack`] does
+    /// for a replayed record's receipt, for a caller that finishes replays away from its
+    /// consumer (the write is synced, so it is not to be made under a lock delivery needs).
+    ///
+    /// # Errors
+    ///
+    /// The change cannot be written; the replay stays, delivered again after a restart.
+    ///
+    /// [`Consumer::ack`]: crate::Consumer::ack
+    pub fn replay_done(&self, id: u64) -> Result<(), SpoolError> {
         let mut s = self.lock();
         if s.replay.live().contains_key(&id) {
             s.replay.append(&[op::encode_remove(id)])?;

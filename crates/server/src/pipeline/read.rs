@@ -1,0 +1,139 @@
+//! The reader thread: spool -> parse -> map -> delivery task. An event that is never sent
+//! (it does not parse, or the mapping drops it) is acknowledged here; a replayed one's end is
+//! written without delivery's lock (on this thread, which is not a tokio worker).
+
+use super::{Flight, Reading};
+use crate::app::{lock, now_ms};
+use crate::live::{Entry, Live, Meta, Stats};
+use bytes::Bytes;
+use signal_core::{Mapped, Mapper, Parser, Shape};
+use signal_forward::Job;
+use signal_spool::{DeadLetters, Record};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// At most this many events in delivery at once per integration.
+const MAX_IN_FLIGHT: usize = 10_000;
+
+/// What the reader thread works with.
+pub(super) struct ReadLoop {
+    pub(super) spool: signal_spool::Spool,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) reading: Arc<Mutex<Reading>>,
+    pub(super) dead: Arc<DeadLetters>,
+    pub(super) mapper: Mapper,
+    pub(super) store: signal_store::Store,
+    pub(super) integration: signal_forward::Integration,
+    pub(super) live: Arc<Live>,
+    pub(super) stats: Arc<Stats>,
+}
+
+impl ReadLoop {
+    /// Reads, maps and hands on until told to stop.
+    pub(super) fn run(mut self) {
+        let mut parser = Parser::new();
+        let mut last_seen = lock(&self.reading).consumer.committed();
+        while !self.stop.load(Ordering::Acquire) {
+            let batch = self.next_batch();
+            if batch.is_empty() {
+                if lock(&self.reading).inflight.len() >= MAX_IN_FLIGHT {
+                    std::thread::sleep(Duration::from_millis(20));
+                } else {
+                    // Wait without holding the consumer, so acknowledgements go on meanwhile.
+                    self.spool
+                        .wait_durable_after(last_seen, Duration::from_millis(100));
+                }
+                continue;
+            }
+            if let Some(last) = batch.iter().filter(|r| !r.replayed).map(|r| r.seq).max() {
+                last_seen = last_seen.max(last);
+            }
+            for record in batch {
+                self.hand_on(&mut parser, record);
+            }
+        }
+    }
+
+    /// Up to 500 records, none while delivery holds its most.
+    fn next_batch(&self) -> Vec<Record> {
+        let mut r = lock(&self.reading);
+        if r.inflight.len() >= MAX_IN_FLIGHT {
+            return Vec::new();
+        }
+        r.consumer.read(500).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "spool read failed");
+            Vec::new()
+        })
+    }
+
+    /// Acknowledges a record that is not sent. A replay's end is a synced write: made without
+    /// delivery's lock.
+    fn acknowledge(&self, record: &Record) {
+        let done = if record.replayed {
+            self.dead.replay_done(record.seq)
+        } else {
+            lock(&self.reading).consumer.ack(record.receipt())
+        };
+        if let Err(e) = done {
+            tracing::error!(seq = record.seq, error = %e, "cannot acknowledge an event not sent; it is read again at the next start");
+        }
+    }
+
+    /// Parses and maps one record, and hands it to the delivery task (or drops it).
+    fn hand_on(&mut self, parser: &mut Parser, mut record: Record) {
+        let input = Bytes::from(std::mem::take(&mut record.payload));
+        let mut buf = input.to_vec();
+        let doc = match parser.parse(&mut buf, Shape::Batch) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(seq = record.seq, error = %e, "a spooled record does not parse");
+                self.acknowledge(&record);
+                return;
+            }
+        };
+        let Ok(ev) = doc.event(0) else {
+            self.acknowledge(&record);
+            return;
+        };
+        let mapping = self.mapper.map(&ev, &self.store, now_ms());
+        let meta = Arc::new(Meta {
+            kind: ev.kind,
+            event: ev
+                .event
+                .map(str::to_owned)
+                .or_else(|| ev.name.map(str::to_owned)),
+            message_id: ev.message_id.map(str::to_owned),
+            warnings: mapping.warnings.to_vec(),
+            input,
+        });
+        let job = match mapping.outcome {
+            Mapped::Track { body, .. } => Job::Track {
+                id: record.seq,
+                body: Bytes::copy_from_slice(body),
+            },
+            Mapped::Metadata(r) => Job::from_record(record.seq, &r),
+            Mapped::Dropped(reason) => {
+                self.acknowledge(&record);
+                self.stats.count_reason("dropped", reason.as_str());
+                self.live.push(Entry {
+                    at_ms: now_ms(),
+                    meta,
+                    outcome: "dropped",
+                    reason: Some(reason.as_str().to_owned()),
+                    attempt: 0,
+                    latency_ms: None,
+                    result: None,
+                });
+                return;
+            }
+        };
+        let flight = Flight {
+            receipt: record.receipt(),
+            meta,
+            replayed: record.replayed,
+        };
+        lock(&self.reading).inflight.insert(record.seq, flight);
+        self.integration.deliver(job);
+    }
+}
