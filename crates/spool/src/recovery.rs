@@ -1,8 +1,10 @@
 //! Opening a spool: every segment is read once. A torn tail of the last segment (a crash
 //! mid-write) is cut; a segment before the last that is corrupt part-way is kept up to its last
-//! good record and reported. Records a segment holds at or past the next segment's name are the
-//! remains of a write that failed (the writer started the next segment after it): they were
-//! never acknowledged, so they are cut, never read.
+//! good record and reported. The remains of a write that failed are cut, never read, and never
+//! reported as corruption: records at or past the next segment's name (the writer started that
+//! segment after the failure), anything after a segment's last record when that record is the one
+//! just before the next segment's name, and anything from a zeroed record header on (the writer's
+//! last resort when it could neither cut nor start a segment).
 
 use crate::config::SpoolConfig;
 use crate::error::SpoolError;

@@ -6,14 +6,22 @@
 //! syncs, new requests gather for the next round: that is the group commit.
 //!
 //! When a write or a sync fails, the whole round is answered with the error and nothing of it is
-//! published. The file is cut back to the last good length and synced (after a failed
-//! `fdatasync` the page cache's state is unknown, so the round's bytes are treated as never
-//! written). A segment that holds records is then closed and the next round starts a fresh one
-//! named after the first sequence number not yet published: recovery ignores records at or past
-//! the next segment's name, so even bytes the cut could not remove never come back as records.
-//! A segment with no records is cut and reused. While rounds fail, [`Shared::failing`] is set;
-//! when idle, the writer probes the disk now and then so that readiness comes back once space is
-//! freed, without waiting for traffic.
+//! published. Before anyone is answered, the round's bytes are made unreadable for good, even
+//! across a restart or a crash (after a failed `fdatasync` the page cache's state is unknown, so
+//! they may be on disk whole):
+//!
+//! 1. the file is cut back to the last good length and the cut synced; when that fails,
+//! 2. a segment holding records is closed and the next one started at once, named after the
+//!    first sequence number not yet published (recovery ignores records at or past the next
+//!    segment's name); an empty segment is removed instead (unless its name is what bounds the
+//!    previous segment's remains); when that fails too,
+//! 3. the first failed record's header is overwritten with zeros and synced: recovery reads a
+//!    zeroed header as the end of the segment.
+//!
+//! A segment whose failed bytes were not cut is never written again. A segment with records is
+//! closed after a failed round; an empty one is reused once cut. While rounds fail,
+//! [`Shared::failing`] is set; when idle, the writer probes the disk now and then so that
+//! readiness comes back once space is freed, without waiting for traffic.
 
 use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
@@ -57,6 +65,12 @@ pub(crate) struct Writer {
     needs_cut: bool,
     /// The active segment holds records and took a failed round: start a new one.
     must_roll: bool,
+    /// The active segment's name is what bounds the previous segment's uncut remains: it is
+    /// never removed.
+    bounds_previous: bool,
+    /// The active segment (empty) was removed after a failed round: its entry only keeps its
+    /// name, and goes when the next segment starts.
+    removed: bool,
     buf: Vec<u8>,
     last_housekeeping: Instant,
     last_probe: Instant,
@@ -76,6 +90,8 @@ impl Writer {
             file,
             needs_cut: false,
             must_roll: false,
+            bounds_previous: false,
+            removed: false,
             buf: Vec::with_capacity(1 << 20),
             last_housekeeping: Instant::now(),
             last_probe: Instant::now(),
@@ -209,20 +225,92 @@ impl Writer {
         Ok(())
     }
 
-    /// A round failed in the active segment: cut its bytes off, and close the segment when it
-    /// holds records (the next round starts a fresh one).
+    /// A round failed in the active segment: makes its bytes unreadable for good (see the
+    /// module docs), and closes the segment when it holds records.
     fn after_failure(&mut self, good_len: u64) {
         let has_records = {
             let segs = lock(&self.shared.segments);
             segs.last().is_some_and(|s| s.last >= s.base)
         };
         self.needs_cut = true;
-        if let Err(e) = self.cut(good_len) {
-            tracing::error!(error = %e, "spool: cannot cut a failed write off the segment; the next segment will bound it");
+        self.must_roll = has_records;
+        let Err(e) = self.cut(good_len) else {
+            return;
+        };
+        tracing::error!(error = %e, "spool: cannot cut a failed write off the segment");
+        let bounded = if has_records {
+            self.roll()
+        } else if !self.bounds_previous {
+            self.remove_active()
+        } else {
+            Err(SpoolError::invalid(
+                "the segment bounds the previous one's remains",
+            ))
+        };
+        if let Err(e) = bounded {
+            tracing::error!(error = %e, "spool: cannot bound a failed write by the segment's name or removal; zeroing its first header");
+            if let Err(e) = self.zero_at(good_len) {
+                tracing::error!(error = %e, "spool: cannot zero a failed write's header: it may be read back after a restart");
+            }
         }
-        if has_records {
-            self.must_roll = true;
+    }
+
+    /// Starts the next segment, named after the first sequence number not yet published.
+    fn roll(&mut self) -> Result<(), SpoolError> {
+        let next = lock(&self.shared.segments).last().map_or(1, |s| s.last + 1);
+        let config = &self.shared.config;
+        let (seg, file) = segment::create(config.disk.as_ref(), &config.dir, next, config.fsync)?;
+        self.start(seg, file);
+        Ok(())
+    }
+
+    /// Removes the active segment, which holds no records, and makes the removal durable. Its
+    /// entry stays (for its name) until the next segment starts.
+    fn remove_active(&mut self) -> Result<(), SpoolError> {
+        let config = &self.shared.config;
+        let (path, len) = match lock(&self.shared.segments).last() {
+            Some(s) => (s.path.clone(), s.len),
+            None => return Ok(()),
+        };
+        config
+            .disk
+            .remove_file(&path)
+            .map_err(|e| SpoolError::io("remove segment", &path, e))?;
+        if config.fsync
+            && let Err(e) = config.disk.sync_dir(&config.dir)
+        {
+            // The removal may not last: make the file's failed bytes unreadable through the
+            // handle still open, should the entry come back.
+            tracing::warn!(error = %e, "spool: the removal of a segment may not be durable");
+            let good_len = segment::MAGIC.len() as u64;
+            if let Err(e) = self.zero_at(good_len) {
+                tracing::error!(error = %e, "spool: cannot zero a failed write's header");
+            }
         }
+        self.file = None;
+        self.removed = true;
+        self.needs_cut = false;
+        self.shared.total_bytes.fetch_sub(len, Ordering::AcqRel);
+        if let Some(s) = lock(&self.shared.segments).last_mut() {
+            s.len = 0;
+        }
+        Ok(())
+    }
+
+    /// Overwrites the record header at `at` with zeros and syncs: recovery reads the segment up
+    /// to there and no further.
+    fn zero_at(&mut self, at: u64) -> Result<(), SpoolError> {
+        let path = lock(&self.shared.segments)
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| SpoolError::invalid("no active segment"))?;
+        disk::write_all_at(file.as_mut(), &[0u8; record::HEADER], at)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| SpoolError::io("zero a failed write", &path, e))
     }
 
     /// Truncates the active segment to `good_len` and syncs the truncation.
@@ -258,11 +346,12 @@ impl Writer {
         if self.needs_cut
             && let Err(e) = self.cut(good_len)
         {
-            if !self.must_roll {
+            if self.must_roll {
+                // The new segment's name bounds what recovery reads of this one.
+                tracing::warn!(error = %e, "spool: starting a new segment past an uncut one");
+            } else if self.bounds_previous || self.remove_active().is_err() {
                 return Err(e);
             }
-            // The new segment's name bounds what recovery reads of this one.
-            tracing::warn!(error = %e, "spool: starting a new segment past an uncut one");
         }
         let roll = self.file.is_none() || self.must_roll || (full && has_records);
         if roll {
@@ -277,11 +366,17 @@ impl Writer {
     /// Makes `seg` the active segment.
     fn start(&mut self, seg: Segment, file: ActiveFile) {
         let mut segs = lock(&self.shared.segments);
-        if let Some(active) = segs.last_mut() {
+        if self.removed {
+            // The entry of a removed segment, kept for its name: the new one has that name.
+            segs.pop();
+            self.removed = false;
+        } else if let Some(active) = segs.last_mut() {
             active.closed_at = Some(now_secs());
         }
         self.shared.total_bytes.fetch_add(seg.len, Ordering::AcqRel);
         segs.push(seg);
+        // Remains the cut could not remove are bounded by this segment's name alone.
+        self.bounds_previous = self.needs_cut && self.file.is_some();
         self.file = Some(file);
         self.must_roll = false;
         self.needs_cut = false;
