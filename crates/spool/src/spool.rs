@@ -118,7 +118,8 @@ impl Spool {
     /// corrupt segment is not an error: it is repaired or skipped, and reported in
     /// [`SpoolStats::recovery`]. Nor is a full disk when a new segment is needed: the spool
     /// opens with [`is_failing`](Self::is_failing) true and starts the segment once there is room.
-    pub fn open(config: SpoolConfig) -> Result<Self, SpoolError> {
+    pub fn open(mut config: SpoolConfig) -> Result<Self, SpoolError> {
+        config.segment_bytes = config.effective_segment_bytes();
         let dir = config.dir.clone();
         for d in [dir.clone(), dir.join("cursors"), dir.join("dead")] {
             fs::create_dir_all(&d).map_err(|e| SpoolError::io("create directory", &d, e))?;

@@ -141,6 +141,10 @@ impl Writer {
             }
             return;
         }
+        let cap = shared.config.max_bytes;
+        if shared.total_bytes.load(Ordering::Acquire) + pending > cap {
+            self.reclaim();
+        }
         let (next, good_len, path) = {
             let segs = lock(&shared.segments);
             let active = segs.last();
@@ -420,18 +424,50 @@ impl Writer {
     fn housekeeping(&mut self) {
         self.last_housekeeping = Instant::now();
         self.probe();
+        let min_committed = self.persist_cursors();
+        self.delete_acked(min_committed, false);
+    }
+
+    /// An append does not fit under the cap: deletes every acknowledged segment whatever the
+    /// retention, and when the active segment's records are all acknowledged, closes it (a new
+    /// one starts) and deletes it too. Without this, a cap a few segments wide could stay full
+    /// for good of records already delivered.
+    fn reclaim(&mut self) {
+        let min_committed = self.persist_cursors();
+        let active_acked = {
+            let segs = lock(&self.shared.segments);
+            segs.last()
+                .is_some_and(|s| s.last >= s.base && s.last <= min_committed)
+        };
+        let writable = self.file.is_some() && !self.needs_cut && !self.must_roll;
+        if active_acked
+            && writable
+            && let Err(e) = self.roll()
+        {
+            tracing::warn!(error = %e, "spool: cannot close an acknowledged segment to make room");
+        }
+        self.delete_acked(min_committed, true);
+    }
+
+    /// Persists every consumer's changed cursor; returns the lowest committed position.
+    fn persist_cursors(&self) -> u64 {
         let shared = &self.shared;
         let mut min_committed = u64::MAX;
-        {
-            let consumers = lock(&shared.consumers);
-            for (name, entry) in consumers.iter() {
-                let mut cursor = lock(&entry.cursor);
-                min_committed = min_committed.min(cursor.committed);
-                if let Err(e) = persist_cursor(shared, name, &mut cursor) {
-                    tracing::error!(consumer = %name, error = %e, "spool: cannot persist cursor");
-                }
+        let consumers = lock(&shared.consumers);
+        for (name, entry) in consumers.iter() {
+            let mut cursor = lock(&entry.cursor);
+            min_committed = min_committed.min(cursor.committed);
+            if let Err(e) = persist_cursor(shared, name, &mut cursor) {
+                tracing::error!(consumer = %name, error = %e, "spool: cannot persist cursor");
             }
         }
+        min_committed
+    }
+
+    /// Deletes closed segments, oldest first, whose records are all at or below
+    /// `min_committed`: past their retention, or all of them when `for_room`.
+    fn delete_acked(&self, min_committed: u64, for_room: bool) {
+        let shared = &self.shared;
         let config = &shared.config;
         let now = now_secs();
         let mut segs = lock(&shared.segments);
@@ -449,7 +485,7 @@ impl Writer {
             let old = s
                 .closed_at
                 .is_some_and(|t| now.saturating_sub(t) >= config.retain_acked_for.as_secs());
-            if !(old || acked_bytes > config.retain_acked_bytes) {
+            if !(for_room || old || acked_bytes > config.retain_acked_bytes) {
                 break;
             }
             if let Err(e) = config.disk.remove_file(&s.path) {
