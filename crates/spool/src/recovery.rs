@@ -20,6 +20,9 @@ pub(crate) struct Recovered {
     pub segments: Vec<Segment>,
     pub report: Recovery,
     pub file: Option<ActiveFile>,
+    /// The last segment kept holds remains of a failed write that could not be cut: only the
+    /// name of the segment written next bounds them.
+    pub uncut_before: bool,
 }
 
 pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, SpoolError> {
@@ -28,12 +31,16 @@ pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, Spo
     let mut report = Recovery::default();
     let mut segments: Vec<Segment> = Vec::new();
     let mut last = 0u64;
+    // The last segment's tail could not be cut, or an empty segment after it could not be
+    // removed: it is not written on (a new segment, of the name that follows it, starts).
+    let mut last_uncut = false;
     let count = found.len();
     for (i, (base, path)) in found.iter().enumerate() {
         let is_last = i + 1 == count;
         let below = found.get(i + 1).map(|(b, _)| *b);
         let mut records = 0u64;
         let (mut seg, tail) = segment::scan(path, *base, last, below, |_, _| records += 1)?;
+        let mut uncut = false;
         report.segments += 1;
         report.records += records;
         let cut = match tail {
@@ -60,18 +67,37 @@ pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, Spo
         if cut {
             let file_len = fs::metadata(path).map_or(seg.len, |m| m.len());
             report.torn_bytes += file_len.saturating_sub(seg.len);
-            if seg.len == 0 && is_last {
-                // A segment whose making failed (or was cut short by a crash): no records.
-                disk.remove_file(path)
-                    .map_err(|e| SpoolError::io("remove segment", path, e))?;
-                continue;
+            let has_records = seg.last >= seg.base;
+            let cut = if seg.len == 0 && is_last {
+                // A segment whose making failed (or was cut short by a crash): removed below.
+                Err(SpoolError::invalid("no magic"))
+            } else {
+                disk.open_write(path)
+                    .and_then(|mut f| f.set_len(seg.len).and_then(|()| f.sync_all()))
+                    .map_err(|e| SpoolError::io("cut segment", path, e))
+            };
+            match cut {
+                Ok(()) => {}
+                Err(e) if has_records || !is_last => {
+                    tracing::warn!(error = %e, "spool: cannot cut; the next segment's name bounds the rest");
+                    uncut = true;
+                }
+                Err(_) => {
+                    // No records: the whole file goes. Should that fail, it is left out; a new
+                    // segment of its name replaces it (see `segment::create`).
+                    if let Err(e) = disk.remove_file(path) {
+                        tracing::warn!(file = %path.display(), error = %e, "spool: cannot remove an empty segment");
+                        // Its name would bound the segment before it: nothing more is written
+                        // there.
+                        last_uncut = true;
+                    }
+                    continue;
+                }
             }
-            disk.open_write(path)
-                .and_then(|mut f| f.set_len(seg.len).and_then(|()| f.sync_all()))
-                .map_err(|e| SpoolError::io("cut segment", path, e))?;
         }
         seg.closed_at = Some(now_secs());
         last = seg.last;
+        last_uncut = uncut;
         segments.push(seg);
     }
     // The newest segment is written on unless it is full (and holds records: an empty one is
@@ -82,33 +108,50 @@ pub(crate) fn recover(dir: &Path, config: &SpoolConfig) -> Result<Recovered, Spo
             .corrupt
             .iter()
             .any(|c| c.starts_with(&segment::name(s.base)));
-        !full && !corrupt
+        !full && !corrupt && !last_uncut
     });
-    let file = match segments.last_mut() {
-        Some(seg) if reuse => {
-            seg.closed_at = None;
-            let file = disk
-                .open_write(&seg.path)
-                .map_err(|e| SpoolError::io("open segment", &seg.path, e))?;
-            Some(file)
-        }
-        _ => match segment::create(disk, dir, last + 1, config.fsync) {
+    let reopened = match segments.last_mut() {
+        Some(seg) if reuse => match disk.open_write(&seg.path) {
+            Ok(file) => {
+                seg.closed_at = None;
+                Some(file)
+            }
+            Err(e) => {
+                // Not fatal: a new segment is started after it.
+                tracing::error!(file = %seg.path.display(), error = %e, "spool: cannot open the last segment; starting a new one");
+                None
+            }
+        },
+        _ => None,
+    };
+    if reopened.is_none() && segments.last().is_some_and(|s| s.last < s.base) {
+        // An empty last segment not written on: the new one takes its name (and its file,
+        // which holds no more than the magic).
+        segments.pop();
+    }
+    let file = match reopened {
+        Some(file) => Some(file),
+        None => match segment::create(disk, dir, last + 1, config.fsync) {
             Ok((seg, file)) => {
                 segments.push(seg);
                 Some(file)
             }
-            // A restart on a full disk still opens: what is spooled can be delivered (which
-            // frees space), and the writer starts the segment once there is room.
+            // A restart on a full (or failing) disk still opens: what is spooled can be
+            // delivered (which frees space), and the writer starts the segment once it can.
             Err(e) if e.is_storage_full() => {
                 tracing::error!(error = %e, "spool: no room for a new segment; appends fail until there is");
                 None
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "spool: cannot start a segment; appends fail until it can");
+                None
+            }
         },
     };
     Ok(Recovered {
         segments,
         report,
         file,
+        uncut_before: last_uncut,
     })
 }

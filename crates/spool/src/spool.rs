@@ -128,6 +128,7 @@ impl Spool {
             segments,
             report: recovery,
             file,
+            uncut_before,
         } = recover(&dir, &config)?;
         let total = segments.iter().map(|s| s.len).sum();
         let shared = Arc::new(Shared {
@@ -143,7 +144,7 @@ impl Spool {
         });
         load_consumers(&shared)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(shared.clone(), file);
+        let writer = Writer::new(shared.clone(), file, uncut_before);
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || writer.run(rx))

@@ -65,8 +65,8 @@ pub(crate) struct Writer {
     needs_cut: bool,
     /// The active segment holds records and took a failed round: start a new one.
     must_roll: bool,
-    /// The active segment's name is what bounds the previous segment's uncut remains: it is
-    /// never removed.
+    /// The active segment's name (or the next one's, while there is no active file) is what
+    /// bounds the previous segment's uncut remains: it is never removed.
     bounds_previous: bool,
     /// The active segment (empty) was removed after a failed round: its entry only keeps its
     /// name, and goes when the next segment starts.
@@ -77,11 +77,15 @@ pub(crate) struct Writer {
 }
 
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Attempts at bounding a failed round before its appends are answered.
+const BOUND_ATTEMPTS: usize = 3;
 /// The name of the file the readiness probe writes and removes.
 const PROBE: &str = "probe.tmp";
 
 impl Writer {
-    pub fn new(shared: Arc<Shared>, file: Option<ActiveFile>) -> Self {
+    /// `uncut_before`: the last segment recovery kept holds remains that only the name of the
+    /// segment written next bounds.
+    pub fn new(shared: Arc<Shared>, file: Option<ActiveFile>, uncut_before: bool) -> Self {
         if file.is_none() {
             shared.failing.store(true, Ordering::Release);
         }
@@ -90,7 +94,7 @@ impl Writer {
             file,
             needs_cut: false,
             must_roll: false,
-            bounds_previous: false,
+            bounds_previous: uncut_before,
             removed: false,
             buf: Vec::with_capacity(1 << 20),
             last_housekeeping: Instant::now(),
@@ -230,7 +234,9 @@ impl Writer {
     }
 
     /// A round failed in the active segment: makes its bytes unreadable for good (see the
-    /// module docs), and closes the segment when it holds records.
+    /// module docs), and closes the segment when it holds records. A disk that refuses all of
+    /// it is asked again a few times before anyone is answered, and then before every later
+    /// round and probe (`ready`).
     fn after_failure(&mut self, good_len: u64) {
         let has_records = {
             let segs = lock(&self.shared.segments);
@@ -238,8 +244,21 @@ impl Writer {
         };
         self.needs_cut = true;
         self.must_roll = has_records;
+        for _ in 0..BOUND_ATTEMPTS {
+            match self.bound(good_len, has_records) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool: cannot bound a failed write: it may be read back after a crash");
+                }
+            }
+        }
+    }
+
+    /// One attempt at making a failed round's bytes unreadable: cut, else the next segment (or
+    /// the removal of an empty one), else a zeroed header.
+    fn bound(&mut self, good_len: u64, has_records: bool) -> Result<(), SpoolError> {
         let Err(e) = self.cut(good_len) else {
-            return;
+            return Ok(());
         };
         tracing::error!(error = %e, "spool: cannot cut a failed write off the segment");
         let bounded = if has_records {
@@ -251,12 +270,11 @@ impl Writer {
                 "the segment bounds the previous one's remains",
             ))
         };
-        if let Err(e) = bounded {
-            tracing::error!(error = %e, "spool: cannot bound a failed write by the segment's name or removal; zeroing its first header");
-            if let Err(e) = self.zero_at(good_len) {
-                tracing::error!(error = %e, "spool: cannot zero a failed write's header: it may be read back after a restart");
-            }
-        }
+        let Err(e) = bounded else {
+            return Ok(());
+        };
+        tracing::error!(error = %e, "spool: cannot start a segment past a failed write, nor remove it; zeroing its first header");
+        self.zero_at(good_len)
     }
 
     /// Starts the next segment, named after the first sequence number not yet published.
@@ -379,8 +397,11 @@ impl Writer {
         }
         self.shared.total_bytes.fetch_add(seg.len, Ordering::AcqRel);
         segs.push(seg);
-        // Remains the cut could not remove are bounded by this segment's name alone.
-        self.bounds_previous = self.needs_cut && self.file.is_some();
+        // Remains the cut could not remove are bounded by this segment's name alone. (Without
+        // an active file, the segment before is the one that was active, as it was.)
+        if self.file.is_some() {
+            self.bounds_previous = self.needs_cut;
+        }
         self.file = Some(file);
         self.must_roll = false;
         self.needs_cut = false;

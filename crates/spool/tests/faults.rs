@@ -311,3 +311,27 @@ fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
     assert!(!spool.is_failing());
     everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
 }
+
+#[test]
+fn a_restart_that_cannot_open_or_cut_the_last_segment_still_opens_and_takes_appends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let cfg = config(dir.path(), &faults);
+    let spool = open(cfg.clone());
+    append_ok(&spool, &["a1"]);
+    // A crash mid-write leaves a torn record after a1.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Torn(10));
+    spool
+        .append(one("torn"))
+        .wait()
+        .expect_err("the machine stopped");
+    spool.close();
+    // At the restart, neither cutting the torn tail nor opening the segment works.
+    let faults = Faults::new();
+    faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
+    faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
+    let spool = open(config(dir.path(), &faults));
+    assert!(faults.fired() >= 1, "recovery met the fault");
+    append_ok(&spool, &["b1"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
