@@ -27,7 +27,7 @@ use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
 use crate::record;
 use crate::segment::{self, Segment};
-use crate::spool::{Shared, lock, now_secs, persist_cursor};
+use crate::spool::{Shared, lock, now_secs};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::ops::Range;
 use std::path::Path;
@@ -35,6 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+mod bound;
+mod housekeeping;
 
 /// The open file of the segment being written.
 pub(crate) type ActiveFile = Box<dyn DiskFile>;
@@ -233,122 +236,12 @@ impl Writer {
         Ok(())
     }
 
-    /// A round failed in the active segment: makes its bytes unreadable for good (see the
-    /// module docs), and closes the segment when it holds records. A disk that refuses all of
-    /// it is asked again a few times before anyone is answered, and then before every later
-    /// round and probe (`ready`).
-    fn after_failure(&mut self, good_len: u64) {
-        let has_records = {
-            let segs = lock(&self.shared.segments);
-            segs.last().is_some_and(|s| s.last >= s.base)
-        };
-        self.needs_cut = true;
-        self.must_roll = has_records;
-        for _ in 0..BOUND_ATTEMPTS {
-            match self.bound(good_len, has_records) {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "spool: cannot bound a failed write: it may be read back after a crash");
-                }
-            }
-        }
-    }
-
-    /// One attempt at making a failed round's bytes unreadable: cut, else the next segment (or
-    /// the removal of an empty one), else a zeroed header.
-    fn bound(&mut self, good_len: u64, has_records: bool) -> Result<(), SpoolError> {
-        let Err(e) = self.cut(good_len) else {
-            return Ok(());
-        };
-        tracing::error!(error = %e, "spool: cannot cut a failed write off the segment");
-        let bounded = if has_records {
-            self.roll()
-        } else if !self.bounds_previous {
-            self.remove_active()
-        } else {
-            Err(SpoolError::invalid(
-                "the segment bounds the previous one's remains",
-            ))
-        };
-        let Err(e) = bounded else {
-            return Ok(());
-        };
-        tracing::error!(error = %e, "spool: cannot start a segment past a failed write, nor remove it; zeroing its first header");
-        self.zero_at(good_len)
-    }
-
     /// Starts the next segment, named after the first sequence number not yet published.
     fn roll(&mut self) -> Result<(), SpoolError> {
         let next = lock(&self.shared.segments).last().map_or(1, |s| s.last + 1);
         let config = &self.shared.config;
         let (seg, file) = segment::create(config.disk.as_ref(), &config.dir, next, config.fsync)?;
         self.start(seg, file);
-        Ok(())
-    }
-
-    /// Removes the active segment, which holds no records, and makes the removal durable. Its
-    /// entry stays (for its name) until the next segment starts.
-    fn remove_active(&mut self) -> Result<(), SpoolError> {
-        let config = &self.shared.config;
-        let (path, len) = match lock(&self.shared.segments).last() {
-            Some(s) => (s.path.clone(), s.len),
-            None => return Ok(()),
-        };
-        config
-            .disk
-            .remove_file(&path)
-            .map_err(|e| SpoolError::io("remove segment", &path, e))?;
-        if config.fsync
-            && let Err(e) = config.disk.sync_dir(&config.dir)
-        {
-            // The removal may not last: make the file's failed bytes unreadable through the
-            // handle still open, should the entry come back.
-            tracing::warn!(error = %e, "spool: the removal of a segment may not be durable");
-            let good_len = segment::MAGIC.len() as u64;
-            if let Err(e) = self.zero_at(good_len) {
-                tracing::error!(error = %e, "spool: cannot zero a failed write's header");
-            }
-        }
-        self.file = None;
-        self.removed = true;
-        self.needs_cut = false;
-        self.shared.total_bytes.fetch_sub(len, Ordering::AcqRel);
-        if let Some(s) = lock(&self.shared.segments).last_mut() {
-            s.len = 0;
-        }
-        Ok(())
-    }
-
-    /// Overwrites the record header at `at` with zeros and syncs: recovery reads the segment up
-    /// to there and no further.
-    fn zero_at(&mut self, at: u64) -> Result<(), SpoolError> {
-        let path = lock(&self.shared.segments)
-            .last()
-            .map(|s| s.path.clone())
-            .unwrap_or_default();
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| SpoolError::invalid("no active segment"))?;
-        disk::write_all_at(file.as_mut(), &[0u8; record::HEADER], at)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| SpoolError::io("zero a failed write", &path, e))
-    }
-
-    /// Truncates the active segment to `good_len` and syncs the truncation.
-    fn cut(&mut self, good_len: u64) -> Result<(), SpoolError> {
-        let Some(file) = self.file.as_mut() else {
-            self.needs_cut = false;
-            return Ok(());
-        };
-        let path = lock(&self.shared.segments)
-            .last()
-            .map(|s| s.path.clone())
-            .unwrap_or_default();
-        file.set_len(good_len)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| SpoolError::io("cut segment", &path, e))?;
-        self.needs_cut = false;
         Ok(())
     }
 
@@ -405,118 +298,5 @@ impl Writer {
         self.file = Some(file);
         self.must_roll = false;
         self.needs_cut = false;
-    }
-
-    /// While appends fail: makes the active segment writable and checks that a block can be
-    /// written and synced, and if so clears [`Shared::failing`].
-    fn probe(&mut self) {
-        let every = self.shared.config.probe_every;
-        if !self.shared.failing.load(Ordering::Acquire) || self.last_probe.elapsed() < every {
-            return;
-        }
-        self.last_probe = Instant::now();
-        let config = &self.shared.config;
-        let path = config.dir.join(PROBE);
-        let disk = config.disk.clone();
-        let result = self.ready().and_then(|()| {
-            let mut f = disk
-                .create(&path)
-                .map_err(|e| SpoolError::io("create probe", &path, e))?;
-            let wrote = disk::write_all_at(f.as_mut(), &[0u8; 4096], 0)
-                .and_then(|()| f.sync_data())
-                .map_err(|e| SpoolError::io("write probe", &path, e));
-            drop(f);
-            let removed = disk
-                .remove_file(&path)
-                .map_err(|e| SpoolError::io("remove probe", &path, e));
-            wrote.and(removed)
-        });
-        match result {
-            Ok(()) => {
-                tracing::info!("spool: the disk takes writes again");
-                self.shared.failing.store(false, Ordering::Release);
-            }
-            Err(e) => tracing::debug!(error = %e, "spool: the disk still refuses writes"),
-        }
-    }
-
-    /// Persists changed cursors, deletes segments every consumer is done with, probes a
-    /// failing disk.
-    fn housekeeping(&mut self) {
-        self.last_housekeeping = Instant::now();
-        self.probe();
-        let min_committed = self.persist_cursors();
-        self.delete_acked(min_committed, false);
-    }
-
-    /// An append does not fit under the cap: deletes every acknowledged segment whatever the
-    /// retention, and when the active segment's records are all acknowledged, closes it (a new
-    /// one starts) and deletes it too. Without this, a cap a few segments wide could stay full
-    /// for good of records already delivered.
-    fn reclaim(&mut self) {
-        let min_committed = self.persist_cursors();
-        let active_acked = {
-            let segs = lock(&self.shared.segments);
-            segs.last()
-                .is_some_and(|s| s.last >= s.base && s.last <= min_committed)
-        };
-        let writable = self.file.is_some() && !self.needs_cut && !self.must_roll;
-        if active_acked
-            && writable
-            && let Err(e) = self.roll()
-        {
-            tracing::warn!(error = %e, "spool: cannot close an acknowledged segment to make room");
-        }
-        self.delete_acked(min_committed, true);
-    }
-
-    /// Persists every consumer's changed cursor; returns the lowest committed position.
-    fn persist_cursors(&self) -> u64 {
-        let shared = &self.shared;
-        let mut min_committed = u64::MAX;
-        let consumers = lock(&shared.consumers);
-        for (name, entry) in consumers.iter() {
-            let mut cursor = lock(&entry.cursor);
-            min_committed = min_committed.min(cursor.committed);
-            if let Err(e) = persist_cursor(shared, name, &mut cursor) {
-                tracing::error!(consumer = %name, error = %e, "spool: cannot persist cursor");
-            }
-        }
-        min_committed
-    }
-
-    /// Deletes closed segments, oldest first, whose records are all at or below
-    /// `min_committed`: past their retention, or all of them when `for_room`.
-    fn delete_acked(&self, min_committed: u64, for_room: bool) {
-        let shared = &self.shared;
-        let config = &shared.config;
-        let now = now_secs();
-        let mut segs = lock(&shared.segments);
-        let closed = segs.len().saturating_sub(1);
-        let mut acked_bytes: u64 = segs[..closed]
-            .iter()
-            .filter(|s| s.last <= min_committed)
-            .map(|s| s.len)
-            .sum();
-        let mut remove = 0;
-        for s in &segs[..closed] {
-            if s.last > min_committed {
-                break;
-            }
-            let old = s
-                .closed_at
-                .is_some_and(|t| now.saturating_sub(t) >= config.retain_acked_for.as_secs());
-            if !(for_room || old || acked_bytes > config.retain_acked_bytes) {
-                break;
-            }
-            if let Err(e) = config.disk.remove_file(&s.path) {
-                tracing::error!(file = %s.path.display(), error = %e, "spool: cannot delete segment");
-                break;
-            }
-            acked_bytes -= s.len;
-            shared.total_bytes.fetch_sub(s.len, Ordering::AcqRel);
-            remove += 1;
-        }
-        segs.drain(..remove);
     }
 }
