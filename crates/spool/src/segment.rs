@@ -155,8 +155,9 @@ impl Segment {
 ///
 /// A file of that name holding no more than the magic can only be what an earlier attempt left
 /// when it failed half-way (the writer names a new segment past every record it holds): it is
-/// replaced. One holding more is never touched. When this attempt
-/// fails after making the file, the file is removed again, so the next attempt starts clean.
+/// made whole in place, never removed first, since its name may be what bounds the remains of
+/// a failed write in the segment before. One holding more is never touched. When this attempt
+/// fails, the file stays for the next attempt (or recovery) to finish.
 pub(crate) fn create(
     disk: &dyn Disk,
     dir: &Path,
@@ -167,10 +168,9 @@ pub(crate) fn create(
     let half_made = || fs::metadata(&path).is_ok_and(|m| m.len() <= MAGIC.len() as u64);
     let mut file = match disk.create_new(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && half_made() => {
-            tracing::warn!(file = %path.display(), "spool: replacing a segment file left half-made");
-            disk.remove_file(&path)
-                .and_then(|()| disk.create_new(&path))
-                .map_err(|e| SpoolError::io("create segment", &path, e))?
+            tracing::warn!(file = %path.display(), "spool: finishing a segment file left half-made");
+            disk.open_write(&path)
+                .map_err(|e| SpoolError::io("open segment", &path, e))?
         }
         made => made.map_err(|e| SpoolError::io("create segment", &path, e))?,
     };
@@ -185,13 +185,7 @@ pub(crate) fn create(
                     .map_err(|e| SpoolError::io("sync directory", dir, e))
             });
     }
-    if let Err(e) = made {
-        drop(file);
-        if let Err(rm) = disk.remove_file(&path) {
-            tracing::warn!(file = %path.display(), error = %rm, "spool: cannot remove a half-made segment; the next attempt replaces it");
-        }
-        return Err(e);
-    }
+    made?;
     Ok((
         Segment {
             path,

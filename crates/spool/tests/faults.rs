@@ -274,20 +274,27 @@ fn readiness_comes_back_when_space_is_freed_without_traffic() {
 }
 
 #[test]
-fn a_segment_file_left_half_made_is_replaced() {
+fn a_segment_file_left_half_made_is_finished_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::new();
     let mut cfg = config(dir.path(), &faults);
     cfg.segment_bytes = 16;
-    let spool = open(cfg);
+    let spool = open(cfg.clone());
     append_ok(&spool, &["a1"]);
-    // The new segment's first bytes do not fit, and removing the half-made file fails too.
+    // The new segment's file is made, then its first bytes do not fit: the file stays.
     faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
-    faults.fail(Op::Remove, Files::Segments, 1, Fault::Error(EIO));
     spool.append(one("failed")).wait().expect_err("no space");
-    assert_eq!(faults.fired(), 2);
+    assert_eq!(faults.fired(), 1);
+    let half_made = dir.path().join(format!("{:020}.seg", 2));
+    assert!(half_made.exists(), "the half-made segment stays");
     append_ok(&spool, &["b1"]);
-    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+    // Left half-made again, and found so by a restart.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
+    spool.append(one("failed-2")).wait().expect_err("no space");
+    spool.close();
+    let spool = open(cfg);
+    append_ok(&spool, &["c1"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1", "c1"]);
 }
 
 #[test]
