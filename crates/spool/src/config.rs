@@ -11,7 +11,7 @@ pub struct SpoolConfig {
     /// The directory of the segment files, cursors and dead letters.
     pub dir: PathBuf,
     /// A segment is closed and a new one started past this size. The spool uses at most an
-    /// eighth of [`max_bytes`](Self::max_bytes) (and at least [`MIN_SEGMENT_BYTES`]), so that
+    /// eighth of [`max_bytes`](Self::max_bytes) (and at least 4 KiB), so that
     /// acknowledged segments can always be deleted to make room under a small cap.
     pub segment_bytes: u64,
     /// Hard cap on the bytes of all segments: an append that would pass it fails with
@@ -39,7 +39,7 @@ pub struct SpoolConfig {
 }
 
 /// The smallest segment size the spool derives from a small cap.
-pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
+pub(crate) const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 
 impl SpoolConfig {
     /// Defaults for a spool in `dir`: 64 MiB segments, a 10 GiB cap, acknowledged data deleted
@@ -60,7 +60,7 @@ impl SpoolConfig {
     }
 
     /// The segment size the spool uses: [`segment_bytes`](Self::segment_bytes), but no more than
-    /// an eighth of the cap (and no less than [`MIN_SEGMENT_BYTES`]).
+    /// an eighth of the cap (and no less than `MIN_SEGMENT_BYTES`).
     pub(crate) fn effective_segment_bytes(&self) -> u64 {
         self.segment_bytes
             .min((self.max_bytes / 8).max(MIN_SEGMENT_BYTES))

@@ -25,7 +25,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use crate::config::{MIN_SEGMENT_BYTES, SpoolConfig};
+pub use crate::config::SpoolConfig;
 pub use crate::consumer::{Consumer, Receipt, Record, Start};
 pub use crate::dead::{
     DeadLetter, DeadLetterInfo, DeadLetterPage, DeadLetterPageReader, DeadLetterStats, DeadLetters,

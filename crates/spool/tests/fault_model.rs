@@ -283,3 +283,13 @@ proptest! {
         run(steps)?;
     }
 }
+
+proptest! {
+    // Longer histories: faults that only bite after a restart met other faults.
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_same_holds_over_long_histories(steps in prop::collection::vec(step(), 60..200)) {
+        run(steps)?;
+    }
+}
