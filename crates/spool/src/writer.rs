@@ -21,7 +21,12 @@
 //! A segment whose failed bytes were not cut is never written again. A segment with records is
 //! closed after a failed round; an empty one is reused once cut. While rounds fail,
 //! [`Shared::failing`] is set; when idle, the writer probes the disk now and then so that
-//! readiness comes back once space is freed, without waiting for traffic.
+//! readiness comes back once space is freed, without waiting for traffic. (The bounding is
+//! `writer/bound.rs`.)
+//!
+//! A round that would pass the size cap first deletes every acknowledged segment, closing the
+//! active one when all its records are acknowledged (`writer/housekeeping.rs`), so a cap only a
+//! few segments wide never stays full of records already delivered.
 
 use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
