@@ -256,22 +256,7 @@ async fn a_small_spool_cap_answers_503_when_full_and_delivers_what_it_accepted()
     let mut accepted = BTreeSet::new();
     let mut full = None;
     for b in 0..200 {
-        let batch: Vec<Value> = (0..20)
-            .map(|i| json!({"type": "track", "userId": "u", "event": "E", "properties": {"n": b * 20 + i}}))
-            .collect();
-        let req = hyper::Request::post(format!("{}/v1/batch", edge.ingest))
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {KEY}"))
-            .body(Full::new(Bytes::from(json!({"batch": batch}).to_string())))
-            .expect("request");
-        let resp = edge.client.request(req).await.expect("answer");
-        let status = resp.status().as_u16();
-        let retry_after = resp.headers().get("retry-after").is_some();
-        let body = http_body_util::BodyExt::collect(resp.into_body())
-            .await
-            .expect("body")
-            .to_bytes();
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (status, retry_after, v) = send_numbered_batch(&edge, b).await;
         match status {
             200 => accepted.extend((0..20).map(|i| b * 20 + i)),
             _ => {
@@ -306,6 +291,50 @@ async fn a_small_spool_cap_answers_503_when_full_and_delivers_what_it_accepted()
         .filter_map(|b| b["properties"]["n"].as_i64())
         .collect();
     assert_eq!(delivered, accepted, "exactly what was answered 200");
+
+    // Everything is delivered: the spool takes events again (a cap below the segment size once
+    // kept it full for good), and delivers them.
+    let start = std::time::Instant::now();
+    let again = loop {
+        let (status, _, v) = send_numbered_batch(&edge, 1000).await;
+        if status == 200 || start.elapsed() > std::time::Duration::from_secs(10) {
+            break (status, v);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(again.0, 200, "sent again after delivery: {}", again.1);
+    accepted.extend((0..20).map(|i| 1000 * 20 + i));
+    eventually("the batch sent after delivery reaches Pendo", || {
+        track_bodies(&sim).len() >= accepted.len()
+    })
+    .await;
+    let delivered: BTreeSet<i64> = track_bodies(&sim)
+        .iter()
+        .filter_map(|b| b["properties"]["n"].as_i64())
+        .collect();
+    assert_eq!(delivered, accepted, "exactly what was answered 200, again");
+}
+
+/// Sends batch `b`: 20 track events numbered `b * 20 ..`; returns the status, whether it says
+/// when to retry, and the body.
+async fn send_numbered_batch(edge: &Edge, b: i64) -> (u16, bool, Value) {
+    let batch: Vec<Value> = (0..20)
+        .map(|i| json!({"type": "track", "userId": "u", "event": "E", "properties": {"n": b * 20 + i}}))
+        .collect();
+    let req = hyper::Request::post(format!("{}/v1/batch", edge.ingest))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(Full::new(Bytes::from(json!({"batch": batch}).to_string())))
+        .expect("request");
+    let resp = edge.client.request(req).await.expect("answer");
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").is_some();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, retry_after, v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

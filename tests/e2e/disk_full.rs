@@ -1,6 +1,7 @@
 //! The node on a real full filesystem: its data directory on a small tmpfs that the test fills.
 //! Every event answered 200, before or after the disk filled, must reach Pendo once the
-//! integration can deliver; `/readyz` says 503 while appends fail. Mounting needs root (and a
+//! integration can deliver, and no event answered 503 ever does; `/readyz` says 503 while
+//! appends fail. Mounting needs root (and a
 //! kernel that lets this process mount): where it cannot, the test prints why and returns.
 
 use crate::harness::*;
@@ -57,10 +58,24 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-/// Remembers the events of a batch answered 200.
-fn send(status: u16, from: u32, n: u32, acked: &mut BTreeSet<i64>) {
-    if status == 200 {
-        acked.extend((from..from + n).map(i64::from));
+/// What the node answered, per event.
+#[derive(Default)]
+struct Answers {
+    /// Events of batches answered 200.
+    acknowledged: BTreeSet<i64>,
+    /// Events of batches answered anything else (503).
+    refused: BTreeSet<i64>,
+}
+
+impl Answers {
+    /// Remembers the events of a batch answered `status`.
+    fn record(&mut self, status: u16, from: u32, n: u32) {
+        let events = (from..from + n).map(i64::from);
+        if status == 200 {
+            self.acknowledged.extend(events);
+        } else {
+            self.refused.extend(events);
+        }
     }
 }
 
@@ -95,11 +110,11 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "wrong-key"}))
         .await;
-    let mut acknowledged: BTreeSet<i64> = BTreeSet::new();
+    let mut answers = Answers::default();
     let mut next = 0;
     let (s, _) = edge.ingest("/v1/batch", batch(next, 20)).await;
     assert_eq!(s, 200, "an empty disk takes the first batch");
-    send(s, next, 20, &mut acknowledged);
+    answers.record(s, next, 20);
     next += 20;
 
     let filler = fill(disk.path());
@@ -108,7 +123,7 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
     for _ in 0..50 {
         let (s, v) = edge.ingest("/v1/batch", batch(next, 20)).await;
         assert!(s == 200 || s == 503, "{s} {v}");
-        send(s, next, 20, &mut acknowledged);
+        answers.record(s, next, 20);
         next += 20;
         if s == 503 {
             refused += 1;
@@ -124,7 +139,7 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
     let mut after = 0;
     for _ in 0..100 {
         let (s, _) = edge.ingest("/v1/batch", batch(next, 20)).await;
-        send(s, next, 20, &mut acknowledged);
+        answers.record(s, next, 20);
         next += 20;
         if s == 200 {
             after += 1;
@@ -154,6 +169,7 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
             .filter_map(|b| b["properties"]["n"].as_i64())
             .collect()
     };
+    let acknowledged = &answers.acknowledged;
     let start = std::time::Instant::now();
     while !acknowledged.is_subset(&delivered())
         && start.elapsed() < std::time::Duration::from_secs(20)
@@ -167,6 +183,20 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
         missing.len(),
         acknowledged.len(),
         &missing[..missing.len().min(20)]
+    );
+    // Refused events (the spool cut them off, or bounded them) never come back: they come
+    // before the later acknowledged ones in the spool, so by now they would have been sent.
+    let resurrected: Vec<i64> = answers
+        .refused
+        .intersection(&delivered())
+        .copied()
+        .collect();
+    assert!(
+        !answers.refused.is_empty() && resurrected.is_empty(),
+        "{} of {} events answered 503 reached Pendo: {:?}",
+        resurrected.len(),
+        answers.refused.len(),
+        &resurrected[..resurrected.len().min(20)]
     );
     drop(edge);
 }

@@ -10,16 +10,20 @@ use std::time::Duration;
 pub struct SpoolConfig {
     /// The directory of the segment files, cursors and dead letters.
     pub dir: PathBuf,
-    /// A segment is closed and a new one started past this size.
+    /// A segment is closed and a new one started past this size. The spool uses at most an
+    /// eighth of [`max_bytes`](Self::max_bytes) (and at least 4 KiB), so that
+    /// acknowledged segments can always be deleted to make room under a small cap.
     pub segment_bytes: u64,
     /// Hard cap on the bytes of all segments: an append that would pass it fails with
     /// [`SpoolError::is_full`](crate::SpoolError::is_full). Nothing is ever dropped to make room.
     pub max_bytes: u64,
     /// Most bytes waiting for the writer before appends are refused as full.
     pub max_pending_bytes: u64,
-    /// Acknowledged segments are kept this long (for inspection), then deleted.
+    /// Acknowledged segments are kept this long (for inspection), then deleted; sooner when an
+    /// append needs the room under [`max_bytes`](Self::max_bytes).
     pub retain_acked_for: Duration,
-    /// Acknowledged segments are deleted, oldest first, while they take more than this.
+    /// Acknowledged segments are deleted, oldest first, while they take more than this (or
+    /// when an append needs the room).
     pub retain_acked_bytes: u64,
     /// Cap on the bytes of one consumer's dead letters (on disk). Past it the oldest dead letters
     /// are dropped, counted and logged: refusing new ones would stop delivery for good.
@@ -33,6 +37,9 @@ pub struct SpoolConfig {
     /// [`Spool::is_failing`](crate::Spool::is_failing) clears without waiting for traffic.
     pub probe_every: Duration,
 }
+
+/// The smallest segment size the spool derives from a small cap.
+pub(crate) const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 
 impl SpoolConfig {
     /// Defaults for a spool in `dir`: 64 MiB segments, a 10 GiB cap, acknowledged data deleted
@@ -50,5 +57,13 @@ impl SpoolConfig {
             disk: Arc::new(RealDisk),
             probe_every: Duration::from_secs(1),
         }
+    }
+
+    /// The segment size the spool uses: [`segment_bytes`](Self::segment_bytes), but no more than
+    /// an eighth of the cap (and no less than `MIN_SEGMENT_BYTES`).
+    pub(crate) fn effective_segment_bytes(&self) -> u64 {
+        self.segment_bytes
+            .min((self.max_bytes / 8).max(MIN_SEGMENT_BYTES))
+            .max(1)
     }
 }

@@ -5,7 +5,8 @@
 //! that is corrupt part-way is kept up to the last good record and the rest is skipped, with an
 //! error log line naming the file and a counter: the spool opens either way, so a bad disk block
 //! never turns into a crash loop. A segment holds only records numbered below the next segment's
-//! name; any past it are the remains of a failed write and are cut (`recovery.rs`).
+//! name; any past it, and anything after a segment that is whole up to that name, are the remains
+//! of a failed write and are cut (`recovery.rs`). So is everything from a zeroed record header on.
 
 use crate::disk::{self, Disk, DiskFile};
 use crate::error::SpoolError;
@@ -110,10 +111,18 @@ pub(crate) fn scan(
     }
     let mut at = MAGIC.len();
     let mut prev = after;
-    while at < bytes.len() {
-        match record::decode(&bytes[at..]) {
+    let tail = loop {
+        let rest = &bytes[at..];
+        if rest.is_empty() {
+            break None;
+        }
+        if rest.iter().take(record::HEADER).all(|&b| b == 0) {
+            // The writer zeroed the first header of a write that failed: the end.
+            break Some(Tail::Superseded);
+        }
+        match record::decode(rest) {
             Decoded::Record { seq, .. } if below.is_some_and(|b| seq >= b) => {
-                return Ok((seg.with_len(at), Some(Tail::Superseded)));
+                break Some(Tail::Superseded);
             }
             Decoded::Record { seq, payload, size } if seq > prev => {
                 each(seq, payload);
@@ -121,19 +130,18 @@ pub(crate) fn scan(
                 seg.last = seq;
                 at += size;
             }
-            Decoded::Record { .. } => {
-                return Ok((
-                    seg.with_len(at),
-                    Some(Tail::Torn("sequence went backwards")),
-                ));
-            }
-            Decoded::Short => {
-                return Ok((seg.with_len(at), Some(Tail::Torn("record cut short"))));
-            }
-            Decoded::Corrupt(why) => return Ok((seg.with_len(at), Some(Tail::Torn(why)))),
+            Decoded::Record { .. } => break Some(Tail::Torn("sequence went backwards")),
+            Decoded::Short => break Some(Tail::Torn("record cut short")),
+            Decoded::Corrupt(why) => break Some(Tail::Torn(why)),
         }
-    }
-    Ok((seg.with_len(at), None))
+    };
+    // A segment that holds every record up to the next one's name lost nothing: what follows
+    // its last record is the remains of a write that failed (its cut failed too).
+    let tail = match tail {
+        Some(Tail::Torn(_)) if below.is_some_and(|b| seg.last + 1 == b) => Some(Tail::Superseded),
+        tail => tail,
+    };
+    Ok((seg.with_len(at), tail))
 }
 
 impl Segment {
@@ -147,8 +155,9 @@ impl Segment {
 ///
 /// A file of that name holding no more than the magic can only be what an earlier attempt left
 /// when it failed half-way (the writer names a new segment past every record it holds): it is
-/// replaced. One holding more is never touched. When this attempt
-/// fails after making the file, the file is removed again, so the next attempt starts clean.
+/// made whole in place, never removed first, since its name may be what bounds the remains of
+/// a failed write in the segment before. One holding more is never touched. When this attempt
+/// fails, the file stays for the next attempt (or recovery) to finish.
 pub(crate) fn create(
     disk: &dyn Disk,
     dir: &Path,
@@ -159,10 +168,9 @@ pub(crate) fn create(
     let half_made = || fs::metadata(&path).is_ok_and(|m| m.len() <= MAGIC.len() as u64);
     let mut file = match disk.create_new(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && half_made() => {
-            tracing::warn!(file = %path.display(), "spool: replacing a segment file left half-made");
-            disk.remove_file(&path)
-                .and_then(|()| disk.create_new(&path))
-                .map_err(|e| SpoolError::io("create segment", &path, e))?
+            tracing::warn!(file = %path.display(), "spool: finishing a segment file left half-made");
+            disk.open_write(&path)
+                .map_err(|e| SpoolError::io("open segment", &path, e))?
         }
         made => made.map_err(|e| SpoolError::io("create segment", &path, e))?,
     };
@@ -177,13 +185,7 @@ pub(crate) fn create(
                     .map_err(|e| SpoolError::io("sync directory", dir, e))
             });
     }
-    if let Err(e) = made {
-        drop(file);
-        if let Err(rm) = disk.remove_file(&path) {
-            tracing::warn!(file = %path.display(), error = %rm, "spool: cannot remove a half-made segment; the next attempt replaces it");
-        }
-        return Err(e);
-    }
+    made?;
     Ok((
         Segment {
             path,

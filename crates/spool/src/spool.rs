@@ -118,7 +118,8 @@ impl Spool {
     /// corrupt segment is not an error: it is repaired or skipped, and reported in
     /// [`SpoolStats::recovery`]. Nor is a full disk when a new segment is needed: the spool
     /// opens with [`is_failing`](Self::is_failing) true and starts the segment once there is room.
-    pub fn open(config: SpoolConfig) -> Result<Self, SpoolError> {
+    pub fn open(mut config: SpoolConfig) -> Result<Self, SpoolError> {
+        config.segment_bytes = config.effective_segment_bytes();
         let dir = config.dir.clone();
         for d in [dir.clone(), dir.join("cursors"), dir.join("dead")] {
             fs::create_dir_all(&d).map_err(|e| SpoolError::io("create directory", &d, e))?;
@@ -127,6 +128,7 @@ impl Spool {
             segments,
             report: recovery,
             file,
+            uncut_before,
         } = recover(&dir, &config)?;
         let total = segments.iter().map(|s| s.len).sum();
         let shared = Arc::new(Shared {
@@ -142,7 +144,7 @@ impl Spool {
         });
         load_consumers(&shared)?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::new(shared.clone(), file);
+        let writer = Writer::new(shared.clone(), file, uncut_before);
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || writer.run(rx))

@@ -6,20 +6,33 @@
 //! syncs, new requests gather for the next round: that is the group commit.
 //!
 //! When a write or a sync fails, the whole round is answered with the error and nothing of it is
-//! published. The file is cut back to the last good length and synced (after a failed
-//! `fdatasync` the page cache's state is unknown, so the round's bytes are treated as never
-//! written). A segment that holds records is then closed and the next round starts a fresh one
-//! named after the first sequence number not yet published: recovery ignores records at or past
-//! the next segment's name, so even bytes the cut could not remove never come back as records.
-//! A segment with no records is cut and reused. While rounds fail, [`Shared::failing`] is set;
-//! when idle, the writer probes the disk now and then so that readiness comes back once space is
-//! freed, without waiting for traffic.
+//! published. Before anyone is answered, the round's bytes are made unreadable for good, even
+//! across a restart or a crash (after a failed `fdatasync` the page cache's state is unknown, so
+//! they may be on disk whole):
+//!
+//! 1. the file is cut back to the last good length and the cut synced; when that fails,
+//! 2. a segment holding records is closed and the next one started at once, named after the
+//!    first sequence number not yet published (recovery ignores records at or past the next
+//!    segment's name); an empty segment is removed instead (unless its name is what bounds the
+//!    previous segment's remains); when that fails too,
+//! 3. the first failed record's header is overwritten with zeros and synced: recovery reads a
+//!    zeroed header as the end of the segment.
+//!
+//! A segment whose failed bytes were not cut is never written again. A segment with records is
+//! closed after a failed round; an empty one is reused once cut. While rounds fail,
+//! [`Shared::failing`] is set; when idle, the writer probes the disk now and then so that
+//! readiness comes back once space is freed, without waiting for traffic. (The bounding is
+//! `writer/bound.rs`.)
+//!
+//! A round that would pass the size cap first deletes every acknowledged segment, closing the
+//! active one when all its records are acknowledged (`writer/housekeeping.rs`), so a cap only a
+//! few segments wide never stays full of records already delivered.
 
 use crate::disk::{self, DiskFile};
 use crate::error::SpoolError;
 use crate::record;
 use crate::segment::{self, Segment};
-use crate::spool::{Shared, lock, now_secs, persist_cursor};
+use crate::spool::{Shared, lock, now_secs};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::ops::Range;
 use std::path::Path;
@@ -27,6 +40,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+mod bound;
+mod housekeeping;
 
 /// The open file of the segment being written.
 pub(crate) type ActiveFile = Box<dyn DiskFile>;
@@ -57,17 +73,27 @@ pub(crate) struct Writer {
     needs_cut: bool,
     /// The active segment holds records and took a failed round: start a new one.
     must_roll: bool,
+    /// The active segment's name (or the next one's, while there is no active file) is what
+    /// bounds the previous segment's uncut remains: it is never removed.
+    bounds_previous: bool,
+    /// The active segment (empty) was removed after a failed round: its entry only keeps its
+    /// name, and goes when the next segment starts.
+    removed: bool,
     buf: Vec<u8>,
     last_housekeeping: Instant,
     last_probe: Instant,
 }
 
 const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Attempts at bounding a failed round before its appends are answered.
+const BOUND_ATTEMPTS: usize = 3;
 /// The name of the file the readiness probe writes and removes.
 const PROBE: &str = "probe.tmp";
 
 impl Writer {
-    pub fn new(shared: Arc<Shared>, file: Option<ActiveFile>) -> Self {
+    /// `uncut_before`: the last segment recovery kept holds remains that only the name of the
+    /// segment written next bounds.
+    pub fn new(shared: Arc<Shared>, file: Option<ActiveFile>, uncut_before: bool) -> Self {
         if file.is_none() {
             shared.failing.store(true, Ordering::Release);
         }
@@ -76,6 +102,8 @@ impl Writer {
             file,
             needs_cut: false,
             must_roll: false,
+            bounds_previous: uncut_before,
+            removed: false,
             buf: Vec::with_capacity(1 << 20),
             last_housekeeping: Instant::now(),
             last_probe: Instant::now(),
@@ -124,6 +152,10 @@ impl Writer {
                 let _ = r.reply.send(Err(e.duplicate()));
             }
             return;
+        }
+        let cap = shared.config.max_bytes;
+        if shared.total_bytes.load(Ordering::Acquire) + pending > cap {
+            self.reclaim();
         }
         let (next, good_len, path) = {
             let segs = lock(&shared.segments);
@@ -209,36 +241,12 @@ impl Writer {
         Ok(())
     }
 
-    /// A round failed in the active segment: cut its bytes off, and close the segment when it
-    /// holds records (the next round starts a fresh one).
-    fn after_failure(&mut self, good_len: u64) {
-        let has_records = {
-            let segs = lock(&self.shared.segments);
-            segs.last().is_some_and(|s| s.last >= s.base)
-        };
-        self.needs_cut = true;
-        if let Err(e) = self.cut(good_len) {
-            tracing::error!(error = %e, "spool: cannot cut a failed write off the segment; the next segment will bound it");
-        }
-        if has_records {
-            self.must_roll = true;
-        }
-    }
-
-    /// Truncates the active segment to `good_len` and syncs the truncation.
-    fn cut(&mut self, good_len: u64) -> Result<(), SpoolError> {
-        let Some(file) = self.file.as_mut() else {
-            self.needs_cut = false;
-            return Ok(());
-        };
-        let path = lock(&self.shared.segments)
-            .last()
-            .map(|s| s.path.clone())
-            .unwrap_or_default();
-        file.set_len(good_len)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| SpoolError::io("cut segment", &path, e))?;
-        self.needs_cut = false;
+    /// Starts the next segment, named after the first sequence number not yet published.
+    fn roll(&mut self) -> Result<(), SpoolError> {
+        let next = lock(&self.shared.segments).last().map_or(1, |s| s.last + 1);
+        let config = &self.shared.config;
+        let (seg, file) = segment::create(config.disk.as_ref(), &config.dir, next, config.fsync)?;
+        self.start(seg, file);
         Ok(())
     }
 
@@ -258,11 +266,12 @@ impl Writer {
         if self.needs_cut
             && let Err(e) = self.cut(good_len)
         {
-            if !self.must_roll {
+            if self.must_roll {
+                // The new segment's name bounds what recovery reads of this one.
+                tracing::warn!(error = %e, "spool: starting a new segment past an uncut one");
+            } else if self.bounds_previous || self.remove_active().is_err() {
                 return Err(e);
             }
-            // The new segment's name bounds what recovery reads of this one.
-            tracing::warn!(error = %e, "spool: starting a new segment past an uncut one");
         }
         let roll = self.file.is_none() || self.must_roll || (full && has_records);
         if roll {
@@ -277,94 +286,22 @@ impl Writer {
     /// Makes `seg` the active segment.
     fn start(&mut self, seg: Segment, file: ActiveFile) {
         let mut segs = lock(&self.shared.segments);
-        if let Some(active) = segs.last_mut() {
+        if self.removed {
+            // The entry of a removed segment, kept for its name: the new one has that name.
+            segs.pop();
+            self.removed = false;
+        } else if let Some(active) = segs.last_mut() {
             active.closed_at = Some(now_secs());
         }
         self.shared.total_bytes.fetch_add(seg.len, Ordering::AcqRel);
         segs.push(seg);
+        // Remains the cut could not remove are bounded by this segment's name alone. (Without
+        // an active file, the segment before is the one that was active, as it was.)
+        if self.file.is_some() {
+            self.bounds_previous = self.needs_cut;
+        }
         self.file = Some(file);
         self.must_roll = false;
         self.needs_cut = false;
-    }
-
-    /// While appends fail: makes the active segment writable and checks that a block can be
-    /// written and synced, and if so clears [`Shared::failing`].
-    fn probe(&mut self) {
-        let every = self.shared.config.probe_every;
-        if !self.shared.failing.load(Ordering::Acquire) || self.last_probe.elapsed() < every {
-            return;
-        }
-        self.last_probe = Instant::now();
-        let config = &self.shared.config;
-        let path = config.dir.join(PROBE);
-        let disk = config.disk.clone();
-        let result = self.ready().and_then(|()| {
-            let mut f = disk
-                .create(&path)
-                .map_err(|e| SpoolError::io("create probe", &path, e))?;
-            let wrote = disk::write_all_at(f.as_mut(), &[0u8; 4096], 0)
-                .and_then(|()| f.sync_data())
-                .map_err(|e| SpoolError::io("write probe", &path, e));
-            drop(f);
-            let removed = disk
-                .remove_file(&path)
-                .map_err(|e| SpoolError::io("remove probe", &path, e));
-            wrote.and(removed)
-        });
-        match result {
-            Ok(()) => {
-                tracing::info!("spool: the disk takes writes again");
-                self.shared.failing.store(false, Ordering::Release);
-            }
-            Err(e) => tracing::debug!(error = %e, "spool: the disk still refuses writes"),
-        }
-    }
-
-    /// Persists changed cursors, deletes segments every consumer is done with, probes a
-    /// failing disk.
-    fn housekeeping(&mut self) {
-        self.last_housekeeping = Instant::now();
-        self.probe();
-        let shared = &self.shared;
-        let mut min_committed = u64::MAX;
-        {
-            let consumers = lock(&shared.consumers);
-            for (name, entry) in consumers.iter() {
-                let mut cursor = lock(&entry.cursor);
-                min_committed = min_committed.min(cursor.committed);
-                if let Err(e) = persist_cursor(shared, name, &mut cursor) {
-                    tracing::error!(consumer = %name, error = %e, "spool: cannot persist cursor");
-                }
-            }
-        }
-        let config = &shared.config;
-        let now = now_secs();
-        let mut segs = lock(&shared.segments);
-        let closed = segs.len().saturating_sub(1);
-        let mut acked_bytes: u64 = segs[..closed]
-            .iter()
-            .filter(|s| s.last <= min_committed)
-            .map(|s| s.len)
-            .sum();
-        let mut remove = 0;
-        for s in &segs[..closed] {
-            if s.last > min_committed {
-                break;
-            }
-            let old = s
-                .closed_at
-                .is_some_and(|t| now.saturating_sub(t) >= config.retain_acked_for.as_secs());
-            if !(old || acked_bytes > config.retain_acked_bytes) {
-                break;
-            }
-            if let Err(e) = config.disk.remove_file(&s.path) {
-                tracing::error!(file = %s.path.display(), error = %e, "spool: cannot delete segment");
-                break;
-            }
-            acked_bytes -= s.len;
-            shared.total_bytes.fetch_sub(s.len, Ordering::AcqRel);
-            remove += 1;
-        }
-        segs.drain(..remove);
     }
 }

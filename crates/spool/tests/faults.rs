@@ -153,11 +153,99 @@ fn a_failed_write_that_cannot_be_cut_off_never_comes_back_after_a_restart() {
         .expect_err("the sync failed");
     assert_eq!(faults.fired(), 2);
     append_ok(&spool, &["b1"]);
-    assert_eq!(
-        faults.fired(),
-        3,
-        "the cut was tried again, and failed again"
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
+
+/// Everything a fresh consumer reads after the spool in `dir` is opened again (no faults).
+fn read_after_restart(dir: &Path) -> Vec<String> {
+    let spool = Spool::open(SpoolConfig::new(dir)).expect("reopen");
+    let got = read_texts(&spool, "after");
+    assert!(
+        spool.stats().recovery.corrupt.is_empty(),
+        "false corruption alarm: {:?}",
+        spool.stats().recovery
     );
+    spool.close();
+    got
+}
+
+/// A round whose sync fails and whose cut fails too, in a segment that holds `before`.
+fn refuse_uncut(spool: &Spool, faults: &Faults, text: &str, sync: Fault) {
+    faults.fail(Op::Sync, Files::Segments, 1, sync);
+    faults.fail_all(Op::SetLen, Files::Segments, Fault::Error(EIO));
+    spool.append(one(text)).wait().expect_err("the sync failed");
+}
+
+#[test]
+fn a_refused_append_whose_cut_fails_is_not_read_back_after_a_clean_restart() {
+    for before in [&[][..], &["a1"][..]] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Faults::new();
+        let spool = open(config(dir.path(), &faults));
+        append_ok(&spool, before);
+        refuse_uncut(&spool, &faults, "refused", Fault::Error(EIO));
+        // The process stops cleanly before any other append or probe.
+        spool.close();
+        assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
+    }
+}
+
+#[test]
+fn a_refused_append_whose_cut_fails_is_not_read_back_after_a_crash() {
+    for before in [&[][..], &["a1"][..]] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Faults::new();
+        let spool = open(config(dir.path(), &faults));
+        append_ok(&spool, before);
+        // The sync reports an error, though the bytes did reach the disk.
+        refuse_uncut(&spool, &faults, "refused", Fault::After(EIO));
+        faults.crash();
+        spool.close();
+        assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
+    }
+}
+
+#[test]
+fn a_refused_append_is_not_read_back_when_neither_cut_nor_next_segment_can_be_made() {
+    for before in [&[][..], &["a1"][..]] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Faults::new();
+        let spool = open(config(dir.path(), &faults));
+        append_ok(&spool, before);
+        // Nothing can be cut, removed or made: only an overwrite can bound the failed bytes.
+        faults.fail_all(Op::Create, Files::Segments, Fault::Error(ENOSPC));
+        faults.fail_all(Op::Remove, Files::Segments, Fault::Error(EIO));
+        refuse_uncut(&spool, &faults, "refused", Fault::After(EIO));
+        faults.crash();
+        spool.close();
+        assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
+    }
+}
+
+#[test]
+fn two_refused_appends_in_a_row_whose_cuts_fail_are_never_read_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let spool = open(config(dir.path(), &faults));
+    append_ok(&spool, &["a1"]);
+    refuse_uncut(&spool, &faults, "refused-1", Fault::After(EIO));
+    // The next round lands in the segment started to bound the first: it fails too.
+    refuse_uncut(&spool, &faults, "refused-2", Fault::After(EIO));
+    spool.close();
+    assert_eq!(read_after_restart(dir.path()), ["a1"]);
+}
+
+#[test]
+fn a_partly_written_refused_append_that_cannot_be_cut_raises_no_corruption_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let spool = open(config(dir.path(), &faults));
+    append_ok(&spool, &["a1"]);
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Partial(10));
+    faults.fail_all(Op::SetLen, Files::Segments, Fault::Error(EIO));
+    spool.append(one("refused")).wait().expect_err("no space");
+    // Truncation still fails: the next segment bounds the part written.
+    append_ok(&spool, &["b1"]);
     everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
 }
 
@@ -186,20 +274,27 @@ fn readiness_comes_back_when_space_is_freed_without_traffic() {
 }
 
 #[test]
-fn a_segment_file_left_half_made_is_replaced() {
+fn a_segment_file_left_half_made_is_finished_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     let faults = Faults::new();
     let mut cfg = config(dir.path(), &faults);
     cfg.segment_bytes = 16;
-    let spool = open(cfg);
+    let spool = open(cfg.clone());
     append_ok(&spool, &["a1"]);
-    // The new segment's first bytes do not fit, and removing the half-made file fails too.
+    // The new segment's file is made, then its first bytes do not fit: the file stays.
     faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
-    faults.fail(Op::Remove, Files::Segments, 1, Fault::Error(EIO));
     spool.append(one("failed")).wait().expect_err("no space");
-    assert_eq!(faults.fired(), 2);
+    assert_eq!(faults.fired(), 1);
+    let half_made = dir.path().join(format!("{:020}.seg", 2));
+    assert!(half_made.exists(), "the half-made segment stays");
     append_ok(&spool, &["b1"]);
-    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+    // Left half-made again, and found so by a restart.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Error(ENOSPC));
+    spool.append(one("failed-2")).wait().expect_err("no space");
+    spool.close();
+    let spool = open(cfg);
+    append_ok(&spool, &["c1"]);
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1", "c1"]);
 }
 
 #[test]
@@ -221,5 +316,29 @@ fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
     faults.heal();
     append_ok(&spool, &["b1"]);
     assert!(!spool.is_failing());
+    everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
+}
+
+#[test]
+fn a_restart_that_cannot_open_or_cut_the_last_segment_still_opens_and_takes_appends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let cfg = config(dir.path(), &faults);
+    let spool = open(cfg.clone());
+    append_ok(&spool, &["a1"]);
+    // A crash mid-write leaves a torn record after a1.
+    faults.fail(Op::Write, Files::Segments, 1, Fault::Torn(10));
+    spool
+        .append(one("torn"))
+        .wait()
+        .expect_err("the machine stopped");
+    spool.close();
+    // At the restart, neither cutting the torn tail nor opening the segment works.
+    let faults = Faults::new();
+    faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
+    faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
+    let spool = open(config(dir.path(), &faults));
+    assert!(faults.fired() >= 1, "recovery met the fault");
+    append_ok(&spool, &["b1"]);
     everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);
 }

@@ -1,14 +1,21 @@
 //! A [`Disk`] that makes the spool's file operations fail on purpose: the Nth matching call of an
-//! operation fails (once, or from then on until healed), a write puts only part of its bytes on
-//! disk before failing, or the whole "machine" crashes (every later operation fails and changes
-//! nothing). Everything that does not fail is done for real on the real file system, so what the
-//! spool reads back is what a real fault would have left.
+//! operation fails (once, or from then on until healed), does its work and then reports an error,
+//! a write puts only part of its bytes on disk before failing, or the whole "machine" loses power
+//! (every later operation fails and changes nothing). Everything that does not fail is done for
+//! real on the real file system, so what the spool reads back is what a real fault would have
+//! left.
+//!
+//! A power loss is modelled honestly for the file contents: the disk keeps, for every file made
+//! or opened through it, the bytes its last successful sync made durable, and
+//! [`Faults::crash`] puts every such file back to those bytes: whatever was written and not
+//! synced is gone (directory entries, made or removed, are taken as durable at once).
 //!
 //! Test code only: production always uses `signal_spool::disk::RealDisk`.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use signal_spool::disk::{Disk, DiskFile, RealDisk};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -75,8 +82,13 @@ pub enum Fault {
     /// operation, the same as `Error(ENOSPC)`.
     Partial(usize),
     /// A write puts this many bytes (at most) on disk, then the machine crashes
-    /// ([`Faults::crash`]): a torn write. For any other operation, a crash before it.
+    /// ([`Faults::crash`]): a torn write (those bytes reached the platter). For any other
+    /// operation, a crash before it.
     Torn(usize),
+    /// The call does its work, then fails with this OS error anyway: an `fdatasync` that reports
+    /// `EIO` though the data reached the disk, a truncation or removal that happened though the
+    /// call says it did not.
+    After(i32),
 }
 
 #[derive(Debug)]
@@ -95,6 +107,8 @@ struct Plan {
     rules: Vec<Rule>,
     crashed: bool,
     fired: u64,
+    /// Per file made or opened through the disk: the bytes that survive a power loss.
+    durable: HashMap<PathBuf, Vec<u8>>,
 }
 
 /// The fault plan, shared by the [`Disk`] it hands out and the test driving it.
@@ -142,10 +156,55 @@ impl Faults {
         self.plan().rules.clear();
     }
 
-    /// The machine stops: from now on every operation fails with `EIO` and changes nothing,
-    /// as if the process had died at this instant.
+    /// The machine loses power: every file made or opened through the disk goes back to what
+    /// its last successful sync made durable, and from now on every operation fails with `EIO`
+    /// and changes nothing.
     pub fn crash(&self) {
-        self.plan().crashed = true;
+        let mut plan = self.plan();
+        if plan.crashed {
+            return;
+        }
+        plan.crashed = true;
+        for (path, bytes) in &plan.durable {
+            if path.exists() {
+                // The test's own machinery: a failure here is a broken test, not a finding.
+                std::fs::write(path, bytes).expect("restore the durable bytes after a crash");
+            }
+        }
+    }
+
+    /// What `path` would hold after a power loss now, when the disk tracks it.
+    pub fn durable(&self, path: &Path) -> Option<Vec<u8>> {
+        self.plan().durable.get(path).cloned()
+    }
+
+    /// The durable bytes of `path` are now its whole present content (a successful sync).
+    fn synced(&self, path: &Path) {
+        if let Ok(bytes) = std::fs::read(path) {
+            self.plan().durable.insert(path.to_owned(), bytes);
+        }
+    }
+
+    /// `path` was made (empty) or opened: track it from now on.
+    fn track(&self, path: &Path, empty: bool) {
+        let mut plan = self.plan();
+        if empty {
+            plan.durable.insert(path.to_owned(), Vec::new());
+        } else if !plan.durable.contains_key(path) {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            plan.durable.insert(path.to_owned(), bytes);
+        }
+    }
+
+    /// `buf` at `offset` reached the disk itself (a torn write's part).
+    fn persisted(&self, path: &Path, buf: &[u8], offset: u64) {
+        let mut plan = self.plan();
+        let bytes = plan.durable.entry(path.to_owned()).or_default();
+        let (at, end) = (offset as usize, offset as usize + buf.len());
+        if bytes.len() < end {
+            bytes.resize(end, 0);
+        }
+        bytes[at..end].copy_from_slice(buf);
     }
 
     /// Whether [`crash`](Self::crash) happened.
@@ -186,9 +245,6 @@ impl Faults {
         if fired.is_some() {
             plan.fired += 1;
         }
-        if matches!(fired, Some(Fault::Torn(_))) {
-            plan.crashed = true;
-        }
         fired
     }
 
@@ -198,7 +254,30 @@ impl Faults {
             None => Ok(()),
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
             Some(Fault::Partial(_)) => Err(io::Error::from_raw_os_error(ENOSPC)),
-            Some(Fault::Torn(_)) => Err(io::Error::from_raw_os_error(EIO)),
+            Some(Fault::Torn(_)) => {
+                self.crash();
+                Err(io::Error::from_raw_os_error(EIO))
+            }
+            // The caller does the work, then reports this (see `after`).
+            Some(Fault::After(code)) => Err(io::Error::from_raw_os_error(code)),
+        }
+    }
+
+    /// Runs `op` on `path` with `work` doing it for real: a rule's error before, or (for
+    /// [`Fault::After`]) after the work.
+    fn run<T>(&self, op: Op, path: &Path, work: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        match self.check(op, path) {
+            None => work(),
+            Some(Fault::After(code)) => {
+                work()?;
+                Err(io::Error::from_raw_os_error(code))
+            }
+            Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
+            Some(Fault::Partial(_)) => Err(io::Error::from_raw_os_error(ENOSPC)),
+            Some(Fault::Torn(_)) => {
+                self.crash();
+                Err(io::Error::from_raw_os_error(EIO))
+            }
         }
     }
 }
@@ -225,36 +304,54 @@ impl FaultyDisk {
 
 impl Disk for FaultyDisk {
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        self.0.gate(Op::Create, path)?;
-        let f = RealDisk.create_new(path)?;
+        let f = self.0.run(Op::Create, path, || {
+            let f = RealDisk.create_new(path)?;
+            self.0.track(path, true);
+            Ok(f)
+        })?;
         Ok(self.wrap(path, f))
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        self.0.gate(Op::Create, path)?;
-        let f = RealDisk.create(path)?;
+        let f = self.0.run(Op::Create, path, || {
+            let f = RealDisk.create(path)?;
+            self.0.track(path, true);
+            Ok(f)
+        })?;
         Ok(self.wrap(path, f))
     }
 
     fn open_write(&self, path: &Path) -> io::Result<Box<dyn DiskFile>> {
-        self.0.gate(Op::Open, path)?;
-        let f = RealDisk.open_write(path)?;
+        let f = self.0.run(Op::Open, path, || {
+            let f = RealDisk.open_write(path)?;
+            self.0.track(path, false);
+            Ok(f)
+        })?;
         Ok(self.wrap(path, f))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.gate(Op::Rename, to)?;
-        RealDisk.rename(from, to)
+        self.0.run(Op::Rename, to, || {
+            RealDisk.rename(from, to)?;
+            let mut plan = self.0.plan();
+            match plan.durable.remove(from) {
+                Some(bytes) => plan.durable.insert(to.to_owned(), bytes),
+                None => plan.durable.remove(to),
+            };
+            Ok(())
+        })
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.0.gate(Op::Remove, path)?;
-        RealDisk.remove_file(path)
+        self.0.run(Op::Remove, path, || {
+            RealDisk.remove_file(path)?;
+            self.0.plan().durable.remove(path);
+            Ok(())
+        })
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.0.gate(Op::SyncDir, dir)?;
-        RealDisk.sync_dir(dir)
+        self.0.run(Op::SyncDir, dir, || RealDisk.sync_dir(dir))
     }
 }
 
@@ -263,6 +360,10 @@ impl DiskFile for FaultyFile {
         match self.faults.check(Op::Write, &self.path) {
             None => self.inner.write_at(buf, offset),
             Some(Fault::Error(code)) => Err(io::Error::from_raw_os_error(code)),
+            Some(Fault::After(code)) => {
+                disk_write_all(self.inner.as_mut(), buf, offset)?;
+                Err(io::Error::from_raw_os_error(code))
+            }
             Some(fault @ (Fault::Partial(n) | Fault::Torn(n))) => {
                 let part = &buf[..n.min(buf.len())];
                 let mut done = 0;
@@ -275,6 +376,9 @@ impl DiskFile for FaultyFile {
                 let code = if fault == Fault::Partial(n) {
                     ENOSPC
                 } else {
+                    // The torn part reached the disk; then the power went.
+                    self.faults.persisted(&self.path, &part[..done], offset);
+                    self.faults.crash();
                     EIO
                 };
                 Err(io::Error::from_raw_os_error(code))
@@ -283,17 +387,40 @@ impl DiskFile for FaultyFile {
     }
 
     fn sync_data(&mut self) -> io::Result<()> {
-        self.faults.gate(Op::Sync, &self.path)?;
-        self.inner.sync_data()
+        let (inner, faults, path) = (&mut self.inner, &self.faults, &self.path);
+        faults.run(Op::Sync, path, || {
+            inner.sync_data()?;
+            faults.synced(path);
+            Ok(())
+        })
     }
 
     fn sync_all(&mut self) -> io::Result<()> {
-        self.faults.gate(Op::Sync, &self.path)?;
-        self.inner.sync_all()
+        let (inner, faults, path) = (&mut self.inner, &self.faults, &self.path);
+        faults.run(Op::Sync, path, || {
+            inner.sync_all()?;
+            faults.synced(path);
+            Ok(())
+        })
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.faults.gate(Op::SetLen, &self.path)?;
-        self.inner.set_len(len)
+        let inner = &mut self.inner;
+        self.faults
+            .run(Op::SetLen, &self.path, || inner.set_len(len))
     }
+}
+
+/// Writes all of `buf` at `offset` (for a write that does its work and then fails).
+fn disk_write_all(file: &mut dyn DiskFile, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.write_at(buf, offset)? {
+            0 => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            n => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
