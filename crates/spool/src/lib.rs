@@ -13,9 +13,14 @@
 //!   oldest ([`DeadLetters`], `dead.rs`).
 //! - A hard size cap answers appends with [`SpoolError::is_full`], never by dropping data;
 //!   segments every consumer has acknowledged are deleted (after an optional retention).
-//! - A write or `fdatasync` that fails refuses its whole round and is cut off the segment before
-//!   anyone is answered; later appends go on, and every one answered Ok is readable
-//!   (`writer.rs`). [`Spool::is_failing`] says whether appends are failing (for readiness).
+//! - A write or `fdatasync` that fails refuses its whole round, and before anyone is answered
+//!   its bytes are made unreadable for good: cut off, else bounded by the next segment's name,
+//!   else their first header zeroed (`writer/bound.rs`); later appends go on, and every one
+//!   answered Ok is readable (`writer.rs`). [`Spool::is_failing`] says whether appends are
+//!   failing (for readiness); an idle writer probes the disk until they can succeed again.
+//! - Segments are at most an eighth of the cap, and an append that would pass the cap first
+//!   deletes every acknowledged segment, the active one included (`writer/housekeeping.rs`), so
+//!   a small cap never wedges ingestion once what it holds is delivered.
 //! - Every file operation that changes the disk goes through a [`disk::Disk`] (`disk.rs`), so
 //!   tests can inject faults.
 //!
