@@ -372,7 +372,10 @@ async fn a_replay_given_up_on_again_is_a_dead_letter_again_and_its_replay_finish
     rig.tx.send(outcome(1, OutcomeKind::DeadLettered)).unwrap();
     eventually("the replay finished", || rig.dead.stats().replaying == 0).await;
     // The replay's end is written first; the record leaves the in-flight set just after.
-    eventually("the record acknowledged", || rig.in_flight(1) == Some(false)).await;
+    eventually("the record acknowledged", || {
+        rig.in_flight(1) == Some(false)
+    })
+    .await;
     assert_eq!(rig.dead_ids(), [1], "listed again");
     assert_eq!(rig.store.finish_attempts.load(Ordering::SeqCst), 1);
     rig.finish().await;
