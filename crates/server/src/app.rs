@@ -39,7 +39,7 @@ pub struct Shared {
     pub dedup: Mutex<crate::dedup::Dedup>,
     /// Per-source gateway rate limiters.
     pub limiters: Mutex<BTreeMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
-    /// Gateway counters by (source, what): accepted, rejected, rejected_<CODE>.
+    /// Gateway counters by (source, what): `accepted`, `rejected`, `rejected_<CODE>`.
     pub gateway: Mutex<BTreeMap<(String, String), u64>>,
 }
 
