@@ -1,3 +1,5 @@
 //! Code shared by the spool's test binaries.
 
 pub mod faults;
+pub mod letters;
+pub mod tmpfs;
