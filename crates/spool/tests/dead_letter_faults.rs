@@ -10,17 +10,8 @@ use signal_spool::{Consumer, Spool, SpoolConfig, Start};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use support::faults::{EIO, ENOSPC, Fault, Faults, Files, Op};
+use support::faults::{EIO, ENOSPC, Fault, Files, Op, faulty_dir};
 use support::letters::{event, try_dead_letter};
-
-/// A fresh directory, a disk whose faults the test sets, and the spool's configuration on both.
-fn faulty_dir() -> (tempfile::TempDir, Faults, SpoolConfig) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = SpoolConfig::new(dir.path());
-    cfg.disk = faults.disk();
-    (dir, faults, cfg)
-}
 
 /// Opens the spool and its `pendo` consumer, from the earliest record.
 fn open(cfg: &SpoolConfig, what: &str) -> (Spool, Consumer) {
