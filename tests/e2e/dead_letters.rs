@@ -1,7 +1,7 @@
 //! Dead letters through the management API: paged with a cursor, and never showing the write
 //! key a client put in an event's body.
 
-use crate::harness::{KEY, with_dead_letters};
+use crate::harness::{KEY, with_dead_letters, with_dead_letters_past_their_cap};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,18 +60,7 @@ async fn dead_letters_are_paged_and_never_show_the_write_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dead_letter_cap_is_a_setting_and_past_it_the_oldest_go() {
-    // Room for about two letters of this size: the third pushes the first out.
-    let pad = "x".repeat(3000);
-    // Given up on one at a time, so "oldest" is well defined.
-    let (_dir, _sim, edge, id) = with_dead_letters(
-        &[
-            ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
-            ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
-        ],
-        (0..3)
-            .map(|n| json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}})),
-    )
-    .await;
+    let (_dir, _sim, edge, id) = with_dead_letters_past_their_cap().await;
     let path = format!("/v1/admin/integrations/{id}/dead-letters");
     let listed = edge
         .poll(&path, |v| {

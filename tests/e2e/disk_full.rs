@@ -108,12 +108,7 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
     // The fix: every event answered 200 reaches Pendo, none lost behind the failed write.
     edge.set_config(&id, json!({"integration_key": "right-key"}))
         .await;
-    let delivered = || -> BTreeSet<i64> {
-        track_bodies(&sim)
-            .iter()
-            .filter_map(|b| b["properties"]["n"].as_i64())
-            .collect()
-    };
+    let delivered = || delivered_ns(&sim);
     let acknowledged = &answers.acknowledged;
     let start = std::time::Instant::now();
     while !acknowledged.is_subset(&delivered())

@@ -258,6 +258,22 @@ pub async fn with_dead_letters(
     (dir, sim, edge, id)
 }
 
+/// Three events of about 3 KB given up on, one at a time so "oldest" is well defined, under a
+/// dead-letter cap of 9 KiB: room for about two letters of this size, so the third pushes the
+/// first out. Each event's `properties.n` is 0, 1, 2.
+pub async fn with_dead_letters_past_their_cap() -> (tempfile::TempDir, Sim, Edge, String) {
+    let pad = "x".repeat(3000);
+    with_dead_letters(
+        &[
+            ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
+            ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
+        ],
+        (0..3)
+            .map(|n| json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}})),
+    )
+    .await
+}
+
 /// `sha256=<hex>` of an HMAC-SHA256 over `timestamp.body` with `key`: what a client signs with,
 /// worked out here apart from the node's own code.
 pub fn signature(key: &[u8], ts: &str, body: &[u8]) -> String {
@@ -300,6 +316,14 @@ pub fn bodies(sim: &Sim) -> Vec<Value> {
     sim.requests()
         .iter()
         .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect()
+}
+
+/// The `properties.n` of every Track body the sandbox accepted: which numbered events arrived.
+pub fn delivered_ns(sim: &Sim) -> std::collections::BTreeSet<i64> {
+    track_bodies(sim)
+        .iter()
+        .filter_map(|b| b["properties"]["n"].as_i64())
         .collect()
 }
 

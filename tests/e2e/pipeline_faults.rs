@@ -90,17 +90,7 @@ async fn a_full_disk_under_the_dead_letters_delays_them_and_they_are_kept_once_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_dropped_past_their_cap_are_shown_in_the_stats_and_the_metrics() {
-    // Room for about two letters of this size: the third pushes the first out.
-    let pad = "x".repeat(3000);
-    let (_dir, _sim, edge, id) = with_dead_letters(
-        &[
-            ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
-            ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
-        ],
-        (0..3)
-            .map(|n| json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}})),
-    )
-    .await;
+    let (_dir, _sim, edge, id) = with_dead_letters_past_their_cap().await;
     let stats_path = format!("/v1/admin/integrations/{id}/stats");
     let stats = edge
         .poll(&stats_path, |v| v["dead_letters"]["dropped"] == 1)
