@@ -88,30 +88,26 @@ fn every_letter_survives(spool: Spool, c: Consumer, cfg: &SpoolConfig, mut want:
     assert_eq!(listed(&c, 200 << 10), want, "after a restart");
 }
 
-#[test]
-fn dead_letters_answered_ok_survive_a_compaction_whose_directory_sync_fails() {
+/// A compaction under way whose `op` fails once (`what`): it ends, and every letter answered Ok
+/// survives it.
+fn a_compaction_whose_step_fails(op: Op, what: &str) {
     let (dir, faults, cfg) = faulty_dir();
     let (spool, c) = open(&cfg, "open");
     let mut want = compaction_under_way(&c, dir.path());
-    faults.fail(Op::SyncDir, Files::DeadLetters, 1, Fault::Error(EIO));
+    faults.fail(op, Files::DeadLetters, 1, Fault::Error(EIO));
     want.extend(until_compacted(&c, dir.path(), 100));
-    assert_eq!(
-        faults.fired(),
-        1,
-        "the directory sync after the rename failed"
-    );
+    assert_eq!(faults.fired(), 1, "{what}");
     every_letter_survives(spool, c, &cfg, want);
 }
 
 #[test]
+fn dead_letters_answered_ok_survive_a_compaction_whose_directory_sync_fails() {
+    a_compaction_whose_step_fails(Op::SyncDir, "the directory sync after the rename failed");
+}
+
+#[test]
 fn dead_letters_answered_ok_survive_a_compaction_whose_rename_fails() {
-    let (dir, faults, cfg) = faulty_dir();
-    let (spool, c) = open(&cfg, "open");
-    let mut want = compaction_under_way(&c, dir.path());
-    faults.fail(Op::Rename, Files::DeadLetters, 1, Fault::Error(EIO));
-    want.extend(until_compacted(&c, dir.path(), 100));
-    assert_eq!(faults.fired(), 1, "the rename failed");
-    every_letter_survives(spool, c, &cfg, want);
+    a_compaction_whose_step_fails(Op::Rename, "the rename failed");
 }
 
 #[test]
