@@ -2,4 +2,5 @@
 
 pub mod faults;
 pub mod letters;
+pub mod reading;
 pub mod tmpfs;
