@@ -4,7 +4,6 @@
 //! words a user can act on.
 
 use crate::harness::*;
-use pendo_sim::FaultPlan;
 use serde_json::{Value, json};
 use std::io::{Read as _, Write as _};
 
@@ -65,20 +64,11 @@ async fn dead_ids(edge: &Edge, id: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_or_purge_body_that_is_not_what_it_must_be_changes_nothing_and_says_why() {
-    let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into())]).await;
-    sim.set_faults(FaultPlan {
-        error_rate: 1.0,
-        ..FaultPlan::default()
-    });
-    for n in 0..3 {
-        let (s, v) = edge
-            .ingest(
-                "/v1/t",
-                json!({"userId": "u", "event": "Doomed", "properties": {"n": n}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-    }
+    let (_dir, _sim, edge, id) = with_dead_letters(
+        &[("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into())],
+        (0..3).map(doomed),
+    )
+    .await;
     let path = format!("/v1/admin/integrations/{id}/dead-letters/replay");
     edge.poll(&format!("/v1/admin/integrations/{id}/dead-letters"), |v| {
         v["data"].as_array().is_some_and(|a| a.len() == 3)

@@ -361,10 +361,7 @@ async fn a_wrong_key_shows_paused_and_the_fix_text() {
 async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
     let _one = ONE_BROWSER.lock().await;
     let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
-    sim.set_faults(pendo_sim::FaultPlan {
-        error_rate: 1.0,
-        ..pendo_sim::FaultPlan::default()
-    });
+    sim.set_faults(failing());
 
     edge.ingest("/v1/t", json!({"userId": "u", "event": "Doomed"}))
         .await;

@@ -1,26 +1,18 @@
 //! Dead letters through the management API: paged with a cursor, and never showing the write
 //! key a client put in an event's body.
 
-use crate::harness::{KEY, with_pendo};
-use pendo_sim::FaultPlan;
+use crate::harness::{KEY, with_dead_letters, with_dead_letters_past_their_cap};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_paged_and_never_show_the_write_key() {
-    let (_dir, sim, edge, id) = with_pendo(&[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())]).await;
-    sim.set_faults(FaultPlan {
-        error_rate: 1.0,
-        ..FaultPlan::default()
-    });
-    for n in 0..3 {
-        let (s, v) = edge
-            .ingest(
-                "/v1/t",
-                json!({"userId": "u", "event": "Doomed", "writeKey": KEY, "properties": {"n": n}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-    }
+    let (_dir, _sim, edge, id) = with_dead_letters(
+        &[("SIGNAL_RETRY_MAX_ATTEMPTS", "2".into())],
+        (0..3).map(
+            |n| json!({"userId": "u", "event": "Doomed", "writeKey": KEY, "properties": {"n": n}}),
+        ),
+    )
+    .await;
     let path = format!("/v1/admin/integrations/{id}/dead-letters");
     edge.poll(&path, |v| {
         v["data"].as_array().is_some_and(|a| a.len() == 3)
@@ -68,32 +60,8 @@ async fn dead_letters_are_paged_and_never_show_the_write_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dead_letter_cap_is_a_setting_and_past_it_the_oldest_go() {
-    // Room for about two letters of this size: the third pushes the first out.
-    let pad = "x".repeat(3000);
-    let (_dir, sim, edge, id) = with_pendo(&[
-        ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
-        ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
-    ])
-    .await;
-    sim.set_faults(FaultPlan {
-        error_rate: 1.0,
-        ..FaultPlan::default()
-    });
+    let (_dir, _sim, edge, id) = with_dead_letters_past_their_cap().await;
     let path = format!("/v1/admin/integrations/{id}/dead-letters");
-    for n in 0..3 {
-        let (s, v) = edge
-            .ingest(
-                "/v1/t",
-                json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        // One at a time, so "oldest" is well defined.
-        edge.poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
-            v["counts"]["dead_lettered"].as_u64() == Some(n + 1)
-        })
-        .await;
-    }
     let listed = edge
         .poll(&path, |v| {
             v["data"].as_array().is_some_and(|a| a.len() == 2)

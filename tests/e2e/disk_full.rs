@@ -5,58 +5,9 @@
 //! kernel that lets this process mount): where it cannot, the test prints why and returns.
 
 use crate::harness::*;
+use crate::tmpfs::{Tmpfs, fill};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A tmpfs mounted on a fresh directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Writes a file until the filesystem says it is full; returns its path.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("filler");
-    let chunk = vec![0xAB_u8; 4096];
-    while f.write_all(&chunk).is_ok() {}
-    // Leave no room even for a small write the page cache could still take.
-    let _ = f.sync_all();
-    path
-}
 
 /// What the node answered, per event.
 #[derive(Default)]
@@ -155,20 +106,9 @@ async fn on_a_full_disk_every_200_is_still_delivered_and_readyz_says_503() {
     assert_eq!(ready, 200, "readyz once appends succeed: {body}");
 
     // The fix: every event answered 200 reaches Pendo, none lost behind the failed write.
-    let (status, v) = edge
-        .admin(
-            "PATCH",
-            &format!("/v1/admin/integrations/{id}"),
-            Some(json!({"config": {"integration_key": "right-key"}})),
-        )
+    edge.set_config(&id, json!({"integration_key": "right-key"}))
         .await;
-    assert_eq!(status, 200, "{v}");
-    let delivered = || -> BTreeSet<i64> {
-        track_bodies(&sim)
-            .iter()
-            .filter_map(|b| b["properties"]["n"].as_i64())
-            .collect()
-    };
+    let delivered = || delivered_ns(&sim);
     let acknowledged = &answers.acknowledged;
     let start = std::time::Instant::now();
     while !acknowledged.is_subset(&delivered())

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
+use pendo_sim::{FaultPlan, Sim, Subscriptions};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -172,6 +172,18 @@ impl Edge {
         v["id"].as_str().expect("id").to_owned()
     }
 
+    /// PATCHes integration `id`'s config with `config` (the fields it names); asserts 200.
+    pub async fn set_config(&self, id: &str, config: Value) {
+        let (status, v) = self
+            .admin(
+                "PATCH",
+                &format!("/v1/admin/integrations/{id}"),
+                Some(json!({ "config": config })),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -215,6 +227,79 @@ pub async fn with_pendo(env: &[(&str, String)]) -> (tempfile::TempDir, Sim, Edge
     (dir, sim, edge, id)
 }
 
+/// A Pendo that fails every request it gets.
+pub fn failing() -> FaultPlan {
+    FaultPlan {
+        error_rate: 1.0,
+        ..FaultPlan::default()
+    }
+}
+
+/// Track event `n` of the ones the dead-letter tests give up on.
+pub fn doomed(n: u64) -> Value {
+    json!({"userId": "u", "event": "Doomed", "properties": {"n": n}})
+}
+
+/// `with_pendo(env)`, its sandbox then failing every request, and `events` ingested (each
+/// answered 200) until each is a dead letter, one at a time so "oldest" is well defined.
+pub async fn with_dead_letters(
+    env: &[(&str, String)],
+    events: impl IntoIterator<Item = Value>,
+) -> (tempfile::TempDir, Sim, Edge, String) {
+    let (dir, sim, edge, id) = with_pendo(env).await;
+    sim.set_faults(failing());
+    let stats = format!("/v1/admin/integrations/{id}/stats");
+    for (n, event) in (1..).zip(events) {
+        let (s, v) = edge.ingest("/v1/t", event).await;
+        assert_eq!(s, 200, "{v}");
+        edge.poll(&stats, |v| v["counts"]["dead_lettered"].as_u64() == Some(n))
+            .await;
+    }
+    (dir, sim, edge, id)
+}
+
+/// Three events of about 3 KB given up on, one at a time so "oldest" is well defined, under a
+/// dead-letter cap of 9 KiB: room for about two letters of this size, so the third pushes the
+/// first out. Each event's `properties.n` is 0, 1, 2.
+pub async fn with_dead_letters_past_their_cap() -> (tempfile::TempDir, Sim, Edge, String) {
+    let pad = "x".repeat(3000);
+    with_dead_letters(
+        &[
+            ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
+            ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
+        ],
+        (0..3)
+            .map(|n| json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}})),
+    )
+    .await
+}
+
+/// `sha256=<hex>` of an HMAC-SHA256 over `timestamp.body` with `key`: what a client signs with,
+/// worked out here apart from the node's own code.
+pub fn signature(key: &[u8], ts: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// Now, in milliseconds since the epoch, as the `x-timestamp` header carries it.
+pub fn now_ms() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis()
+        .to_string()
+}
+
 /// Waits until `f` holds, or panics with `what` after 10 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -231,6 +316,14 @@ pub fn bodies(sim: &Sim) -> Vec<Value> {
     sim.requests()
         .iter()
         .map(|r| serde_json::from_slice(&r.body).expect("json"))
+        .collect()
+}
+
+/// The `properties.n` of every Track body the sandbox accepted: which numbered events arrived.
+pub fn delivered_ns(sim: &Sim) -> std::collections::BTreeSet<i64> {
+    track_bodies(sim)
+        .iter()
+        .filter_map(|b| b["properties"]["n"].as_i64())
         .collect()
 }
 

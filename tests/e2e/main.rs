@@ -2,6 +2,7 @@
 //! data directory, its Pendo base URLs pointed at sandboxes in this test process.
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
+//! - `tmpfs.rs`: a small real filesystem the full-disk tests mount and fill.
 //! - `admin_errors.rs`: the management API's answers to bad input: replay bodies, secrets'
 //!   masks, look-alike paths, `HEAD` on health, the test button's refusal (issue 11).
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
@@ -24,4 +25,5 @@ mod disk_full;
 mod gateway_hardening;
 mod harness;
 mod pipeline_faults;
+mod tmpfs;
 mod webdriver;

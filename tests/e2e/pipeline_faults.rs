@@ -3,54 +3,8 @@
 //! restart), and dead letters dropped past their cap are shown in the stats and `/metrics`.
 
 use crate::harness::*;
-use pendo_sim::FaultPlan;
+use crate::tmpfs::{Tmpfs, fill};
 use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A tmpfs mounted on an existing directory, unmounted on drop.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn tmpfs(at: &Path, size: &str) -> Result<Mount, String> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Mount(at.to_owned()))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Writes a file in `dir` until its filesystem is full; returns its path.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).expect("filler");
-    let chunk = vec![0xAB_u8; 4096];
-    while f.write_all(&chunk).is_ok() {}
-    let _ = f.sync_all();
-    path
-}
-
-fn rejecting() -> FaultPlan {
-    FaultPlan {
-        error_rate: 1.0,
-        ..FaultPlan::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_under_the_dead_letters_delays_them_and_they_are_kept_once_there_is_room() {
@@ -58,7 +12,7 @@ async fn a_full_disk_under_the_dead_letters_delays_them_and_they_are_kept_once_t
     let dir = tempfile::tempdir().expect("tempdir");
     let dead_dir = dir.path().join("spool").join("dead");
     std::fs::create_dir_all(&dead_dir).expect("dead-letter directory");
-    let mount = match Mount::tmpfs(&dead_dir, "1m") {
+    let mount = match Tmpfs::mount_at(&dead_dir, "1m") {
         Ok(m) => m,
         Err(why) => {
             println!("skipped: a full disk under the dead letters needs a tmpfs: {why}");
@@ -77,14 +31,9 @@ async fn a_full_disk_under_the_dead_letters_delays_them_and_they_are_kept_once_t
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
     let filler = fill(&dead_dir);
-    sim.set_faults(rejecting());
+    sim.set_faults(failing());
     for n in 0..3 {
-        let (s, v) = edge
-            .ingest(
-                "/v1/t",
-                json!({"userId": "u", "event": "Doomed", "properties": {"n": n}}),
-            )
-            .await;
+        let (s, v) = edge.ingest("/v1/t", doomed(n)).await;
         assert_eq!(s, 200, "{v}");
     }
     let stats_path = format!("/v1/admin/integrations/{id}/stats");
@@ -141,26 +90,8 @@ async fn a_full_disk_under_the_dead_letters_delays_them_and_they_are_kept_once_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_dropped_past_their_cap_are_shown_in_the_stats_and_the_metrics() {
-    // Room for about two letters of this size: the third pushes the first out.
-    let pad = "x".repeat(3000);
-    let (_dir, sim, edge, id) = with_pendo(&[
-        ("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into()),
-        ("SIGNAL_DEAD_LETTER_MAX_BYTES", "9KiB".into()),
-    ])
-    .await;
-    sim.set_faults(rejecting());
+    let (_dir, _sim, edge, id) = with_dead_letters_past_their_cap().await;
     let stats_path = format!("/v1/admin/integrations/{id}/stats");
-    for n in 0..3 {
-        let (s, v) = edge
-            .ingest(
-                "/v1/t",
-                json!({"userId": "u", "event": "Doomed", "properties": {"n": n, "pad": pad}}),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        edge.poll(&stats_path, |v| v["counts"]["dead_lettered"] == n + 1)
-            .await;
-    }
     let stats = edge
         .poll(&stats_path, |v| v["dead_letters"]["dropped"] == 1)
         .await;

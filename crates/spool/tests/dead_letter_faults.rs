@@ -6,40 +6,25 @@
 
 mod support;
 
-use signal_spool::{Consumer, DeadLetterInfo, Record, Spool, SpoolConfig, Start};
+use signal_spool::{Consumer, Spool, SpoolConfig, Start};
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use support::faults::{EIO, ENOSPC, Fault, Faults, Files, Op};
+use support::faults::{EIO, ENOSPC, Fault, Files, Op, faulty_dir};
+use support::letters::{event, try_dead_letter};
 
-fn config(dir: &Path, faults: &Faults) -> SpoolConfig {
-    let mut c = SpoolConfig::new(dir);
-    c.disk = faults.disk();
-    c
+/// Opens the spool and its `pendo` consumer, from the earliest record.
+fn open(cfg: &SpoolConfig, what: &str) -> (Spool, Consumer) {
+    let spool = Spool::open(cfg.clone()).expect(what);
+    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    (spool, c)
 }
 
-fn info() -> DeadLetterInfo {
-    DeadLetterInfo {
-        reason: "vendor_rejected".into(),
-        status: Some(400),
-        body: "{\"error\":\"bad\"}".into(),
-        attempts: 1,
-    }
-}
-
-fn event(seq: u64, size: usize) -> Vec<u8> {
-    let mut p = format!("event-{seq}-").into_bytes();
-    p.resize(size, b'.');
-    p
-}
-
-fn try_dead_letter(c: &Consumer, seq: u64, size: usize) -> Result<(), signal_spool::SpoolError> {
-    let record = Record {
-        seq,
-        payload: event(seq, size),
-        replayed: false,
-    };
-    c.dead_letter(&record, info())
+/// Closes the spool and opens it again on the same files, as a restarted node does.
+fn restart(spool: Spool, c: Consumer, cfg: &SpoolConfig) -> (Spool, Consumer) {
+    drop(c);
+    spool.close();
+    open(cfg, "reopen")
 }
 
 /// Every letter listed, each checked to read back whole.
@@ -94,57 +79,41 @@ fn until_compacted(c: &Consumer, dir: &Path, from: u64) -> Vec<u64> {
 /// After a compaction failed at some step: one more letter (too little for another compaction
 /// to finish and hide where the last one left the store writing), then every one answered Ok is
 /// listed, before and after a restart.
-fn every_letter_survives(spool: Spool, c: Consumer, cfg: SpoolConfig, mut want: Vec<u64>) {
+fn every_letter_survives(spool: Spool, c: Consumer, cfg: &SpoolConfig, mut want: Vec<u64>) {
     try_dead_letter(&c, 200, 200 << 10).expect("dead letter after the failure");
     want.push(200);
     want.sort_unstable();
     assert_eq!(listed(&c, 200 << 10), want, "before a restart");
-    drop(c);
-    spool.close();
-    let spool = Spool::open(cfg).expect("reopen");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = restart(spool, c, cfg);
     assert_eq!(listed(&c, 200 << 10), want, "after a restart");
+}
+
+/// A compaction under way whose `op` fails once (`what`): it ends, and every letter answered Ok
+/// survives it.
+fn a_compaction_whose_step_fails(op: Op, what: &str) {
+    let (dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
+    let mut want = compaction_under_way(&c, dir.path());
+    faults.fail(op, Files::DeadLetters, 1, Fault::Error(EIO));
+    want.extend(until_compacted(&c, dir.path(), 100));
+    assert_eq!(faults.fired(), 1, "{what}");
+    every_letter_survives(spool, c, &cfg, want);
 }
 
 #[test]
 fn dead_letters_answered_ok_survive_a_compaction_whose_directory_sync_fails() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
-    let mut want = compaction_under_way(&c, dir.path());
-    faults.fail(Op::SyncDir, Files::DeadLetters, 1, Fault::Error(EIO));
-    want.extend(until_compacted(&c, dir.path(), 100));
-    assert_eq!(
-        faults.fired(),
-        1,
-        "the directory sync after the rename failed"
-    );
-    every_letter_survives(spool, c, cfg, want);
+    a_compaction_whose_step_fails(Op::SyncDir, "the directory sync after the rename failed");
 }
 
 #[test]
 fn dead_letters_answered_ok_survive_a_compaction_whose_rename_fails() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
-    let mut want = compaction_under_way(&c, dir.path());
-    faults.fail(Op::Rename, Files::DeadLetters, 1, Fault::Error(EIO));
-    want.extend(until_compacted(&c, dir.path(), 100));
-    assert_eq!(faults.fired(), 1, "the rename failed");
-    every_letter_survives(spool, c, cfg, want);
+    a_compaction_whose_step_fails(Op::Rename, "the rename failed");
 }
 
 #[test]
 fn dead_letters_answered_ok_survive_a_compaction_whose_copy_fails() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     let want = compaction_under_way(&c, dir.path());
     // The copy's next write, then the start of the next copy, fail.
     faults.fail(Op::Write, Files::DeadLetters, 2, Fault::Partial(100));
@@ -159,16 +128,13 @@ fn dead_letters_answered_ok_survive_a_compaction_whose_copy_fails() {
         2,
         "the copy and the next copy's start failed"
     );
-    every_letter_survives(spool, c, cfg, all);
+    every_letter_survives(spool, c, &cfg, all);
 }
 
 #[test]
 fn the_spool_opens_on_a_full_disk_with_a_dead_letter_log_due_for_compaction() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     let want = compaction_under_way(&c, dir.path());
     drop(c);
     spool.close();
@@ -176,21 +142,17 @@ fn the_spool_opens_on_a_full_disk_with_a_dead_letter_log_due_for_compaction() {
     for op in [Op::Create, Op::Write, Op::Sync] {
         faults.fail_all(op, Files::Any, Fault::Error(ENOSPC));
     }
-    let spool = Spool::open(cfg.clone()).expect("the spool opens on a full disk");
+    let (spool, c) = open(&cfg, "the spool opens on a full disk");
     assert!(faults.fired() > 0, "the compaction at open was tried");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
     assert_eq!(listed(&c, 200 << 10), want);
     faults.heal();
-    every_letter_survives(spool, c, cfg, want);
+    every_letter_survives(spool, c, &cfg, want);
 }
 
 #[test]
 fn a_failed_dead_letter_write_whose_cut_fails_never_loses_a_later_letter() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     try_dead_letter(&c, 1, 3000).expect("first");
     // Half the frame reaches the disk, and cutting it back off fails too.
     faults.fail(Op::Write, Files::DeadLetters, 1, Fault::Partial(1500));
@@ -202,20 +164,14 @@ fn a_failed_dead_letter_write_whose_cut_fails_never_loses_a_later_letter() {
         try_dead_letter(&c, seq, 100).expect("later letters");
     }
     assert_eq!(listed_sized(&c), [1, 3, 4, 5]);
-    drop(c);
-    spool.close();
-    let spool = Spool::open(cfg).expect("reopen");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = restart(spool, c, &cfg);
     assert_eq!(listed_sized(&c), [1, 3, 4, 5], "after a restart");
 }
 
 #[test]
 fn a_failed_dead_letter_sync_never_loses_a_later_letter() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     try_dead_letter(&c, 1, 3000).expect("first");
     faults.fail(Op::Sync, Files::DeadLetters, 1, Fault::Error(EIO));
     faults.fail(Op::SetLen, Files::DeadLetters, 1, Fault::Error(EIO));
@@ -224,20 +180,14 @@ fn a_failed_dead_letter_sync_never_loses_a_later_letter() {
     try_dead_letter(&c, 3, 100).expect("a shorter letter over the failed one");
     try_dead_letter(&c, 4, 100).expect("later letters");
     assert_eq!(listed_sized(&c), [1, 3, 4]);
-    drop(c);
-    spool.close();
-    let spool = Spool::open(cfg).expect("reopen");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = restart(spool, c, &cfg);
     assert_eq!(listed_sized(&c), [1, 3, 4], "after a restart");
 }
 
 #[test]
 fn a_failed_purge_whose_cut_fails_never_comes_back_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_dir, faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     for seq in 1..=3 {
         try_dead_letter(&c, seq, 100).expect("dead letter");
     }
@@ -253,10 +203,7 @@ fn a_failed_purge_whose_cut_fails_never_comes_back_after_a_restart() {
     assert_eq!(c.purge(Some(&[3])).expect("purge"), 1);
     assert_eq!(faults.fired(), 3, "the cut again");
     assert_eq!(listed_sized(&c), [1, 2]);
-    drop(c);
-    spool.close();
-    let spool = Spool::open(cfg).expect("reopen");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = restart(spool, c, &cfg);
     assert_eq!(
         listed_sized(&c),
         [1, 2],
@@ -275,11 +222,8 @@ fn listed_sized(c: &Consumer) -> Vec<u64> {
 
 #[test]
 fn a_corrupt_dead_letter_is_reported_and_the_letters_after_it_kept() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (dir, _faults, cfg) = faulty_dir();
+    let (spool, c) = open(&cfg, "open");
     for seq in 1..=4 {
         try_dead_letter(&c, seq, 1000).expect("dead letter");
     }
@@ -299,8 +243,7 @@ fn a_corrupt_dead_letter_is_reported_and_the_letters_after_it_kept() {
         .write_all_at(b"X", second as u64 + 100)
         .expect("damage");
 
-    let spool = Spool::open(cfg.clone()).expect("a damaged dead-letter log does not stop the open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (spool, c) = open(&cfg, "a damaged dead-letter log does not stop the open");
     assert_eq!(
         listed(&c, 1000),
         [1, 3, 4],
@@ -308,20 +251,14 @@ fn a_corrupt_dead_letter_is_reported_and_the_letters_after_it_kept() {
     );
     assert_eq!(c.dead_letters().stats().corrupt, 1, "the damage is counted");
     try_dead_letter(&c, 5, 1000).expect("later letters");
-    drop(c);
-    spool.close();
-    let spool = Spool::open(cfg).expect("reopen");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = restart(spool, c, &cfg);
     assert_eq!(listed(&c, 1000), [1, 3, 4, 5]);
 }
 
 #[test]
 fn an_unreadable_replay_is_skipped_and_delivery_goes_on() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
-    let spool = Spool::open(cfg.clone()).expect("open");
-    let mut c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (dir, _faults, cfg) = faulty_dir();
+    let (spool, mut c) = open(&cfg, "open");
     for seq in [1, 2] {
         try_dead_letter(&c, seq, 1000).expect("dead letter");
     }
@@ -357,13 +294,10 @@ fn an_unreadable_replay_is_skipped_and_delivery_goes_on() {
 
 #[test]
 fn a_replay_moves_no_more_than_the_cap_holds() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = config(dir.path(), &faults);
+    let (_dir, _faults, mut cfg) = faulty_dir();
     // Room for three letters of 3,000 bytes (about 3,100 on disk each), not four.
     cfg.dead_letter_max_bytes = 10_000;
-    let spool = Spool::open(cfg).expect("open");
-    let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
+    let (_spool, c) = open(&cfg, "open");
     for seq in 1..=3 {
         try_dead_letter(&c, seq, 3000).expect("dead letter");
     }

@@ -2,29 +2,16 @@
 //! descriptors) keeps every dead letter answered Ok, before and after a restart. Its own test
 //! binary: it lowers this process's descriptor limit (with `prlimit(1)`) while it runs.
 
-use signal_spool::{Consumer, DeadLetterInfo, Record, Spool, SpoolConfig, Start};
+mod support;
+
+use signal_spool::{Consumer, Spool, SpoolConfig, Start};
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::process::Command;
+use support::letters::try_dead_letter;
 
 fn dead_letter(c: &Consumer, seq: u64) {
-    let mut payload = format!("event-{seq}-").into_bytes();
-    payload.resize(200 << 10, b'.');
-    let info = DeadLetterInfo {
-        reason: "vendor_rejected".into(),
-        status: Some(400),
-        body: "b".into(),
-        attempts: 1,
-    };
-    c.dead_letter(
-        &Record {
-            seq,
-            payload,
-            replayed: false,
-        },
-        info,
-    )
-    .expect("dead letter answered Ok");
+    try_dead_letter(c, seq, 200 << 10).expect("dead letter answered Ok");
 }
 
 /// Sets this process's soft limit of open files; false when `prlimit` cannot.

@@ -3,41 +3,11 @@
 //! Where the machine does not let this process mount a tmpfs, the test prints why and returns
 //! (the same path runs under injected faults in `dead_letter_faults.rs` everywhere).
 
-use signal_spool::{DeadLetterInfo, Record, Spool, SpoolConfig, Start};
-use std::io::Write;
-use std::process::Command;
+mod support;
 
-/// A tmpfs mounted on a fresh directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
+use signal_spool::{Spool, SpoolConfig, Start};
+use support::letters::try_dead_letter;
+use support::tmpfs::{Tmpfs, fill};
 
 #[test]
 fn the_spool_opens_on_a_real_full_disk_with_a_dead_letter_log_due_for_compaction() {
@@ -48,24 +18,11 @@ fn the_spool_opens_on_a_real_full_disk_with_a_dead_letter_log_due_for_compaction
             return;
         }
     };
-    let cfg = SpoolConfig::new(disk.dir.path().join("spool"));
+    let cfg = SpoolConfig::new(disk.path().join("spool"));
     let spool = Spool::open(cfg.clone()).expect("open");
     let c = spool.consumer("pendo", Start::Earliest).expect("consumer");
-    for seq in 1..=40u64 {
-        let mut payload = format!("event-{seq}-").into_bytes();
-        payload.resize(200 << 10, b'.');
-        let info = DeadLetterInfo {
-            reason: "vendor_rejected".into(),
-            status: Some(400),
-            body: "b".into(),
-            attempts: 1,
-        };
-        let record = Record {
-            seq,
-            payload,
-            replayed: false,
-        };
-        c.dead_letter(&record, info).expect("dead letter");
+    for seq in 1..=40 {
+        try_dead_letter(&c, seq, 200 << 10).expect("dead letter");
     }
     let purged: Vec<u64> = (1..=25).collect();
     assert_eq!(c.purge(Some(&purged)).expect("purge"), 25);
@@ -73,10 +30,7 @@ fn the_spool_opens_on_a_real_full_disk_with_a_dead_letter_log_due_for_compaction
     spool.close();
 
     // The disk fills up (another writer) while the node is down.
-    let mut filler = std::fs::File::create(disk.dir.path().join("filler")).expect("filler");
-    let chunk = vec![0u8; 4096];
-    while filler.write_all(&chunk).is_ok() {}
-    let _ = filler.sync_all();
+    fill(disk.path());
 
     let spool = Spool::open(cfg).expect("the spool opens on a full disk");
     let c = spool.consumer("pendo", Start::Earliest).expect("consumer");

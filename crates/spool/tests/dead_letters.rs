@@ -1,11 +1,14 @@
 //! Dead letters from the outside: read a page at a time from disk while delivery goes on, kept
 //! across restarts, capped by dropping the oldest, compacted, replayed and purged.
 
+mod support;
+
 use signal_spool::{Consumer, DeadLetterInfo, Record, Spool, SpoolConfig, Start};
 use std::fs;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
+use support::reading::read_all;
 
 /// How long a step that must not be blocked may take before the test calls it blocked. Far
 /// above what the step needs; only a step that waits on a held lock reaches it.
@@ -53,17 +56,6 @@ fn ids(c: &Consumer) -> Vec<u64> {
         .iter()
         .map(|d| d.id)
         .collect()
-}
-
-fn read_all(c: &mut Consumer) -> Vec<Record> {
-    let mut out = Vec::new();
-    loop {
-        let got = c.read(1000).expect("read");
-        if got.is_empty() {
-            return out;
-        }
-        out.extend(got);
-    }
 }
 
 #[test]

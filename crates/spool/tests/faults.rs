@@ -7,13 +7,7 @@ mod support;
 use signal_spool::{Spool, SpoolConfig, Start};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::faults::{EIO, ENOSPC, Fault, Faults, Files, Op};
-
-fn config(dir: &Path, faults: &Faults) -> SpoolConfig {
-    let mut c = SpoolConfig::new(dir);
-    c.disk = faults.disk();
-    c
-}
+use support::faults::{EIO, ENOSPC, Fault, Faults, Files, Op, faulty_dir};
 
 /// Opens the spool with the two consumers the checks read through, so that no segment is
 /// deleted as read by all before they look.
@@ -89,9 +83,8 @@ fn everything_acknowledged_is_read(dir: &Path, spool: Spool, want: &[&str]) {
 
 #[test]
 fn after_a_partly_failed_write_later_appends_are_read_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let spool = open(config(dir.path(), &faults));
+    let (dir, faults, cfg) = faulty_dir();
+    let spool = open(cfg);
     append_ok(&spool, &["a1", "a2"]);
     faults.fail(Op::Write, Files::Segments, 1, Fault::Partial(10));
     let e = spool
@@ -105,9 +98,8 @@ fn after_a_partly_failed_write_later_appends_are_read_back() {
 
 #[test]
 fn after_a_failed_fdatasync_later_appends_are_read_back_and_the_failed_never() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let spool = open(config(dir.path(), &faults));
+    let (dir, faults, cfg) = faulty_dir();
+    let spool = open(cfg);
     append_ok(&spool, &["a1"]);
     faults.fail(Op::Sync, Files::Segments, 1, Fault::Error(EIO));
     let e = spool
@@ -121,9 +113,7 @@ fn after_a_failed_fdatasync_later_appends_are_read_back_and_the_failed_never() {
 
 #[test]
 fn a_disk_full_while_starting_a_segment_does_not_stop_ingestion() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = config(dir.path(), &faults);
+    let (dir, faults, mut cfg) = faulty_dir();
     cfg.segment_bytes = 16; // every append starts a new segment
     let spool = open(cfg);
     append_ok(&spool, &["a1"]);
@@ -139,9 +129,8 @@ fn a_disk_full_while_starting_a_segment_does_not_stop_ingestion() {
 
 #[test]
 fn a_failed_write_that_cannot_be_cut_off_never_comes_back_after_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let spool = open(config(dir.path(), &faults));
+    let (dir, faults, cfg) = faulty_dir();
+    let spool = open(cfg);
     append_ok(&spool, &["a1"]);
     // The round's bytes are all written, its sync fails, and so does every truncation after
     // it: the failed record stays whole in the segment file.
@@ -176,57 +165,51 @@ fn refuse_uncut(spool: &Spool, faults: &Faults, text: &str, sync: Fault) {
     spool.append(one(text)).wait().expect_err("the sync failed");
 }
 
-#[test]
-fn a_refused_append_whose_cut_fails_is_not_read_back_after_a_clean_restart() {
+/// On a spool empty, then on one holding an append: `refuse` makes an append fail (and does
+/// whatever else the case needs), the spool stops, and a restart reads back only what was there.
+fn only_what_came_before_is_read_back(refuse: impl Fn(&Spool, &Faults)) {
     for before in [&[][..], &["a1"][..]] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let faults = Faults::new();
-        let spool = open(config(dir.path(), &faults));
+        let (dir, faults, cfg) = faulty_dir();
+        let spool = open(cfg);
         append_ok(&spool, before);
-        refuse_uncut(&spool, &faults, "refused", Fault::Error(EIO));
-        // The process stops cleanly before any other append or probe.
+        refuse(&spool, &faults);
         spool.close();
         assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
     }
+}
+
+#[test]
+fn a_refused_append_whose_cut_fails_is_not_read_back_after_a_clean_restart() {
+    // The process stops cleanly before any other append or probe.
+    only_what_came_before_is_read_back(|spool, faults| {
+        refuse_uncut(spool, faults, "refused", Fault::Error(EIO));
+    });
 }
 
 #[test]
 fn a_refused_append_whose_cut_fails_is_not_read_back_after_a_crash() {
-    for before in [&[][..], &["a1"][..]] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let faults = Faults::new();
-        let spool = open(config(dir.path(), &faults));
-        append_ok(&spool, before);
+    only_what_came_before_is_read_back(|spool, faults| {
         // The sync reports an error, though the bytes did reach the disk.
-        refuse_uncut(&spool, &faults, "refused", Fault::After(EIO));
+        refuse_uncut(spool, faults, "refused", Fault::After(EIO));
         faults.crash();
-        spool.close();
-        assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
-    }
+    });
 }
 
 #[test]
 fn a_refused_append_is_not_read_back_when_neither_cut_nor_next_segment_can_be_made() {
-    for before in [&[][..], &["a1"][..]] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let faults = Faults::new();
-        let spool = open(config(dir.path(), &faults));
-        append_ok(&spool, before);
+    only_what_came_before_is_read_back(|spool, faults| {
         // Nothing can be cut, removed or made: only an overwrite can bound the failed bytes.
         faults.fail_all(Op::Create, Files::Segments, Fault::Error(ENOSPC));
         faults.fail_all(Op::Remove, Files::Segments, Fault::Error(EIO));
-        refuse_uncut(&spool, &faults, "refused", Fault::After(EIO));
+        refuse_uncut(spool, faults, "refused", Fault::After(EIO));
         faults.crash();
-        spool.close();
-        assert_eq!(read_after_restart(dir.path()), before, "before: {before:?}");
-    }
+    });
 }
 
 #[test]
 fn two_refused_appends_in_a_row_whose_cuts_fail_are_never_read_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let spool = open(config(dir.path(), &faults));
+    let (dir, faults, cfg) = faulty_dir();
+    let spool = open(cfg);
     append_ok(&spool, &["a1"]);
     refuse_uncut(&spool, &faults, "refused-1", Fault::After(EIO));
     // The next round lands in the segment started to bound the first: it fails too.
@@ -237,9 +220,8 @@ fn two_refused_appends_in_a_row_whose_cuts_fail_are_never_read_back() {
 
 #[test]
 fn a_partly_written_refused_append_that_cannot_be_cut_raises_no_corruption_alarm() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let spool = open(config(dir.path(), &faults));
+    let (dir, faults, cfg) = faulty_dir();
+    let spool = open(cfg);
     append_ok(&spool, &["a1"]);
     faults.fail(Op::Write, Files::Segments, 1, Fault::Partial(10));
     faults.fail_all(Op::SetLen, Files::Segments, Fault::Error(EIO));
@@ -251,9 +233,7 @@ fn a_partly_written_refused_append_that_cannot_be_cut_raises_no_corruption_alarm
 
 #[test]
 fn readiness_comes_back_when_space_is_freed_without_traffic() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = config(dir.path(), &faults);
+    let (dir, faults, mut cfg) = faulty_dir();
     cfg.probe_every = Duration::from_millis(10);
     let spool = open(cfg);
     append_ok(&spool, &["a1"]);
@@ -275,9 +255,7 @@ fn readiness_comes_back_when_space_is_freed_without_traffic() {
 
 #[test]
 fn a_segment_file_left_half_made_is_finished_in_place() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = config(dir.path(), &faults);
+    let (dir, faults, mut cfg) = faulty_dir();
     cfg.segment_bytes = 16;
     let spool = open(cfg.clone());
     append_ok(&spool, &["a1"]);
@@ -299,9 +277,7 @@ fn a_segment_file_left_half_made_is_finished_in_place() {
 
 #[test]
 fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let mut cfg = config(dir.path(), &faults);
+    let (dir, faults, mut cfg) = faulty_dir();
     cfg.segment_bytes = 16; // the segment is full after one append: a restart needs a new one
     cfg.probe_every = Duration::from_secs(3600);
     let spool = open(cfg.clone());
@@ -321,9 +297,7 @@ fn a_restart_on_a_full_disk_opens_and_takes_appends_once_space_is_freed() {
 
 #[test]
 fn a_restart_that_cannot_open_or_cut_the_last_segment_still_opens_and_takes_appends() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let faults = Faults::new();
-    let cfg = config(dir.path(), &faults);
+    let (dir, faults, cfg) = faulty_dir();
     let spool = open(cfg.clone());
     append_ok(&spool, &["a1"]);
     // A crash mid-write leaves a torn record after a1.
@@ -337,7 +311,9 @@ fn a_restart_that_cannot_open_or_cut_the_last_segment_still_opens_and_takes_appe
     let faults = Faults::new();
     faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
     faults.fail(Op::Open, Files::Segments, 1, Fault::Error(EIO));
-    let spool = open(config(dir.path(), &faults));
+    let mut cfg = cfg;
+    cfg.disk = faults.disk();
+    let spool = open(cfg);
     assert!(faults.fired() >= 1, "recovery met the fault");
     append_ok(&spool, &["b1"]);
     everything_acknowledged_is_read(dir.path(), spool, &["a1", "b1"]);

@@ -1,6 +1,8 @@
 //! The spool's promises, from the outside: durable appends, at-least-once delivery across
 //! restarts, torn tails and corrupt segments survived, the size cap as backpressure, dead letters.
 
+mod support;
+
 use proptest::prelude::*;
 use signal_spool::{DeadLetterInfo, Record, Spool, SpoolConfig, Start};
 use std::collections::BTreeMap;
@@ -8,6 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+use support::reading::read_all;
 
 fn config(dir: &Path) -> SpoolConfig {
     SpoolConfig::new(dir)
@@ -17,17 +20,6 @@ fn payloads(prefix: &str, n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| format!("{prefix}-{i}").into_bytes())
         .collect()
-}
-
-fn read_all(c: &mut signal_spool::Consumer) -> Vec<Record> {
-    let mut out = Vec::new();
-    loop {
-        let got = c.read(1000).expect("read");
-        if got.is_empty() {
-            return out;
-        }
-        out.extend(got);
-    }
 }
 
 fn texts(records: &[Record]) -> Vec<String> {

@@ -56,16 +56,34 @@ fn assert_store_failed(what: &str, (status, v): (u16, Value)) {
     assert!(message.contains("store failed"), "{what}: {message}");
 }
 
-/// A node with one Pendo integration and one extra source; their paths.
-async fn with_records(dir: &std::path::Path) -> (Node, String, String) {
-    let node = node(dir).await;
-    let (s, v) = call(
-        &node,
+/// Sends each request in turn; asserts each is answered 503 because the store failed.
+async fn assert_all_store_failed(node: &Node, requests: &[(&str, &str, Option<Value>)]) {
+    for (method, path, body) in requests {
+        let answer = call(node, method, path, body.clone()).await;
+        assert_store_failed(&format!("{method} {path}"), answer);
+    }
+}
+
+/// Installs Pendo, named Pendo; the status and the answer.
+async fn install_pendo(node: &Node) -> (u16, Value) {
+    call(
+        node,
         "POST",
         "/v1/admin/integration-catalog/pendo/install",
         Some(json!({"name": "Pendo", "config": {"api_key": "a", "integration_key": "ik"}})),
     )
-    .await;
+    .await
+}
+
+/// The id at the end of a record's path.
+fn id_of(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or_default()
+}
+
+/// A node with one Pendo integration and one extra source; their paths.
+async fn with_records(dir: &std::path::Path) -> (Node, String, String) {
+    let node = node(dir).await;
+    let (s, v) = install_pendo(&node).await;
     assert_eq!(s, 201, "{v}");
     let integration = format!("/v1/admin/integrations/{}", v["id"].as_str().expect("id"));
     let (s, v) = call(
@@ -85,18 +103,19 @@ async fn a_failed_store_read_is_503_not_404() {
     let dir = tempfile::tempdir().expect("dir");
     let (node, integration, source) = with_records(dir.path()).await;
     node.shared.store.faults().fail_reads(true);
-    for (method, path, body) in [
-        ("GET", &integration, None),
-        ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
-        ("DELETE", &integration, None),
-        ("GET", &format!("{integration}/stats"), None),
-        ("PATCH", &source, Some(json!({"name": "Renamed"}))),
-        ("GET", &"/v1/admin/integrations".to_owned(), None),
-        ("GET", &"/v1/admin/sources".to_owned(), None),
-    ] {
-        let answer = call(&node, method, path, body).await;
-        assert_store_failed(&format!("{method} {path}"), answer);
-    }
+    assert_all_store_failed(
+        &node,
+        &[
+            ("GET", &integration, None),
+            ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
+            ("DELETE", &integration, None),
+            ("GET", &format!("{integration}/stats"), None),
+            ("PATCH", &source, Some(json!({"name": "Renamed"}))),
+            ("GET", "/v1/admin/integrations", None),
+            ("GET", "/v1/admin/sources", None),
+        ],
+    )
+    .await;
     node.shared.store.faults().fail_reads(false);
     let (s, v) = call(&node, "GET", &integration, None).await;
     assert_eq!(
@@ -112,15 +131,16 @@ async fn a_failed_store_write_is_503_and_what_was_stored_stays() {
     let dir = tempfile::tempdir().expect("dir");
     let (node, integration, source) = with_records(dir.path()).await;
     node.shared.store.faults().fail_writes(true);
-    for (method, path, body) in [
-        ("DELETE", &integration, None),
-        ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
-        ("DELETE", &source, None),
-        ("PATCH", &source, Some(json!({"name": "Renamed"}))),
-    ] {
-        let answer = call(&node, method, path, body).await;
-        assert_store_failed(&format!("{method} {path}"), answer);
-    }
+    assert_all_store_failed(
+        &node,
+        &[
+            ("DELETE", &integration, None),
+            ("PATCH", &integration, Some(json!({"name": "Renamed"}))),
+            ("DELETE", &source, None),
+            ("PATCH", &source, Some(json!({"name": "Renamed"}))),
+        ],
+    )
+    .await;
     node.shared.store.faults().fail_writes(false);
     let (s, v) = call(&node, "GET", &integration, None).await;
     assert_eq!((s, &v["name"]), (200, &json!("Pendo")), "not removed: {v}");
@@ -129,11 +149,11 @@ async fn a_failed_store_write_is_503_and_what_was_stored_stays() {
             .runtimes
             .lock()
             .await
-            .contains_key(integration.rsplit('/').next().unwrap_or_default()),
+            .contains_key(id_of(&integration)),
         "its delivery still runs"
     );
     let (_, list) = call(&node, "GET", "/v1/admin/sources", None).await;
-    let id = source.rsplit('/').next().unwrap_or_default();
+    let id = id_of(&source);
     assert!(
         list["data"]
             .as_array()
@@ -235,15 +255,7 @@ async fn an_install_whose_delivery_cannot_start_is_not_left_half_installed() {
     let dead = dir.path().join("spool").join("dead");
     let _ = std::fs::remove_dir_all(&dead);
     std::fs::write(&dead, "in the way").expect("write");
-    let install = || {
-        call(
-            &node,
-            "POST",
-            "/v1/admin/integration-catalog/pendo/install",
-            Some(json!({"name": "Pendo", "config": {"api_key": "a", "integration_key": "ik"}})),
-        )
-    };
-    let (s, v) = install().await;
+    let (s, v) = install_pendo(&node).await;
     assert_eq!(s, 503, "{v}");
     assert_eq!(v["error"]["code"], "UNAVAILABLE", "{v}");
     let message = v["error"]["message"].as_str().unwrap_or_default();
@@ -252,7 +264,7 @@ async fn an_install_whose_delivery_cannot_start_is_not_left_half_installed() {
     assert_eq!(list["data"], json!([]), "not listed, half made: {list}");
     // Once the disk is fixed, the same request installs it (no 409 for a name left behind).
     std::fs::remove_file(&dead).expect("rm");
-    let (s, v) = install().await;
+    let (s, v) = install_pendo(&node).await;
     assert_eq!(s, 201, "{v}");
     node.stop().await;
 }
@@ -261,11 +273,7 @@ async fn an_install_whose_delivery_cannot_start_is_not_left_half_installed() {
 async fn a_patch_is_judged_against_the_key_stored_when_it_writes_not_when_it_arrived() {
     let dir = tempfile::tempdir().expect("dir");
     let (node, integration, _) = with_records(dir.path()).await;
-    let id = integration
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let id = id_of(&integration).to_owned();
     let mut rec = node
         .shared
         .store

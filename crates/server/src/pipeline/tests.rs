@@ -310,22 +310,36 @@ async fn stopping_while_a_dead_letter_cannot_be_written_ends_and_leaves_its_reco
     );
 }
 
+/// With the store's writes hanging: record 1's outcome `first`, waited for until `started`
+/// (the count of the write it sets off) is under way; then record 2 delivered, and waited for
+/// until it is acknowledged while that write still hangs (delivery's lock is free).
+async fn the_next_is_acknowledged_while_a_write_hangs(
+    rig: &Rig,
+    first: OutcomeKind,
+    started: &AtomicU64,
+) {
+    rig.store.set_hang(true);
+    rig.tx.send(outcome(1, first)).unwrap();
+    eventually("the write under way", || {
+        started.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    rig.tx.send(outcome(2, OutcomeKind::Delivered)).unwrap();
+    eventually("the delivered record acknowledged during the write", || {
+        rig.in_flight(2) == Some(false)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_write_that_hangs_holds_up_no_other_acknowledgement() {
     let rig = rig(2);
     let _release = Release(rig.store.clone());
-    rig.store.set_hang(true);
-    rig.tx.send(outcome(1, OutcomeKind::DeadLettered)).unwrap();
-    eventually("the dead letter's write under way", || {
-        rig.store.attempts.load(Ordering::SeqCst) >= 1
-    })
-    .await;
-    rig.tx.send(outcome(2, OutcomeKind::Delivered)).unwrap();
-
-    // Delivery's lock is free and the next record is acknowledged while the write hangs.
-    eventually("the delivered record acknowledged during the write", || {
-        rig.in_flight(2) == Some(false)
-    })
+    the_next_is_acknowledged_while_a_write_hangs(
+        &rig,
+        OutcomeKind::DeadLettered,
+        &rig.store.attempts,
+    )
     .await;
     assert_eq!(rig.in_flight(1), Some(true), "in flight until written");
     assert_eq!(rig.committed(), Some(0));
@@ -344,18 +358,11 @@ async fn a_replay_delivered_is_finished_outside_the_lock_and_a_slow_finish_holds
     let rig = rig_with_replays(2, &[1]);
     assert_eq!(rig.dead.stats().replaying, 1);
     let _release = Release(rig.store.clone());
-    rig.store.set_hang(true);
-    rig.tx.send(outcome(1, OutcomeKind::Delivered)).unwrap();
-    eventually("the replay's end being written", || {
-        rig.store.finish_attempts.load(Ordering::SeqCst) >= 1
-    })
-    .await;
-    rig.tx.send(outcome(2, OutcomeKind::Delivered)).unwrap();
-
-    // Delivery's lock is free and the next record is acknowledged while that write hangs.
-    eventually("the delivered record acknowledged during the write", || {
-        rig.in_flight(2) == Some(false)
-    })
+    the_next_is_acknowledged_while_a_write_hangs(
+        &rig,
+        OutcomeKind::Delivered,
+        &rig.store.finish_attempts,
+    )
     .await;
     rig.store.set_hang(false);
     eventually("the replay finished", || rig.dead.stats().replaying == 0).await;

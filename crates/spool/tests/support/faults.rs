@@ -115,6 +115,15 @@ struct Plan {
 #[derive(Debug, Clone, Default)]
 pub struct Faults(Arc<Mutex<Plan>>);
 
+/// A fresh directory, a disk whose faults the test sets, and a spool configuration on both.
+pub fn faulty_dir() -> (tempfile::TempDir, Faults, signal_spool::SpoolConfig) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let faults = Faults::new();
+    let mut cfg = signal_spool::SpoolConfig::new(dir.path());
+    cfg.disk = faults.disk();
+    (dir, faults, cfg)
+}
+
 impl Faults {
     pub fn new() -> Self {
         Self::default()
