@@ -332,6 +332,11 @@ impl<'p, 'de> Document<'p, 'de> {
     /// Writes the batch's `context` object (or `{}`), with each `extra` key added where the
     /// context lacks it: how the gateway stores a batch's context enriched with the request's
     /// ip and user agent, under each event's own.
+    ///
+    /// A key the context reads in two spellings ([`CONTEXT_SPELLINGS`]) is the context's when
+    /// it holds either spelling with a value; otherwise the extra is added and a null under
+    /// either spelling is left out, so the result never holds one field twice (which the
+    /// parser refuses: a duplicate key, or both spellings).
     pub fn write_batch_context(&self, out: &mut Vec<u8>, extra: &[(&str, &str)]) {
         let nodes = &self.tape.0;
         let ctx = match self.kind {
@@ -340,6 +345,13 @@ impl<'p, 'de> Document<'p, 'de> {
             } => Val::split(&nodes[c..]).and_then(|(v, _)| v.as_obj()),
             _ => None,
         };
+        let has_value = |k: &str| ctx.is_some_and(|o| o.get(k).is_some_and(|v| !v.is_null()));
+        let added: Vec<(&str, &str)> = extra
+            .iter()
+            .filter(|(k, _)| !spellings(k).any(has_value))
+            .copied()
+            .collect();
+        let replaced = |k: &str| added.iter().any(|(a, _)| spellings(a).any(|s| s == k));
         out.push(b'{');
         let start = out.len();
         let key = |out: &mut Vec<u8>, k: &str| {
@@ -350,18 +362,32 @@ impl<'p, 'de> Document<'p, 'de> {
             out.push(b':');
         };
         for (k, v) in ctx.iter().flat_map(|o| o.iter()) {
+            if replaced(k) {
+                continue;
+            }
             key(out, k);
             crate::json::write_val(out, v);
         }
-        for (k, v) in extra {
-            if ctx.is_some_and(|o| o.get(k).is_some_and(|v| !v.is_null())) {
-                continue;
-            }
+        for (k, v) in added {
             key(out, k);
             crate::json::write_str(out, v);
         }
         out.push(b'}');
     }
+}
+
+/// The `context` keys read in two spellings, camelCase first (as `Context::overlay` in
+/// `event.rs` reads them; a context with both is refused).
+pub(crate) const CONTEXT_SPELLINGS: [[&str; 2]; 2] =
+    [["userAgent", "user_agent"], ["groupId", "group_id"]];
+
+/// Every spelling of context key `k`: itself, and its other spelling if it has one.
+fn spellings(k: &str) -> impl Iterator<Item = &str> {
+    let other = CONTEXT_SPELLINGS
+        .iter()
+        .find(|pair| pair.contains(&k))
+        .and_then(|pair| pair.iter().copied().find(|s| *s != k));
+    std::iter::once(k).chain(other)
 }
 
 /// A parsed body. Dropping it hands the tape's allocation back to its [`Parser`].

@@ -556,3 +556,47 @@ fn a_gateway_envelope_stamps_received_at_and_enriches_the_context_under_the_even
     );
     assert_eq!(ev.context.locale, Some("de-DE"));
 }
+
+#[test]
+fn the_merge_knows_every_context_key_read_in_two_spellings() {
+    // `write_batch_context` leaves an extra out when the context has it in either spelling of
+    // `CONTEXT_SPELLINGS`: each pair there is one the parser reads as one field.
+    for [camel, snake] in CONTEXT_SPELLINGS {
+        let src =
+            format!(r#"{{"type":"page","userId":"u","context":{{"{snake}":"a","{camel}":"b"}}}}"#);
+        assert_eq!(
+            err(&src, ANY),
+            format!("context.{camel}: given twice, also as `{snake}`: send one spelling")
+        );
+    }
+}
+
+#[test]
+fn a_batch_context_merged_with_extras_never_holds_a_field_twice() {
+    let extras = [("ip", "10.0.0.1"), ("userAgent", "UA"), ("groupId", "g")];
+    for (ctx, want) in [
+        (
+            r#"{"user_agent":"SDK"}"#,
+            r#"{"user_agent":"SDK","ip":"10.0.0.1","groupId":"g"}"#,
+        ),
+        (
+            r#"{"userAgent":null,"group_id":"acme"}"#,
+            r#"{"group_id":"acme","ip":"10.0.0.1","userAgent":"UA"}"#,
+        ),
+        (
+            r#"{"ip":null,"user_agent":null,"a":1}"#,
+            r#"{"a":1,"ip":"10.0.0.1","userAgent":"UA","groupId":"g"}"#,
+        ),
+        (
+            r#"{"ip":"1.2.3.4"}"#,
+            r#"{"ip":"1.2.3.4","userAgent":"UA","groupId":"g"}"#,
+        ),
+    ] {
+        let mut buf = format!(r#"{{"context":{ctx},"batch":[]}}"#).into_bytes();
+        let mut p = Parser::new();
+        let doc = p.parse(&mut buf, Shape::Batch).expect("parses");
+        let mut out = Vec::new();
+        doc.write_batch_context(&mut out, &extras);
+        assert_eq!(String::from_utf8_lossy(&out), want, "{ctx}");
+    }
+}
