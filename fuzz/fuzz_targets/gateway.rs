@@ -1,5 +1,5 @@
 //! Arbitrary requests (path, method, headers, body, compressed or not) through the gateway's
-//! pure steps: route, admit (encoding, credentials, origin), build (records), check_fits.
+//! pure steps: route, admit (encoding, credentials, origin), build (records).
 //! The invariants are in `crates/server/tests/support/gateway_invariants.rs`.
 #![no_main]
 

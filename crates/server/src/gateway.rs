@@ -6,7 +6,8 @@
 //!    credentials (401), the source's allowed origins (403);
 //! 3. [`build`] (in `records.rs`): parse and validate, one spool record per event, each with its source, the
 //!    request's ip and (capped) User-Agent, and the batch's context; a record whose client bytes
-//!    (event plus batch context) pass the event limit is rejected on its own;
+//!    (event plus batch context) pass the event limit is rejected on its own, and a request
+//!    whose records would pass [`MAX_REQUEST_RECORD_BYTES`] is a 413 before any is built;
 //! 4. [`Built::check_fits`]: a request whose records the spool could never take in one append
 //!    is a 413, not a 503 inviting a retry.
 //!
@@ -19,7 +20,8 @@ use crate::cors;
 use crate::encoding;
 pub use crate::encoding::{Coding, DecodeError};
 pub use crate::records::{
-    Built, MAX_USER_AGENT_BYTES, OwnedLink, Prepared, RECORD_OVERHEAD, Rejected, build,
+    Built, MAX_REQUEST_RECORD_BYTES, MAX_USER_AGENT_BYTES, OwnedLink, Prepared, RECORD_OVERHEAD,
+    Rejected, build,
 };
 use hyper::header::HeaderMap;
 use hyper::{Method, StatusCode};
@@ -76,6 +78,19 @@ pub enum Rejection {
     Origin,
     /// The body, or its one event, breaks a rule (400, or 413 for a size).
     Invalid(EventError),
+    /// The batch's context, copied into each of its events' records, would make the request's
+    /// records more than [`MAX_REQUEST_RECORD_BYTES`] (413); decided before they are built.
+    Multiplied {
+        /// The context each record carries (the batch's, with the request's ip and
+        /// User-Agent), in bytes.
+        context: usize,
+        /// The batch's events.
+        events: usize,
+        /// What the records would take in the spool.
+        bytes: u64,
+        /// [`MAX_REQUEST_RECORD_BYTES`].
+        limit: u64,
+    },
     /// The request's records are more than the spool can ever take in one append (413).
     NeverFits {
         /// The records' size in the spool.
@@ -91,7 +106,9 @@ impl Rejection {
         match self {
             Rejection::NotFound => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Rejection::BodyTooLarge | Rejection::NeverFits { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyTooLarge
+            | Rejection::NeverFits { .. }
+            | Rejection::Multiplied { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Encoding(DecodeError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Rejection::Encoding(DecodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Encoding(DecodeError::Corrupt { .. }) => StatusCode::BAD_REQUEST,
@@ -109,6 +126,7 @@ impl Rejection {
             Rejection::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Rejection::BodyTooLarge
             | Rejection::NeverFits { .. }
+            | Rejection::Multiplied { .. }
             | Rejection::Encoding(DecodeError::TooLarge { .. }) => "TOO_LARGE",
             Rejection::Encoding(DecodeError::Unsupported(_)) => "UNSUPPORTED_ENCODING",
             Rejection::Encoding(DecodeError::Corrupt { .. }) => "INVALID_REQUEST",
@@ -133,6 +151,17 @@ impl fmt::Display for Rejection {
                 f.write_str("this source does not take requests from the request's Origin")
             }
             Rejection::Invalid(e) => e.fmt(f),
+            Rejection::Multiplied {
+                context,
+                events,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "the batch context ({context} bytes) is copied into each of its {events} events: \
+                 {bytes} bytes in all, over the limit of {limit}; send a smaller context or \
+                 fewer events per request"
+            ),
             Rejection::NeverFits { bytes, limit } => write!(
                 f,
                 "the request's events take {bytes} bytes in the spool, more than it can ever \

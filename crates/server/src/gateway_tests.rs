@@ -217,3 +217,151 @@ fn a_browser_batch_event_read_again_with_an_id_is_rejected_at_its_place() {
         }]
     );
 }
+
+/// Every record of `built` read as the pipeline reads it: parsed whole, its one event valid.
+fn assert_the_pipeline_reads(built: &Built) {
+    let mut parser = Parser::new();
+    for p in &built.events {
+        let mut rec = p.record.clone();
+        let text = String::from_utf8_lossy(&p.record).into_owned();
+        let doc = parser
+            .parse(&mut rec, Shape::Batch)
+            .unwrap_or_else(|e| panic!("the pipeline cannot parse the record ({e}): {text}"));
+        if let Err(e) = doc.event(0) {
+            panic!("the pipeline refuses the record's event ({e}): {text}");
+        }
+    }
+}
+
+#[test]
+fn a_batch_context_in_either_spelling_still_makes_records_the_pipeline_reads() {
+    // Review 2, item 1: `user_agent` in the context plus the request's User-Agent made a record
+    // with both spellings, answered 200 and never delivered. Every key the gateway adds (ip,
+    // userAgent), given by the client in either spelling, set or null, keeps the record readable.
+    let h = headers(&[("user-agent", "okhttp/4.12")]);
+    for ctx in [
+        json!({"user_agent": "Mozilla/5.0 (from the SDK)"}),
+        json!({"userAgent": "Mozilla/5.0 (from the SDK)"}),
+        json!({"user_agent": null}),
+        json!({"userAgent": null}),
+        json!({"userAgent": null, "user_agent": "Mozilla/5.0"}),
+        json!({"ip": null}),
+        json!({"ip": "203.0.113.9"}),
+        json!({"groupId": "acme"}),
+        json!({"group_id": "acme"}),
+    ] {
+        let body = json!({"context": ctx, "batch": [track(0, 10)]}).to_string();
+        let built = build_batch(&h, body.as_bytes()).expect("built");
+        assert_eq!((built.events.len(), built.rejected.len()), (1, 0), "{ctx}");
+        assert_the_pipeline_reads(&built);
+    }
+    // The client's own User-Agent, in either spelling, wins over the request header's.
+    for key in ["user_agent", "userAgent"] {
+        let body = json!({"context": {key: "SDK/1"}, "batch": [track(0, 10)]}).to_string();
+        let built = build_batch(&h, body.as_bytes()).expect("built");
+        let rec: Value = serde_json::from_slice(&built.events[0].record).expect("json");
+        let ctx = rec["context"].as_object().expect("context");
+        let uas: Vec<&Value> = ["userAgent", "user_agent"]
+            .iter()
+            .filter_map(|k| ctx.get(*k))
+            .collect();
+        assert_eq!(uas, [&json!("SDK/1")], "{rec}");
+    }
+}
+
+/// `n` events of about `size` bytes each (with their own small context), as analytics.js sends.
+fn realistic_batch(n: usize, size: usize, context: &Value) -> String {
+    let events: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut e = track(i, 0);
+            let pad = size.saturating_sub(e.to_string().len());
+            e["properties"]["pad"] = json!("x".repeat(pad));
+            e
+        })
+        .collect();
+    json!({"context": context, "batch": events, "sentAt": "2026-11-30T09:00:00.000Z"}).to_string()
+}
+
+#[test]
+fn a_context_multiplied_past_the_request_limit_is_a_413_naming_the_numbers() {
+    // Review 2, item 4: 1.5 KiB of gzip (a 31 KiB context, 500 tiny events) became 16 MB of
+    // records. Now the request is refused whole, before its records are built.
+    let events: Vec<Value> = (0..500)
+        .map(
+            |i| json!({"type": "track", "event": "E", "userId": "u", "messageId": format!("m{i}")}),
+        )
+        .collect();
+    let body =
+        json!({"context": {"page": {"title": "t".repeat(31 * 1024)}}, "batch": events}).to_string();
+    let wire = gzip(body.as_bytes());
+    assert!(wire.len() < 2048, "{}", wire.len());
+    let h = headers(&[("content-encoding", "gzip")]);
+    let req = request(&h, &wire);
+    let admitted = admit(&req, &[source(&[])], false).expect("admitted");
+    let refused = match build(
+        &req,
+        admitted.body(&wire),
+        &admitted.source,
+        Shape::Batch,
+        &mut || "fresh".into(),
+    ) {
+        Ok(b) => panic!(
+            "built {} records of {} bytes",
+            b.events.len(),
+            b.spool_bytes()
+        ),
+        Err(r) => r,
+    };
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(refused.code(), "TOO_LARGE");
+    let msg = refused.to_string();
+    assert!(
+        msg.starts_with("the batch context (")
+            && msg.contains("is copied into each of its 500 events")
+            && msg.contains(&format!("over the limit of {MAX_REQUEST_RECORD_BYTES}"))
+            && msg.contains("send a smaller context or fewer events per request"),
+        "{msg}"
+    );
+    let Rejection::Multiplied {
+        context,
+        events,
+        bytes,
+        limit,
+    } = refused
+    else {
+        panic!("{refused:?}")
+    };
+    assert!(context > 31 * 1024 && events == 500, "{context} {events}");
+    assert!(
+        bytes > limit && limit == MAX_REQUEST_RECORD_BYTES,
+        "{bytes}"
+    );
+}
+
+#[test]
+fn a_full_realistic_batch_still_fits_under_the_request_limit() {
+    // 500 events of 1 KiB (a body near its own 512 KiB limit), a batch context of ~450 bytes,
+    // a long browser User-Agent: all accepted.
+    let ctx = json!({
+        "library": {"name": "analytics.js", "version": "next-1.70.0"},
+        "locale": "en-GB",
+        "page": {"path": "/pricing", "referrer": "https://www.example.com/", "search": "",
+                 "title": "Pricing - Example", "url": "https://app.example.com/pricing"},
+        "screen": {"width": 2560, "height": 1440, "density": 2},
+        "timezone": "Europe/London",
+        "campaign": {"name": "autumn", "source": "newsletter", "medium": "email"}
+    });
+    assert!(
+        (300..=500).contains(&ctx.to_string().len()),
+        "{}",
+        ctx.to_string().len()
+    );
+    let body = realistic_batch(500, 1024, &ctx);
+    assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
+    let ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like \
+              Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.70";
+    let built = build_batch(&headers(&[("user-agent", ua)]), body.as_bytes()).expect("built");
+    assert_eq!((built.events.len(), built.rejected.len()), (500, 0));
+    assert!(built.spool_bytes() <= MAX_REQUEST_RECORD_BYTES);
+    assert_the_pipeline_reads(&built);
+}

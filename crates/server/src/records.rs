@@ -3,11 +3,14 @@
 //! the context being the batch's own enriched with the request's ip and User-Agent (cut to
 //! [`MAX_USER_AGENT_BYTES`]). The batch's context is copied into every record, so it counts
 //! against each event's 32 KiB limit: an event whose bytes plus the context's pass it is
-//! rejected on its own, and no record is much over 32 KiB whatever the request.
+//! rejected on its own, and no record is much over 32 KiB whatever the request. And it counts
+//! against the request's: all its records together take at most [`MAX_REQUEST_RECORD_BYTES`]
+//! in the spool, or the request is a 413 decided from the events' sizes before any record is
+//! built.
 
 use crate::gateway::{Rejection, Request};
 use hyper::header::HeaderMap;
-use signal_core::limits::MAX_EVENT_BYTES;
+use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
 use signal_core::{
     Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape, links_of,
 };
@@ -20,6 +23,11 @@ use std::net::IpAddr;
 pub const MAX_USER_AGENT_BYTES: usize = 1024;
 /// Bytes the spool adds to each record (its frame header).
 pub const RECORD_OVERHEAD: u64 = 16;
+/// The most one request's records may take in the spool, in bytes: twice the body limit
+/// (1 MiB). The batch context is copied into every record; past this a request is a 413 that
+/// names the rule. A full body of 500 events of 1 KiB with a usual batch context (~500 bytes)
+/// and a browser's User-Agent takes ~0.9 MiB.
+pub const MAX_REQUEST_RECORD_BYTES: u64 = 2 * MAX_BODY_BYTES as u64;
 
 thread_local! {
     static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
@@ -194,9 +202,9 @@ struct Envelope<'a> {
 }
 
 impl Envelope<'_> {
-    /// The record of one event, given its `type` when the endpoint implied it.
-    fn record(&self, raw: &[u8], typed: bool, kind: EventType) -> Vec<u8> {
-        let mut rec = Vec::with_capacity(raw.len() + self.context.len() + 96);
+    /// Everything of a record but its event: `{"receivedAt":..,"sourceId":..,"context":..,"batch":[`.
+    fn head(&self) -> Vec<u8> {
+        let mut rec = Vec::with_capacity(self.context.len() + 96);
         rec.extend_from_slice(b"{\"receivedAt\":");
         rec.extend_from_slice(self.received.to_string().as_bytes());
         rec.extend_from_slice(b",\"sourceId\":");
@@ -204,6 +212,13 @@ impl Envelope<'_> {
         rec.extend_from_slice(b",\"context\":");
         rec.extend_from_slice(&self.context);
         rec.extend_from_slice(b",\"batch\":[");
+        rec
+    }
+
+    /// The record of one event, given its `type` when the endpoint implied it.
+    fn record(&self, raw: &[u8], typed: bool, kind: EventType) -> Vec<u8> {
+        let mut rec = self.head();
+        rec.reserve(raw.len() + 32);
         if typed {
             rec.extend_from_slice(raw);
         } else {
@@ -348,7 +363,8 @@ fn envelope<'a>(
 ///
 /// # Errors
 ///
-/// [`Rejection::Invalid`] for a body refused whole (not JSON, not a batch, one invalid event).
+/// [`Rejection::Invalid`] for a body refused whole (not JSON, not a batch, one invalid event);
+/// [`Rejection::Multiplied`] for records that would pass [`MAX_REQUEST_RECORD_BYTES`].
 pub fn build(
     req: &Request<'_>,
     body: &[u8],
@@ -375,14 +391,18 @@ pub fn build(
             .parse_padded(&mut buf, body.len(), shape)
             .map_err(Rejection::Invalid)?;
         let (envelope, merged) = envelope(&doc, req, source);
-        let mut built = Built::default();
-        for (i, event) in doc.events().enumerate() {
-            let raw = doc
-                .span(i)
+        let raw = |i: usize| {
+            doc.span(i)
                 .and_then(|r| body.get(r))
                 .unwrap_or(body)
-                .trim_ascii();
-            if merged > 0 && raw.len() + merged > MAX_EVENT_BYTES {
+                .trim_ascii()
+        };
+        let too_big = |raw: &[u8]| merged > 0 && raw.len() + merged > MAX_EVENT_BYTES;
+        check_multiplied(&envelope, (0..doc.len()).map(raw).filter(|r| !too_big(r)))?;
+        let mut built = Built::default();
+        for (i, event) in doc.events().enumerate() {
+            let raw = raw(i);
+            if too_big(raw) {
                 built.rejected.push(Rejected::merged(i, merged));
                 continue;
             }
@@ -405,6 +425,34 @@ pub fn build(
         built.new_cookie = ids.made;
         Ok(built)
     })
+}
+
+/// Refuses a request whose records would take more than [`MAX_REQUEST_RECORD_BYTES`] in the
+/// spool, from the sizes of its events (`raws`, those not refused for their own size) before
+/// any record is built.
+///
+/// # Errors
+///
+/// [`Rejection::Multiplied`].
+fn check_multiplied<'b>(
+    envelope: &Envelope<'_>,
+    raws: impl Iterator<Item = &'b [u8]>,
+) -> Result<(), Rejection> {
+    // A record is its head, the event as sent (a batch's events carry their own `type`) and
+    // `]}`.
+    let fixed = envelope.head().len() as u64 + 2 + RECORD_OVERHEAD;
+    let (events, bytes) = raws.fold((0usize, 0u64), |(n, sum), raw| {
+        (n + 1, sum + fixed + raw.len() as u64)
+    });
+    if bytes > MAX_REQUEST_RECORD_BYTES {
+        return Err(Rejection::Multiplied {
+            context: envelope.context.len(),
+            events,
+            bytes,
+            limit: MAX_REQUEST_RECORD_BYTES,
+        });
+    }
+    Ok(())
 }
 
 /// Whether `body` is one event refused only for having no ids.
