@@ -91,6 +91,11 @@ pub enum Rejection {
         /// [`MAX_REQUEST_RECORD_BYTES`].
         limit: u64,
     },
+    /// The one event of the body, as its record holds it (inside a batch, with the `type` its
+    /// endpoint implies or a browser's `anonymousId` written in), breaks a rule the pipeline
+    /// reads records by (413 for a size, else 400): two levels deeper, or a few bytes larger,
+    /// than the body was.
+    Unstorable(EventError),
     /// The request's records are more than the spool can ever take in one append (413).
     NeverFits {
         /// The records' size in the spool.
@@ -114,8 +119,10 @@ impl Rejection {
             Rejection::Encoding(DecodeError::Corrupt { .. }) => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Rejection::Origin => StatusCode::FORBIDDEN,
-            Rejection::Invalid(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::Invalid(_) => StatusCode::BAD_REQUEST,
+            Rejection::Invalid(e) | Rejection::Unstorable(e) if e.is_too_large() => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Rejection::Invalid(_) | Rejection::Unstorable(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -132,7 +139,7 @@ impl Rejection {
             Rejection::Encoding(DecodeError::Corrupt { .. }) => "INVALID_REQUEST",
             Rejection::Unauthorized(_) => "UNAUTHORIZED",
             Rejection::Origin => "FORBIDDEN",
-            Rejection::Invalid(e) => e.code(),
+            Rejection::Invalid(e) | Rejection::Unstorable(e) => e.code(),
         }
     }
 }
@@ -161,6 +168,12 @@ impl fmt::Display for Rejection {
                 "the batch context ({context} bytes) is copied into each of its {events} events: \
                  {bytes} bytes in all, over the limit of {limit}; send a smaller context or \
                  fewer events per request"
+            ),
+            Rejection::Unstorable(e) => write!(
+                f,
+                "the event is stored inside a batch, with the `type` its endpoint implies (or a \
+                 browser's `anonymousId`) written in, and so it breaks a rule: {e}; send a \
+                 smaller or shallower event, with its own `type`"
             ),
             Rejection::NeverFits { bytes, limit } => write!(
                 f,

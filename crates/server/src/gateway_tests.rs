@@ -365,3 +365,71 @@ fn a_full_realistic_batch_still_fits_under_the_request_limit() {
     assert!(built.spool_bytes() <= MAX_REQUEST_RECORD_BYTES);
     assert_the_pipeline_reads(&built);
 }
+
+fn build_single(h: &HeaderMap, body: &[u8]) -> Result<Built, Rejection> {
+    let req = request(h, body);
+    build(
+        &req,
+        body,
+        &source(&[]),
+        Shape::Event(Some(EventType::Track)),
+        &mut || "fresh".into(),
+    )
+}
+
+#[test]
+fn a_single_event_at_the_limits_still_makes_a_record_the_pipeline_reads() {
+    // A single event at its size limit, without `type` (the endpoint implies it) or ids (a
+    // browser's): the record holds it with `type` (and `anonymousId`) added.
+    let e = json!({"event": "E", "userId": "u", "properties": {"pad": ""}}).to_string();
+    let pad = MAX_EVENT_BYTES - e.len();
+    let body =
+        json!({"event": "E", "userId": "u", "properties": {"pad": "x".repeat(pad)}}).to_string();
+    assert_eq!(body.len(), MAX_EVENT_BYTES);
+    match build_single(&headers(&[]), body.as_bytes()) {
+        Ok(built) => assert_the_pipeline_reads(&built),
+        Err(r) => assert_eq!(r.code(), "TOO_LARGE", "{r}"),
+    }
+    // Nested as deep as a body may be: the record nests it two levels deeper.
+    let mut deep = json!("leaf");
+    for _ in 0..62 {
+        deep = json!({ "d": deep });
+    }
+    let body = json!({"event": "E", "userId": "u", "properties": deep}).to_string();
+    match build_single(&headers(&[]), body.as_bytes()) {
+        Ok(built) => assert_the_pipeline_reads(&built),
+        Err(r) => assert!(
+            r.status() == StatusCode::BAD_REQUEST && r.to_string().contains("nested deeper"),
+            "{r}"
+        ),
+    }
+    // A browser's batch event at the limit, without ids: given the cookie's id, it is over.
+    let e = json!({"type": "track", "event": "E", "properties": {"pad": ""}}).to_string();
+    let pad = MAX_EVENT_BYTES - e.len();
+    let big = json!({"type": "track", "event": "E", "properties": {"pad": "x".repeat(pad)}});
+    let body = json!({"batch": [big, track(1, 1)]}).to_string();
+    let h = headers(&[("origin", "https://good.example")]);
+    let built = build_batch(&h, body.as_bytes()).expect("built");
+    assert_the_pipeline_reads(&built);
+    assert_eq!(built.events.len(), 1);
+    assert_eq!(
+        built
+            .rejected
+            .iter()
+            .map(|r| (r.index, r.code))
+            .collect::<Vec<_>>(),
+        [(0, "TOO_LARGE")]
+    );
+}
+
+#[test]
+fn a_single_event_one_level_shallower_than_the_limit_is_stored_and_read() {
+    let mut deep = json!("leaf");
+    for _ in 0..60 {
+        deep = json!({ "d": deep });
+    }
+    let body = json!({"event": "E", "userId": "u", "properties": deep}).to_string();
+    let built = build_single(&headers(&[]), body.as_bytes()).expect("built");
+    assert_eq!(built.events.len(), 1);
+    assert_the_pipeline_reads(&built);
+}

@@ -127,6 +127,19 @@ impl Rejected {
         }
     }
 
+    /// Event `index` is `bytes` long with a browser's `anonymousId` written in: over the event
+    /// limit.
+    fn grown(index: usize, bytes: usize) -> Self {
+        Self {
+            index,
+            code: "TOO_LARGE",
+            message: format!(
+                "batch[{index}]: event is over the limit of {MAX_EVENT_BYTES} bytes with the \
+                 browser's anonymousId written in ({bytes} bytes)"
+            ),
+        }
+    }
+
     /// Event `index` and the batch's context of `merged` bytes are over the event limit.
     fn merged(index: usize, merged: usize) -> Self {
         Self {
@@ -399,6 +412,7 @@ pub fn build(
         };
         let too_big = |raw: &[u8]| merged > 0 && raw.len() + merged > MAX_EVENT_BYTES;
         check_multiplied(&envelope, (0..doc.len()).map(raw).filter(|r| !too_big(r)))?;
+        let head_len = envelope.head().len();
         let mut built = Built::default();
         for (i, event) in doc.events().enumerate() {
             let raw = raw(i);
@@ -416,15 +430,51 @@ pub fn build(
                 Err(e) => (Err(e), false),
             };
             match prepared {
-                Ok(p) => built.events.push(p),
+                Ok(p) if !doc.is_batch() => {
+                    readable(&p.record).map_err(Rejection::Unstorable)?;
+                    built.events.push(p);
+                }
+                Ok(p) => match grown_past_the_limit(&p, head_len) {
+                    None => built.events.push(p),
+                    Some(bytes) => built.rejected.push(Rejected::grown(i, bytes)),
+                },
                 Err(e) if !doc.is_batch() => return Err(Rejection::Invalid(e)),
                 Err(e) if read_alone => built.rejected.push(Rejected::within_batch(i, &e)),
                 Err(e) => built.rejected.push(Rejected::of(i, &e)),
             }
         }
+        // A browser's events given an anonymousId grew after the check above: by a few bytes
+        // each.
+        let bytes = built.spool_bytes();
+        if bytes > MAX_REQUEST_RECORD_BYTES {
+            return Err(Rejection::Multiplied {
+                context: envelope.context.len(),
+                events: built.events.len(),
+                bytes,
+                limit: MAX_REQUEST_RECORD_BYTES,
+            });
+        }
         built.new_cookie = ids.made;
         Ok(built)
     })
+}
+
+/// Whether the pipeline reads `record` (parsed whole, its event valid): a single event's is
+/// two levels deeper, and may be a few bytes larger, than the body it came in.
+fn readable(record: &[u8]) -> Result<(), signal_core::EventError> {
+    SECOND.with_borrow_mut(|p| {
+        let mut buf = padded(record);
+        let doc = p.parse_padded(&mut buf, record.len(), Shape::Batch)?;
+        doc.event(0).map(drop)
+    })
+}
+
+/// The bytes of a batch event as its record holds it (with a browser's `anonymousId` written
+/// in), when over the event limit: the pipeline would refuse it. The rest of a batch event's
+/// record is as the batch was: no deeper.
+fn grown_past_the_limit(p: &Prepared, head_len: usize) -> Option<usize> {
+    let bytes = p.record.len().saturating_sub(head_len + 2);
+    (bytes > MAX_EVENT_BYTES).then_some(bytes)
 }
 
 /// Refuses a request whose records would take more than [`MAX_REQUEST_RECORD_BYTES`] in the

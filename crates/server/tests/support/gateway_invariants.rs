@@ -127,7 +127,10 @@ pub fn check_gateway(data: &[u8]) {
         Ok(b) => b,
         Err(r) => {
             assert!(
-                matches!(r, Rejection::Invalid(_) | Rejection::Multiplied { .. }),
+                matches!(
+                    r,
+                    Rejection::Invalid(_) | Rejection::Multiplied { .. } | Rejection::Unstorable(_)
+                ),
                 "{r:?}"
             );
             return refused(&r);
