@@ -13,6 +13,9 @@
 //!   records, schemes, HMAC timestamps, source ids in records (issue 11).
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
+//! - `records.rs`: what the gateway stores, delivery reads: a batch context in either spelling
+//!   delivered, an unreadable record a dead letter naming why, a context that cannot multiply a
+//!   request into megabytes (issue 11, review 2).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
@@ -25,5 +28,6 @@ mod disk_full;
 mod gateway_hardening;
 mod harness;
 mod pipeline_faults;
+mod records;
 mod tmpfs;
 mod webdriver;

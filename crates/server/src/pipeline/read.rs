@@ -1,6 +1,8 @@
-//! The reader thread: spool -> parse -> map -> delivery task. An event that is never sent
-//! (it does not parse, or the mapping drops it) is acknowledged here; a replayed one's end is
-//! written without delivery's lock (on this thread, which is not a tokio worker).
+//! The reader thread: spool -> parse -> map -> delivery task. An event the mapping drops is
+//! acknowledged here; a record that cannot be read (it does not parse, or its event breaks a
+//! rule) is kept as a dead letter naming why, then acknowledged. A replayed one's end, and
+//! these dead letters, are written without delivery's lock (on this thread, which is not a
+//! tokio worker).
 
 use super::{Flight, Reading};
 use crate::app::{lock, now_ms};
@@ -8,7 +10,7 @@ use crate::live::{Entry, Live, Meta, Stats};
 use bytes::Bytes;
 use signal_core::{Mapped, Mapper, Parser, Shape};
 use signal_forward::Job;
-use signal_spool::{DeadLetters, Record};
+use signal_spool::{DeadLetterInfo, DeadLetters, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -80,22 +82,67 @@ impl ReadLoop {
         }
     }
 
-    /// Parses and maps one record, and hands it to the delivery task (or drops it).
+    /// Keeps a record the pipeline cannot read as a dead letter saying why, then acknowledges
+    /// it: never acknowledged unkept. The write is synced (this thread is not a tokio worker);
+    /// one that fails (a full or failing disk) is tried again, 100 ms doubling up to 10 s, and
+    /// on stop the record stays unacknowledged, read again at the next start.
+    fn dead_letter(&self, record: &Record, reason: String) {
+        tracing::error!(seq = record.seq, %reason, "a spooled record cannot be read; kept as a dead letter");
+        let info = DeadLetterInfo {
+            reason,
+            status: None,
+            body: String::new(),
+            attempts: 0,
+        };
+        let mut wait = Duration::from_millis(100);
+        while let Err(e) = self.dead.add(record.seq, &record.payload, info.clone()) {
+            self.stats.dead_letter_write_failed();
+            tracing::error!(seq = record.seq, error = %e, retry_in_ms = wait.as_millis() as u64,
+                "cannot write the dead letter of an unreadable record; tried again");
+            if !self.pause(wait) {
+                return;
+            }
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
+        self.stats
+            .count_reason("dead_lettered", "unreadable_record");
+        // A replay's end is written by `acknowledge`, as for a record not sent.
+        self.acknowledge(record);
+    }
+
+    /// Waits `wait`, or less when told to stop; whether to go on.
+    fn pause(&self, wait: Duration) -> bool {
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(wait));
+        }
+        !self.stop.load(Ordering::Acquire)
+    }
+
+    /// Parses and maps one record, and hands it to the delivery task (or drops it, or keeps it
+    /// as a dead letter when it cannot be read).
     fn hand_on(&mut self, parser: &mut Parser, mut record: Record) {
-        let input = Bytes::from(std::mem::take(&mut record.payload));
-        let mut buf = input.to_vec();
+        let mut buf = record.payload.clone();
         let doc = match parser.parse(&mut buf, Shape::Batch) {
             Ok(d) => d,
             Err(e) => {
-                tracing::error!(seq = record.seq, error = %e, "a spooled record does not parse");
-                self.acknowledge(&record);
-                return;
+                return self
+                    .dead_letter(&record, format!("the spooled record does not parse: {e}"));
             }
         };
-        let Ok(ev) = doc.event(0) else {
-            self.acknowledge(&record);
-            return;
+        let ev = match doc.event(0) {
+            Ok(ev) => ev,
+            Err(e) => {
+                return self.dead_letter(
+                    &record,
+                    format!("the spooled record's event is invalid: {e}"),
+                );
+            }
         };
+        let input = Bytes::from(std::mem::take(&mut record.payload));
         let mapping = self.mapper.map(&ev, &self.store, now_ms());
         let meta = Arc::new(Meta {
             kind: ev.kind,
