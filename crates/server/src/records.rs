@@ -6,11 +6,11 @@
 //! rejected on its own, and no record is much over 32 KiB whatever the request. And it counts
 //! against the request's: all its records together take at most [`MAX_REQUEST_RECORD_BYTES`]
 //! in the spool, or the request is a 413 decided from the events' sizes before any record is
-//! built.
+//! built (`records_limits.rs`, with the check that each record is one the pipeline reads).
 
 use crate::gateway::{Rejection, Request};
 use hyper::header::HeaderMap;
-use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
+use signal_core::limits::MAX_EVENT_BYTES;
 use signal_core::{
     Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape, links_of,
 };
@@ -18,16 +18,16 @@ use signal_store::SourceRecord;
 use std::cell::RefCell;
 use std::net::IpAddr;
 
+#[path = "records_limits.rs"]
+mod limits;
+pub use limits::MAX_REQUEST_RECORD_BYTES;
+use limits::{check_multiplied, grown_past_the_limit, readable};
+
 /// The longest User-Agent copied into a record, in bytes; a longer one is cut (at a character
 /// boundary). Real browsers send under 300 bytes.
 pub const MAX_USER_AGENT_BYTES: usize = 1024;
 /// Bytes the spool adds to each record (its frame header).
 pub const RECORD_OVERHEAD: u64 = 16;
-/// The most one request's records may take in the spool, in bytes: twice the body limit
-/// (1 MiB). The batch context is copied into every record; past this a request is a 413 that
-/// names the rule. A full body of 500 events of 1 KiB with a usual batch context (~500 bytes)
-/// and a browser's User-Agent takes ~0.9 MiB.
-pub const MAX_REQUEST_RECORD_BYTES: u64 = 2 * MAX_BODY_BYTES as u64;
 
 thread_local! {
     static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
@@ -457,52 +457,6 @@ pub fn build(
         built.new_cookie = ids.made;
         Ok(built)
     })
-}
-
-/// Whether the pipeline reads `record` (parsed whole, its event valid): a single event's is
-/// two levels deeper, and may be a few bytes larger, than the body it came in.
-fn readable(record: &[u8]) -> Result<(), signal_core::EventError> {
-    SECOND.with_borrow_mut(|p| {
-        let mut buf = padded(record);
-        let doc = p.parse_padded(&mut buf, record.len(), Shape::Batch)?;
-        doc.event(0).map(drop)
-    })
-}
-
-/// The bytes of a batch event as its record holds it (with a browser's `anonymousId` written
-/// in), when over the event limit: the pipeline would refuse it. The rest of a batch event's
-/// record is as the batch was: no deeper.
-fn grown_past_the_limit(p: &Prepared, head_len: usize) -> Option<usize> {
-    let bytes = p.record.len().saturating_sub(head_len + 2);
-    (bytes > MAX_EVENT_BYTES).then_some(bytes)
-}
-
-/// Refuses a request whose records would take more than [`MAX_REQUEST_RECORD_BYTES`] in the
-/// spool, from the sizes of its events (`raws`, those not refused for their own size) before
-/// any record is built.
-///
-/// # Errors
-///
-/// [`Rejection::Multiplied`].
-fn check_multiplied<'b>(
-    envelope: &Envelope<'_>,
-    raws: impl Iterator<Item = &'b [u8]>,
-) -> Result<(), Rejection> {
-    // A record is its head, the event as sent (a batch's events carry their own `type`) and
-    // `]}`.
-    let fixed = envelope.head().len() as u64 + 2 + RECORD_OVERHEAD;
-    let (events, bytes) = raws.fold((0usize, 0u64), |(n, sum), raw| {
-        (n + 1, sum + fixed + raw.len() as u64)
-    });
-    if bytes > MAX_REQUEST_RECORD_BYTES {
-        return Err(Rejection::Multiplied {
-            context: envelope.context.len(),
-            events,
-            bytes,
-            limit: MAX_REQUEST_RECORD_BYTES,
-        });
-    }
-    Ok(())
 }
 
 /// Whether `body` is one event refused only for having no ids.
