@@ -403,6 +403,17 @@ fn a_single_event_at_the_limits_still_makes_a_record_the_pipeline_reads() {
             "{r}"
         ),
     }
+    // A `type` or an id given as null, where the gateway writes one in.
+    for body in [
+        json!({"type": null, "event": "E", "userId": "u"}),
+        json!({"anonymousId": null, "event": "E"}),
+    ] {
+        let h = headers(&[("origin", "https://good.example")]);
+        match build_single(&h, body.to_string().as_bytes()) {
+            Ok(built) => assert_the_pipeline_reads(&built),
+            Err(r) => assert!(r.status().is_client_error(), "{r}"),
+        }
+    }
     // A browser's batch event at the limit, without ids: given the cookie's id, it is over.
     let e = json!({"type": "track", "event": "E", "properties": {"pad": ""}}).to_string();
     let pad = MAX_EVENT_BYTES - e.len();
