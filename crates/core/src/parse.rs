@@ -38,11 +38,16 @@ pub enum Shape {
     EventOrBatch,
 }
 
+/// How much deeper a spooled record nests a single event than its body did: the record wraps
+/// it as `{"batch":[event]}`.
+pub const RECORD_EXTRA_DEPTH: usize = 2;
+
 /// Parses bodies, reusing its buffers from one call to the next.
 pub struct Parser {
     buffers: Buffers,
     tape: Tape<'static>,
     spans: Vec<Range<u32>>,
+    max_depth: usize,
 }
 
 impl Default for Parser {
@@ -54,11 +59,23 @@ impl Default for Parser {
 impl Parser {
     /// A parser with empty buffers; they grow to fit the bodies they see.
     pub fn new() -> Self {
+        Self::with_max_depth(MAX_DEPTH)
+    }
+
+    /// A parser for spooled records: a record holds a single event two levels deeper than its
+    /// body did (`{"batch":[event]}`), so it allows [`RECORD_EXTRA_DEPTH`] more levels. What
+    /// the gateway accepted at the body's limit is then read back, never refused as too deep.
+    pub fn for_records() -> Self {
+        Self::with_max_depth(MAX_DEPTH + RECORD_EXTRA_DEPTH)
+    }
+
+    fn with_max_depth(max_depth: usize) -> Self {
         Self {
             // Counted as the tests pin it: a root object with 63 levels inside it is accepted.
-            buffers: Buffers::with_max_depth(4096, MAX_DEPTH),
+            buffers: Buffers::with_max_depth(4096, max_depth),
             tape: Tape(Vec::new()),
             spans: Vec::new(),
+            max_depth,
         }
     }
 
@@ -112,6 +129,7 @@ impl Parser {
             buffers,
             tape: home,
             spans,
+            max_depth,
         } = self;
         let mut tape: Tape<'de> = std::mem::replace(home, Tape(Vec::new())).reset();
         let filled = if padded {
@@ -122,7 +140,7 @@ impl Parser {
         if let Err(e) = filled {
             *home = tape.reset();
             let rule = match e.error() {
-                ErrorType::DepthLimitExceeded => Rule::TooDeep { max: MAX_DEPTH },
+                ErrorType::DepthLimitExceeded => Rule::TooDeep { max: *max_depth },
                 _ => Rule::NotJson(e.to_string()),
             };
             return Err(EventError::new("", rule));

@@ -335,6 +335,42 @@ fn limits_body_event_batch_and_depth() {
 }
 
 #[test]
+fn a_record_reads_back_a_single_event_as_deep_as_a_body_may_be() {
+    // The gateway spools a single event as `{"batch":[event]}`: two levels deeper than it came.
+    let inner = MAX_DEPTH - 2;
+    let event = format!(
+        r#"{{"type":"page","userId":"u","properties":{{"a":{}1{}}}}}"#,
+        "[".repeat(inner),
+        "]".repeat(inner)
+    );
+    let record = format!(r#"{{"batch":[{event}]}}"#);
+    let mut as_body = record.clone().into_bytes();
+    let e = Parser::new().parse(&mut as_body, Shape::Batch).err();
+    assert_eq!(
+        e.map(|e| e.to_string()).as_deref(),
+        Some("body: nested deeper than 64 levels")
+    );
+    let mut records = Parser::for_records();
+    let mut as_record = record.clone().into_bytes();
+    {
+        let doc = records
+            .parse(&mut as_record, Shape::Batch)
+            .expect("read back");
+        assert!(doc.event(0).is_ok());
+    }
+    // One level past what a record may hold (the body's 64 plus the record's 2) is refused.
+    let mut deeper = record
+        .replacen("[1", "[[1", 1)
+        .replacen("1]", "1]]", 1)
+        .into_bytes();
+    let e = records.parse(&mut deeper, Shape::Batch).err();
+    assert_eq!(
+        e.map(|e| e.to_string()).as_deref(),
+        Some("body: nested deeper than 66 levels")
+    );
+}
+
+#[test]
 fn a_batch_accepts_the_valid_and_names_the_invalid() {
     let src = r#"{"batch":[
         {"type":"page","userId":"u1"},

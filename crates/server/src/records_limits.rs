@@ -4,10 +4,11 @@
 //! event's record nests it two levels deeper and holds the `type` its endpoint implies, and a
 //! browser's batch event gets an `anonymousId` written in.
 
-use super::{Envelope, Prepared, RECORD_OVERHEAD, SECOND, padded};
+use super::{Envelope, Prepared, RECORD_OVERHEAD, padded};
 use crate::gateway::Rejection;
-use signal_core::Shape;
 use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
+use signal_core::{Parser, Shape};
+use std::cell::RefCell;
 
 /// The most one request's records may take in the spool, in bytes: twice the body limit
 /// (1 MiB). The batch context is copied into every record; past this a request is a 413 that
@@ -44,10 +45,15 @@ pub(super) fn check_multiplied<'b>(
     Ok(())
 }
 
+thread_local! {
+    /// Reads records as the pipeline does ([`Parser::for_records`]).
+    static RECORD: RefCell<Parser> = RefCell::new(Parser::for_records());
+}
+
 /// Whether the pipeline reads `record` (parsed whole, its event valid): a single event's is
 /// two levels deeper, and may be a few bytes larger, than the body it came in.
 pub(super) fn readable(record: &[u8]) -> Result<(), signal_core::EventError> {
-    SECOND.with_borrow_mut(|p| {
+    RECORD.with_borrow_mut(|p| {
         let mut buf = padded(record);
         let doc = p.parse_padded(&mut buf, record.len(), Shape::Batch)?;
         doc.event(0).map(drop)

@@ -34,7 +34,7 @@ pub(super) struct ReadLoop {
 impl ReadLoop {
     /// Reads, maps and hands on until told to stop.
     pub(super) fn run(mut self) {
-        let mut parser = Parser::new();
+        let mut parser = Parser::for_records();
         let mut last_seen = lock(&self.reading).consumer.committed();
         while !self.stop.load(Ordering::Acquire) {
             let batch = self.next_batch();

@@ -137,7 +137,7 @@ pub fn check_gateway(data: &[u8]) {
         }
     };
     let bound = MAX_EVENT_BYTES + 2 * MAX_USER_AGENT_BYTES + 512;
-    let mut parser = Parser::new();
+    let mut parser = Parser::for_records();
     for e in &built.events {
         assert!(e.record.len() <= bound, "a record of {} bytes", e.record.len());
         let v: serde_json::Value = serde_json::from_slice(&e.record).unwrap_or_else(|err| {
