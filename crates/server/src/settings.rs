@@ -48,6 +48,9 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Connections open at once, per listener.
     pub max_connections: usize,
+    /// Bytes of request bodies buffered at once, per listener; over it a request is answered
+    /// 503 with Retry-After.
+    pub max_buffered_body_bytes: usize,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -299,6 +302,12 @@ impl Settings {
                 number("SIGNAL_MAX_CONNECTIONS", "max_connections", 512)?.max(1),
             )
             .unwrap_or(usize::MAX),
+            max_buffered_body_bytes: usize::try_from(number(
+                "SIGNAL_MAX_BUFFERED_BODY_BYTES",
+                "max_buffered_body_bytes",
+                64 << 20,
+            )?)
+            .unwrap_or(usize::MAX),
         })
     }
 
@@ -308,6 +317,7 @@ impl Settings {
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections,
+            max_buffered_body_bytes: self.max_buffered_body_bytes,
         }
     }
 
