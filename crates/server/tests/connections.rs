@@ -320,17 +320,19 @@ async fn stalled_streams(
 
 type Answer = tokio::task::JoinHandle<Option<hyper::Response<hyper::body::Incoming>>>;
 
-/// The status line of a small authenticated HTTP/1 `POST /v1/t`.
-async fn post_track(addr: SocketAddr) -> String {
-    let body = br#"{"event":"Bought","userId":"u1"}"#;
+/// The status line of an authenticated HTTP/1 `POST /v1/batch` of one event padded with `pad`
+/// spaces.
+async fn post_track(addr: SocketAddr, pad: usize) -> String {
+    let mut body = vec![b' '; pad];
+    body.extend_from_slice(br#"{"batch":[{"type":"track","event":"Bought","userId":"u1"}]}"#);
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
-        "POST /v1/t HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n\
+        "POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).await.expect("write");
-    s.write_all(body).await.expect("write");
+    s.write_all(&body).await.expect("write");
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
     String::from_utf8_lossy(&buf)
@@ -358,30 +360,61 @@ async fn unauthenticated_h2_streams_do_not_make_the_node_hold_their_bodies() {
 }
 
 /// With a valid key, bodies are buffered only under the node's budget: past it a request is
-/// answered 503 with Retry-After at once (not buffered), and once the held bodies are gone an
-/// honest request is accepted.
+/// answered 503 with Retry-After at once (not buffered), and once the held bodies have been
+/// answered (408) the budget is back and a request that needs most of it is accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_past_the_buffer_budget_get_503_and_the_budget_comes_back() {
-    let (node, _dir) = node(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1048576")]).await;
+    let (node, _dir) = node(&[
+        ("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB"),
+        ("SIGNAL_BODY_TIMEOUT_MS", "2000"),
+    ])
+    .await;
     let addr = node.ingest_addr;
     // Three streams of 400 KiB on one connection: the third does not fit in 1 MiB.
-    let (conn, answers) = stalled_streams(addr, 3, 25, Some("Bearer key-1")).await;
-    let mut busy = None;
+    let (_conn, answers) = stalled_streams(addr, 3, 25, Some("Bearer key-1")).await;
+    let mut statuses = Vec::new();
     for a in answers {
-        if let Ok(Ok(Some(r))) = tokio::time::timeout(Duration::from_secs(3), a).await {
-            busy = Some(r);
+        if let Ok(Ok(Some(r))) = tokio::time::timeout(Duration::from_secs(5), a).await {
+            if r.status() == 503 {
+                assert!(r.headers().contains_key("retry-after"));
+                let text = r.into_body().collect().await.expect("body").to_bytes();
+                let text = String::from_utf8_lossy(&text);
+                assert!(text.contains("busy"), "{text}");
+                statuses.push(503);
+            } else {
+                statuses.push(r.status().as_u16());
+            }
         }
     }
-    let busy = busy.expect("one of the streams answered before its body ended");
-    assert_eq!(busy.status(), 503);
-    assert!(busy.headers().contains_key("retry-after"));
-    let text = busy.into_body().collect().await.expect("body").to_bytes();
-    let text = String::from_utf8_lossy(&text);
-    assert!(text.contains("busy"), "{text}");
-    // The stalled streams are answered 408 after the body timeout (30 s by default): the
-    // connection is dropped here instead, which cancels them and gives back their bytes.
-    conn.abort();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [408, 408, 503]);
+    // 500 KiB: more than was left while the two 400 KiB bodies were held.
+    let status = post_track(addr, 500 << 10).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
+/// A declared `Content-Length` takes its bytes from the budget before the body is read, and a
+/// client that goes away gives them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_length_is_taken_up_front_and_given_back_when_the_client_goes() {
+    let (node, _dir) = node(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB")]).await;
+    let addr = node.ingest_addr;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(
+            b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n\
+              Content-Type: application/json\r\nContent-Length: 460000\r\n\r\n{",
+        )
+        .await
+        .expect("write");
+        held.push(s);
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = post_track(addr).await;
+    let status = post_track(addr, 300 << 10).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = post_track(addr, 300 << 10).await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }
