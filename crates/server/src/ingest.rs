@@ -19,6 +19,7 @@ use signal_store::SourceRecord;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
+use tokio::sync::Semaphore;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Resp {
     json(
@@ -106,7 +107,19 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         peer: peer.ip(),
         now_ms: now_ms(),
     };
-    let admitted = {
+    let admitted = if crate::auth::is_signed(&parts.headers) {
+        match admit_signed(&shared, &request, wire.clone(), hmac_required).await {
+            Some(a) => a,
+            None => {
+                return retry_later(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the signature could not be checked; retry",
+                    "1",
+                );
+            }
+        }
+    } else {
         let sources = shared
             .sources
             .read()
@@ -132,6 +145,43 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     let mut r = store(&shared, &source, built).await;
     with_cors(&shared, &mut r, &parts.headers, Some(&source));
     r
+}
+
+/// Signed requests being checked at once, node-wide. Checking one is up to one HMAC per source
+/// over up to 512 KiB (and, once a source matches, an inflate), before anything says who sent
+/// it: the checks run on blocking threads, two at a time, so that signed junk cannot hold the
+/// async workers that answer everyone else, nor the sources lock.
+static SIGNATURE_CHECKS: Semaphore = Semaphore::const_new(2);
+
+/// [`gateway::admit`] of a signed request, on a blocking thread under [`SIGNATURE_CHECKS`];
+/// `None` if the check did not finish (it panicked).
+async fn admit_signed(
+    shared: &Shared,
+    req: &gateway::Request<'_>,
+    wire: bytes::Bytes,
+    hmac_required: bool,
+) -> Option<Result<Admitted, Rejection>> {
+    let sources = shared
+        .sources
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let (method, path, headers) = (req.method.clone(), req.path.to_owned(), req.headers.clone());
+    let (peer, now_ms) = (req.peer, req.now_ms);
+    let _turn = SIGNATURE_CHECKS.acquire().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let req = gateway::Request {
+            method: &method,
+            path: &path,
+            headers: &headers,
+            body: &wire,
+            peer,
+            now_ms,
+        };
+        gateway::admit(&req, &sources, hmac_required)
+    })
+    .await
+    .ok()
 }
 
 /// A 401 for a request whose headers already show it has no good key (a signed request is
