@@ -7,6 +7,7 @@
 //!   masks, look-alike paths, `HEAD` on health, the test button's refusal (issue 11).
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
 //!   empty credentials, the spool's size cap.
+//! - `connections.rs`: connections judged by the bytes that move (a quiet event stream stays).
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `dead_letters.rs`: dead letters through the management API.
 //! - `gateway_hardening.rs`: slow clients, connection limits, encodings and bombs, origins, merged
@@ -23,6 +24,7 @@ mod admin_errors;
 mod admin_hardening;
 mod api;
 mod browser;
+mod connections;
 mod dead_letters;
 mod disk_full;
 mod gateway_hardening;

@@ -46,11 +46,15 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
                            dead_letter_max_bytes), default 256MiB, same units; past it the
                            oldest dead letters are dropped (counted and logged).
   SIGNAL_HEADER_TIMEOUT_MS  time a connection has to send a request head (header_timeout_ms),
-                           default 10000; then it is closed.
+                           default 10000; then it is closed; also the longest a connection
+                           may go without a byte read or written.
   SIGNAL_BODY_TIMEOUT_MS   time a request's whole body has to arrive (body_timeout_ms),
                            default 30000; then 408.
   SIGNAL_MAX_CONNECTIONS   connections open at once per listener (max_connections), default
                            512; more wait in the kernel's backlog.
+  SIGNAL_MAX_BUFFERED_BODY_BYTES  request bodies buffered at once per listener
+                           (max_buffered_body_bytes), default 64MiB, same units, at least 1MiB;
+                           over it, 503 with Retry-After.
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.

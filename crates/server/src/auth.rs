@@ -2,6 +2,14 @@
 //! and body, or a pipeline key as `Bearer` or as the user of `Basic` (what Segment's and
 //! RudderStack's SDKs send as write key). Scheme names are case-insensitive; an empty key or
 //! secret never matches; keys and signatures are compared in constant time.
+//!
+//! A signature is checked over the body's bytes as sent (the "raw body" of interface.md), never
+//! over the body inflated from its `Content-Encoding`: a client that compresses signs what it
+//! sends. Its timestamp and format are checked before any HMAC is worked out, and then at most
+//! one HMAC per source with a secret, each over at most the 512 KiB body limit.
+//!
+//! A key (Bearer or Basic) needs no body: [`authenticate_headers`] settles it from the headers,
+//! so the gateway refuses a request with a wrong key before it reads (and buffers) its body.
 
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
@@ -21,7 +29,7 @@ pub enum AuthError {
     TimestampNotMillis,
     /// `X-Timestamp` is too far from the server's clock.
     Skewed,
-    /// `X-Signature` is not `sha256=<hex>`.
+    /// `X-Signature` is not `sha256=` and 64 hex digits.
     BadSignatureFormat,
     /// No source's secret makes this signature.
     BadSignature,
@@ -43,7 +51,7 @@ impl fmt::Display for AuthError {
             AuthError::BadTimestamp => "bad X-Timestamp",
             AuthError::TimestampNotMillis => "X-Timestamp is not unix milliseconds",
             AuthError::Skewed => "X-Timestamp is more than 300 s from the server's clock",
-            AuthError::BadSignatureFormat => "X-Signature must be sha256=<hex>",
+            AuthError::BadSignatureFormat => "X-Signature must be sha256=<64 hex digits>",
             AuthError::BadSignature => "bad signature",
             AuthError::SignatureRequired => {
                 "this endpoint needs an HMAC signature (X-Timestamp, X-Signature)"
@@ -88,9 +96,34 @@ fn hmac_hex(secret: &[u8], ts: &str, body: &[u8]) -> Option<String> {
     )
 }
 
-/// The source whose credentials the request carries. `bodies` are the body as sent and, when it
-/// was compressed, as inflated: a signature over either is accepted (a client may sign before or
-/// after its transport compresses).
+/// Whether the request carries a signature (`X-Timestamp` and `X-Signature`), which needs the
+/// body to be checked.
+pub fn is_signed(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-timestamp") && headers.contains_key("x-signature")
+}
+
+/// What the headers alone say: `Ok(None)` for a signed request (its signature needs the body),
+/// else the source whose key the request carries.
+///
+/// # Errors
+///
+/// Why no source matches (a missing or unknown key, a signature required and absent).
+pub fn authenticate_headers<'s>(
+    sources: &'s [SourceRecord],
+    headers: &HeaderMap,
+    hmac_required: bool,
+) -> Result<Option<&'s SourceRecord>, AuthError> {
+    if is_signed(headers) {
+        return Ok(None);
+    }
+    if hmac_required {
+        return Err(AuthError::SignatureRequired);
+    }
+    by_key(sources, headers).map(Some)
+}
+
+/// The source whose credentials the request carries. `body` is the body as sent (before any
+/// `Content-Encoding` is undone): a signature is checked over it only.
 ///
 /// # Errors
 ///
@@ -98,7 +131,7 @@ fn hmac_hex(secret: &[u8], ts: &str, body: &[u8]) -> Option<String> {
 pub fn authenticate<'s>(
     sources: &'s [SourceRecord],
     headers: &HeaderMap,
-    bodies: &[&[u8]],
+    body: &[u8],
     hmac_required: bool,
     now_ms: i64,
 ) -> Result<&'s SourceRecord, AuthError> {
@@ -118,18 +151,26 @@ pub fn authenticate<'s>(
             .strip_prefix("sha256=")
             .ok_or(AuthError::BadSignatureFormat)?
             .to_ascii_lowercase();
-        for s in sources.iter().filter(|s| !s.secret.is_empty()) {
-            for body in bodies {
-                if hmac_hex(s.secret.as_bytes(), ts, body).is_some_and(|want| ct_eq(&want, &hex)) {
-                    return Ok(s);
-                }
-            }
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AuthError::BadSignatureFormat);
         }
-        return Err(AuthError::BadSignature);
+        return sources
+            .iter()
+            .filter(|s| !s.secret.is_empty())
+            .find(|s| hmac_hex(s.secret.as_bytes(), ts, body).is_some_and(|w| ct_eq(&w, &hex)))
+            .ok_or(AuthError::BadSignature);
     }
     if hmac_required {
         return Err(AuthError::SignatureRequired);
     }
+    by_key(sources, headers)
+}
+
+/// The source whose pipeline key the `Authorization` header carries.
+fn by_key<'s>(
+    sources: &'s [SourceRecord],
+    headers: &HeaderMap,
+) -> Result<&'s SourceRecord, AuthError> {
     let auth = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -193,7 +234,7 @@ mod tests {
                 ("x-signature", &sign("secret", &ts, b"{}")),
             ]);
             assert_eq!(
-                authenticate(&sources, &h, &[b"{}"], true, now).map(|s| s.id.as_str()),
+                authenticate(&sources, &h, b"{}", true, now).map(|s| s.id.as_str()),
                 Err(AuthError::Skewed),
                 "timestamp {ts}"
             );
@@ -203,7 +244,7 @@ mod tests {
             ("x-timestamp", &ts),
             ("x-signature", &sign("secret", &ts, b"{}")),
         ]);
-        assert!(authenticate(&sources, &h, &[b"{}"], true, now).is_ok());
+        assert!(authenticate(&sources, &h, b"{}", true, now).is_ok());
     }
 
     #[test]
@@ -219,14 +260,11 @@ mod tests {
             format!("BASIC {basic}"),
         ] {
             let h = with(&[("authorization", &auth)]);
-            assert!(
-                authenticate(&sources, &h, &[b""], false, 0).is_ok(),
-                "{auth}"
-            );
+            assert!(authenticate(&sources, &h, b"", false, 0).is_ok(), "{auth}");
         }
         let h = with(&[("authorization", "Token k1")]);
         assert_eq!(
-            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            authenticate(&sources, &h, b"", false, 0).map(|s| s.id.as_str()),
             Err(AuthError::UnknownScheme)
         );
     }
@@ -249,12 +287,12 @@ mod tests {
         let sources = [source("", "")];
         let h = with(&[("authorization", "Bearer ")]);
         assert_eq!(
-            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            authenticate(&sources, &h, b"", false, 0).map(|s| s.id.as_str()),
             Err(AuthError::UnknownKey)
         );
         let h = with(&[("x-timestamp", "0"), ("x-signature", &sign("", "0", b""))]);
         assert_eq!(
-            authenticate(&sources, &h, &[b""], false, 0).map(|s| s.id.as_str()),
+            authenticate(&sources, &h, b"", false, 0).map(|s| s.id.as_str()),
             Err(AuthError::BadSignature)
         );
     }

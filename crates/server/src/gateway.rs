@@ -245,14 +245,11 @@ pub fn admit(
         return Err(Rejection::BodyTooLarge);
     }
     let coding = encoding::coding_of(req.headers).map_err(Rejection::Encoding)?;
+    // A signature is over the body as sent: nothing is inflated for an unknown sender.
+    let source = authenticate(sources, req.headers, req.body, hmac_required, req.now_ms)
+        .map_err(Rejection::Unauthorized)?;
     let inflated =
         encoding::decode(coding, req.body, MAX_BODY_BYTES).map_err(Rejection::Encoding)?;
-    let mut bodies: Vec<&[u8]> = vec![req.body];
-    if let Some(b) = &inflated {
-        bodies.push(b);
-    }
-    let source = authenticate(sources, req.headers, &bodies, hmac_required, req.now_ms)
-        .map_err(Rejection::Unauthorized)?;
     if !cors::admits(source, req.headers) {
         return Err(Rejection::Origin);
     }

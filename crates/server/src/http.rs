@@ -1,14 +1,22 @@
-//! HTTP plumbing shared by the two servers: JSON answers, bodies read under a size limit and a
-//! time limit, server-sent events. The accept loop is in `serve.rs`.
+//! HTTP plumbing shared by the two servers: JSON answers, bodies read under a size limit, a
+//! time limit and the listener's byte budget, server-sent events. The accept loop is in
+//! `serve.rs`.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How often a server-sent event stream sends a comment when it has no event to send. The
+/// connection watchdog (`serve.rs`) allows an open stream this much more silence.
+pub const EVENT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// A response: a whole body, or a stream (server-sent events).
 pub type Resp = Response<BoxBody<Bytes, Infallible>>;
@@ -48,12 +56,77 @@ pub enum ReadError {
     Broken,
     /// The whole body did not arrive within the listener's body timeout.
     TimedOut,
+    /// The listener's [`BodyBudget`] has no room for it: the node is busy (503).
+    Busy,
+}
+
+/// The bytes of request bodies a listener buffers at once: one semaphore of bytes, taken by a
+/// request's `Content-Length` before its body is read when it has one, else chunk by chunk as
+/// the body arrives, and given back when the request ends (answered or cancelled). Put in each
+/// request's extensions by [`serve`](crate::serve::serve).
+#[derive(Debug, Clone)]
+pub struct BodyBudget(Arc<Semaphore>);
+
+impl BodyBudget {
+    /// A budget of `bytes`, at least 1 MiB (one whole body of either listener).
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.clamp(
+            2 * signal_core::limits::MAX_BODY_BYTES,
+            Semaphore::MAX_PERMITS,
+        );
+        Self(Arc::new(Semaphore::new(bytes)))
+    }
+}
+
+/// A body read whole, holding its share of the [`BodyBudget`] until dropped.
+pub struct Buffered {
+    /// The request's head.
+    pub parts: hyper::http::request::Parts,
+    /// The body.
+    pub bytes: Bytes,
+    /// The budget taken.
+    _held: Option<OwnedSemaphorePermit>,
+}
+
+/// The part of a [`BodyBudget`] one request holds.
+struct Held {
+    budget: Option<Arc<Semaphore>>,
+    permit: Option<OwnedSemaphorePermit>,
+    bytes: usize,
+}
+
+impl Held {
+    /// Takes more of the budget, so that `total` bytes are held.
+    fn up_to(&mut self, total: usize) -> Result<(), ReadError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        if total <= self.bytes {
+            return Ok(());
+        }
+        let more = u32::try_from(total - self.bytes).map_err(|_| ReadError::Busy)?;
+        let p = budget
+            .clone()
+            .try_acquire_many_owned(more)
+            .map_err(|_| ReadError::Busy)?;
+        match &mut self.permit {
+            Some(held) => held.merge(p),
+            None => self.permit = Some(p),
+        }
+        self.bytes = total;
+        Ok(())
+    }
 }
 
 /// How long a request's body may take to arrive: put in each request's extensions by
 /// [`serve`](crate::serve::serve), read by [`read_limited`].
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTimeout(pub std::time::Duration);
+
+/// Set by [`read_limited`] when a body does not arrive in time: the connection is to be closed
+/// after the answer (put in each request's extensions by [`serve`](crate::serve::serve)).
+#[derive(Debug, Clone)]
+pub struct CloseConnection(pub Arc<std::sync::atomic::AtomicBool>);
 
 /// Reads a whole body, refusing more than `limit` bytes.
 pub async fn read_body(
@@ -62,51 +135,84 @@ pub async fn read_body(
 ) -> Result<(hyper::http::request::Parts, Bytes), BodyError> {
     read_limited(req, limit).await.map_err(|e| match e {
         ReadError::TooLarge => BodyError::TooLarge,
-        ReadError::Broken | ReadError::TimedOut => BodyError::Broken,
+        ReadError::Broken | ReadError::TimedOut | ReadError::Busy => BodyError::Broken,
     })
 }
 
 /// Reads a whole body, refusing more than `limit` bytes, within the request's [`BodyTimeout`]
-/// (when it has one).
+/// (when it has one), under its [`BodyBudget`] only while reading.
 pub async fn read_limited(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<(hyper::http::request::Parts, Bytes), ReadError> {
+    read_budgeted(req, limit).await.map(|b| (b.parts, b.bytes))
+}
+
+/// Reads a whole body, refusing more than `limit` bytes, within the request's [`BodyTimeout`]
+/// (when it has one), under its [`BodyBudget`] (when it has one): [`ReadError::Busy`] at once
+/// when the budget cannot take it. The budget is held until the [`Buffered`] is dropped.
+pub async fn read_budgeted(req: Request<Incoming>, limit: usize) -> Result<Buffered, ReadError> {
     let (parts, body) = req.into_parts();
-    if parts
+    let declared = parts
         .headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
         return Err(ReadError::TooLarge);
     }
-    let collect = Limited::new(body, limit).collect();
-    let collected = match parts.extensions.get::<BodyTimeout>() {
-        Some(t) => tokio::time::timeout(t.0, collect)
-            .await
-            .map_err(|_| ReadError::TimedOut)?,
-        None => collect.await,
+    let mut held = Held {
+        budget: parts.extensions.get::<BodyBudget>().map(|b| b.0.clone()),
+        permit: None,
+        bytes: 0,
     };
-    match collected {
-        Ok(b) => Ok((parts, b.to_bytes())),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ReadError::TooLarge)
+    held.up_to(declared.unwrap_or(0))?;
+    let read = collect(body, limit, &mut held, declared.unwrap_or(0));
+    let bytes = match parts.extensions.get::<BodyTimeout>() {
+        Some(t) => tokio::time::timeout(t.0, read).await.map_err(|_| {
+            if let Some(c) = parts.extensions.get::<CloseConnection>() {
+                c.0.store(true, std::sync::atomic::Ordering::Release);
+            }
+            ReadError::TimedOut
+        })??,
+        None => read.await?,
+    };
+    Ok(Buffered {
+        parts,
+        bytes,
+        _held: held.permit,
+    })
+}
+
+/// The frames of `body` gathered, each taking its bytes from `held` first.
+async fn collect(
+    mut body: Incoming,
+    limit: usize,
+    held: &mut Held,
+    expected: usize,
+) -> Result<Bytes, ReadError> {
+    let mut out = BytesMut::with_capacity(expected.min(limit));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ReadError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            let total = out.len().saturating_add(data.len());
+            if total > limit {
+                return Err(ReadError::TooLarge);
+            }
+            held.up_to(total)?;
+            out.extend_from_slice(&data);
         }
-        Err(_) => Err(ReadError::Broken),
     }
+    Ok(out.freeze())
 }
 
 /// A `text/event-stream` answer fed by `lines`: each item becomes one `data:` event; a comment
-/// every 15 s keeps proxies from closing an idle stream.
+/// every [`EVENT_STREAM_KEEPALIVE`] keeps proxies, and the connection watchdog, from closing a
+/// quiet stream.
 pub fn event_stream(mut lines: tokio::sync::broadcast::Receiver<String>) -> Resp {
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
     tokio::spawn(async move {
-        let mut ping = tokio::time::interval(std::time::Duration::from_secs(15));
+        let mut ping = tokio::time::interval(EVENT_STREAM_KEEPALIVE);
         loop {
             let chunk = tokio::select! {
                 line = lines.recv() => match line {

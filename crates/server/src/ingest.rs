@@ -1,5 +1,6 @@
-//! The ingestion gateway's handler (interface.md section 2): the body read under its size and
-//! time limits, then the pure steps of `gateway.rs` (encoding, authentication, origin, parsing,
+//! The ingestion gateway's handler (interface.md section 2): a key (Bearer, Basic) checked from
+//! the headers, the body read under its size and time limits and the listener's byte budget
+//! (held until the answer, 503 when it is spent), then the pure steps of `gateway.rs` (encoding, authentication, origin, parsing,
 //! records), with the stateful ones between them: the source's rate limit, deduplication,
 //! identity links and the spool. A 200 is sent only once the events are durable, and a messageId
 //! is remembered only then.
@@ -8,7 +9,7 @@ use crate::app::{Shared, lock, now_ms};
 use crate::cors::{self, Audience};
 use crate::encoding::DecodeError;
 use crate::gateway::{self, Admitted, Built, Prepared, Rejection, Route};
-use crate::http::{ReadError, Resp, json, read_limited};
+use crate::http::{Buffered, ReadError, Resp, json, read_budgeted};
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -18,6 +19,7 @@ use signal_store::SourceRecord;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
+use tokio::sync::Semaphore;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Resp {
     json(
@@ -86,42 +88,38 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         }
         Err(rej) => return error(rej.status(), rej.code(), &rej.to_string()),
     };
+    if let Some(r) = refused_by_headers(&shared, req.headers(), hmac_required) {
+        return r;
+    }
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let (parts, wire) = match read_limited(req, MAX_BODY_BYTES).await {
+    let Buffered {
+        parts, bytes: wire, ..
+    } = &match read_budgeted(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(ReadError::TooLarge) => {
-            shared.gateway_count("unknown", "rejected_TOO_LARGE", 1);
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                &Rejection::BodyTooLarge.to_string(),
-            );
-        }
-        Err(ReadError::TimedOut) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "TIMEOUT",
-                "the body did not arrive in time",
-            );
-        }
-        Err(ReadError::Broken) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_REQUEST",
-                "the body could not be read",
-            );
-        }
+        Err(e) => return unread(&shared, e),
     };
     let request = gateway::Request {
         method: &method,
         path: &path,
         headers: &parts.headers,
-        body: &wire,
+        body: wire,
         peer: peer.ip(),
         now_ms: now_ms(),
     };
-    let admitted = {
+    let admitted = if crate::auth::is_signed(&parts.headers) {
+        match admit_signed(&shared, &request, wire.clone(), hmac_required).await {
+            Some(a) => a,
+            None => {
+                return retry_later(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the signature could not be checked; retry",
+                    "1",
+                );
+            }
+        }
+    } else {
         let sources = shared
             .sources
             .read()
@@ -135,7 +133,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     if let Some(r) = rate_limited(&shared, &source, &parts.headers) {
         return r;
     }
-    let body = inflated.as_deref().unwrap_or(&wire);
+    let body = inflated.as_deref().unwrap_or(wire);
     let built = gateway::build(&request, body, &source, shape, &mut || {
         crate::app::random_token(32).unwrap_or_default()
     })
@@ -147,6 +145,90 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     let mut r = store(&shared, &source, built).await;
     with_cors(&shared, &mut r, &parts.headers, Some(&source));
     r
+}
+
+/// Signed requests being checked at once, node-wide. Checking one is up to one HMAC per source
+/// over up to 512 KiB (and, once a source matches, an inflate), before anything says who sent
+/// it: the checks run on blocking threads, two at a time, so that signed junk cannot hold the
+/// async workers that answer everyone else, nor the sources lock.
+static SIGNATURE_CHECKS: Semaphore = Semaphore::const_new(2);
+
+/// [`gateway::admit`] of a signed request, on a blocking thread under [`SIGNATURE_CHECKS`];
+/// `None` if the check did not finish (it panicked).
+async fn admit_signed(
+    shared: &Shared,
+    req: &gateway::Request<'_>,
+    wire: bytes::Bytes,
+    hmac_required: bool,
+) -> Option<Result<Admitted, Rejection>> {
+    let sources = shared
+        .sources
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let (method, path, headers) = (req.method.clone(), req.path.to_owned(), req.headers.clone());
+    let (peer, now_ms) = (req.peer, req.now_ms);
+    let _turn = SIGNATURE_CHECKS.acquire().await.ok()?;
+    tokio::task::spawn_blocking(move || {
+        let req = gateway::Request {
+            method: &method,
+            path: &path,
+            headers: &headers,
+            body: &wire,
+            peer,
+            now_ms,
+        };
+        gateway::admit(&req, &sources, hmac_required)
+    })
+    .await
+    .ok()
+}
+
+/// A 401 for a request whose headers already show it has no good key (a signed request is
+/// checked once its body is read): its body is never read.
+fn refused_by_headers(shared: &Shared, headers: &HeaderMap, hmac_required: bool) -> Option<Resp> {
+    let sources = shared
+        .sources
+        .read()
+        .unwrap_or_else(PoisonError::into_inner);
+    let rej = Rejection::Unauthorized(
+        crate::auth::authenticate_headers(&sources, headers, hmac_required).err()?,
+    );
+    drop(sources);
+    Some(refuse(shared, &rej, headers, None))
+}
+
+/// The answer to a body that could not be read.
+fn unread(shared: &Shared, e: ReadError) -> Resp {
+    match e {
+        ReadError::TooLarge => {
+            shared.gateway_count("unknown", "rejected_TOO_LARGE", 1);
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                &Rejection::BodyTooLarge.to_string(),
+            )
+        }
+        ReadError::TimedOut => error(
+            StatusCode::REQUEST_TIMEOUT,
+            "TIMEOUT",
+            "the body did not arrive in time",
+        ),
+        ReadError::Busy => {
+            shared.gateway_count("unknown", "rejected_BUSY", 1);
+            retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the node is busy: too many request bodies are being received at once; retry",
+                "1",
+            )
+        }
+        ReadError::Broken => error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "the body could not be read",
+        ),
+    }
 }
 
 /// A 429 when `source` is over its rate limit.

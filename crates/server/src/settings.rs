@@ -48,6 +48,9 @@ pub struct Settings {
     pub body_timeout: Duration,
     /// Connections open at once, per listener.
     pub max_connections: usize,
+    /// Bytes of request bodies buffered at once, per listener; over it a request is answered
+    /// 503 with Retry-After.
+    pub max_buffered_body_bytes: usize,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -89,6 +92,12 @@ pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
 
 /// Each integration's default dead-letter cap: 256 MiB.
 pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
+
+/// The default budget of request bodies buffered at once, per listener: 64 MiB.
+pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
+
+/// The smallest body budget accepted: one whole body of either listener (1 MiB).
+const MIN_MAX_BUFFERED_BODY_BYTES: u64 = 1 << 20;
 
 /// The smallest spool cap accepted: twice the largest event (32 KiB), so one always fits.
 const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
@@ -247,6 +256,17 @@ impl Settings {
                 parse_size(&text, 0).map_err(|why| SettingsError { setting, why })?
             }
         };
+        let max_buffered_body_bytes = match pick(
+            &None,
+            "SIGNAL_MAX_BUFFERED_BODY_BYTES",
+            "SIGNAL_MAX_BUFFERED_BODY_BYTES",
+            "max_buffered_body_bytes",
+        ) {
+            None => DEFAULT_MAX_BUFFERED_BODY_BYTES,
+            Some((text, setting)) => parse_size(&text, MIN_MAX_BUFFERED_BODY_BYTES)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .map_err(|why| SettingsError { setting, why })?,
+        };
         let rate = number("SIGNAL_SOURCE_RATE_LIMIT", "source_rate_limit", 1000)?;
         let attempts = number("SIGNAL_RETRY_MAX_ATTEMPTS", "retry_max_attempts", 5)?;
         Ok(Settings {
@@ -299,6 +319,7 @@ impl Settings {
                 number("SIGNAL_MAX_CONNECTIONS", "max_connections", 512)?.max(1),
             )
             .unwrap_or(usize::MAX),
+            max_buffered_body_bytes,
         })
     }
 
@@ -308,6 +329,7 @@ impl Settings {
             header_timeout: self.header_timeout,
             body_timeout: self.body_timeout,
             max_connections: self.max_connections,
+            max_buffered_body_bytes: self.max_buffered_body_bytes,
         }
     }
 
@@ -418,6 +440,20 @@ mod tests {
         );
         let bad = cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "lots")]).expect_err("refused");
         assert_eq!(bad.setting, "SIGNAL_DEAD_LETTER_MAX_BYTES");
+    }
+
+    #[test]
+    fn the_body_budget_takes_sizes_and_at_least_one_mib() {
+        let cap = |pairs: &[(&str, &str)]| {
+            Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.max_buffered_body_bytes)
+        };
+        assert_eq!(cap(&[]), Ok(64 << 20), "64 MiB by default");
+        assert_eq!(
+            cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "8MiB")]),
+            Ok(8 << 20)
+        );
+        let bad = cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1000")]).expect_err("refused");
+        assert_eq!(bad.setting, "SIGNAL_MAX_BUFFERED_BODY_BYTES");
     }
 
     #[test]
