@@ -84,8 +84,25 @@ pub struct Buffered {
     pub parts: hyper::http::request::Parts,
     /// The body.
     pub bytes: Bytes,
-    /// The budget taken.
-    _held: Option<OwnedSemaphorePermit>,
+    /// The budget taken (behind a lock so that a request can take more while it reads its
+    /// body through a shared borrow).
+    held: std::sync::Mutex<Held>,
+}
+
+impl Buffered {
+    /// Holds `total` bytes of the budget in all for this request (what it made from its body:
+    /// the inflated body, its records), taking the difference; never gives any back before the
+    /// request ends.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Busy`] when the budget cannot spare the difference.
+    pub fn hold(&self, total: usize) -> Result<(), ReadError> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .up_to(total)
+    }
 }
 
 /// The part of a [`BodyBudget`] one request holds.
@@ -180,7 +197,7 @@ pub async fn read_budgeted(req: Request<Incoming>, limit: usize) -> Result<Buffe
     Ok(Buffered {
         parts,
         bytes,
-        _held: held.permit,
+        held: std::sync::Mutex::new(held),
     })
 }
 

@@ -93,12 +93,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     }
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let Buffered {
-        parts, bytes: wire, ..
-    } = &match read_budgeted(req, MAX_BODY_BYTES).await {
+    let buffered = match read_budgeted(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(e) => return unread(&shared, e),
     };
+    let Buffered {
+        parts, bytes: wire, ..
+    } = &buffered;
     let request = gateway::Request {
         method: &method,
         path: &path,
@@ -133,6 +134,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     if let Some(r) = rate_limited(&shared, &source, &parts.headers) {
         return r;
     }
+    // What the body became is held under the same budget as the bytes that came in: an
+    // inflated body, and the records built from it.
+    if let Some(inflated) = &inflated {
+        if let Err(e) = buffered.hold(wire.len() + inflated.len()) {
+            return unread(&shared, e);
+        }
+    }
     let body = inflated.as_deref().unwrap_or(wire);
     let built = gateway::build(&request, body, &source, shape, &mut || {
         crate::app::random_token(32).unwrap_or_default()
@@ -142,6 +150,11 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
         Ok(b) => b,
         Err(rej) => return refuse(&shared, &rej, &parts.headers, Some(&source)),
     };
+    let records: usize = built.events.iter().map(|p| p.record.len()).sum();
+    let made = wire.len() + inflated.as_ref().map_or(0, Vec::len) + records;
+    if let Err(e) = buffered.hold(made) {
+        return unread(&shared, e);
+    }
     let mut r = store(&shared, &source, built).await;
     with_cors(&shared, &mut r, &parts.headers, Some(&source));
     r
