@@ -181,6 +181,8 @@ pub struct Stats {
     dead_letters_waiting: AtomicU64,
     /// Dead-letter writes that failed (each tried again later).
     dead_letter_write_failures: AtomicU64,
+    /// Times the reader found delivery full (the in-flight cap, by count or bytes) and waited.
+    reads_held: AtomicU64,
 }
 
 impl Stats {
@@ -256,6 +258,16 @@ impl Stats {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
                 Some(w.saturating_sub(n))
             });
+    }
+
+    /// The reader found delivery full and waits before reading more.
+    pub fn read_held(&self) {
+        self.reads_held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times the reader found delivery full and waited.
+    pub fn reads_held(&self) -> u64 {
+        self.reads_held.load(Ordering::Relaxed)
     }
 
     /// A dead-letter write failed; it is tried again later.
