@@ -7,6 +7,8 @@
 //!   masks, look-alike paths, `HEAD` on health, the test button's refusal (issue 11).
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
 //!   empty credentials, the spool's size cap.
+//! - `bounds.rs`: origins with a default port refused, live events naming their source and
+//!   cut to a few KiB, the in-flight bytes in the stats (issue 11, review 2).
 //! - `connections.rs`: connections judged by the bytes that move (a quiet event stream stays).
 //! - `api.rs`: the ingestion and management APIs, delivery, restarts and signals.
 //! - `dead_letters.rs`: dead letters through the management API.
@@ -23,6 +25,7 @@
 mod admin_errors;
 mod admin_hardening;
 mod api;
+mod bounds;
 mod browser;
 mod connections;
 mod dead_letters;

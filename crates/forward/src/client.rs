@@ -12,6 +12,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
+/// The most of a vendor's answer body kept: the rest is not read (the connection is dropped).
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Builds the process's client.
@@ -67,7 +70,26 @@ impl NoAnswer {
     }
 }
 
-/// Sends one POST and reads the whole answer, within `timeout`.
+/// Reads at most `max` bytes of `body`. Past that, the rest is not read: dropping the body
+/// closes its connection (it is not put back in the pool), so a vendor that answers without end
+/// costs `max` bytes, not the whole answer.
+async fn read_capped(mut body: hyper::body::Incoming, max: usize) -> Result<Bytes, NoAnswer> {
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| NoAnswer::Io(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            let room = max - kept.len();
+            kept.extend_from_slice(&data[..data.len().min(room)]);
+            if kept.len() == max {
+                break;
+            }
+        }
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// Sends one POST and reads the answer (its first 64 KiB: `MAX_ANSWER_BYTES`), within
+/// `timeout`.
 ///
 /// # Cancel safety
 ///
@@ -98,12 +120,7 @@ pub(crate) async fn post(
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok()),
         );
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| NoAnswer::Io(e.to_string()))?
-            .to_bytes();
+        let body = read_capped(resp.into_body(), MAX_ANSWER_BYTES).await?;
         Ok(Answer {
             status,
             body,
@@ -113,4 +130,66 @@ pub(crate) async fn post(
     tokio::time::timeout(timeout, exchange)
         .await
         .unwrap_or(Err(NoAnswer::Timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A vendor that answers 200 and then sends body bytes for ever (until the client hangs
+    /// up); its URL, and how many bytes it got out.
+    fn endless_vendor() -> (String, std::thread::JoinHandle<usize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/data/track", l.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let _ = s.read(&mut head);
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+            let chunk = [b'a'; 16 * 1024];
+            let mut sent = 0;
+            // Stops when the client closes (a write fails), or after 1 GiB.
+            while sent < 1 << 30 {
+                if s.write_all(b"4000\r\n").is_err()
+                    || s.write_all(&chunk).is_err()
+                    || s.write_all(b"\r\n").is_err()
+                {
+                    break;
+                }
+                sent += chunk.len();
+            }
+            sent
+        });
+        (url, t)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vendor_answer_is_kept_to_64_kib_and_an_endless_one_is_cut_off() {
+        let (url, vendor) = endless_vendor();
+        let client = build();
+        let auth = (
+            HeaderName::from_static("x-key"),
+            HeaderValue::from_static("k"),
+        );
+        let answer = post(
+            &client,
+            &url,
+            auth,
+            Bytes::from_static(b"{}"),
+            Duration::from_secs(20),
+        )
+        .await
+        .expect("the status and the start of the body, not a timeout");
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body.len(), MAX_ANSWER_BYTES);
+        drop(client);
+        let sent = tokio::task::spawn_blocking(move || vendor.join().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            sent < 1 << 30,
+            "the connection was dropped, not read to the end"
+        );
+    }
 }

@@ -4,6 +4,19 @@
 //! to a request whose `Origin` is not in it, before anything is stored, and its CORS headers never
 //! name that origin. A preflight (`OPTIONS`) carries no credentials, so its source is unknown:
 //! it names the origin only when some source would take it.
+//!
+//! So a preflight is approved for an origin as soon as ANY source takes it: while one source has
+//! an empty allow-list (the default source does, until someone sets one), every origin's preflight
+//! is approved, including origins that another source refuses. That is by design, not a leak: the
+//! preflight only lets the browser send the real request, and that request (a `POST`) carries a
+//! key, names its source, and is checked against that source's list alone; an origin it does not
+//! take gets 403, no CORS headers, and nothing is stored. A browser page on a refused origin thus
+//! sees its preflight pass and its `POST` fail. To have preflights refuse an origin too, give
+//! every source (the default one included) a non-empty allow-list.
+//!
+//! Entries are compared exactly with the `Origin` header, so they are stored as browsers send
+//! it: the management API refuses an entry with the scheme's default port (`https://x:443`,
+//! `http://x:80`), which no browser sends.
 
 use hyper::header::{HeaderMap, HeaderValue};
 use signal_store::SourceRecord;
@@ -31,7 +44,8 @@ pub fn admits(source: &SourceRecord, headers: &HeaderMap) -> bool {
 pub enum Audience<'a> {
     /// The request's source is known.
     Source(&'a SourceRecord),
-    /// Unknown (a preflight, a request whose credentials failed): any of these sources.
+    /// Unknown (a preflight, a request whose credentials failed): any of these sources. One
+    /// source that takes the origin is enough (see the module docs for why that is safe).
     AnyOf(&'a [SourceRecord]),
 }
 

@@ -7,6 +7,8 @@
 //! event.
 
 mod dead_letter;
+#[cfg(test)]
+mod memory_tests;
 mod outcomes;
 mod read;
 
@@ -24,12 +26,58 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How much one integration holds in delivery at once: read no more from the spool while
+/// either is reached (the records stay there, durable, until there is room).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Records in delivery.
+    pub events: usize,
+    /// Their bytes: the spooled record plus the mapped request body each one holds.
+    pub bytes: usize,
+}
+
+impl Limits {
+    /// 10,000 records or 64 MiB, whichever comes first: a paused vendor and 32 KiB events hold
+    /// at most about 64 MiB per integration, not 10,000 x 64 KiB.
+    pub(crate) const DEFAULT: Self = Self {
+        events: 10_000,
+        bytes: 64 << 20,
+    };
+}
+
 /// The consumer and the records in delivery, shared by the reader thread and the outcome task.
 /// A record's bytes are kept once, in its live-event facts (`Meta::input`). Only in-memory work
 /// is done under its lock: file writes are made without it (`dead_letter.rs`).
 struct Reading {
     consumer: Consumer,
     inflight: HashMap<u64, Flight>,
+    /// The sum of the `bytes` of `inflight`.
+    inflight_bytes: usize,
+}
+
+impl Reading {
+    fn new(consumer: Consumer) -> Self {
+        Self {
+            consumer,
+            inflight: HashMap::new(),
+            inflight_bytes: 0,
+        }
+    }
+
+    /// Puts `flight` in delivery, counting its bytes.
+    fn hold(&mut self, seq: u64, flight: Flight) {
+        self.inflight_bytes += flight.bytes;
+        if let Some(old) = self.inflight.insert(seq, flight) {
+            self.inflight_bytes -= old.bytes;
+        }
+    }
+
+    /// Takes `seq` out of delivery, uncounting its bytes.
+    fn release(&mut self, seq: u64) -> Option<Flight> {
+        let f = self.inflight.remove(&seq)?;
+        self.inflight_bytes -= f.bytes;
+        Some(f)
+    }
 }
 
 /// A record in delivery.
@@ -40,6 +88,8 @@ struct Flight {
     meta: Arc<Meta>,
     /// Whether it is a replayed dead letter (finishing it is a synced write).
     replayed: bool,
+    /// What it holds in memory: its record and its mapped request body.
+    bytes: usize,
 }
 
 /// A running integration.
@@ -87,6 +137,16 @@ impl Runtime {
         rec: &IntegrationRecord,
         start: Start,
     ) -> Result<Self, String> {
+        Self::start_with(shared, rec, start, Limits::DEFAULT)
+    }
+
+    /// `start`, holding at most `limits` in delivery.
+    pub(crate) fn start_with(
+        shared: Arc<Shared>,
+        rec: &IntegrationRecord,
+        start: Start,
+        limits: Limits,
+    ) -> Result<Self, String> {
         let bp = Blueprint::get(&rec.blueprint)
             .ok_or_else(|| format!("no blueprint {}", rec.blueprint))?;
         let variant = bp
@@ -104,10 +164,7 @@ impl Runtime {
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let integration = shared.engine.start(fcfg, tx);
-        let reading = Arc::new(Mutex::new(Reading {
-            consumer,
-            inflight: HashMap::new(),
-        }));
+        let reading = Arc::new(Mutex::new(Reading::new(consumer)));
         let outcomes = Outcomes::spawn(
             rx,
             reading.clone(),
@@ -128,6 +185,7 @@ impl Runtime {
                 integration: integration.clone(),
                 live: live.clone(),
                 stats: stats.clone(),
+                limits,
             };
             std::thread::Builder::new()
                 .name(format!("read-{}", rec.id))
@@ -149,6 +207,12 @@ impl Runtime {
     /// Events read but not yet acknowledged (in delivery or held).
     pub fn in_flight(&self) -> usize {
         lock(&self.reading).inflight.len()
+    }
+
+    /// The bytes the events in delivery hold (records and mapped bodies): at most the
+    /// in-flight cap (64 MiB) plus one record.
+    pub fn in_flight_bytes(&self) -> usize {
+        lock(&self.reading).inflight_bytes
     }
 
     /// The integration's dead letters, for listing, replay and purge: a handle of their own, so

@@ -202,6 +202,7 @@ pub(super) async fn stats(shared: &Shared, rec: &IntegrationRecord) -> Resp {
                 "counts": rt.stats.counts(), "latency_ms": rt.stats.percentiles(),
                 "queue_depth": depth, "in_flight": rt.in_flight(), "status": status, "diagnosis": diagnosis,
             });
+            body["in_flight_bytes"] = rt.in_flight_bytes().into();
             // Added to interface.md's fields, which stay as they are.
             if let Some(d) = dead.get(&rec.id) {
                 body["dead_letters"] = dead_letters_json(d, rt);

@@ -59,6 +59,34 @@ fn is_origin(o: &str) -> bool {
     host_ok && port_ok
 }
 
+/// `o` without its port when that port is its scheme's default (`https://x:443`, `http://x:80`):
+/// browsers never send a default port in `Origin`, so an entry that spells it never matches.
+fn without_default_port(o: &str) -> Option<&str> {
+    let default = if o.starts_with("https://") {
+        ":443"
+    } else {
+        ":80"
+    };
+    o.strip_suffix(default).filter(|bare| {
+        // The suffix is the port only when what comes before ends the host.
+        let host = bare.split_once("://").map_or("", |(_, h)| h);
+        !host.is_empty() && (!host.contains(':') || host.ends_with(']'))
+    })
+}
+
+/// What is wrong with `v` as an `allowed_origins` entry, if anything.
+fn origin_problem(v: &Value) -> Option<String> {
+    match v.as_str() {
+        Some(o) if is_origin(o) => without_default_port(o).map(|bare| {
+            format!(
+                "{v} names the default port, which browsers never send in Origin: drop the port \
+                 (\"{bare}\"), or the source never matches a browser's request"
+            )
+        }),
+        _ => Some(format!("{v} {ORIGIN_RULE}")),
+    }
+}
+
 /// Reads name, allowed_origins and rate_limit_per_second from a source body into `s`.
 fn apply_source(
     s: &mut SourceRecord,
@@ -79,12 +107,12 @@ fn apply_source(
             // One field (the form's), naming the first entry that breaks the rule.
             let mut origins = Vec::with_capacity(a.len());
             for v in a {
-                match v.as_str().filter(|o| is_origin(o)) {
-                    Some(o) => origins.push(o.to_owned()),
-                    None => {
+                match (origin_problem(v), v.as_str()) {
+                    (None, Some(o)) => origins.push(o.to_owned()),
+                    (problem, _) => {
                         fields
                             .entry("allowed_origins".into())
-                            .or_insert_with(|| format!("{v} {ORIGIN_RULE}"));
+                            .or_insert_with(|| problem.unwrap_or_else(|| ORIGIN_RULE.into()));
                     }
                 }
             }
@@ -226,7 +254,52 @@ pub(super) async fn route(
 
 #[cfg(test)]
 mod tests {
-    use super::is_origin;
+    use super::{apply_source, is_origin};
+    use serde_json::json;
+
+    fn blank() -> signal_store::SourceRecord {
+        signal_store::SourceRecord {
+            id: "s".into(),
+            name: String::new(),
+            pipeline_key: "k".into(),
+            secret: "x".into(),
+            allowed_origins: Vec::new(),
+            rate_limit_per_second: 1,
+            created_at: String::new(),
+        }
+    }
+
+    /// Browsers leave the scheme's default port out of `Origin`: an entry that spells it
+    /// could never match, so the source would be locked out without a word.
+    #[test]
+    fn an_origin_with_its_default_port_is_refused_naming_the_entry_and_saying_to_drop_the_port() {
+        for (entry, bare) in [
+            ("https://shop.example:443", "https://shop.example"),
+            ("http://localhost:80", "http://localhost"),
+            ("https://[::1]:443", "https://[::1]"),
+        ] {
+            let mut s = blank();
+            let fields = apply_source(
+                &mut s,
+                &json!({"name": "Shop", "allowed_origins": ["https://ok.example", entry]}),
+                true,
+            )
+            .expect_err(entry);
+            let msg = &fields["allowed_origins"];
+            assert!(msg.contains(entry), "{msg}");
+            assert!(msg.contains("drop the port"), "{msg}");
+            assert!(msg.contains(&format!("\"{bare}\"")), "{msg}");
+        }
+        // A port that is not the scheme's default is kept as written.
+        let mut s = blank();
+        apply_source(
+            &mut s,
+            &json!({"name": "Dev", "allowed_origins": ["http://localhost:443", "https://x.example:80"]}),
+            true,
+        )
+        .expect("other ports are origins as browsers send them");
+        assert_eq!(s.allowed_origins.len(), 2);
+    }
 
     #[test]
     fn origins_are_what_browsers_send() {

@@ -140,7 +140,7 @@ fn acknowledge(reading: &Mutex<Reading>, stats: &Stats, done: &[Work]) {
     for w in done {
         let Work::DeadLetter(l) = w else { continue };
         written += 1;
-        if let Some(f) = r.inflight.remove(&l.seq)
+        if let Some(f) = r.release(l.seq)
             && !f.replayed
             && let Err(e) = r.consumer.ack(f.receipt)
         {

@@ -90,7 +90,7 @@ async fn outcome_loop(
         let Some(meta) = meta else { continue };
         match o.kind {
             OutcomeKind::Delivered => {
-                match r.inflight.remove(&o.id) {
+                match r.release(o.id) {
                     // Finishing a replay is a synced write: made by the dead-letter task.
                     Some(f) if f.replayed => {
                         let _ = letters.send(Work::FinishReplay(o.id));

@@ -4,7 +4,7 @@
 //! these dead letters, are written without delivery's lock (on this thread, which is not a
 //! tokio worker).
 
-use super::{Flight, Reading};
+use super::{Flight, Limits, Reading};
 use crate::app::{lock, now_ms};
 use crate::live::{Entry, Live, Meta, Stats};
 use bytes::Bytes;
@@ -15,8 +15,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// At most this many events in delivery at once per integration.
-const MAX_IN_FLIGHT: usize = 10_000;
+/// At most this many records read at once.
+const READ_BATCH: usize = 500;
+
+/// What one record can hold in delivery, at most: its record (the event limit, plus the
+/// gateway's envelope and User-Agent) and its mapped body (about as large). A read asks for no
+/// more records than the room left at this size, so the cap is passed by one record at most.
+const RECORD_ROOM: usize = 2 * (signal_core::limits::MAX_EVENT_BYTES + 8 * 1024);
+
+/// What a mapped job holds in memory.
+fn job_bytes(job: &Job) -> usize {
+    match job {
+        Job::Track { body, .. } => body.len(),
+        Job::Metadata {
+            record_id, fields, ..
+        } => record_id.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(),
+    }
+}
 
 /// What the reader thread works with.
 pub(super) struct ReadLoop {
@@ -29,6 +44,7 @@ pub(super) struct ReadLoop {
     pub(super) integration: signal_forward::Integration,
     pub(super) live: Arc<Live>,
     pub(super) stats: Arc<Stats>,
+    pub(super) limits: Limits,
 }
 
 impl ReadLoop {
@@ -39,7 +55,8 @@ impl ReadLoop {
         while !self.stop.load(Ordering::Acquire) {
             let batch = self.next_batch();
             if batch.is_empty() {
-                if lock(&self.reading).inflight.len() >= MAX_IN_FLIGHT {
+                if self.room(&lock(&self.reading)) == 0 {
+                    self.stats.read_held();
                     std::thread::sleep(Duration::from_millis(20));
                 } else {
                     // Wait without holding the consumer, so acknowledgements go on meanwhile.
@@ -57,13 +74,26 @@ impl ReadLoop {
         }
     }
 
-    /// Up to 500 records, none while delivery holds its most.
+    /// How many records may be read now: none while delivery holds its most (by count or by
+    /// bytes), else as many as fit in the bytes left at `RECORD_ROOM` each (at least one).
+    fn room(&self, r: &Reading) -> usize {
+        let Limits { events, bytes } = self.limits;
+        if r.inflight.len() >= events || r.inflight_bytes >= bytes {
+            return 0;
+        }
+        ((bytes - r.inflight_bytes) / RECORD_ROOM)
+            .clamp(1, READ_BATCH)
+            .min(events - r.inflight.len())
+    }
+
+    /// Up to 500 records, as many as there is room for in delivery.
     fn next_batch(&self) -> Vec<Record> {
         let mut r = lock(&self.reading);
-        if r.inflight.len() >= MAX_IN_FLIGHT {
+        let room = self.room(&r);
+        if room == 0 {
             return Vec::new();
         }
-        r.consumer.read(500).unwrap_or_else(|e| {
+        r.consumer.read(room).unwrap_or_else(|e| {
             tracing::error!(error = %e, "spool read failed");
             Vec::new()
         })
@@ -177,10 +207,11 @@ impl ReadLoop {
         };
         let flight = Flight {
             receipt: record.receipt(),
+            bytes: meta.input.len() + job_bytes(&job),
             meta,
             replayed: record.replayed,
         };
-        lock(&self.reading).inflight.insert(record.seq, flight);
+        lock(&self.reading).hold(record.seq, flight);
         self.integration.deliver(job);
     }
 }

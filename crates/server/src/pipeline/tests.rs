@@ -8,7 +8,6 @@ use super::{Flight, Reading};
 use crate::live::{Live, Meta, Stats};
 use signal_forward::{Outcome, OutcomeKind};
 use signal_spool::{DeadLetterInfo, DeadLetters, Spool, SpoolConfig, Start};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -127,7 +126,7 @@ fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
         assert!(again.iter().all(|r| r.replayed), "replays come first");
         read.extend(again);
     }
-    let mut inflight = HashMap::new();
+    let mut reading = Reading::new(consumer);
     for r in read {
         let meta = Arc::new(Meta {
             kind: signal_core::EventType::Track,
@@ -140,10 +139,11 @@ fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
             receipt: r.receipt(),
             meta,
             replayed: r.replayed,
+            bytes: r.payload.len(),
         };
-        inflight.insert(r.seq, flight);
+        reading.hold(r.seq, flight);
     }
-    let reading = Arc::new(Mutex::new(Reading { consumer, inflight }));
+    let reading = Arc::new(Mutex::new(reading));
     let store = FaultyDead::new(dead.clone());
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::unbounded_channel();

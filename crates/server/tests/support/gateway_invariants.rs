@@ -5,27 +5,29 @@
 // An input is one request: byte 0 picks the path (bits 0-2), the method (bits 3-4: POST, POST,
 // OPTIONS, GET), whether the body is sent gzip- (bit 5) or deflate-compressed (bit 6) by the
 // harness, and whether the good bearer key is added (bit 7 clear); then `name: value` header
-// lines up to a blank line; the rest is the body.
+// lines up to a blank line; the rest is the body. An `x-signature` header whose value starts
+// with `sign` is replaced by a real signature of the body as sent (`x-timestamp` set to now),
+// made with the secret of source `srv` (`sign:srv`) or `web` (anything else): signed requests
+// and `/v1/events` get past authentication.
 
-/// Feeds `data` through route, admit and build and asserts: no panic; every refusal is a 4xx
-/// with a code and a message; what is admitted is at most 512 KiB inflated and from an origin
-/// its source takes; every record is JSON naming its source, readable by the pipeline's parser
-/// (its event valid), and bounded, and all a request's records together are at most
-/// `MAX_REQUEST_RECORD_BYTES`; every event of a batch is accepted or named once.
-pub fn check_gateway(data: &[u8]) {
+/// Feeds `data` through route, admit, build and check_fits; the source whose records were
+/// built, if they were. Asserts: no panic; every refusal is a 4xx with a code and a message;
+/// what is admitted is at most 512 KiB inflated and from an origin its source takes; every
+/// record is JSON naming its source, readable by the pipeline's parser (its event valid), and
+/// bounded, and all a request's records together are at most `MAX_REQUEST_RECORD_BYTES`; every
+/// event of a batch is accepted or named once.
+pub fn check_gateway(data: &[u8]) -> Option<String> {
     use hyper::header::{HeaderMap, HeaderName, HeaderValue};
     use hyper::Method;
     use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
     use signal_core::{Parser, Shape};
     use signal_server::gateway::{
-        MAX_REQUEST_RECORD_BYTES, MAX_USER_AGENT_BYTES, Rejection, Route, admit, build, route,
+        MAX_REQUEST_RECORD_BYTES, MAX_USER_AGENT_BYTES, RECORD_OVERHEAD, Rejection, Route, admit, build, route,
     };
     use signal_store::SourceRecord;
     use std::io::Write;
 
-    let Some((&ctl, rest)) = data.split_first() else {
-        return;
-    };
+    let (&ctl, rest) = data.split_first()?;
     const PATHS: [&str; 8] = [
         "/v1/t", "/v1/page", "/v1/i", "/v1/g", "/v1/batch", "/v1/events", "/v1/x", "/v1/track",
     ];
@@ -71,6 +73,33 @@ pub fn check_gateway(data: &[u8]) {
             HeaderValue::from_static(if gzip { "gzip" } else { "deflate" }),
         );
     }
+    const NOW_MS: i64 = 1_764_140_000_000;
+    let signer = headers
+        .get("x-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sign"))
+        .map(|who| if who == ":srv" { "srv" } else { "web" });
+    if let Some(who) = signer {
+        use hmac::{KeyInit, Mac};
+        let secret = if who == "srv" { "k2-secret" } else { "k-secret" };
+        let ts = NOW_MS.to_string();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .expect("any key length");
+        mac.update(ts.as_bytes());
+        mac.update(b".");
+        mac.update(&wire);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        headers.insert("x-timestamp", HeaderValue::from_str(&ts).expect("digits"));
+        headers.insert(
+            "x-signature",
+            HeaderValue::from_str(&format!("sha256={hex}")).expect("hex"),
+        );
+    }
     let source = |id: &str, key: &str, origins: &[&str]| SourceRecord {
         id: id.into(),
         name: id.into(),
@@ -90,8 +119,11 @@ pub fn check_gateway(data: &[u8]) {
         assert!(!r.code().is_empty() && !r.to_string().is_empty(), "{r:?}");
     };
     let (shape, hmac_required) = match route(&method, path) {
-        Err(r) => return refused(&r),
-        Ok(Route::Preflight) => return,
+        Err(r) => {
+            refused(&r);
+            return None;
+        }
+        Ok(Route::Preflight) => return None,
         Ok(Route::Ingest {
             shape,
             hmac_required,
@@ -103,12 +135,23 @@ pub fn check_gateway(data: &[u8]) {
         headers: &headers,
         body: &wire,
         peer: std::net::IpAddr::from([127, 0, 0, 1]),
-        now_ms: 1_764_140_000_000,
+        now_ms: NOW_MS,
     };
     let admitted = match admit(&req, &sources, hmac_required) {
         Ok(a) => a,
-        Err(r) => return refused(&r),
+        Err(r) => {
+            // A request signed with a source's secret is never refused as unauthenticated.
+            assert!(
+                signer.is_none() || r.status() != hyper::StatusCode::UNAUTHORIZED,
+                "signed by {signer:?}, refused: {r:?}"
+            );
+            refused(&r);
+            return None;
+        }
     };
+    if let Some(who) = signer {
+        assert_eq!(admitted.source.id, who, "a signature admitted as another source");
+    }
     assert_ne!(admitted.source.id, "empty", "an empty key matched");
     let inflated = admitted.body(&wire);
     assert!(inflated.len() <= MAX_BODY_BYTES);
@@ -133,7 +176,8 @@ pub fn check_gateway(data: &[u8]) {
                 ),
                 "{r:?}"
             );
-            return refused(&r);
+            refused(&r);
+            return None;
         }
     };
     let bound = MAX_EVENT_BYTES + 2 * MAX_USER_AGENT_BYTES + 512;
@@ -169,4 +213,18 @@ pub fn check_gateway(data: &[u8]) {
         wire.len(),
         built.spool_bytes()
     );
+    // The spool's one-append limit: a request whose records are over it is refused with a 413
+    // naming their size, one that is not passes (the limit is exact, as `spool_bytes` counts).
+    let bytes = built.spool_bytes();
+    let listed: u64 = built.events.iter().map(|e| e.record.len() as u64 + RECORD_OVERHEAD).sum();
+    assert_eq!(bytes, listed, "spool_bytes miscounts the records");
+    if bytes > 0 {
+        let r = built
+            .check_fits(bytes - 1)
+            .expect_err("records over the spool's limit are refused");
+        assert_eq!(r.status(), hyper::StatusCode::PAYLOAD_TOO_LARGE, "{r:?}");
+        assert!(r.to_string().contains(&bytes.to_string()), "{r}");
+        assert!(built.check_fits(bytes).is_ok(), "records at the limit fit");
+    }
+    Some(admitted.source.id.clone())
 }
