@@ -53,7 +53,7 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
   SIGNAL_MAX_CONNECTIONS   connections open at once per listener (max_connections), default
                            512; more wait in the kernel's backlog.
   SIGNAL_MAX_BUFFERED_BODY_BYTES  request bodies buffered at once per listener
-                           (max_buffered_body_bytes), default 64MiB, same units, at least 1MiB;
+                           (max_buffered_body_bytes), default 64MiB, same units, at least 2MiB;
                            over it, 503 with Retry-After.
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one

@@ -68,10 +68,11 @@ pub enum ReadError {
 pub struct BodyBudget(Arc<Semaphore>);
 
 impl BodyBudget {
-    /// A budget of `bytes`, at least 1 MiB (one whole body of either listener).
+    /// A budget of `bytes`, at least 2 MiB (what one request may hold at the worst: its body
+    /// as sent and inflated, and its records).
     pub fn new(bytes: usize) -> Self {
         let bytes = bytes.clamp(
-            2 * signal_core::limits::MAX_BODY_BYTES,
+            4 * signal_core::limits::MAX_BODY_BYTES,
             Semaphore::MAX_PERMITS,
         );
         Self(Arc::new(Semaphore::new(bytes)))

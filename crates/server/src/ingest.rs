@@ -136,10 +136,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAdd
     }
     // What the body became is held under the same budget as the bytes that came in: an
     // inflated body, and the records built from it.
-    if let Some(inflated) = &inflated {
-        if let Err(e) = buffered.hold(wire.len() + inflated.len()) {
-            return unread(&shared, e);
-        }
+    if let Some(inflated) = &inflated
+        && let Err(e) = buffered.hold(wire.len() + inflated.len())
+    {
+        return unread(&shared, e);
     }
     let body = inflated.as_deref().unwrap_or(wire);
     let built = gateway::build(&request, body, &source, shape, &mut || {

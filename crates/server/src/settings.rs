@@ -96,8 +96,9 @@ pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
 /// The default budget of request bodies buffered at once, per listener: 64 MiB.
 pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
 
-/// The smallest body budget accepted: one whole body of either listener (1 MiB).
-const MIN_MAX_BUFFERED_BODY_BYTES: u64 = 1 << 20;
+/// The smallest body budget accepted: what one request may hold at the worst (2 MiB: its body as
+/// sent and inflated, 512 KiB each, and its records, at most 1 MiB).
+const MIN_MAX_BUFFERED_BODY_BYTES: u64 = 2 << 20;
 
 /// The smallest spool cap accepted: twice the largest event (32 KiB), so one always fits.
 const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
@@ -443,7 +444,7 @@ mod tests {
     }
 
     #[test]
-    fn the_body_budget_takes_sizes_and_at_least_one_mib() {
+    fn the_body_budget_takes_sizes_and_at_least_two_mib() {
         let cap = |pairs: &[(&str, &str)]| {
             Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.max_buffered_body_bytes)
         };
@@ -453,6 +454,8 @@ mod tests {
             Ok(8 << 20)
         );
         let bad = cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1000")]).expect_err("refused");
+        assert_eq!(bad.setting, "SIGNAL_MAX_BUFFERED_BODY_BYTES");
+        let bad = cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB")]).expect_err("refused");
         assert_eq!(bad.setting, "SIGNAL_MAX_BUFFERED_BODY_BYTES");
     }
 

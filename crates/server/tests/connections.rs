@@ -365,13 +365,13 @@ async fn unauthenticated_h2_streams_do_not_make_the_node_hold_their_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_past_the_buffer_budget_get_503_and_the_budget_comes_back() {
     let (node, _dir) = node(&[
-        ("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB"),
+        ("SIGNAL_MAX_BUFFERED_BODY_BYTES", "2MiB"),
         ("SIGNAL_BODY_TIMEOUT_MS", "2000"),
     ])
     .await;
     let addr = node.ingest_addr;
-    // Three streams of 400 KiB on one connection: the third does not fit in 1 MiB.
-    let (_conn, answers) = stalled_streams(addr, 3, 25, Some("Bearer key-1")).await;
+    // Six streams of 400 KiB on one connection: the sixth does not fit in 2 MiB.
+    let (_conn, answers) = stalled_streams(addr, 6, 25, Some("Bearer key-1")).await;
     let mut statuses = Vec::new();
     for a in answers {
         if let Ok(Ok(Some(r))) = tokio::time::timeout(Duration::from_secs(5), a).await {
@@ -387,8 +387,8 @@ async fn bodies_past_the_buffer_budget_get_503_and_the_budget_comes_back() {
         }
     }
     statuses.sort_unstable();
-    assert_eq!(statuses, [408, 408, 503]);
-    // 500 KiB: more than was left while the two 400 KiB bodies were held.
+    assert_eq!(statuses, [408, 408, 408, 408, 408, 503]);
+    // 500 KiB: more than was left while the five 400 KiB bodies were held.
     let status = post_track(addr, 500 << 10).await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 }
@@ -397,10 +397,23 @@ async fn bodies_past_the_buffer_budget_get_503_and_the_budget_comes_back() {
 /// client that goes away gives them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_length_is_taken_up_front_and_given_back_when_the_client_goes() {
-    let (node, _dir) = node(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB")]).await;
+    let (node, _dir) = node(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "2MiB")]).await;
     let addr = node.ingest_addr;
+    let mut held = hold_declared(addr, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = post_track(addr, 300 << 10).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    held.clear();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = post_track(addr, 300 << 10).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+}
+
+/// `n` connections that each declare a body of 460,000 bytes and send one byte of it: each
+/// holds that much of the budget until dropped.
+async fn hold_declared(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut held = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..n {
         let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
         s.write_all(
             b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n\
@@ -410,11 +423,47 @@ async fn a_declared_length_is_taken_up_front_and_given_back_when_the_client_goes
         .expect("write");
         held.push(s);
     }
+    held
+}
+
+/// What a small compressed body becomes (its inflated bytes, its records) is held under the
+/// budget too: with most of the budget held, a 300 KiB batch sent as a few KiB of gzip is
+/// refused as busy, and taken once the budget is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inflated_body_counts_against_the_budget_not_only_its_compressed_bytes() {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write as _;
+    let (node, _dir) = node(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "2MiB")]).await;
+    let addr = node.ingest_addr;
+    let mut body = vec![b' '; 300 << 10];
+    body.extend_from_slice(br#"{"batch":[{"type":"track","event":"Bought","userId":"u1"}]}"#);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    gz.write_all(&body).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    assert!(gz.len() < 4 << 10, "{} bytes compressed", gz.len());
+    let post = || async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key-1\r\n\
+             Content-Type: application/json\r\nContent-Encoding: gzip\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            gz.len()
+        );
+        s.write_all(head.as_bytes()).await.expect("write");
+        s.write_all(&gz).await.expect("write");
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // 4 x 460,000 bytes held: about 250 KiB of the 2 MiB left, room for the compressed bytes
+    // but not for the 300 KiB they inflate to.
+    let mut held = hold_declared(addr, 4).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = post_track(addr, 300 << 10).await;
-    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
-    drop(held);
+    let answer = post().await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("busy"), "{answer}");
+    held.clear();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let status = post_track(addr, 300 << 10).await;
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let answer = post().await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

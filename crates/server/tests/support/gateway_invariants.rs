@@ -22,7 +22,8 @@ pub fn check_gateway(data: &[u8]) -> Option<String> {
     use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
     use signal_core::{Parser, Shape};
     use signal_server::gateway::{
-        MAX_REQUEST_RECORD_BYTES, MAX_USER_AGENT_BYTES, RECORD_OVERHEAD, Rejection, Route, admit, build, route,
+        MAX_REQUEST_RECORD_BYTES, MAX_USER_AGENT_BYTES, RECORD_OVERHEAD, Rejection, Route, admit,
+        build, route,
     };
     use signal_store::SourceRecord;
     use std::io::Write;
