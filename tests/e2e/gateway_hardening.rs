@@ -63,15 +63,6 @@ fn basic(key: &str) -> String {
     )
 }
 
-/// The `signal_spool_bytes` gauge.
-async fn spool_bytes(edge: &Edge) -> u64 {
-    let (_, text) = edge.text("/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("signal_spool_bytes "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("signal_spool_bytes in /metrics")
-}
-
 fn host(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()
 }
@@ -298,7 +289,7 @@ async fn a_gzip_batch_as_rudderstack_sends_it_is_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gzip_bomb_is_a_413_and_an_unknown_encoding_a_415() {
     let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
-    let before = spool_bytes(&edge).await;
+    let before = edge.spool_bytes().await;
     // 256 MiB of JSON whitespace around an event, gzipped to well under 512 KiB.
     let mut text = br#"{"userId":"u","event":"Bomb","properties":{"x":""#.to_vec();
     text.resize(256 << 20, b' ');
@@ -335,13 +326,13 @@ async fn a_gzip_bomb_is_a_413_and_an_unknown_encoding_a_415() {
         "{v}"
     );
     assert!(h.get("accept-encoding").is_some());
-    assert_eq!(spool_bytes(&edge).await, before, "nothing was stored");
+    assert_eq!(edge.spool_bytes().await, before, "nothing was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_batch_context_no_longer_multiplies_into_the_spool() {
     let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
-    let before = spool_bytes(&edge).await;
+    let before = edge.spool_bytes().await;
     // The finding: 300 events, a 400 KiB context, 470 KiB in all; it grew the spool by 117 MiB.
     let events: Vec<Value> = (0..300)
         .map(|i| {
@@ -369,7 +360,7 @@ async fn a_huge_batch_context_no_longer_multiplies_into_the_spool() {
         "{}",
         rejected[7]
     );
-    let grown = spool_bytes(&edge).await - before;
+    let grown = edge.spool_bytes().await - before;
     assert!(grown < 64 * 1024, "the spool grew by {grown} bytes");
     // A context that leaves room: the events that fit are accepted, the one that does not is
     // named, and the spool grows by about what was accepted.
@@ -378,12 +369,12 @@ async fn a_huge_batch_context_no_longer_multiplies_into_the_spool() {
         {"type": "track", "event": "Big", "userId": "u", "properties": {"pad": "p".repeat(15 * 1024)}},
         {"type": "track", "event": "Small", "userId": "u"}
     ]});
-    let before = spool_bytes(&edge).await;
+    let before = edge.spool_bytes().await;
     let (s, v) = edge.ingest("/v1/batch", body).await;
     assert_eq!((s, v["accepted"].as_u64()), (200, Some(2)), "{v}");
     assert_eq!(v["rejected"][0]["index"], 1, "{v}");
     assert_eq!(v["rejected"][0]["code"], "TOO_LARGE");
-    let grown = spool_bytes(&edge).await - before;
+    let grown = edge.spool_bytes().await - before;
     assert!(grown < 2 * 24 * 1024, "the spool grew by {grown} bytes");
 }
 
@@ -551,7 +542,7 @@ async fn each_spool_record_names_the_source_that_sent_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_user_agent_is_capped_in_the_record() {
     let (_dir, _sim, edge) = with_sandbox("ik", &[]).await;
-    let before = spool_bytes(&edge).await;
+    let before = edge.spool_bytes().await;
     let auth = format!("Bearer {KEY}");
     let ua = "Mozilla/5.0 ".repeat(2500);
     let (s, _, v) = send(
@@ -566,7 +557,7 @@ async fn a_long_user_agent_is_capped_in_the_record() {
     .await;
     assert_eq!(s, 200, "{v}");
     // The 30 KiB User-Agent is kept to its first KiB.
-    let grown = spool_bytes(&edge).await - before;
+    let grown = edge.spool_bytes().await - before;
     assert!(grown < 2048, "the spool grew by {grown} bytes");
 }
 

@@ -184,6 +184,15 @@ impl Edge {
         assert_eq!(status, 200, "{v}");
     }
 
+    /// The bytes of the spool's segments, as `/metrics` says.
+    pub async fn spool_bytes(&self) -> u64 {
+        let (_, text) = self.text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("signal_spool_bytes "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("signal_spool_bytes in /metrics")
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

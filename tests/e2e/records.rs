@@ -31,15 +31,6 @@ async fn post_batch(edge: &Edge, headers: &[(&str, &str)], body: Vec<u8>) -> (u1
     )
 }
 
-/// The `signal_spool_bytes` gauge.
-async fn spool_bytes(edge: &Edge) -> u64 {
-    let (_, text) = edge.text("/metrics").await;
-    text.lines()
-        .find_map(|l| l.strip_prefix("signal_spool_bytes "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("signal_spool_bytes in /metrics")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_context_with_a_snake_case_user_agent_is_delivered() {
     let (_dir, sim, edge, _id) = with_pendo(&[]).await;
@@ -92,7 +83,7 @@ async fn a_few_kib_of_gzip_cannot_multiply_into_megabytes_of_spool() {
     gz.write_all(body.to_string().as_bytes()).expect("gzip");
     let wire = gz.finish().expect("gzip");
     assert!(wire.len() < 2048, "{}", wire.len());
-    let before = spool_bytes(&edge).await;
+    let before = edge.spool_bytes().await;
     let (s, v) = post_batch(&edge, &[("content-encoding", "gzip")], wire).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -105,7 +96,7 @@ async fn a_few_kib_of_gzip_cannot_multiply_into_megabytes_of_spool() {
             && msg.contains("over the limit of 1048576"),
         "{msg}"
     );
-    assert_eq!(spool_bytes(&edge).await, before, "nothing stored");
+    assert_eq!(edge.spool_bytes().await, before, "nothing stored");
 
     // A full batch as analytics.js sends it: 500 events of ~1 KiB, a small batch context.
     let events: Vec<Value> = (0..500)

@@ -147,26 +147,7 @@ async fn a_busy_h2_client_gives_its_slot_to_a_client_waiting_for_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_h2_client_with_a_zero_window_loses_its_slot_to_an_honest_client() {
     let (node, _dir) = node(ONE_SLOT).await;
-    let addr = node.ingest_addr;
-    let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
-    builder.initial_stream_window_size(0);
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut send, conn) = builder
-        .handshake(TokioIo::new(tcp))
-        .await
-        .expect("h2 handshake");
-    tokio::spawn(conn);
-    send.ready().await.expect("ready");
-    let resp = send
-        .send_request(
-            hyper::Request::get("/v1/none")
-                .body(Empty::<Bytes>::new())
-                .expect("req"),
-        )
-        .await
-        .expect("response head");
-    let _held = (send, resp);
-    let answer = honest_answer(addr).await;
+    let answer = answered_past_a_silent_h2_client(node.ingest_addr).await;
     assert!(
         answer.is_some_and(|b| b.starts_with(b"HTTP/1.1 404")),
         "an honest client was not answered within 10 s while a silent h2 connection held the \
@@ -179,7 +160,17 @@ async fn a_silent_h2_client_with_a_zero_window_loses_its_slot_to_an_honest_clien
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_h2_client_on_the_admin_listener_loses_its_slot() {
     let (node, _dir) = node(ONE_SLOT).await;
-    let addr = node.admin_addr;
+    let answer = answered_past_a_silent_h2_client(node.admin_addr).await;
+    assert!(
+        answer.is_some_and(|b| b.starts_with(b"HTTP/1.1 ")),
+        "the admin listener did not answer within 10 s while a silent h2 connection held its \
+         only slot"
+    );
+}
+
+/// Takes `addr`'s one slot with an HTTP/2 connection that advertises a stream window of 0 and
+/// asks for a page it can never receive, then what an honest client is answered meanwhile.
+async fn answered_past_a_silent_h2_client(addr: SocketAddr) -> Option<Vec<u8>> {
     let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
     builder.initial_stream_window_size(0);
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -198,12 +189,7 @@ async fn a_silent_h2_client_on_the_admin_listener_loses_its_slot() {
         .await
         .expect("response head");
     let _held = (send, resp);
-    let answer = honest_answer(addr).await;
-    assert!(
-        answer.is_some_and(|b| b.starts_with(b"HTTP/1.1 ")),
-        "the admin listener did not answer within 10 s while a silent h2 connection held its \
-         only slot"
-    );
+    honest_answer(addr).await
 }
 
 /// HTTP/1: a body that stalls gets a 408 that says `Connection: close`, and the connection is
