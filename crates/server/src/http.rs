@@ -177,6 +177,9 @@ pub async fn read_budgeted(req: Request<Incoming>, limit: usize) -> Result<Buffe
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
+        if declared.is_some_and(|n| n <= limit + DRAIN_PAST_LIMIT) {
+            drain(body, DRAIN_PAST_LIMIT + limit).await;
+        }
         return Err(ReadError::TooLarge);
     }
     let mut held = Held {
@@ -215,6 +218,7 @@ async fn collect(
         if let Ok(data) = frame.into_data() {
             let total = out.len().saturating_add(data.len());
             if total > limit {
+                drain(body, DRAIN_PAST_LIMIT).await;
                 return Err(ReadError::TooLarge);
             }
             held.up_to(total)?;
@@ -222,6 +226,32 @@ async fn collect(
         }
     }
     Ok(out.freeze())
+}
+
+/// How much of a body over its limit is still read (and thrown away) before the 413 is sent:
+/// a client that is still sending when the server answers and closes gets a reset from the
+/// kernel, often before it reads the answer, and then sees a broken connection instead of the
+/// reason. Reading a little more costs no memory (nothing is kept) and is bounded in time by
+/// [`DRAIN_TIME`]; larger bodies get the 413 at once.
+const DRAIN_PAST_LIMIT: usize = 1 << 20;
+
+/// The longest a body over its limit is read on before the 413.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads and drops up to `max` bytes of `body`, for at most [`DRAIN_TIME`].
+async fn drain(mut body: Incoming, max: usize) {
+    let read = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen = seen.saturating_add(data.len());
+                if seen > max {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 /// A `text/event-stream` answer fed by `lines`: each item becomes one `data:` event; a comment
