@@ -1,0 +1,217 @@
+//! The settings' tests: defaults, precedence, and each setting's rule named when broken.
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn defaults_then_file_then_env_then_flag() {
+    let s = Settings::resolve(&Flags::default(), env(&[])).expect("defaults");
+    assert_eq!(s.ingest_addr.to_string(), "0.0.0.0:8080");
+    assert_eq!(s.admin_addr.to_string(), "127.0.0.1:8084");
+    assert_eq!(s.data_dir, PathBuf::from("./signal-data"));
+    assert_eq!(s.retry_base, Duration::from_secs(4));
+    assert_eq!(s.source_rate_limit, 1000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("signal.toml");
+    std::fs::write(
+        &file,
+        "ingest_addr = \"127.0.0.1:7000\"\nadmin_addr = \"127.0.0.1:7001\"\n",
+    )
+    .expect("write");
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let s =
+        Settings::resolve(&flags, env(&[("SIGNAL_ADMIN_ADDR", "127.0.0.1:7002")])).expect("file");
+    assert_eq!(
+        s.ingest_addr.to_string(),
+        "127.0.0.1:7000",
+        "file over default"
+    );
+    assert_eq!(s.admin_addr.to_string(), "127.0.0.1:7002", "env over file");
+    let flags = Flags {
+        admin_addr: Some("127.0.0.1:7003".into()),
+        ..flags
+    };
+    let s =
+        Settings::resolve(&flags, env(&[("SIGNAL_ADMIN_ADDR", "127.0.0.1:7002")])).expect("flag");
+    assert_eq!(s.admin_addr.to_string(), "127.0.0.1:7003", "flag over env");
+}
+
+#[test]
+fn bad_settings_are_named() {
+    let bad = |flags: Flags, pairs: &[(&str, &str)]| {
+        Settings::resolve(&flags, env(pairs))
+            .expect_err("bad")
+            .to_string()
+    };
+    assert_eq!(
+        bad(
+            Flags {
+                ingest_addr: Some("nowhere".into()),
+                ..Flags::default()
+            },
+            &[]
+        ),
+        "--ingest-addr: `nowhere` is not an address (expected host:port, e.g. 127.0.0.1:8080)"
+    );
+    assert_eq!(
+        bad(Flags::default(), &[("SIGNAL_PENDO_BASE_URL_EU", "ftp://x")]),
+        "SIGNAL_PENDO_BASE_URL_EU: `ftp://x` is not an http(s) URL"
+    );
+    assert_eq!(
+        bad(Flags::default(), &[("SIGNAL_RETRY_BASE_MS", "soon")]),
+        "SIGNAL_RETRY_BASE_MS: `soon` is not a whole number"
+    );
+    assert!(
+        bad(
+            Flags {
+                config: Some("/nonexistent/signal.toml".into()),
+                ..Flags::default()
+            },
+            &[]
+        )
+        .starts_with("--config: cannot read")
+    );
+}
+
+#[test]
+fn the_dead_letter_cap_takes_sizes_and_zero_keeps_none() {
+    let cap = |pairs: &[(&str, &str)]| {
+        Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.dead_letter_max_bytes)
+    };
+    assert_eq!(cap(&[]), Ok(256 << 20), "256 MiB by default");
+    assert_eq!(cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "0")]), Ok(0));
+    assert_eq!(
+        cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "1GiB")]),
+        Ok(1 << 30)
+    );
+    let bad = cap(&[("SIGNAL_DEAD_LETTER_MAX_BYTES", "lots")]).expect_err("refused");
+    assert_eq!(bad.setting, "SIGNAL_DEAD_LETTER_MAX_BYTES");
+}
+
+#[test]
+fn the_body_budget_takes_sizes_and_at_least_two_mib() {
+    let cap = |pairs: &[(&str, &str)]| {
+        Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.max_buffered_body_bytes)
+    };
+    assert_eq!(cap(&[]), Ok(64 << 20), "64 MiB by default");
+    assert_eq!(
+        cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "8MiB")]),
+        Ok(8 << 20)
+    );
+    let bad = cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1000")]).expect_err("refused");
+    assert_eq!(bad.setting, "SIGNAL_MAX_BUFFERED_BODY_BYTES");
+    let bad = cap(&[("SIGNAL_MAX_BUFFERED_BODY_BYTES", "1MiB")]).expect_err("refused");
+    assert_eq!(bad.setting, "SIGNAL_MAX_BUFFERED_BODY_BYTES");
+}
+
+#[test]
+fn the_spool_cap_takes_bytes_or_units_from_env_or_file() {
+    let cap = |pairs: &[(&str, &str)]| {
+        Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.spool_max_bytes)
+    };
+    assert_eq!(cap(&[]), Ok(10 << 30), "10 GiB by default");
+    for (text, bytes) in [
+        ("1048576", 1 << 20),
+        ("512MiB", 512 << 20),
+        ("512 mib", 512 << 20),
+        ("2GiB", 2 << 30),
+        ("64KiB", 64 << 10),
+        ("1TiB", 1 << 40),
+        ("3GB", 3_000_000_000),
+        ("100kb", 100_000),
+        ("70000B", 70_000),
+    ] {
+        assert_eq!(
+            cap(&[("SIGNAL_SPOOL_MAX_BYTES", text)]),
+            Ok(bytes),
+            "{text}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("signal.toml");
+    std::fs::write(&file, "spool_max_bytes = 1048576\n").expect("write");
+    let flags = Flags {
+        config: Some(file.clone()),
+        ..Flags::default()
+    };
+    let s = Settings::resolve(&flags, env(&[])).expect("file");
+    assert_eq!(s.spool_max_bytes, 1 << 20);
+    let s = Settings::resolve(&flags, env(&[("SIGNAL_SPOOL_MAX_BYTES", "2MiB")])).expect("env");
+    assert_eq!(s.spool_max_bytes, 2 << 20, "env over file");
+    std::fs::write(&file, "spool_max_bytes = \"big\"\n").expect("write");
+    assert_eq!(
+        Settings::resolve(&flags, env(&[])).err().map(|e| e.setting),
+        Some("spool_max_bytes in the config file".to_owned())
+    );
+}
+
+#[test]
+fn a_bad_spool_cap_is_named_with_what_is_accepted() {
+    let why = |text: &str| {
+        Settings::resolve(&Flags::default(), env(&[("SIGNAL_SPOOL_MAX_BYTES", text)]))
+            .expect_err(text)
+            .to_string()
+    };
+    assert_eq!(
+        why("0"),
+        "SIGNAL_SPOOL_MAX_BYTES: `0` is too small (at least 65536 bytes)"
+    );
+    assert_eq!(
+        why("4KiB"),
+        "SIGNAL_SPOOL_MAX_BYTES: `4KiB` is too small (at least 65536 bytes)"
+    );
+    for garbage in ["lots", "-5", "1.5GiB", "12 parsecs", "MiB", "0x100000"] {
+        assert_eq!(
+            why(garbage),
+            format!(
+                "SIGNAL_SPOOL_MAX_BYTES: `{garbage}` is not a size (bytes, or a number with \
+                 B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, e.g. 512MiB)"
+            )
+        );
+    }
+    assert_eq!(
+        why("99999999TiB"),
+        "SIGNAL_SPOOL_MAX_BYTES: `99999999TiB` is too large"
+    );
+}
+
+#[test]
+fn blank_secrets_from_the_environment_are_unset_and_others_trimmed() {
+    let s = Settings::resolve(
+        &Flags::default(),
+        env(&[
+            ("SIGNAL_ADMIN_TOKEN", "  "),
+            ("SIGNAL_PIPELINE_KEY", ""),
+            ("SIGNAL_PIPELINE_SECRET", " s3cret\n"),
+        ]),
+    )
+    .expect("ok");
+    assert_eq!(s.admin_token, None, "blank: the data directory's token");
+    assert_eq!(s.pipeline_key, None);
+    assert_eq!(s.pipeline_secret.as_deref(), Some("s3cret"));
+}
+
+#[test]
+fn region_overrides_point_base_urls_elsewhere() {
+    let s = Settings::resolve(
+        &Flags::default(),
+        env(&[("SIGNAL_PENDO_BASE_URL_EU", "http://127.0.0.1:9/")]),
+    )
+    .expect("ok");
+    let bp = signal_core::Blueprint::get("pendo").expect("embedded");
+    assert_eq!(s.base_url(bp, "eu").as_deref(), Some("http://127.0.0.1:9"));
+    assert_eq!(
+        s.base_url(bp, "us").as_deref(),
+        Some("https://app.pendo.io")
+    );
+}
