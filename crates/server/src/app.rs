@@ -106,50 +106,14 @@ impl Node {
         spool_config.dead_letter_max_bytes = settings.dead_letter_max_bytes;
         let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
         let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
-        let mut generated = Generated::default();
-        let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {
-            crate::secrets::load(&dir, file, given.map(String::as_str), make)
-                .map_err(|e| e.to_string())
-        };
-        let (admin_token, origin) = secret("admin-token", settings.admin_token.as_ref(), || {
-            random_token(32)
-        })?;
-        if origin.is_new() {
-            generated.admin_token = Some(admin_token.clone());
-        }
-        let (pipeline_key, origin) =
-            secret("pipeline-key", settings.pipeline_key.as_ref(), || {
-                Ok(format!("dk_live_{}", random_token(32)?))
-            })?;
-        if origin.is_new() {
-            generated.pipeline_key = Some(pipeline_key.clone());
-        }
-        let (pipeline_secret, _) =
-            secret("pipeline-secret", settings.pipeline_secret.as_ref(), || {
-                random_token(48)
-            })?;
-        let mut sources = store.sources().map_err(|e| e.to_string())?;
-        match sources.iter_mut().find(|s| s.id == "default") {
-            Some(s) => {
-                // The settings win over what the store remembers for the default source.
-                s.pipeline_key = pipeline_key;
-                s.secret = pipeline_secret;
-                store.put_source(s).map_err(|e| e.to_string())?;
-            }
-            None => {
-                let s = SourceRecord {
-                    id: "default".into(),
-                    name: "Default".into(),
-                    pipeline_key,
-                    secret: pipeline_secret,
-                    allowed_origins: Vec::new(),
-                    rate_limit_per_second: settings.source_rate_limit,
-                    created_at: now_rfc3339(),
-                };
-                store.put_source(&s).map_err(|e| e.to_string())?;
-                sources.push(s);
-            }
-        }
+        let (admin_token, pipeline_key, pipeline_secret, generated) =
+            load_secrets(&dir, &settings)?;
+        let sources = default_source(
+            &store,
+            pipeline_key,
+            pipeline_secret,
+            settings.source_rate_limit,
+        )?;
         let ingest = tokio::net::TcpListener::bind(settings.ingest_addr)
             .await
             .map_err(|e| format!("--ingest-addr {}: {e}", settings.ingest_addr))?;
@@ -248,4 +212,65 @@ impl Shared {
             old.stop().await;
         }
     }
+}
+
+/// The admin token, the default source's pipeline key and secret: from the settings, else their
+/// files in `dir`, else generated (and then shown once, in [`Generated`]).
+fn load_secrets(
+    dir: &std::path::Path,
+    settings: &Settings,
+) -> Result<(String, String, String, Generated), String> {
+    let mut generated = Generated::default();
+    let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {
+        crate::secrets::load(dir, file, given.map(String::as_str), make).map_err(|e| e.to_string())
+    };
+    let (admin_token, origin) = secret("admin-token", settings.admin_token.as_ref(), || {
+        random_token(32)
+    })?;
+    if origin.is_new() {
+        generated.admin_token = Some(admin_token.clone());
+    }
+    let (pipeline_key, origin) = secret("pipeline-key", settings.pipeline_key.as_ref(), || {
+        Ok(format!("dk_live_{}", random_token(32)?))
+    })?;
+    if origin.is_new() {
+        generated.pipeline_key = Some(pipeline_key.clone());
+    }
+    let (pipeline_secret, _) =
+        secret("pipeline-secret", settings.pipeline_secret.as_ref(), || {
+            random_token(48)
+        })?;
+    Ok((admin_token, pipeline_key, pipeline_secret, generated))
+}
+
+/// Every source in the store, the default one made or brought up to date with the settings'
+/// key and secret (the settings win over what the store remembers).
+fn default_source(
+    store: &Store,
+    pipeline_key: String,
+    pipeline_secret: String,
+    rate_limit_per_second: u32,
+) -> Result<Vec<SourceRecord>, String> {
+    let mut sources = store.sources().map_err(|e| e.to_string())?;
+    match sources.iter_mut().find(|s| s.id == "default") {
+        Some(s) => {
+            s.pipeline_key = pipeline_key;
+            s.secret = pipeline_secret;
+            store.put_source(s).map_err(|e| e.to_string())?;
+        }
+        None => {
+            let s = SourceRecord {
+                id: "default".into(),
+                name: "Default".into(),
+                pipeline_key,
+                secret: pipeline_secret,
+                allowed_origins: Vec::new(),
+                rate_limit_per_second,
+                created_at: now_rfc3339(),
+            };
+            store.put_source(&s).map_err(|e| e.to_string())?;
+            sources.push(s);
+        }
+    }
+    Ok(sources)
 }
