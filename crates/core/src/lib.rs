@@ -26,7 +26,7 @@ pub use crate::error::{EventError, Rule};
 pub use crate::event::{Consent, Context, Event, EventType, Id, Page};
 pub use crate::identity::{IdentityLookup, Link, MemoryIdentity, links_of};
 pub use crate::map::{DropReason, Mapped, Mapper, Mapping, MetadataKind, MetadataRecord, Warning};
-pub use crate::parse::{Document, Events, PADDING, Parser, RECORD_EXTRA_DEPTH, Shape};
+pub use crate::parse::{Document, Events, PADDING, Parser, Shape};
 pub use crate::tape::{Arr, Obj, Val};
 
 pub mod blueprint;

@@ -40,7 +40,7 @@ pub enum Shape {
 
 /// How much deeper a spooled record nests a single event than its body did: the record wraps
 /// it as `{"batch":[event]}`.
-pub const RECORD_EXTRA_DEPTH: usize = 2;
+const RECORD_EXTRA_DEPTH: usize = 2;
 
 /// Parses bodies, reusing its buffers from one call to the next.
 pub struct Parser {
@@ -63,7 +63,7 @@ impl Parser {
     }
 
     /// A parser for spooled records: a record holds a single event two levels deeper than its
-    /// body did (`{"batch":[event]}`), so it allows [`RECORD_EXTRA_DEPTH`] more levels. What
+    /// body did (`{"batch":[event]}`), so it allows two more levels. What
     /// the gateway accepted at the body's limit is then read back, never refused as too deep.
     pub fn for_records() -> Self {
         Self::with_max_depth(MAX_DEPTH + RECORD_EXTRA_DEPTH)
@@ -351,7 +351,7 @@ impl<'p, 'de> Document<'p, 'de> {
     /// context lacks it: how the gateway stores a batch's context enriched with the request's
     /// ip and user agent, under each event's own.
     ///
-    /// A key the context reads in two spellings ([`CONTEXT_SPELLINGS`]) is the context's when
+    /// A key the context reads in two spellings (`CONTEXT_SPELLINGS`) is the context's when
     /// it holds either spelling with a value; otherwise the extra is added and a null under
     /// either spelling is left out, so the result never holds one field twice (which the
     /// parser refuses: a duplicate key, or both spellings).

@@ -211,9 +211,7 @@ impl DeadLetters {
     ///
     /// [`Consumer::dead_letter`]: crate::Consumer::dead_letter
     pub fn add(&self, id: u64, payload: &[u8], info: DeadLetterInfo) -> Result<(), SpoolError> {
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let at_ms = crate::spool::now_ms();
         let add = op::encode_add(id, at_ms, &info, payload);
         let size = (crate::record::HEADER + add.len()) as u64;
         if size > self.max_bytes {
