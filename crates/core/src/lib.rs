@@ -38,6 +38,8 @@ pub mod json;
 pub mod limits;
 mod map;
 mod parse;
+pub mod request;
+pub mod response;
 mod rules;
 pub mod sample;
 mod tape;
