@@ -5,8 +5,9 @@
 
 use super::Reading;
 use super::dead_letter::{Backoff, DeadLetterStore, Letter, Work, dead_letter_loop};
-use crate::app::{lock, now_ms};
+use crate::clock::now_ms;
 use crate::live::{Entry, Live, Stats};
+use crate::sync::lock;
 use serde_json::json;
 use signal_forward::{Outcome, OutcomeKind};
 use signal_spool::DeadLetterInfo;
