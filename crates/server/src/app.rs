@@ -309,3 +309,61 @@ fn default_source(
     }
     Ok(sources)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Flags;
+
+    fn settings(dir: &Path, admin_addr: &str) -> Settings {
+        let flags = Flags {
+            data_dir: Some(dir.display().to_string()),
+            ingest_addr: Some("127.0.0.1:0".into()),
+            admin_addr: Some(admin_addr.into()),
+            ..Flags::default()
+        };
+        Settings::resolve(&flags, |_| None).expect("settings")
+    }
+
+    /// The binary prints the error on one line and exits 64: it must say which setting to fix.
+    #[tokio::test]
+    async fn an_address_in_use_names_its_setting_and_the_address() {
+        let dir = tempfile::tempdir().expect("dir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr").to_string();
+        let Err(e) = Node::start(settings(dir.path(), &addr)).await else {
+            panic!("started on an address in use");
+        };
+        assert!(
+            matches!(
+                e,
+                StartError::Bind {
+                    setting: "--admin-addr",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("--admin-addr {addr}: ")),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_that_is_a_file_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("data");
+        std::fs::write(&file, "not a directory").expect("write");
+        let Err(e) = Node::start(settings(&file, "127.0.0.1:0")).await else {
+            panic!("started in a file");
+        };
+        assert!(matches!(e, StartError::DataDir { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("data directory {}: ", file.display())),
+            "{e}"
+        );
+    }
+}
