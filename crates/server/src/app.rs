@@ -1,10 +1,5 @@
 //! The running node: opening the data directory, the secrets, the default source, each part's
 //! state (`state.rs`), one delivery runtime per installed integration, and the two servers.
-//!
-//! `lock` and `now_ms` are re-exported here only for `pipeline/read.rs`'s import
-//! (`crate::app::{lock, now_ms}`), which another change is editing at the same time: once that
-//! line reads `use crate::{clock::now_ms, sync::lock};`, the re-export goes, and nothing below
-//! this module imports it.
 
 use crate::admin::AdminState;
 use crate::clock::now_rfc3339;
@@ -21,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-pub(crate) use crate::clock::now_ms;
-pub(crate) use crate::sync::lock;
 
 /// A started node: its addresses, and how to stop it.
 pub struct Node {

@@ -5,7 +5,7 @@
 //! tokio worker).
 
 use super::{Flight, Limits, Reading};
-use crate::app::{lock, now_ms};
+use crate::{clock::now_ms, sync::lock};
 use crate::live::{Entry, Live, Meta, Stats};
 use bytes::Bytes;
 use signal_core::{Mapped, Mapper, Parser, Shape};
