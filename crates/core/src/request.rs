@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+#[doc(hidden)]
+pub mod legacy_pendo;
 mod resolve;
 
 pub use resolve::{MASK, ResolveError, resolve};
