@@ -299,6 +299,14 @@ impl Worker {
             diagnosis,
             &[],
         );
+        // A delayed item past the retry policy's age is given up on (a vendor that throttles
+        // one id for ever does not keep it for ever).
+        let max_age = self.cfg.retry.max_age;
+        let (old, waiting): (Vec<Piece>, Vec<Piece>) = waiting
+            .into_iter()
+            .partition(|p| now.duration_since(p.first_at) >= max_age);
+        let why = Some(format!("too_old: {reason}"));
+        self.emit(&old, shared, OutcomeKind::DeadLettered, why, None, &[]);
         if !waiting.is_empty() {
             let why = Some(format!("delayed: {reason}"));
             self.emit(&waiting, shared, OutcomeKind::Retrying, why, None, &[]);

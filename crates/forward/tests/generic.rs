@@ -524,3 +524,33 @@ async fn a_request_goes_partial_a_bounded_number_of_times_and_warnings_come_from
         br#"[{"visitorId":"u1","values":{"a":1,"b":1}}]"#
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_throttled_past_the_retry_age_is_dead_lettered_not_held_for_ever() {
+    let vendor = Vendor::start(|_, _| {
+        let body = json!({"code": 429, "throttled_events": [0]});
+        (429, Vec::new(), body.to_string())
+    })
+    .await;
+    let mut cfg = config(
+        &vendor,
+        amplitude_request(1, 0),
+        amplitude_rules(1),
+        json!({"api_key": "k"}),
+    );
+    cfg.retry.max_age = Duration::from_millis(500);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    integration.deliver(job(0, 0, json!({"user_id": "hot"}), Some("hot")));
+    let got = finals(&mut rx, 1, Duration::from_secs(5)).await;
+    let kinds: Vec<(OutcomeKind, Option<&str>)> =
+        got.iter().map(|o| (o.kind, o.reason.as_deref())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (OutcomeKind::Retrying, Some("delayed: status_429")),
+            (OutcomeKind::DeadLettered, Some("too_old: status_429"))
+        ]
+    );
+    assert_eq!(vendor.seen().len(), 2, "sent again once, after the delay");
+}
