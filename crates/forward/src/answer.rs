@@ -73,52 +73,52 @@ impl Worker {
         self.retries.insert((at, self.tiebreak), req);
     }
 
-    pub(crate) fn finish(&mut self, done: Done) {
-        let Done {
-            req,
-            body,
-            answer,
-            latency,
-            probe,
-        } = done;
-        let now = Instant::now();
-        let attempt = req.attempts + 1;
-        let Some(target) = self.targets.get(req.target) else {
-            self.lost(&req);
-            return;
-        };
-        let items = req.pieces.len();
-        let (decision, reason, retry_after) = match &answer {
+    /// The decision on an answer (or on no answer: retry), the reason words, the answer's
+    /// `Retry-After`, and what its outcomes share: the request as shown and the response.
+    fn judge(&self, done: &Done) -> Option<(Decision, String, Option<Duration>, Shared)> {
+        let target = self.targets.get(done.req.target)?;
+        let items = done.req.pieces.len();
+        let bp = self.cfg.blueprint;
+        let (decision, reason, retry_after, response) = match &done.answer {
             Ok(a) => (
-                policy::decide(self.cfg.blueprint, &target.rules, a.status, &a.body, items),
+                policy::decide(bp, &target.rules, a.status, &a.body, items),
                 format!("status_{}", a.status),
                 a.retry_after,
+                VendorResponse {
+                    status: a.status,
+                    body: a.body.clone(),
+                },
             ),
             Err(e) => (
                 Decision::Retry { throttled: false },
                 e.reason().to_owned(),
                 None,
-            ),
-        };
-        let shared = Shared {
-            attempt,
-            latency: Some(latency),
-            request: Some(VendorRequest {
-                method: target.method_str,
-                url: target.shown_url.clone(),
-                body: target.shown_body(&req.pieces, &body),
-            }),
-            response: Some(match &answer {
-                Ok(a) => VendorResponse {
-                    status: a.status,
-                    body: a.body.clone(),
-                },
-                Err(e) => VendorResponse {
+                VendorResponse {
                     status: 0,
                     body: Bytes::from(e.detail()),
                 },
-            }),
+            ),
         };
+        let shared = Shared {
+            attempt: done.req.attempts + 1,
+            latency: Some(done.latency),
+            request: Some(VendorRequest {
+                method: target.method_str,
+                url: target.shown_url.clone(),
+                body: target.shown_body(&done.req.pieces, &done.body),
+            }),
+            response: Some(response),
+        };
+        Some((decision, reason, retry_after, shared))
+    }
+
+    pub(crate) fn finish(&mut self, done: Done) {
+        let now = Instant::now();
+        let Some((decision, reason, retry_after, shared)) = self.judge(&done) else {
+            self.lost(&done.req);
+            return;
+        };
+        let Done { req, probe, .. } = done;
         match decision {
             Decision::Delivered { warnings } => {
                 if probe || self.paused.is_some() {

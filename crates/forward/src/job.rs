@@ -65,3 +65,50 @@ impl Job {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::standin::{Item, Merge};
+
+    #[test]
+    fn an_item_becomes_a_job_for_its_request_with_its_hold_or_its_merge() {
+        let plain = Item {
+            request: 2,
+            body: br#"{"event_type":"e"}"#,
+            merge: None,
+            hold: Some("u-1"),
+        };
+        let job = Job::from_item(7, &plain);
+        assert_eq!(
+            job,
+            Job {
+                id: 7,
+                request: 2,
+                body: JobBody::Item(Bytes::from_static(br#"{"event_type":"e"}"#)),
+                hold: Some("u-1".into()),
+            }
+        );
+        let merged = Item {
+            request: 0,
+            body: b"",
+            merge: Some(Merge {
+                id: "acme",
+                pairs: vec![(b"\"plan\"", b"\"pro\"")],
+            }),
+            hold: None,
+        };
+        let job = Job::from_item(8, &merged);
+        assert_eq!(
+            job.body,
+            JobBody::Merge {
+                id: "acme".into(),
+                fields: vec![(
+                    Bytes::from_static(b"\"plan\""),
+                    Bytes::from_static(b"\"pro\"")
+                )],
+            }
+        );
+        assert_eq!(job.bytes(), 4 + 6 + 5);
+    }
+}
