@@ -6,121 +6,12 @@
 mod support;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
-use signal_core::Blueprint;
-use signal_core::request::{RequestSpec, resolve};
-use signal_forward::{Engine, ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use serde_json::json;
+use signal_forward::{Engine, Job, JobBody, Outcome, OutcomeKind};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
-use support::{Seen, Vendor, ok};
+use support::*;
 use tokio::sync::mpsc;
-
-/// Amplitude's response policy (amplitude.md 3.5), with the 429 delay as given.
-fn amplitude_rules(delay_s: u64) -> Value {
-    json!({"amplitude_v2": [
-        {"status": ["2xx"], "outcome": "delivered"},
-        {"status": [400], "body": {"contains": "Invalid API key"}, "outcome": "pause", "diagnosis": "invalid_api_key"},
-        {"status": [400], "outcome": "partial",
-         "drop_indexes": ["events_with_invalid_fields.*", "events_with_missing_fields.*",
-                          "events_with_invalid_id_lengths.*", "silenced_events"]},
-        {"status": [413], "outcome": "split"},
-        {"status": [429], "outcome": "partial", "delay_indexes": {"from": ["throttled_events"], "seconds": delay_s}},
-        {"status": [429], "outcome": "throttle"},
-        {"status": [408, "5xx"], "outcome": "retry"},
-        {"status": ["4xx"], "outcome": "dead_letter"}
-    ]})
-}
-
-/// An Amplitude-like request: the key in the body, events batched under `max_items`.
-fn amplitude_request(max_items: usize, linger_ms: u64) -> Value {
-    json!({"events": {"url": "{region.base}/2/httpapi", "auth": {"body": {"api_key": "{config.api_key}"}},
-        "batch": {"max_items": max_items, "max_bytes": 1_000_000, "linger_ms": linger_ms, "hold_by": "user_id"},
-        "envelope": {"events": {"@items": true}}, "item": {}, "response": "amplitude_v2"}})
-}
-
-const AMPLITUDE_KEY: &str = "amp-secret-key-0042";
-
-/// A configuration from request specs, response policies and config values, with fast retries.
-fn config(vendor: &Vendor, requests: Value, responses: Value, values: Value) -> ForwardConfig {
-    let specs: BTreeMap<String, RequestSpec> = serde_json::from_value(requests).expect("specs");
-    let targets = resolve(
-        &specs,
-        values.as_object().expect("object"),
-        &vendor.base_url,
-    )
-    .expect("resolves");
-    // The blueprint only lends its troubleshooting table and defaults here.
-    let mut c = ForwardConfig::new("t", Blueprint::get("pendo").expect("embedded"), targets);
-    c.responses = serde_json::from_value(responses).expect("policies");
-    c.rate_limit_per_second = 10_000;
-    c.retry = RetryPolicy {
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(200),
-        max_attempts: 5,
-        max_age: Duration::from_secs(3600),
-    };
-    c.timeout = Duration::from_secs(2);
-    c
-}
-
-fn job(id: u64, request: usize, item: Value, hold: Option<&str>) -> Job {
-    Job {
-        id,
-        request,
-        body: JobBody::Item(Bytes::from(item.to_string())),
-        hold: hold.map(Box::from),
-    }
-}
-
-/// Outcomes until `n` events reached a final one, or the deadline.
-async fn finals(
-    rx: &mut mpsc::UnboundedReceiver<Outcome>,
-    n: usize,
-    within: Duration,
-) -> Vec<Outcome> {
-    let mut seen = Vec::new();
-    let mut done = 0;
-    let deadline = tokio::time::Instant::now() + within;
-    while done < n {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(o)) => {
-                if matches!(
-                    o.kind,
-                    OutcomeKind::Delivered | OutcomeKind::DeadLettered | OutcomeKind::Dropped
-                ) {
-                    done += 1;
-                }
-                seen.push(o);
-            }
-            _ => break,
-        }
-    }
-    seen
-}
-
-fn ids(got: &[Outcome], kind: OutcomeKind) -> BTreeSet<u64> {
-    got.iter()
-        .filter(|o| o.kind == kind)
-        .map(|o| o.id)
-        .collect()
-}
-
-fn events(s: &Seen) -> Vec<Value> {
-    s.json()["events"].as_array().cloned().unwrap_or_default()
-}
-
-/// No outcome shows `secret`, in its URL or its body.
-fn assert_never_shown(got: &[Outcome], secret: &str) {
-    for o in got {
-        if let Some(r) = &o.request {
-            assert!(!r.url.contains(secret), "{secret} in {}", r.url);
-            assert!(
-                !String::from_utf8_lossy(&r.body).contains(secret),
-                "{secret} in a shown body"
-            );
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_naming_events_dead_letters_those_with_the_answer_and_delivers_the_rest() {
