@@ -124,7 +124,15 @@ pub(crate) fn forward_config(
         .settings
         .base_url(bp, &config.region)
         .ok_or_else(|| PipelineStartError::UnknownRegion(config.region.clone()))?;
-    let mut f = ForwardConfig::new(&rec.id, bp, &base, &config.auth);
+    // TEMPORARY (issue 12): Pendo's requests from the legacy spec set until pendo.json has
+    // `requests`/`responses`; then `resolve(&bp.requests, ..)` and `bp.responses`.
+    let mut values = config.values.clone();
+    values.insert("integration_key".into(), config.auth.clone().into());
+    let targets =
+        signal_core::request::resolve(&signal_core::request::legacy_pendo::specs(), &values, &base)
+            .map_err(PipelineStartError::Targets)?;
+    let mut f = ForwardConfig::new(&rec.id, bp, targets);
+    f.responses = signal_core::request::legacy_pendo::responses();
     f.rate_limit_per_second = config.rate_limit_per_second;
     f.retry = RetryPolicy {
         base: shared.settings.retry_base,

@@ -303,9 +303,15 @@ pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> 
             other => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(&other)),
         }
     };
-    let url = format!("{}{}", fcfg.base_url, bp.track.path);
+    // TEMPORARY (issue 12): the test event goes to the `track` target.
+    let track = fcfg.target_index("track").unwrap_or(0);
+    let url = fcfg
+        .targets
+        .get(track)
+        .map(|t| t.shown_url.clone())
+        .unwrap_or_default();
     let request = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
-    match shared.engine().send_test(&fcfg, body).await {
+    match shared.engine().send_test(&fcfg, track, body).await {
         Ok((status, answer)) => {
             let diagnosis = bp
                 .diagnose_status(status)

@@ -118,6 +118,15 @@ async fn outcome_loop(
                 }
                 stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
             }
+            OutcomeKind::Dropped => {
+                // A response rule dropped it: done, nothing kept.
+                if let Some(f) = r.release(o.id)
+                    && !f.replayed
+                {
+                    let _ = r.consumer.ack(f.receipt);
+                }
+                stats.count_reason("dropped", o.reason.as_deref().unwrap_or("unknown"));
+            }
             OutcomeKind::Retrying => stats.count("retrying"),
             OutcomeKind::Failed => {
                 stats.count("failed");

@@ -15,6 +15,8 @@ pub enum PipelineStartError {
     Config(ConfigErrors),
     /// Its region has no base URL.
     UnknownRegion(String),
+    /// Its blueprint's requests cannot be made concrete with its config.
+    Targets(signal_core::request::ResolveError),
     /// The spool cannot give it a consumer.
     Spool(SpoolError),
     /// Its reader thread cannot be started.
@@ -28,6 +30,7 @@ impl fmt::Display for PipelineStartError {
             Self::NoVariant(key) => write!(f, "no variant {key}"),
             Self::Config(e) => e.fmt(f),
             Self::UnknownRegion(region) => write!(f, "unknown region {region}"),
+            Self::Targets(e) => e.fmt(f),
             Self::Spool(e) => e.fmt(f),
             Self::Thread(e) => e.fmt(f),
         }
