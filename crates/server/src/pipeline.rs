@@ -24,7 +24,7 @@ use outcomes::Outcomes;
 use serde_json::Value;
 use signal_core::{Blueprint, IntegrationConfig, Mapper};
 use signal_forward::{ForwardConfig, RetryPolicy};
-use signal_spool::{Consumer, DeadLetters, Receipt, Start};
+use signal_spool::{Consumer, DeadLetterInfo, DeadLetters, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +78,27 @@ impl Reading {
         }
     }
 
+    /// One of `seq`'s items reached its end (`dead`: it was dead-lettered, with this answer).
+    /// A record is finished when its last item is: acknowledged if every item was delivered or
+    /// dropped, else kept whole as a dead letter with the first dead item's answer (a replay
+    /// sends every item again: at least once, never lost).
+    fn settle(&mut self, seq: u64, dead: Option<DeadLetterInfo>) -> Settle {
+        let Some(f) = self.inflight.get_mut(&seq) else {
+            return Settle::Unknown;
+        };
+        if f.dead.is_none() {
+            f.dead = dead;
+        }
+        f.items = f.items.saturating_sub(1);
+        if f.items > 0 {
+            return Settle::Pending;
+        }
+        match f.dead.take() {
+            Some(info) => Settle::DeadLetter(info),
+            None => Settle::Done,
+        }
+    }
+
     /// Takes `seq` out of delivery, uncounting its bytes.
     fn release(&mut self, seq: u64) -> Option<Flight> {
         let f = self.inflight.remove(&seq)?;
@@ -96,6 +117,23 @@ struct Flight {
     replayed: bool,
     /// What it holds in memory: its record and its mapped request body.
     bytes: usize,
+    /// Its items not yet delivered, dropped or dead-lettered (an event may make several
+    /// requests: Amplitude's and Heap's group calls make two).
+    items: u32,
+    /// The answer of its first dead-lettered item, while others are still out.
+    dead: Option<DeadLetterInfo>,
+}
+
+/// What a record needs once one of its items reached its end.
+enum Settle {
+    /// Not in delivery (already finished).
+    Unknown,
+    /// Other items are still out.
+    Pending,
+    /// Every item was delivered or dropped: acknowledge it.
+    Done,
+    /// An item was dead-lettered: keep the record as a dead letter with this answer.
+    DeadLetter(DeadLetterInfo),
 }
 
 /// A running integration.

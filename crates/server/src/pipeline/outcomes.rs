@@ -3,7 +3,7 @@
 //! workers, then acknowledges) or pauses (held), and is counted and reported as a live event.
 //! It holds delivery's lock only for in-memory work.
 
-use super::Reading;
+use super::{Reading, Settle};
 use super::dead_letter::{Backoff, DeadLetterStore, Letter, Work, dead_letter_loop};
 use crate::clock::now_ms;
 use crate::live::{Entry, Live, Stats};
@@ -90,42 +90,44 @@ async fn outcome_loop(
         let meta = r.inflight.get(&o.id).map(|f| f.meta.clone());
         let Some(meta) = meta else { continue };
         match o.kind {
-            OutcomeKind::Delivered => {
-                match r.release(o.id) {
-                    // Finishing a replay is a synced write: made by the dead-letter task.
-                    Some(f) if f.replayed => {
-                        let _ = letters.send(Work::FinishReplay(o.id));
+            OutcomeKind::Delivered | OutcomeKind::Dropped | OutcomeKind::DeadLettered => {
+                match r.settle(o.id, info) {
+                    Settle::Unknown | Settle::Pending => {}
+                    Settle::Done => match r.release(o.id) {
+                        // Finishing a replay is a synced write: made by the dead-letter task.
+                        Some(f) if f.replayed => {
+                            let _ = letters.send(Work::FinishReplay(o.id));
+                        }
+                        Some(f) => {
+                            let _ = r.consumer.ack(f.receipt);
+                        }
+                        None => {}
+                    },
+                    // Still in flight until its dead letter is written (the dead-letter task
+                    // then acknowledges it): never lost, never acknowledged unwritten.
+                    Settle::DeadLetter(info) => {
+                        let letter = Letter {
+                            seq: o.id,
+                            payload: meta.input.clone(),
+                            info,
+                            replayed: r.inflight.get(&o.id).is_some_and(|f| f.replayed),
+                        };
+                        if letters.send(Work::DeadLetter(letter)).is_ok() {
+                            stats.dead_letter_queued();
+                        }
                     }
-                    Some(f) => {
-                        let _ = r.consumer.ack(f.receipt);
+                }
+                match o.kind {
+                    OutcomeKind::Delivered => {
+                        stats.delivered(latency.unwrap_or(0));
+                        stats.set_status("active", None);
                     }
-                    None => {}
+                    OutcomeKind::Dropped => {
+                        stats.count_reason("dropped", o.reason.as_deref().unwrap_or("unknown"));
+                    }
+                    _ => stats
+                        .count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown")),
                 }
-                stats.delivered(latency.unwrap_or(0));
-                stats.set_status("active", None);
-            }
-            OutcomeKind::DeadLettered => {
-                // Still in flight until its dead letter is written (the dead-letter task then
-                // acknowledges it): never lost, never acknowledged unwritten.
-                let letter = Letter {
-                    seq: o.id,
-                    payload: meta.input.clone(),
-                    info: info.unwrap_or_default(),
-                    replayed: r.inflight.get(&o.id).is_some_and(|f| f.replayed),
-                };
-                if letters.send(Work::DeadLetter(letter)).is_ok() {
-                    stats.dead_letter_queued();
-                }
-                stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
-            }
-            OutcomeKind::Dropped => {
-                // A response rule dropped it: done, nothing kept.
-                if let Some(f) = r.release(o.id)
-                    && !f.replayed
-                {
-                    let _ = r.consumer.ack(f.receipt);
-                }
-                stats.count_reason("dropped", o.reason.as_deref().unwrap_or("unknown"));
             }
             OutcomeKind::Retrying => stats.count("retrying"),
             OutcomeKind::Failed => {

@@ -236,6 +236,8 @@ impl ReadLoop {
             bytes: meta.input.len() + job_bytes(&job),
             meta,
             replayed: record.replayed,
+            items: 1,
+            dead: None,
         };
         lock(&self.reading).hold(record.seq, flight);
         self.integration.deliver(job);

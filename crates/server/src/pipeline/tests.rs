@@ -140,6 +140,8 @@ fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
             meta,
             replayed: r.replayed,
             bytes: r.payload.len(),
+            items: 1,
+            dead: None,
         };
         reading.hold(r.seq, flight);
     }
