@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
-
 /// A started node: its addresses, and how to stop it.
 pub struct Node {
     /// Where the ingestion API listens.

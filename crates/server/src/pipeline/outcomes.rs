@@ -3,8 +3,8 @@
 //! workers, then acknowledges) or pauses (held), and is counted and reported as a live event.
 //! It holds delivery's lock only for in-memory work.
 
-use super::{Reading, Settle};
 use super::dead_letter::{Backoff, DeadLetterStore, Letter, Work, dead_letter_loop};
+use super::{Reading, Settle};
 use crate::clock::now_ms;
 use crate::live::{Entry, Live, Stats};
 use crate::sync::lock;

@@ -5,8 +5,8 @@
 //! tokio worker).
 
 use super::{Flight, Limits, Reading};
-use crate::{clock::now_ms, sync::lock};
 use crate::live::{Entry, Live, Meta, Stats};
+use crate::{clock::now_ms, sync::lock};
 use bytes::Bytes;
 use signal_core::{Mapped, Mapper, Parser, Shape};
 use signal_forward::{Job, JobBody};

@@ -389,3 +389,49 @@ async fn a_replay_given_up_on_again_is_a_dead_letter_again_and_its_replay_finish
     assert_eq!(rig.store.finish_attempts.load(Ordering::SeqCst), 1);
     rig.finish().await;
 }
+
+/// Marks `seq` as an event that made `items` requests.
+fn with_items(rig: &Rig, seq: u64, items: u32) {
+    if let Some(f) = rig.reading.lock().unwrap().inflight.get_mut(&seq) {
+        f.items = items;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_made_two_requests_is_acknowledged_only_when_both_are_delivered() {
+    let rig = rig(2);
+    with_items(&rig, 1, 2);
+    rig.tx.send(outcome(1, OutcomeKind::Delivered)).unwrap();
+    rig.tx.send(outcome(2, OutcomeKind::Delivered)).unwrap();
+    eventually("the one-item record acknowledged", || {
+        rig.in_flight(2) == Some(false)
+    })
+    .await;
+    assert_eq!(
+        rig.in_flight(1),
+        Some(true),
+        "its second request is still out"
+    );
+    assert_eq!(rig.committed(), Some(0), "nothing acknowledged past it");
+    rig.tx.send(outcome(1, OutcomeKind::Delivered)).unwrap();
+    eventually("both records acknowledged", || rig.committed() == Some(2)).await;
+    assert!(rig.dead_ids().is_empty());
+    rig.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_with_one_request_dead_lettered_and_one_delivered_is_kept_as_a_dead_letter() {
+    let rig = rig(1);
+    with_items(&rig, 1, 2);
+    rig.tx.send(outcome(1, OutcomeKind::DeadLettered)).unwrap();
+    rig.tx.send(outcome(1, OutcomeKind::Delivered)).unwrap();
+    eventually("the record finished", || rig.committed() == Some(1)).await;
+    assert_eq!(
+        rig.dead_ids(),
+        [1],
+        "kept whole, with the dead item's answer"
+    );
+    let page = rig.dead.page(None, 10).unwrap();
+    assert_eq!(page.letters[0].info.reason, "vendor_rejected");
+    rig.finish().await;
+}
