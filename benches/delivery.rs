@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
 use signal_core::{Blueprint, MetadataKind};
 use signal_forward::{Engine, ForwardConfig, Job, OutcomeKind};
+use signal_sandbox::{Sim, Subscriptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -17,7 +17,6 @@
 //!   `live.rs` and `dead_letters.rs` (which keep the events and read the dead letters from disk).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
-//! - `demo.rs`: the node plus the Pendo sandbox and a stream of sample events.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -31,13 +30,11 @@ mod auth;
 mod cors;
 mod dead_letters;
 mod dedup;
-pub mod demo;
 mod encoding;
 pub mod gateway;
 mod http;
 mod ingest;
 mod live;
-pub mod loadgen;
 mod pipeline;
 mod records;
 mod secrets;

@@ -6,12 +6,12 @@
 //! The node runs in this process (its own data directory under the system's temp dir, the same
 //! disk), so the figures are those of one 2-core machine doing everything.
 
-use crate::app::Node;
-use crate::settings::{Flags, Settings};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
 use serde_json::{Value, json};
+use signal_sandbox::{Sim, Subscriptions};
+use signal_server::Node;
+use signal_server::{Flags, Settings};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

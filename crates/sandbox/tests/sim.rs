@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
+use signal_sandbox::{Sim, Subscriptions};
 use std::time::Duration;
 
 type Client = hyper_util::client::legacy::Client<
@@ -132,7 +132,7 @@ async fn faults_are_injected_as_planned() {
     let sim = Sim::start("us", subs).await.expect("sim");
     let c = client();
     let track = format!("{}/data/track", sim.base_url());
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         throttle_next: 2,
         retry_after_secs: 7,
         ..Default::default()
@@ -151,20 +151,20 @@ async fn faults_are_injected_as_planned() {
     );
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 429);
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 200);
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         error_rate: 1.0,
         ..Default::default()
     });
     let status = call(&c, "POST", &track, Some("k"), TRACK).await.0;
     assert!(status == 500 || status == 503, "{status}");
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         latency: Duration::from_millis(150),
         ..Default::default()
     });
     let start = std::time::Instant::now();
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 200);
     assert!(start.elapsed() >= Duration::from_millis(150));
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         reset_after_rate: 1.0,
         ..Default::default()
     });

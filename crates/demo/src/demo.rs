@@ -2,11 +2,11 @@
 //! Pendo integration installed through the real install API, and a steady stream of sample
 //! events through the real ingestion API, so a newcomer sees events flow with no Pendo account.
 
-use crate::app::Node;
-use crate::settings::Settings;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
+use signal_sandbox::{Sim, Subscriptions};
+use signal_server::Node;
+use signal_server::Settings;
 use std::time::Duration;
 
 type Client = hyper_util::client::legacy::Client<
