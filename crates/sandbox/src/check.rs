@@ -4,7 +4,8 @@
 //! `events_with_invalid_fields` lists them.
 
 use crate::answer::{Vars, fill};
-use crate::fixture::{FieldRule, Fixture, ItemRule, Messages, Route, Shape};
+use crate::fixture::{FieldRule, Fixture, ItemRule, Route, Shape};
+use crate::messages::{Which, default_message, pick};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -13,47 +14,6 @@ use std::collections::BTreeMap;
 pub(crate) struct Refusal {
     pub answer: &'static str,
     pub vars: Vars,
-}
-
-#[derive(Clone, Copy)]
-enum Which {
-    Required,
-    Type,
-    Null,
-    Equals,
-    Length,
-    NotIn,
-    AnyOf,
-    NotJson,
-    Shape,
-}
-
-fn pick(m: &Messages, w: Which) -> Option<&String> {
-    match w {
-        Which::Required => m.required.as_ref(),
-        Which::Type => m.wrong_type.as_ref(),
-        Which::Null => m.null.as_ref(),
-        Which::Equals => m.equals.as_ref(),
-        Which::Length => m.length.as_ref(),
-        Which::NotIn => m.not_in.as_ref(),
-        Which::AnyOf => m.any_of.as_ref(),
-        Which::NotJson => m.not_json.as_ref(),
-        Which::Shape => m.shape.as_ref(),
-    }
-}
-
-fn default_message(w: Which) -> &'static str {
-    match w {
-        Which::Required => "${path} is required (${a_type})",
-        Which::Type => "${path} must be ${a_type}",
-        Which::Null => "${path} must not be null",
-        Which::Equals => "${path} must be ${value}",
-        Which::Length => "${path} must be ${min} to ${max} characters",
-        Which::NotIn => "${path} must not be ${value}",
-        Which::AnyOf => "one of ${field} is required",
-        Which::NotJson => "body is not JSON: ${error}",
-        Which::Shape => "body must be a JSON ${shape}",
-    }
 }
 
 /// One failed check.
@@ -427,93 +387,5 @@ fn invalid_items(out: &[Failure], items: usize) -> Refusal {
 }
 
 #[cfg(test)]
-mod tests {
-    //! Pendo's checks as `pendo-sim` made them, word for word, now from `fixtures/pendo.json`.
-    use super::*;
-
-    fn run(route: &str, body: &[u8]) -> Result<usize, String> {
-        let f = Fixture::builtin("pendo").expect("pendo fixture");
-        let r = f.routes.iter().find(|r| r.name == route).expect("route");
-        let why = |r: Refusal| {
-            r.vars
-                .get("why")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let v = parse(&f, r, body).map_err(why)?;
-        check(&f, r, &v).map_err(why)
-    }
-
-    fn track(body: &[u8]) -> Result<(), String> {
-        run("track", body).map(|_| ())
-    }
-
-    fn metadata(body: &[u8], id_field: &str) -> Result<usize, String> {
-        let route = if id_field == "visitorId" {
-            "visitors"
-        } else {
-            "accounts"
-        };
-        run(route, body)
-    }
-
-    #[test]
-    fn track_bodies() {
-        assert!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"properties":{}}"#)
-                .is_ok()
-        );
-        assert_eq!(
-            track(br#"{"type":"track","visitorId":"v","timestamp":1}"#),
-            Err("event is required (a non-empty string)".into())
-        );
-        assert_eq!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":"now"}"#),
-            Err("timestamp is required (epoch milliseconds)".into())
-        );
-        assert_eq!(
-            track(
-                br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"accountId":null}"#
-            ),
-            Err("accountId must not be null".into())
-        );
-        assert_eq!(
-            track(br#"{"type":"page","event":"e","visitorId":"v","timestamp":1}"#),
-            Err("type must be \"track\"".into())
-        );
-        assert_eq!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"accountId":7}"#),
-            Err("accountId must be a string".into())
-        );
-        assert_eq!(
-            track(br#"{"type":"track","event":"e","visitorId":"v","timestamp":1,"context":[]}"#),
-            Err("context must be an object".into())
-        );
-        assert_eq!(track(br#"[]"#), Err("body must be a JSON object".into()));
-        assert!(track(b"{").is_err_and(|e| e.starts_with("body is not JSON: ")));
-    }
-
-    #[test]
-    fn metadata_bodies() {
-        assert_eq!(
-            metadata(br#"[{"visitorId":"u","values":{"a":1}}]"#, "visitorId"),
-            Ok(1)
-        );
-        assert_eq!(
-            metadata(br#"[{"visitorId":"u"}]"#, "visitorId"),
-            Err("[0].values must be an object".into())
-        );
-        assert_eq!(
-            metadata(br#"{"visitorId":"u"}"#, "visitorId"),
-            Err("body must be a JSON array of records".into())
-        );
-        assert_eq!(
-            metadata(
-                br#"[{"accountId":"a","values":{}},{"values":{}}]"#,
-                "accountId"
-            ),
-            Err("[1].accountId is required (a non-empty string)".into())
-        );
-    }
-}
+#[path = "check_tests.rs"]
+mod tests;

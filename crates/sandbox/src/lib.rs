@@ -12,7 +12,7 @@
 //!   another region its wrong-region answer: `subscriptions.rs`;
 //! - checks the body (JSON object or array, where the items are, required keys and types per
 //!   item, most items and bytes per request), naming the failing items by index as Amplitude's
-//!   partial 400 does and accepting nothing of a refused request: `check.rs`;
+//!   partial 400 does and accepting nothing of a refused request: `check.rs` (texts: `messages.rs`);
 //! - throttles per id (more than N items per window for one `user_id`/`device_id`):
 //!   `throttle.rs`;
 //! - answers as the vendor does, from templates (`answer.rs`);
@@ -20,7 +20,7 @@
 //!   ([`Sim::requests`], [`Sim::items`], [`Sim::stats`]; over HTTP `GET /_sim/requests`,
 //!   `/_sim/items`, `/_sim/stats`): `record.rs`.
 //!
-//! The fixture format is `fixture.rs`; the server, the stages of one request, `server.rs`.
+//! The fixture format is `fixture.rs`, its loading and rules `load.rs`; the server, the stages of one request, `server.rs`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -30,6 +30,8 @@ mod auth;
 mod check;
 mod faults;
 mod fixture;
+mod load;
+mod messages;
 mod record;
 mod server;
 mod subscriptions;
@@ -37,9 +39,10 @@ mod throttle;
 
 pub use crate::faults::FaultPlan;
 pub use crate::fixture::{
-    ANSWERS, Answer, AuthRule, BodyRule, FieldRule, FieldType, Fixture, FixtureError, ItemRule,
-    Messages, Route, Rule, Shape, Throttle, VARIABLES,
+    Answer, AuthRule, BodyRule, FieldRule, FieldType, Fixture, ItemRule, Messages, Route, Shape,
+    Throttle,
 };
+pub use crate::load::{ANSWERS, FixtureError, Rule, VARIABLES};
 pub use crate::record::{AcceptedItem, Recorded, SimStats};
 pub use crate::server::Sim;
 pub use crate::subscriptions::Subscriptions;
