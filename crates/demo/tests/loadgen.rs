@@ -18,7 +18,10 @@ async fn every_track_event_sent_is_delivered_to_the_sandbox() {
     .await
     .expect("the load runs");
     assert_eq!(report["errors"], 0, "{report}");
-    assert!(report["accepted_events"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert!(
+        report["accepted_events"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
     let sent = report["track_events_sent"].as_u64().unwrap_or(0);
     assert!(sent > 0, "{report}");
     assert_eq!(report["track_requests_delivered"], sent, "{report}");

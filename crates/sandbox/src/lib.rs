@@ -12,7 +12,8 @@
 //!   another region its wrong-region answer: `subscriptions.rs`;
 //! - checks the body (JSON object or array, where the items are, required keys and types per
 //!   item, most items and bytes per request), naming the failing items by index as Amplitude's
-//!   partial 400 does and accepting nothing of a refused request: `check.rs` (texts: `messages.rs`);
+//!   partial 400 does and accepting nothing of a refused request: `check.rs`, its texts
+//!   `messages.rs`;
 //! - throttles per id (more than N items per window for one `user_id`/`device_id`):
 //!   `throttle.rs`;
 //! - answers as the vendor does, from templates (`answer.rs`);

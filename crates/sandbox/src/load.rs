@@ -78,7 +78,7 @@ pub enum Rule {
     UnknownAnswer,
     /// A `${var}` not in [`VARIABLES`].
     UnknownVariable(String),
-    /// Two routes with one method and path.
+    /// Two routes with one name, or one method and path.
     DuplicateRoute,
     /// An item field on an array body, or `fields` on a body without an object envelope.
     ItemsNeedObject,
@@ -95,7 +95,9 @@ impl std::fmt::Display for FixtureError {
                 let rule = match rule {
                     Rule::UnknownAnswer => format!("unknown answer name (one of {ANSWERS:?})"),
                     Rule::UnknownVariable(v) => format!("unknown variable ${{{v}}}"),
-                    Rule::DuplicateRoute => "a second route with this method and path".into(),
+                    Rule::DuplicateRoute => {
+                        "a second route with this name, or method and path".into()
+                    }
                     Rule::ItemsNeedObject => "`items` and `fields` need an object body".into(),
                     Rule::NoRoutes => "a fixture needs at least one route".into(),
                 };
@@ -185,10 +187,9 @@ impl Fixture {
         check_answers("answers", &self.answers)?;
         for (i, r) in self.routes.iter().enumerate() {
             let at = format!("routes[{i}]");
-            if self.routes[..i]
-                .iter()
-                .any(|o| o.method.eq_ignore_ascii_case(&r.method) && o.path == r.path)
-            {
+            if self.routes[..i].iter().any(|o| {
+                o.name == r.name || (o.method.eq_ignore_ascii_case(&r.method) && o.path == r.path)
+            }) {
                 return Err((at, Rule::DuplicateRoute));
             }
             if r.body.shape == Shape::Array && (r.body.items.is_some() || !r.body.fields.is_empty())

@@ -2,6 +2,7 @@
 //! route, item count), every item on its own (so a test counts events delivered, not only
 //! requests), and the counters; also their JSON at `/_sim/requests`, `/_sim/items`, `/_sim/stats`.
 
+use crate::fixture::Fixture;
 use serde_json::{Value, json};
 
 /// One request the sandbox accepted.
@@ -81,14 +82,35 @@ impl SimStats {
     }
 }
 
-/// What was kept.
+/// What was kept: the requests; their items are read back from the bodies when asked for, so
+/// accepting costs no copy of each item.
 #[derive(Debug, Default)]
 pub(crate) struct Log {
     pub requests: Vec<Recorded>,
-    pub items: Vec<AcceptedItem>,
 }
 
 impl Log {
+    /// Every item of every kept request, in order.
+    pub(crate) fn items(&self, fixture: &Fixture) -> Vec<AcceptedItem> {
+        let mut out = Vec::new();
+        for r in &self.requests {
+            let Some(route) = fixture.routes.iter().find(|x| x.name == r.route) else {
+                continue;
+            };
+            let Ok(body) = serde_json::from_slice::<Value>(&r.body) else {
+                continue;
+            };
+            let items = crate::check::items(route, &body);
+            out.extend(items.iter().enumerate().map(|(index, item)| AcceptedItem {
+                route: r.route.clone(),
+                index,
+                item: item.clone(),
+                at_ms: r.at_ms,
+            }));
+        }
+        out
+    }
+
     pub(crate) fn requests_json(&self) -> Value {
         let list: Vec<Value> = self
             .requests
@@ -108,9 +130,9 @@ impl Log {
         json!({ "data": list })
     }
 
-    pub(crate) fn items_json(&self) -> Value {
+    pub(crate) fn items_json(&self, fixture: &Fixture) -> Value {
         let list: Vec<Value> = self
-            .items
+            .items(fixture)
             .iter()
             .map(|i| json!({"route": i.route, "index": i.index, "item": i.item, "at_ms": i.at_ms}))
             .collect();

@@ -191,7 +191,7 @@ impl Sim {
 
     /// Every item of the accepted requests, in order (events, records, users).
     pub fn items(&self) -> Vec<AcceptedItem> {
-        lock(&self.state.log).items.clone()
+        lock(&self.state.log).items(&self.state.fixture)
     }
 
     /// The counters.
@@ -429,22 +429,14 @@ fn keep(state: &State, route: &Route, value: &Value, recorded: Recorded) {
         stats.items_accepted += list.len() as u64;
     }
     if state.record.load(Ordering::Relaxed) {
-        let mut log = lock(&state.log);
-        log.items
-            .extend(list.iter().enumerate().map(|(index, item)| AcceptedItem {
-                route: route.name.clone(),
-                index,
-                item: item.clone(),
-                at_ms: recorded.at_ms,
-            }));
-        log.requests.push(recorded);
+        lock(&state.log).requests.push(recorded);
     }
 }
 
 fn introspect(state: &State, path: &str) -> Response<Full<Bytes>> {
     let body = match path {
         "/_sim/requests" => lock(&state.log).requests_json(),
-        "/_sim/items" => lock(&state.log).items_json(),
+        "/_sim/items" => lock(&state.log).items_json(&state.fixture),
         "/_sim/stats" => lock(&state.stats).to_json(&state.fixture.vendor),
         _ => {
             let body = json!({"error": "no such endpoint"}).to_string();
