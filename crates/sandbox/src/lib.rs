@@ -21,7 +21,8 @@
 //!   ([`Sim::requests`], [`Sim::items`], [`Sim::stats`]; over HTTP `GET /_sim/requests`,
 //!   `/_sim/items`, `/_sim/stats`): `record.rs`.
 //!
-//! The fixture format is `fixture.rs`, its loading and rules `load.rs`; the server, the stages of one request, `server.rs`.
+//! The fixture format is `fixture.rs` (a reference with examples: `fixtures/README.md`), its
+//! loading and rules `load.rs`; the server and the stages of one request, `server.rs`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
