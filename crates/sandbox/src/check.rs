@@ -32,6 +32,36 @@ struct Ctx<'a> {
     out: Vec<Failure>,
 }
 
+/// Where a check is: the path prefix (`events[2].`) and the item's index.
+#[derive(Clone, Copy)]
+struct At<'p> {
+    prefix: &'p str,
+    index: Option<usize>,
+}
+
+/// A failed check before its text: the rule (when one), which text, the field, absent or not.
+struct Miss<'r> {
+    rule: Option<&'r FieldRule>,
+    which: Which,
+    field: &'r str,
+    absent: bool,
+}
+
+impl<'r> Miss<'r> {
+    fn of(rule: &'r FieldRule, which: Which) -> Miss<'r> {
+        Miss {
+            rule: Some(rule),
+            which,
+            field: &rule.name,
+            absent: false,
+        }
+    }
+
+    fn absent(self, absent: bool) -> Miss<'r> {
+        Miss { absent, ..self }
+    }
+}
+
 impl Ctx<'_> {
     fn text(&self, rule: Option<&FieldRule>, w: Which, vars: &Vars) -> String {
         let template = rule
@@ -42,35 +72,25 @@ impl Ctx<'_> {
         fill(template, vars)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn fail(
-        &mut self,
-        rule: Option<&FieldRule>,
-        w: Which,
-        field: &str,
-        prefix: &str,
-        index: Option<usize>,
-        missing: bool,
-        extra: Vars,
-    ) {
-        let path = format!("{prefix}{field}");
+    fn fail(&mut self, at: At<'_>, miss: Miss<'_>, extra: Vars) {
+        let path = format!("{}{}", at.prefix, miss.field);
         let mut vars = extra;
         vars.set("path", path.as_str())
-            .set("field", field)
-            .set("dot_parent", dot_parent(prefix));
-        if let Some(k) = rule.and_then(|r| r.kind) {
+            .set("field", miss.field)
+            .set("dot_parent", dot_parent(at.prefix));
+        if let Some(k) = miss.rule.and_then(|r| r.kind) {
             vars.set("a_type", k.described())
                 .set("type", k.schema_name());
         }
-        if let Some(eq) = rule.and_then(|r| r.equals.as_ref()) {
+        if let Some(eq) = miss.rule.and_then(|r| r.equals.as_ref()) {
             vars.set("value", eq.to_string());
         }
-        let message = self.text(rule, w, &vars);
+        let message = self.text(miss.rule, miss.which, &vars);
         self.out.push(Failure {
-            index,
-            field: field.to_owned(),
+            index: at.index,
+            field: miss.field.to_owned(),
             path,
-            missing,
+            missing: miss.absent,
             message,
         });
     }
@@ -85,22 +105,14 @@ impl Ctx<'_> {
     }
 
     /// Length and refused values, on a value of the right type.
-    fn extra(&mut self, rule: &FieldRule, v: &Value, prefix: &str, index: Option<usize>) {
+    fn extra(&mut self, at: At<'_>, rule: &FieldRule, v: &Value) {
         let refused = rule.not_in.iter().any(|n| match (n.as_str(), v.as_str()) {
             (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
             _ => n == v,
         });
         if refused {
             let vars = Vars::new().with("value", v.to_string());
-            self.fail(
-                Some(rule),
-                Which::NotIn,
-                &rule.name,
-                prefix,
-                index,
-                false,
-                vars,
-            );
+            self.fail(at, Miss::of(rule, Which::NotIn), vars);
             return;
         }
         if let Some(s) = v.as_str() {
@@ -110,55 +122,33 @@ impl Ctx<'_> {
                 let vars = Vars::new()
                     .with("min", min.unwrap_or(0))
                     .with("max", max.map_or(Value::Null, Value::from));
-                self.fail(
-                    Some(rule),
-                    Which::Length,
-                    &rule.name,
-                    prefix,
-                    index,
-                    false,
-                    vars,
-                );
+                self.fail(at, Miss::of(rule, Which::Length), vars);
             }
         }
     }
 
     /// Required fields in the rules' order, then `any_of`, then every present key in order
     /// (nulls, optional fields' types).
-    fn object(
-        &mut self,
-        obj: &Map<String, Value>,
-        rules: &ItemRule,
-        prefix: &str,
-        index: Option<usize>,
-    ) {
+    fn object(&mut self, at: At<'_>, obj: &Map<String, Value>, rules: &ItemRule) {
         for rule in rules.fields.iter().filter(|r| r.required) {
             let v = obj.get(&rule.name).filter(|v| !v.is_null());
             if let Some(eq) = &rule.equals {
                 if v != Some(eq) {
-                    let w = Which::Equals;
-                    self.fail(
-                        Some(rule),
-                        w,
-                        &rule.name,
-                        prefix,
-                        index,
-                        v.is_none(),
-                        Vars::new(),
-                    );
+                    let miss = Miss::of(rule, Which::Equals).absent(v.is_none());
+                    self.fail(at, miss, Vars::new());
                 }
                 continue;
             }
             match v {
-                None => {
-                    let w = Which::Required;
-                    self.fail(Some(rule), w, &rule.name, prefix, index, true, Vars::new());
-                }
+                None => self.fail(
+                    at,
+                    Miss::of(rule, Which::Required).absent(true),
+                    Vars::new(),
+                ),
                 Some(v) if rule.kind.is_some_and(|k| !k.admits(v)) => {
-                    let w = Which::Required;
-                    self.fail(Some(rule), w, &rule.name, prefix, index, false, Vars::new());
+                    self.fail(at, Miss::of(rule, Which::Required), Vars::new());
                 }
-                Some(v) => self.extra(rule, v, prefix, index),
+                Some(v) => self.extra(at, rule, v),
             }
         }
         for group in &rules.any_of {
@@ -167,23 +157,25 @@ impl Ctx<'_> {
                 .any(|f| obj.get(f).is_some_and(|v| !v.is_null()))
             {
                 let field = group.first().map_or("", String::as_str);
-                let vars = Vars::new()
-                    .with("field", group.join(", "))
-                    .with("dot_parent", dot_parent(prefix));
-                let message = self.text(None, Which::AnyOf, &vars);
-                self.out.push(Failure {
-                    index,
-                    field: field.to_owned(),
-                    path: format!("{prefix}{field}"),
-                    missing: true,
-                    message,
-                });
+                let miss = Miss {
+                    rule: None,
+                    which: Which::AnyOf,
+                    field,
+                    absent: true,
+                };
+                self.fail(at, miss, Vars::new().with("fields", group.join(", ")));
             }
         }
         for (k, v) in obj {
             if v.is_null() {
                 if rules.no_nulls {
-                    self.fail(None, Which::Null, k, prefix, index, false, Vars::new());
+                    let miss = Miss {
+                        rule: None,
+                        which: Which::Null,
+                        field: k,
+                        absent: false,
+                    };
+                    self.fail(at, miss, Vars::new());
                 }
                 continue;
             }
@@ -191,27 +183,11 @@ impl Ctx<'_> {
                 continue;
             };
             if rule.equals.as_ref().is_some_and(|eq| eq != v) {
-                self.fail(
-                    Some(rule),
-                    Which::Equals,
-                    k,
-                    prefix,
-                    index,
-                    false,
-                    Vars::new(),
-                );
+                self.fail(at, Miss::of(rule, Which::Equals), Vars::new());
             } else if rule.kind.is_some_and(|t| !t.admits(v)) {
-                self.fail(
-                    Some(rule),
-                    Which::Type,
-                    k,
-                    prefix,
-                    index,
-                    false,
-                    Vars::new(),
-                );
+                self.fail(at, Miss::of(rule, Which::Type), Vars::new());
             } else {
-                self.extra(rule, v, prefix, index);
+                self.extra(at, rule, v);
             }
         }
     }
@@ -286,7 +262,11 @@ pub(crate) fn check(fixture: &Fixture, route: &Route, body: &Value) -> Result<us
             fields: route.body.fields.clone(),
             ..ItemRule::default()
         };
-        ctx.object(obj, &envelope, "", None);
+        let at = At {
+            prefix: "",
+            index: None,
+        };
+        ctx.object(at, obj, &envelope);
         if let Some(f) = ctx.out.first() {
             return Err(bad_body(f.message.clone(), &f.field));
         }
@@ -321,7 +301,13 @@ pub(crate) fn check(fixture: &Fixture, route: &Route, body: &Value) -> Result<us
             (None, false) => String::new(),
         };
         match item.as_object() {
-            Some(obj) => ctx.object(obj, &route.item, &prefix, Some(i)),
+            Some(obj) => {
+                let at = At {
+                    prefix: &prefix,
+                    index: Some(i),
+                };
+                ctx.object(at, obj, &route.item);
+            }
             None => {
                 let vars = Vars::new()
                     .with("a_type", "an object")

@@ -39,7 +39,7 @@ pub(crate) fn default_message(w: Which) -> &'static str {
         Which::Equals => "${path} must be ${value}",
         Which::Length => "${path} must be ${min} to ${max} characters",
         Which::NotIn => "${path} must not be ${value}",
-        Which::AnyOf => "one of ${field} is required",
+        Which::AnyOf => "one of ${fields} is required",
         Which::NotJson => "body is not JSON: ${error}",
         Which::Shape => "body must be a JSON ${shape}",
     }
