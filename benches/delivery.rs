@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use signal_core::{Blueprint, MetadataKind};
-use signal_forward::{Engine, ForwardConfig, Job, OutcomeKind};
+use signal_core::Blueprint;
+use signal_core::request::{legacy_pendo, resolve};
+use signal_forward::{Engine, ForwardConfig, Job, JobBody, OutcomeKind};
 use signal_sandbox::{Sim, Subscriptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,7 +94,16 @@ struct Running {
 impl Running {
     fn start(base: &str, metadata: bool) -> Self {
         let bp = Blueprint::get("pendo").expect("embedded");
-        let mut cfg = ForwardConfig::new("bench", bp, base, "bench-key");
+        // Pendo's requests (until pendo.json carries them: the legacy spec set).
+        let config = serde_json::json!({"integration_key": "bench-key"});
+        let targets = resolve(
+            &legacy_pendo::specs(),
+            config.as_object().expect("object"),
+            base,
+        )
+        .expect("Pendo's requests resolve");
+        let mut cfg = ForwardConfig::new("bench", bp, targets);
+        cfg.responses = legacy_pendo::responses();
         cfg.rate_limit_per_second = 1_000_000;
         cfg.concurrency = CONCURRENCY;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -109,22 +119,27 @@ impl Running {
 
     fn job(&self, n: u64) -> Job {
         if self.metadata {
-            Job::Metadata {
+            Job {
                 id: n,
-                kind: MetadataKind::Visitor,
-                record_id: format!("user-{n}"),
-                fields: vec![
-                    (
-                        Bytes::from_static(b"\"plan\""),
-                        Bytes::from_static(b"\"pro\""),
-                    ),
-                    (Bytes::from_static(b"\"seats\""), Bytes::from(n.to_string())),
-                ],
+                request: legacy_pendo::VISITOR_METADATA,
+                hold: None,
+                body: JobBody::Merge {
+                    id: format!("user-{n}"),
+                    fields: vec![
+                        (
+                            Bytes::from_static(b"\"plan\""),
+                            Bytes::from_static(b"\"pro\""),
+                        ),
+                        (Bytes::from_static(b"\"seats\""), Bytes::from(n.to_string())),
+                    ],
+                },
             }
         } else {
-            Job::Track {
+            Job {
                 id: n,
-                body: body(n),
+                request: legacy_pendo::TRACK,
+                body: JobBody::Item(body(n)),
+                hold: None,
             }
         }
     }

@@ -88,22 +88,28 @@ async fn read_capped(mut body: hyper::body::Incoming, max: usize) -> Result<Byte
     Ok(Bytes::from(kept))
 }
 
-/// Sends one POST and reads the answer (its first 64 KiB: `MAX_ANSWER_BYTES`), within
+/// Sends one request and reads the answer (its first 64 KiB: `MAX_ANSWER_BYTES`), within
 /// `timeout`.
 ///
 /// # Cancel safety
 ///
 /// Dropping the future abandons the request; the vendor may or may not have received it.
-pub(crate) async fn post(
+pub(crate) async fn send(
     client: &HttpClient,
+    method: hyper::Method,
     url: &str,
-    auth: (HeaderName, HeaderValue),
+    headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, NoAnswer> {
-    let req = Request::post(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .header(auth.0, auth.1)
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let req = req
         .body(Full::new(body))
         .map_err(|e| NoAnswer::Connect(format!("bad request: {e}")))?;
     let exchange = async {
@@ -172,10 +178,11 @@ mod tests {
             HeaderName::from_static("x-key"),
             HeaderValue::from_static("k"),
         );
-        let answer = post(
+        let answer = send(
             &client,
+            hyper::Method::POST,
             &url,
-            auth,
+            &[auth],
             Bytes::from_static(b"{}"),
             Duration::from_secs(20),
         )

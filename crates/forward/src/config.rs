@@ -1,6 +1,9 @@
 //! One integration's delivery settings.
 
 use signal_core::Blueprint;
+use signal_core::request::Target;
+use signal_core::response::ResponseRule;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Retries: full-jitter exponential backoff (pendo.md section 7).
@@ -33,12 +36,15 @@ impl RetryPolicy {
 pub struct ForwardConfig {
     /// The integration's id (in outcomes and logs).
     pub integration_id: String,
-    /// The vendor.
+    /// The vendor (its troubleshooting table names diagnoses).
     pub blueprint: &'static Blueprint,
-    /// The region's base URL, e.g. `https://app.pendo.io`.
-    pub base_url: String,
-    /// The credential the auth header carries.
-    pub auth: String,
+    /// The request targets, resolved for this integration (`signal_core::request::resolve`);
+    /// a [`crate::Job`]'s `request` indexes them.
+    pub targets: Vec<Target>,
+    /// The response policies by name (a target's `response`). A policy that is missing, or
+    /// whose rules do not match an answer, falls back to the troubleshooting table's pausing
+    /// statuses and then to `signal_core::response::default_decision`.
+    pub responses: BTreeMap<String, Vec<ResponseRule>>,
     /// Requests per second to the vendor.
     pub rate_limit_per_second: u32,
     /// Requests in flight at once.
@@ -47,35 +53,35 @@ pub struct ForwardConfig {
     pub timeout: Duration,
     /// Retries.
     pub retry: RetryPolicy,
-    /// How long a partial metadata batch waits for more records.
-    pub linger: Duration,
-    /// Most records in one metadata request.
-    pub max_batch: usize,
     /// How often a paused integration tries one held request.
     pub probe_interval: Duration,
+    /// How many times one request may come back `partial` (some items dead-lettered or
+    /// delayed, the rest sent again) before the rest is dead-lettered.
+    pub max_partial: u32,
 }
 
 impl ForwardConfig {
-    /// The blueprint's defaults for an integration at `base_url` with credential `auth`.
-    pub fn new(
-        integration_id: &str,
-        blueprint: &'static Blueprint,
-        base_url: &str,
-        auth: &str,
-    ) -> Self {
+    /// The blueprint's defaults for an integration sending to `targets`. Response policies
+    /// start empty until the blueprint carries them (issue 12: `bp.responses`); set
+    /// [`ForwardConfig::responses`].
+    pub fn new(integration_id: &str, blueprint: &'static Blueprint, targets: Vec<Target>) -> Self {
         Self {
             integration_id: integration_id.to_owned(),
             blueprint,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            auth: auth.to_owned(),
+            targets,
+            responses: BTreeMap::new(),
             rate_limit_per_second: 100,
             concurrency: 32,
             timeout: Duration::from_millis(blueprint.delivery.timeout_ms),
             retry: RetryPolicy::from_blueprint(blueprint),
-            linger: Duration::from_millis(blueprint.metadata.linger_ms),
-            max_batch: blueprint.metadata.max_batch,
             probe_interval: Duration::from_secs(300),
+            max_partial: 3,
         }
+    }
+
+    /// The index of the target named `name` (`track`), if there is one.
+    pub fn target_index(&self, name: &str) -> Option<usize> {
+        self.targets.iter().position(|t| t.name == name)
     }
 }
 

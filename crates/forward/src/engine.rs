@@ -4,6 +4,7 @@ use crate::client::{self, HttpClient};
 use crate::config::ForwardConfig;
 use crate::job::Job;
 use crate::outcome::Outcome;
+use crate::prepared::{Piece, Prepared};
 use crate::worker::{Command, Worker};
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,27 +28,44 @@ impl Engine {
         }
     }
 
-    /// Sends one Track body now, outside any queue or rate limit (the management API's test
-    /// button); returns the vendor's status and body, or why no answer came.
+    /// Sends one item to target `request` now, outside any queue or rate limit (the
+    /// management API's test button): the body is the item as that target sends one (in its
+    /// envelope, with its auth). Returns the vendor's status and body.
     ///
     /// # Errors
     ///
-    /// No answer within the timeout, or no connection.
+    /// No such target, no answer within the timeout, or no connection.
     pub async fn send_test(
         &self,
         config: &ForwardConfig,
+        request: usize,
         body: bytes::Bytes,
-    ) -> Result<(u16, bytes::Bytes), String> {
-        let url = format!("{}{}", config.base_url, config.blueprint.track.path);
-        let name =
-            hyper::header::HeaderName::from_bytes(config.blueprint.track.auth_header.as_bytes())
-                .map_err(|e| e.to_string())?;
-        let value =
-            hyper::header::HeaderValue::from_str(&config.auth).map_err(|e| e.to_string())?;
-        client::post(&self.client, &url, (name, value), body, config.timeout)
-            .await
-            .map(|a| (a.status, a.body))
-            .map_err(|e| format!("{}: {}", e.reason(), e.detail()))
+    ) -> Result<(u16, bytes::Bytes), SendError> {
+        let target = Prepared::all(config)
+            .into_iter()
+            .nth(request)
+            .ok_or(SendError::NoSuchRequest(request))?;
+        let piece = Piece {
+            bytes: body,
+            jobs: Vec::new(),
+            hold: None,
+            first_at: std::time::Instant::now(),
+        };
+        let body = target.body(std::slice::from_ref(&piece));
+        client::send(
+            &self.client,
+            target.method.clone(),
+            &target.url,
+            &target.headers,
+            body,
+            config.timeout,
+        )
+        .await
+        .map(|a| (a.status, a.body))
+        .map_err(|e| SendError::NoAnswer {
+            reason: e.reason(),
+            detail: e.detail(),
+        })
     }
 
     /// Starts delivering for one integration, on the current tokio runtime; its outcomes go to
@@ -65,6 +83,31 @@ impl Engine {
     }
 }
 
+/// Why [`Engine::send_test`] got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The configuration has no target at this index.
+    NoSuchRequest(usize),
+    /// The vendor did not answer.
+    NoAnswer {
+        /// `timeout`, `connect_error`, `connection_error`.
+        reason: &'static str,
+        /// What happened.
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::NoSuchRequest(i) => write!(f, "no request target {i}"),
+            SendError::NoAnswer { reason, detail } => write!(f, "{reason}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
 /// A running integration's handle.
 #[derive(Clone)]
 pub struct Integration {
@@ -78,7 +121,7 @@ impl Integration {
         &self.id
     }
 
-    /// Queues one mapped event; false if the integration has stopped.
+    /// Queues one mapped item; false if the integration has stopped.
     pub fn deliver(&self, job: Job) -> bool {
         self.tx.send(Command::Deliver(job)).is_ok()
     }

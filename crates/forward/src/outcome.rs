@@ -16,6 +16,8 @@ pub enum OutcomeKind {
     Failed,
     /// Given up on: kept as a dead letter with the last answer.
     DeadLettered,
+    /// Not sent and not kept: a response rule said `drop` (its reason says why).
+    Dropped,
 }
 
 impl OutcomeKind {
@@ -26,18 +28,20 @@ impl OutcomeKind {
             OutcomeKind::Retrying => "retrying",
             OutcomeKind::Failed => "failed",
             OutcomeKind::DeadLettered => "dead_lettered",
+            OutcomeKind::Dropped => "dropped",
         }
     }
 }
 
-/// The request as sent, minus its credential header. Cheap to clone: the body is shared.
+/// The request as sent, minus its credentials: no headers, the URL and the body as shown
+/// (a query or body credential masked). Cheap to clone: the URL and body are shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendorRequest {
-    /// `POST`.
+    /// `POST` or `PUT`.
     pub method: &'static str,
-    /// The full URL.
+    /// The full URL, as shown.
     pub url: Arc<str>,
-    /// The body.
+    /// The body, as shown.
     pub body: Bytes,
 }
 
@@ -77,7 +81,8 @@ pub struct Outcome {
     pub id: u64,
     /// What happened.
     pub kind: OutcomeKind,
-    /// Why, when it was not delivered (`status_503`, `timeout`, `connect`, `vendor_rejected`...).
+    /// Why, when it was not delivered (`status_503`, `timeout`, `connect`, `vendor_rejected`,
+    /// `split: status_413`, `delayed: status_429`, `partial_limit: status_400`...).
     pub reason: Option<String>,
     /// Attempt number, from 1.
     pub attempt: u32,
@@ -89,6 +94,7 @@ pub struct Outcome {
     pub response: Option<VendorResponse>,
     /// The diagnosis, when the answer has one.
     pub diagnosis: Option<Diagnosis>,
-    /// Warnings from the vendor's answer (metadata records failed or missing).
+    /// Warnings from the vendor's answer (a response rule's `warn_if`: Pendo's metadata
+    /// records failed or missing).
     pub warnings: Vec<String>,
 }

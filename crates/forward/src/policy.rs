@@ -1,47 +1,33 @@
-//! pendo.md section 7 as code: what each answer means, and how long to wait before retrying.
+//! What each answer means (the target's response rules, then the blueprint's troubleshooting
+//! table, then the default), and how long to wait before retrying (pendo.md section 7).
 
 use crate::config::RetryPolicy;
+use signal_core::response::{self, Decision, ResponseRule};
 use std::time::Duration;
 
-/// What to do after an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// 2xx.
-    Delivered,
-    /// 408, 429, 5xx, a connection error or a timeout: retry (after at least `not_before`).
-    Retry {
-        not_before: Option<Duration>,
-        throttled: bool,
-    },
-    /// 401, 403, 404: pause the integration with this troubleshooting code; hold the event.
-    Pause { code: String },
-    /// Any other 4xx: dead-letter this event.
-    DeadLetter,
-}
-
-/// Classifies an HTTP answer.
-pub(crate) fn classify(
+/// What an answer means: the target's response rules (first match wins); when none matches,
+/// a 4xx (other than 408 and 429) the blueprint's troubleshooting table marks as pausing
+/// pauses with that row's code; else `signal_core::response::default_decision`.
+pub(crate) fn decide(
     bp: &signal_core::Blueprint,
+    rules: &[ResponseRule],
     status: u16,
-    retry_after: Option<Duration>,
-) -> Action {
-    match status {
-        200..=299 => Action::Delivered,
-        408 | 500..=599 => Action::Retry {
-            not_before: retry_after,
-            throttled: false,
-        },
-        429 => Action::Retry {
-            not_before: retry_after,
-            throttled: true,
-        },
-        _ => match bp.diagnose_status(status).filter(|t| t.pauses) {
-            Some(t) => Action::Pause {
-                code: t.code.clone(),
-            },
-            None => Action::DeadLetter,
-        },
+    body: &[u8],
+    items: usize,
+) -> Decision {
+    if let Some(d) = response::decide_rule(rules, status, body, items) {
+        return d;
     }
+    if (400..500).contains(&status)
+        && status != 408
+        && status != 429
+        && let Some(t) = bp.diagnose_status(status).filter(|t| t.pauses)
+    {
+        return Decision::Pause {
+            code: t.code.clone(),
+        };
+    }
+    response::default_decision(status)
 }
 
 /// Full-jitter exponential backoff: a uniform draw in `[0, min(cap, base * 2^(attempt-1))]`.
@@ -87,43 +73,34 @@ mod tests {
 
     #[test]
     fn answers_are_classified_as_pendo_md_section_7_says() {
-        assert_eq!(classify(bp(), 200, None), Action::Delivered);
-        assert_eq!(classify(bp(), 202, None), Action::Delivered);
-        for s in [408, 500, 502, 503, 504] {
-            assert!(
-                matches!(
-                    classify(bp(), s, None),
-                    Action::Retry {
-                        throttled: false,
-                        ..
-                    }
-                ),
-                "{s}"
-            );
-        }
-        assert_eq!(
-            classify(bp(), 429, Some(Duration::from_secs(2))),
-            Action::Retry {
-                not_before: Some(Duration::from_secs(2)),
-                throttled: true
+        let retry = |throttled| Decision::Retry { throttled };
+        let policies = signal_core::request::legacy_pendo::responses();
+        // With Pendo's rules, and with none (the troubleshooting table and the default): the same.
+        for rules in [policies["pendo"].as_slice(), &[]] {
+            let classify = |s: u16| decide(bp(), rules, s, b"", 1);
+            assert_eq!(classify(200), Decision::Delivered { warnings: vec![] });
+            assert_eq!(classify(202), Decision::Delivered { warnings: vec![] });
+            for s in [408, 500, 502, 503, 504] {
+                assert_eq!(classify(s), retry(false), "{s}");
             }
-        );
-        for s in [401, 403] {
+            assert_eq!(classify(429), retry(true));
+            for s in [401, 403] {
+                assert_eq!(
+                    classify(s),
+                    Decision::Pause {
+                        code: "invalid_integration_key".into()
+                    }
+                );
+            }
             assert_eq!(
-                classify(bp(), s, None),
-                Action::Pause {
-                    code: "invalid_integration_key".into()
+                classify(404),
+                Decision::Pause {
+                    code: "wrong_data_region".into()
                 }
             );
-        }
-        assert_eq!(
-            classify(bp(), 404, None),
-            Action::Pause {
-                code: "wrong_data_region".into()
+            for s in [400, 409, 413, 422] {
+                assert_eq!(classify(s), Decision::DeadLetter { diagnosis: None }, "{s}");
             }
-        );
-        for s in [400, 409, 413, 422] {
-            assert_eq!(classify(bp(), s, None), Action::DeadLetter, "{s}");
         }
     }
 

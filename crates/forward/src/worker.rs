@@ -1,19 +1,19 @@
-//! One integration's delivery task: its queue, batches, rate limiter, retries and pause.
+//! One integration's delivery task: its queue, one batcher per batched target, the rate
+//! limiter, retries, holds by id, and the pause. What an answer does is in `answer.rs`.
 //!
 //! Everything here belongs to one tokio task, so no lock is held across an await and nothing an
 //! integration does can hold up another's task.
 
-use crate::batch::Batcher;
+use crate::batch::{Batcher, write_merged};
 use crate::client::{self, Answer, HttpClient, NoAnswer};
 use crate::config::ForwardConfig;
-use crate::job::Job;
-use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorResponse};
-use crate::policy::{self, Action, Jitter};
+use crate::job::{Job, JobBody};
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::policy::Jitter;
+use crate::prepared::{Piece, Prepared};
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use hyper::header::{HeaderName, HeaderValue};
-use signal_core::MetadataKind;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,66 +27,85 @@ pub(crate) enum Command {
     Stop(oneshot::Sender<()>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    Track = 0,
-    Visitors = 1,
-    Accounts = 2,
+/// One HTTP request's worth of items.
+pub(crate) struct Req {
+    pub target: usize,
+    pub pieces: Vec<Piece>,
+    pub attempts: u32,
+    /// How many times an answer has been `partial` for it.
+    pub partials: u32,
+    pub first_at: Instant,
 }
 
-/// One HTTP request's worth of events.
-struct Req {
-    target: Target,
-    body: Bytes,
-    jobs: Vec<u64>,
-    attempts: u32,
-    first_at: Instant,
+impl Req {
+    pub fn new(target: usize, pieces: Vec<Piece>, now: Instant) -> Self {
+        let first_at = pieces.iter().map(|p| p.first_at).min().unwrap_or(now);
+        Self {
+            target,
+            pieces,
+            attempts: 0,
+            partials: 0,
+            first_at,
+        }
+    }
 }
 
 /// The answer to one request, back from its task.
-struct Done {
-    req: Req,
-    answer: Result<Answer, NoAnswer>,
-    latency: Duration,
-    probe: bool,
+pub(crate) struct Done {
+    pub req: Req,
+    /// The body as sent.
+    pub body: Bytes,
+    pub answer: Result<Answer, NoAnswer>,
+    pub latency: Duration,
+    pub probe: bool,
 }
 
 /// How fast the rate comes back after a 429: a tenth of the configured rate every 5 s.
 const RECOVERY_STEP: Duration = Duration::from_secs(5);
 
 pub(crate) struct Worker {
-    cfg: ForwardConfig,
-    /// The URL of each target, and the auth header, made once per configuration.
-    urls: [Arc<str>; 3],
+    pub(crate) cfg: ForwardConfig,
+    /// The targets, made ready once per configuration.
+    pub(crate) targets: Vec<Prepared>,
     /// The integration's id, shared by every outcome.
-    id: Arc<str>,
-    auth: (HeaderName, HeaderValue),
+    pub(crate) id: Arc<str>,
     client: HttpClient,
-    out: mpsc::UnboundedSender<Outcome>,
-    ready: VecDeque<Req>,
+    pub(crate) out: mpsc::UnboundedSender<Outcome>,
+    pub(crate) ready: VecDeque<Req>,
     /// Requests waiting for their retry time, by (due, tiebreak).
-    retries: BTreeMap<(Instant, u64), Req>,
-    tiebreak: u64,
-    visitors: Batcher,
-    accounts: Batcher,
+    pub(crate) retries: BTreeMap<(Instant, u64), Req>,
+    pub(crate) tiebreak: u64,
+    /// One per target; `None` for an unbatched one.
+    batchers: Vec<Option<Batcher>>,
+    /// Hold ids the vendor throttled, until when.
+    pub(crate) holds: HashMap<Box<str>, Instant>,
+    /// Items waiting for their hold to end, by target.
+    pub(crate) parked: Vec<(usize, Piece)>,
     inflight: JoinSet<Done>,
     /// Why the integration is paused, if it is.
-    paused: Option<String>,
-    next_probe: Option<Instant>,
+    pub(crate) paused: Option<String>,
+    pub(crate) next_probe: Option<Instant>,
     probing: bool,
     /// No request before this (a 429's `Retry-After`).
-    hold_until: Option<Instant>,
-    limiter: DefaultDirectRateLimiter,
-    rate: u32,
-    rate_changed: Instant,
-    jitter: Jitter,
+    pub(crate) hold_until: Option<Instant>,
+    pub(crate) limiter: DefaultDirectRateLimiter,
+    pub(crate) rate: u32,
+    pub(crate) rate_changed: Instant,
+    pub(crate) jitter: Jitter,
 }
 
-fn limiter(rate: u32) -> DefaultDirectRateLimiter {
+pub(crate) fn limiter(rate: u32) -> DefaultDirectRateLimiter {
     let per_second = NonZeroU32::new(rate.max(1)).unwrap_or(NonZeroU32::MIN);
     // A small burst (2% of a second's worth) so a measured rate stays close to the setting.
     let burst = NonZeroU32::new((rate / 50).max(1)).unwrap_or(NonZeroU32::MIN);
     RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst))
+}
+
+fn batchers(targets: &[Prepared]) -> Vec<Option<Batcher>> {
+    targets
+        .iter()
+        .map(|t| t.limits.map(|_| Batcher::new(t.merge.clone())))
+        .collect()
 }
 
 impl Worker {
@@ -100,20 +119,18 @@ impl Worker {
             .integration_id
             .bytes()
             .fold(0x1234_5678u64, |h, b| h.rotate_left(5) ^ u64::from(b));
-        let visitors = Batcher::new(cfg.blueprint.metadata.visitor.id_field.as_str());
-        let accounts = Batcher::new(cfg.blueprint.metadata.account.id_field.as_str());
-        let (urls, auth) = prepared(&cfg);
+        let targets = Prepared::all(&cfg);
         Self {
             id: Arc::from(cfg.integration_id.as_str()),
-            urls,
-            auth,
+            batchers: batchers(&targets),
+            targets,
             client,
             out,
             ready: VecDeque::new(),
             retries: BTreeMap::new(),
             tiebreak: 0,
-            visitors,
-            accounts,
+            holds: HashMap::new(),
+            parked: Vec::new(),
             inflight: JoinSet::new(),
             paused: None,
             next_probe: None,
@@ -140,11 +157,14 @@ impl Worker {
                 biased;
                 Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
                     if let Ok(done) = done {
+                        if done.probe {
+                            self.probing = false;
+                        }
                         self.finish(done);
                     }
                 }
                 cmd = rx.recv() => match cmd {
-                    Some(Command::Deliver(job)) => self.enqueue(job),
+                    Some(Command::Deliver(job)) => self.enqueue(job, Instant::now()),
                     Some(Command::Update(cfg)) => self.update(*cfg),
                     Some(Command::Stop(ack)) => {
                         let _ = ack.send(());
@@ -162,7 +182,12 @@ impl Worker {
         }
     }
 
-    /// Timers: due retries, lingering batches, a probe, rate recovery.
+    fn held(&self, hold: Option<&str>, now: Instant) -> bool {
+        hold.and_then(|h| self.holds.get(h))
+            .is_some_and(|&t| t > now)
+    }
+
+    /// Timers: due retries, ended holds, lingering batches, a probe, rate recovery.
     fn tick(&mut self, now: Instant) {
         while let Some((&(due, t), _)) = self.retries.first_key_value() {
             if due > now {
@@ -172,22 +197,35 @@ impl Worker {
                 self.ready.push_back(req);
             }
         }
-        let linger = self.cfg.linger;
-        let max = self.cfg.max_batch;
-        for target in [Target::Visitors, Target::Accounts] {
-            let batcher = match target {
-                Target::Visitors => &mut self.visitors,
-                _ => &mut self.accounts,
+        if !self.holds.is_empty() {
+            self.holds.retain(|_, until| *until > now);
+            let parked = std::mem::take(&mut self.parked);
+            for (target, piece) in parked {
+                if self.held(piece.hold.as_deref(), now) {
+                    self.parked.push((target, piece));
+                } else {
+                    self.unpark(target, piece, now);
+                }
+            }
+        }
+        for t in 0..self.batchers.len() {
+            let (Some(Some(b)), Some(p)) = (self.batchers.get_mut(t), self.targets.get(t)) else {
+                continue;
             };
-            let due = batcher.len() >= max || batcher.since().is_some_and(|s| now >= s + linger);
-            if due && let Some((body, jobs)) = batcher.take(max) {
-                self.ready.push_back(Req {
-                    target,
-                    body,
-                    jobs,
-                    attempts: 0,
-                    first_at: now,
+            let Some(limits) = p.limits else { continue };
+            let overhead = p.overhead();
+            while b.len() > 0 && b.due(&limits, overhead, now) {
+                let pieces = b.take(&limits, overhead);
+                let (held, go): (Vec<Piece>, Vec<Piece>) = pieces.into_iter().partition(|p| {
+                    p.hold
+                        .as_deref()
+                        .and_then(|h| self.holds.get(h))
+                        .is_some_and(|&u| u > now)
                 });
+                self.parked.extend(held.into_iter().map(|p| (t, p)));
+                if !go.is_empty() {
+                    self.ready.push_back(Req::new(t, go, now));
+                }
             }
         }
         if self.paused.is_some()
@@ -206,16 +244,31 @@ impl Worker {
         }
     }
 
+    /// A held or delayed item back in line: into its batch, or alone.
+    fn unpark(&mut self, target: usize, piece: Piece, now: Instant) {
+        match self.batchers.get_mut(target) {
+            Some(Some(b)) => b.push_piece(piece),
+            _ => self.ready.push_back(Req::new(target, vec![piece], now)),
+        }
+    }
+
     fn next_wake(&self, now: Instant) -> Instant {
         let far = now + Duration::from_secs(3600);
         let mut wake = far;
         if let Some((&(due, _), _)) = self.retries.first_key_value() {
             wake = wake.min(due);
         }
-        for b in [&self.visitors, &self.accounts] {
-            if let Some(s) = b.since() {
-                wake = wake.min(s + self.cfg.linger);
+        for (b, p) in self.batchers.iter().zip(&self.targets) {
+            if let (Some(b), Some(l)) = (b, p.limits)
+                && let Some(s) = b.since()
+            {
+                wake = wake.min(s + l.linger);
             }
+        }
+        if !self.parked.is_empty()
+            && let Some(&first) = self.holds.values().min()
+        {
+            wake = wake.min(first);
         }
         if self.paused.is_some()
             && !self.probing
@@ -232,24 +285,49 @@ impl Worker {
         wake
     }
 
-    fn enqueue(&mut self, job: Job) {
-        match job {
-            Job::Track { id, body } => self.ready.push_back(Req {
-                target: Target::Track,
-                body,
-                jobs: vec![id],
-                attempts: 0,
-                first_at: Instant::now(),
-            }),
-            Job::Metadata {
+    fn enqueue(&mut self, job: Job, now: Instant) {
+        let Job {
+            id,
+            request,
+            body,
+            hold,
+        } = job;
+        let Some(target) = self.targets.get(request) else {
+            let _ = self.out.send(Outcome {
+                integration_id: self.id.clone(),
                 id,
-                kind,
-                record_id,
-                fields,
-            } => match kind {
-                MetadataKind::Visitor => self.visitors.push(id, record_id, fields),
-                MetadataKind::Account => self.accounts.push(id, record_id, fields),
-            },
+                kind: OutcomeKind::DeadLettered,
+                reason: Some(format!("no_such_request: {request}")),
+                attempt: 0,
+                latency: None,
+                request: None,
+                response: None,
+                diagnosis: None,
+                warnings: Vec::new(),
+            });
+            return;
+        };
+        let held = self.held(hold.as_deref(), now);
+        if !held && let Some(Some(b)) = self.batchers.get_mut(request) {
+            b.push(id, body, hold, now);
+            return;
+        }
+        let bytes = match body {
+            JobBody::Item(b) => b,
+            JobBody::Merge { id: key, fields } => {
+                write_merged(target.merge.as_ref(), &key, &fields)
+            }
+        };
+        let piece = Piece {
+            bytes,
+            jobs: vec![id],
+            hold,
+            first_at: now,
+        };
+        if held {
+            self.parked.push((request, piece));
+        } else {
+            self.ready.push_back(Req::new(request, vec![piece], now));
         }
     }
 
@@ -259,7 +337,24 @@ impl Worker {
             self.limiter = limiter(self.rate);
             self.rate_changed = Instant::now();
         }
-        (self.urls, self.auth) = prepared(&cfg);
+        self.targets = Prepared::all(&cfg);
+        if self.batchers.len() != self.targets.len() {
+            // Another set of requests: what was batching goes to the same index, if it exists.
+            let now = Instant::now();
+            let old = std::mem::replace(&mut self.batchers, batchers(&self.targets));
+            for (t, b) in old.into_iter().enumerate() {
+                if let Some(mut b) = b {
+                    let limits = crate::prepared::Limits {
+                        max_items: usize::MAX,
+                        max_bytes: None,
+                        linger: Duration::ZERO,
+                    };
+                    for p in b.take(&limits, 0) {
+                        self.unpark(t, p, now);
+                    }
+                }
+            }
+        }
         self.cfg = cfg;
         // A new key or region: held events go now.
         self.paused = None;
@@ -267,225 +362,25 @@ impl Worker {
         self.hold_until = None;
     }
 
-    fn url(&self, target: Target) -> Arc<str> {
-        self.urls[target as usize].clone()
-    }
-
     fn send(&mut self, req: Req, probe: bool) {
+        let Some(t) = self.targets.get(req.target) else {
+            self.lost(&req);
+            return;
+        };
         let client = self.client.clone();
-        let url = self.url(req.target);
-        let auth = self.auth.clone();
+        let (method, url, headers) = (t.method.clone(), t.url.clone(), t.headers.clone());
+        let body = t.body(&req.pieces);
         let timeout = self.cfg.timeout;
         self.inflight.spawn(async move {
             let start = Instant::now();
-            let answer = client::post(&client, &url, auth, req.body.clone(), timeout).await;
+            let answer = client::send(&client, method, &url, &headers, body.clone(), timeout).await;
             Done {
                 req,
+                body,
                 answer,
                 latency: start.elapsed(),
                 probe,
             }
         });
     }
-
-    fn finish(&mut self, done: Done) {
-        let Done {
-            mut req,
-            answer,
-            latency,
-            probe,
-        } = done;
-        if probe {
-            self.probing = false;
-        }
-        let now = Instant::now();
-        let attempt = req.attempts + 1;
-        let bp = self.cfg.blueprint;
-        let (action, reason) = match &answer {
-            Ok(a) => (
-                policy::classify(bp, a.status, a.retry_after),
-                format!("status_{}", a.status),
-            ),
-            Err(e) => (
-                Action::Retry {
-                    not_before: None,
-                    throttled: false,
-                },
-                e.reason().to_owned(),
-            ),
-        };
-        let request = VendorRequest {
-            method: "POST",
-            url: self.url(req.target),
-            body: req.body.clone(),
-        };
-        let response = Some(match &answer {
-            Ok(a) => VendorResponse {
-                status: a.status,
-                body: a.body.clone(),
-            },
-            Err(e) => VendorResponse {
-                status: 0,
-                body: Bytes::from(e.detail()),
-            },
-        });
-        let emit = |out: &mpsc::UnboundedSender<Outcome>,
-                    jobs: &[u64],
-                    kind: OutcomeKind,
-                    reason: Option<String>,
-                    diagnosis: Option<Diagnosis>,
-                    warnings: Vec<String>| {
-            for &id in jobs {
-                let _ = out.send(Outcome {
-                    integration_id: self.id.clone(),
-                    id,
-                    kind,
-                    reason: reason.clone(),
-                    attempt,
-                    latency: Some(latency),
-                    request: Some(request.clone()),
-                    response: response.clone(),
-                    diagnosis: diagnosis.clone(),
-                    warnings: warnings.clone(),
-                });
-            }
-        };
-        match action {
-            Action::Delivered => {
-                if probe || self.paused.is_some() {
-                    self.paused = None;
-                    self.next_probe = None;
-                }
-                let warnings = answer
-                    .as_ref()
-                    .ok()
-                    .map(|a| metadata_warnings(req.target, &a.body))
-                    .unwrap_or_default();
-                emit(
-                    &self.out,
-                    &req.jobs,
-                    OutcomeKind::Delivered,
-                    None,
-                    None,
-                    warnings,
-                );
-            }
-            Action::Retry {
-                not_before,
-                throttled,
-            } => {
-                if throttled {
-                    self.rate = (self.rate / 2).max(1);
-                    self.limiter = limiter(self.rate);
-                    self.rate_changed = now;
-                    let hold = now + not_before.unwrap_or(Duration::from_secs(1));
-                    self.hold_until = Some(self.hold_until.map_or(hold, |h| h.max(hold)));
-                }
-                if probe {
-                    self.next_probe = Some(now + self.cfg.probe_interval);
-                }
-                let policy = self.cfg.retry;
-                let too_old = now.duration_since(req.first_at) >= policy.max_age;
-                if attempt >= policy.max_attempts || too_old {
-                    let why = if too_old { "too_old" } else { "max_attempts" };
-                    emit(
-                        &self.out,
-                        &req.jobs,
-                        OutcomeKind::DeadLettered,
-                        Some(format!("{why}: {reason}")),
-                        None,
-                        Vec::new(),
-                    );
-                } else {
-                    let mut delay = policy::backoff(&policy, attempt, self.jitter.unit());
-                    if let Some(nb) = not_before {
-                        delay = delay.max(nb);
-                    }
-                    emit(
-                        &self.out,
-                        &req.jobs,
-                        OutcomeKind::Retrying,
-                        Some(reason),
-                        None,
-                        Vec::new(),
-                    );
-                    req.attempts = attempt;
-                    self.tiebreak += 1;
-                    self.retries.insert((now + delay, self.tiebreak), req);
-                }
-            }
-            Action::Pause { code } => {
-                let diagnosis = bp.troubleshooting(&code).map(|t| Diagnosis {
-                    code: t.code.clone(),
-                    message: t.message.clone(),
-                    fix: t.fix.clone(),
-                });
-                if self.paused.is_none() {
-                    tracing::warn!(integration = %self.cfg.integration_id, %code, "integration paused; its events are held");
-                }
-                self.paused = Some(code);
-                self.next_probe = Some(now + self.cfg.probe_interval);
-                emit(
-                    &self.out,
-                    &req.jobs,
-                    OutcomeKind::Failed,
-                    Some(reason),
-                    diagnosis,
-                    Vec::new(),
-                );
-                // Held, not counted as an attempt: it goes first once the integration resumes.
-                self.ready.push_front(req);
-            }
-            Action::DeadLetter => {
-                emit(
-                    &self.out,
-                    &req.jobs,
-                    OutcomeKind::DeadLettered,
-                    Some(format!("vendor_rejected: {reason}")),
-                    None,
-                    Vec::new(),
-                );
-            }
-        }
-    }
-}
-
-/// The URLs of the three targets and the auth header, for a configuration. A header value
-/// that is not valid (a key with a newline) is sent empty, and Pendo answers 401: the
-/// integration pauses with the diagnosis that says to fix the key.
-fn prepared(cfg: &ForwardConfig) -> ([Arc<str>; 3], (HeaderName, HeaderValue)) {
-    let bp = cfg.blueprint;
-    let url = |path: &str| Arc::<str>::from(format!("{}{}", cfg.base_url, path));
-    let urls = [
-        url(&bp.track.path),
-        url(&bp.metadata.visitor.path),
-        url(&bp.metadata.account.path),
-    ];
-    let name = HeaderName::from_bytes(bp.track.auth_header.as_bytes())
-        .unwrap_or(HeaderName::from_static("x-pendo-integration-key"));
-    let value = HeaderValue::from_str(&cfg.auth).unwrap_or(HeaderValue::from_static(""));
-    (urls, (name, value))
-}
-
-/// Failed or missing records in a metadata answer become warnings.
-fn metadata_warnings(target: Target, body: &[u8]) -> Vec<String> {
-    if target == Target::Track {
-        return Vec::new();
-    }
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Vec::new();
-    };
-    let mut w = Vec::new();
-    for key in ["failed", "missing"] {
-        if let Some(n) = v
-            .get(key)
-            .and_then(serde_json::Value::as_u64)
-            .filter(|n| *n > 0)
-        {
-            w.push(format!(
-                "metadata_{key}: Pendo reported {n} record(s) {key}"
-            ));
-        }
-    }
-    w
 }

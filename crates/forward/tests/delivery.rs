@@ -2,9 +2,10 @@
 //! see arrive at Pendo, and what happens when Pendo misbehaves.
 
 use bytes::Bytes;
-use signal_core::{Blueprint, Mapped, Mapper, MemoryIdentity, Parser, Shape};
+use signal_core::request::{Target, legacy_pendo, resolve};
+use signal_core::{Blueprint, Mapped, Mapper, MemoryIdentity, MetadataKind, Parser, Shape};
 use signal_forward::{
-    Engine, ForwardConfig, Job, Outcome, OutcomeKind, RetryPolicy, region_base_url_from,
+    Engine, ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy, region_base_url_from,
 };
 use signal_sandbox::{FaultPlan, Sim, Subscriptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,9 +17,28 @@ fn pendo() -> &'static Blueprint {
     Blueprint::get("pendo").expect("embedded")
 }
 
+/// Pendo's targets (header auth; Track unbatched; metadata batched 500 and merged by id into
+/// `values`, an array body) for `key` at `base_url`, with a 50 ms linger.
+fn targets(base_url: &str, key: &str) -> Vec<Target> {
+    let config = serde_json::json!({"integration_key": key});
+    let mut targets = resolve(
+        &legacy_pendo::specs(),
+        config.as_object().expect("object"),
+        base_url,
+    )
+    .expect("Pendo's requests resolve");
+    for t in &mut targets {
+        if let Some(b) = &mut t.batch {
+            b.linger_ms = 50;
+        }
+    }
+    targets
+}
+
 /// Fast retries, a high rate, quick probes: the policy's shape with test-sized numbers.
 fn config(id: &str, base_url: &str, key: &str) -> ForwardConfig {
-    let mut c = ForwardConfig::new(id, pendo(), base_url, key);
+    let mut c = ForwardConfig::new(id, pendo(), targets(base_url, key));
+    c.responses = legacy_pendo::responses();
     c.rate_limit_per_second = 20_000;
     c.retry = RetryPolicy {
         base: Duration::from_millis(20),
@@ -27,7 +47,6 @@ fn config(id: &str, base_url: &str, key: &str) -> ForwardConfig {
         max_age: Duration::from_secs(3600),
     };
     c.timeout = Duration::from_secs(2);
-    c.linger = Duration::from_millis(50);
     c.probe_interval = Duration::from_millis(200);
     c
 }
@@ -75,24 +94,45 @@ fn map_all(events: &[&str]) -> Vec<Job> {
         let doc = parser.parse(&mut buf, Shape::Event(None)).expect("valid");
         let ev = doc.event(0).expect("valid");
         match mapper.map(&ev, &ids, 1_764_140_000_000).outcome {
-            Mapped::Track { body, .. } => jobs.push(Job::Track {
+            Mapped::Track { body, .. } => jobs.push(item(i as u64, Bytes::copy_from_slice(body))),
+            Mapped::Metadata(r) => jobs.push(Job {
                 id: i as u64,
-                body: Bytes::copy_from_slice(body),
+                request: match r.kind {
+                    MetadataKind::Visitor => legacy_pendo::VISITOR_METADATA,
+                    MetadataKind::Account => legacy_pendo::ACCOUNT_METADATA,
+                },
+                body: JobBody::Merge {
+                    id: r.id.to_owned(),
+                    fields: r
+                        .fields()
+                        .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+                        .collect(),
+                },
+                hold: None,
             }),
-            Mapped::Metadata(r) => jobs.push(Job::from_record(i as u64, &r)),
             Mapped::Dropped(d) => panic!("dropped: {d}"),
         }
     }
     jobs
 }
 
+/// A Track job.
+fn item(id: u64, body: Bytes) -> Job {
+    Job {
+        id,
+        request: legacy_pendo::TRACK,
+        body: JobBody::Item(body),
+        hold: None,
+    }
+}
+
 fn track(n: u64) -> Job {
-    Job::Track {
-        id: n,
-        body: Bytes::from(format!(
+    item(
+        n,
+        Bytes::from(format!(
             r#"{{"type":"track","event":"e","visitorId":"v","timestamp":1,"properties":{{"n":{n}}}}}"#
         )),
-    }
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,9 +150,9 @@ async fn each_mapping_row_arrives_as_the_exact_track_body_with_its_headers() {
     let jobs = map_all(&events);
     let expected: Vec<Bytes> = jobs
         .iter()
-        .map(|j| match j {
-            Job::Track { body, .. } => body.clone(),
-            Job::Metadata { .. } => unreachable!(),
+        .map(|j| match &j.body {
+            JobBody::Item(body) => body.clone(),
+            JobBody::Merge { .. } => unreachable!(),
         })
         .collect();
     // One at a time, so arrival order is the sending order.
@@ -401,7 +441,7 @@ async fn a_wrong_key_pauses_the_integration_holds_its_events_and_a_new_key_sends
             "held, not dropped: {o:?}"
         );
     }
-    cfg.auth = "right-key".into();
+    cfg.targets = targets(&sim.base_url(), "right-key");
     integration.update(cfg);
     let got = finals(&mut rx, 20, Duration::from_secs(5)).await;
     let delivered: BTreeSet<u64> = got
@@ -444,10 +484,7 @@ async fn a_rejected_body_dead_letters_that_event_only() {
     let (sim, _subs) = sim("us", "ik").await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let integration = Engine::new().start(config("i", &sim.base_url(), "ik"), tx);
-    integration.deliver(Job::Track {
-        id: 7,
-        body: Bytes::from_static(br#"{"type":"track"}"#),
-    });
+    integration.deliver(item(7, Bytes::from_static(br#"{"type":"track"}"#)));
     integration.deliver(track(8));
     let got = finals(&mut rx, 2, Duration::from_secs(5)).await;
     let by_id: HashMap<u64, &Outcome> = got.iter().map(|o| (o.id, o)).collect();

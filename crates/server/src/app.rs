@@ -1,47 +1,20 @@
-//! The running node: opening the data directory, the secrets, the default source, one delivery
-//! runtime per installed integration, and the two servers.
+//! The running node: opening the data directory, the secrets, the default source, each part's
+//! state (`state.rs`), one delivery runtime per installed integration, and the two servers.
 
-use crate::pipeline::Runtime;
+use crate::admin::AdminState;
+use crate::clock::now_rfc3339;
+use crate::pipeline::{Deliveries, PipelineStartError};
+use crate::secrets::{NoRandomness, SecretError, random_token};
 use crate::settings::Settings;
+use crate::state::{GatewayState, PipelineState, SourcesView};
 use signal_forward::Engine;
-use signal_spool::{Spool, SpoolConfig, Start};
-use signal_store::{IntegrationRecord, SourceRecord, Store};
-use std::collections::BTreeMap;
+use signal_spool::{Spool, SpoolConfig, SpoolError, Start};
+use signal_store::{SourceRecord, Store, StoreError};
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
-
-/// Locks, carrying on past a panic elsewhere.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Everything the handlers share.
-pub struct Shared {
-    /// The settings the node started with.
-    pub settings: Settings,
-    /// Integrations, sources, identity links.
-    pub store: Store,
-    /// Accepted events.
-    pub spool: Spool,
-    /// The HTTP client and delivery tasks.
-    pub engine: Engine,
-    /// The admin bearer token.
-    pub admin_token: String,
-    /// Sources, by pipeline key (cached from the store).
-    pub sources: RwLock<Vec<SourceRecord>>,
-    /// Running integrations, by id.
-    pub runtimes: tokio::sync::Mutex<BTreeMap<String, Runtime>>,
-    /// The most bytes of records one append can ever hold (the spool's cap, or its write queue's
-    /// if smaller): a request over it is a 413, not a 503.
-    pub spool_limit: u64,
-    /// Message ids seen recently, per source, for deduplication.
-    pub dedup: Mutex<crate::dedup::Dedup>,
-    /// Per-source gateway rate limiters.
-    pub limiters: Mutex<BTreeMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
-    /// Gateway counters by (source, what): `accepted`, `rejected`, `rejected_<CODE>`.
-    pub gateway: Mutex<BTreeMap<(String, String), u64>>,
-}
 
 /// A started node: its addresses, and how to stop it.
 pub struct Node {
@@ -49,10 +22,22 @@ pub struct Node {
     pub ingest_addr: SocketAddr,
     /// Where the management API listens.
     pub admin_addr: SocketAddr,
-    /// The shared state.
-    pub shared: Arc<Shared>,
+    /// What a program embedding the node may reach of it.
+    pub shared: Handles,
+    deliveries: Arc<Deliveries>,
+    spool: Spool,
     shutdown: watch::Sender<bool>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a program that embeds the node (the demo, the load harness, tests) may reach of it.
+pub struct Handles {
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Integrations, sources, identity links.
+    pub store: Store,
+    /// The sources as the gateway sees them (changed by the management API).
+    pub sources: SourcesView,
 }
 
 /// What the node generated on first start, to print once.
@@ -64,28 +49,65 @@ pub struct Generated {
     pub pipeline_key: Option<String>,
 }
 
-pub(crate) fn random_token(n: usize) -> Result<String, String> {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-    Ok(bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect())
+/// Why the node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The data directory cannot be made.
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The store cannot be opened, read or written.
+    Store(StoreError),
+    /// The spool cannot be opened.
+    Spool(SpoolError),
+    /// A secret file can be neither used nor replaced.
+    Secret(SecretError),
+    /// An address cannot be bound.
+    Bind {
+        /// The setting that names it (`--ingest-addr`, `--admin-addr`).
+        setting: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A bound listener has no local address.
+    Address(std::io::Error),
+    /// An installed integration's delivery cannot start.
+    Delivery(PipelineStartError),
 }
 
-/// Now, as RFC 3339.
-pub(crate) fn now_rfc3339() -> String {
-    let mut s = String::new();
-    signal_core::time::format_rfc3339(now_ms(), &mut s);
-    s
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DataDir { path, error } => {
+                write!(f, "data directory {}: {error}", path.display())
+            }
+            Self::Store(e) => e.fmt(f),
+            Self::Spool(e) => e.fmt(f),
+            Self::Secret(e) => e.fmt(f),
+            Self::Bind {
+                setting,
+                addr,
+                error,
+            } => write!(f, "{setting} {addr}: {error}"),
+            Self::Address(e) => e.fmt(f),
+            Self::Delivery(e) => e.fmt(f),
+        }
+    }
 }
 
-/// Now, in milliseconds since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+impl std::error::Error for StartError {}
+
+/// For callers that still report errors as text (`demo.rs`, `loadgen.rs`): `?` turns a start
+/// error into its message.
+impl From<StartError> for String {
+    fn from(e: StartError) -> String {
+        e.to_string()
+    }
 }
 
 impl Node {
@@ -94,78 +116,85 @@ impl Node {
     ///
     /// # Errors
     ///
-    /// The data directory, store or spool cannot be opened, or an address cannot be bound; the
-    /// message names what.
-    pub async fn start(settings: Settings) -> Result<(Node, Generated), String> {
+    /// The data directory, store or spool cannot be opened, a secret file can be neither read
+    /// nor written, an installed integration's delivery cannot start, or an address cannot be
+    /// bound; the error names what.
+    pub async fn start(settings: Settings) -> Result<(Node, Generated), StartError> {
         let dir = settings.data_dir.clone();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
-        let store = Store::open(&dir.join("store.redb")).map_err(|e| e.to_string())?;
-        let mut spool_config = SpoolConfig::new(dir.join("spool"));
-        spool_config.max_bytes = settings.spool_max_bytes;
-        spool_config.dead_letter_max_bytes = settings.dead_letter_max_bytes;
-        let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
-        let spool = Spool::open(spool_config).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&dir).map_err(|error| StartError::DataDir {
+            path: dir.clone(),
+            error,
+        })?;
+        let store = Store::open(&dir.join("store.redb")).map_err(StartError::Store)?;
+        let (spool, spool_limit) = open_spool(&dir, &settings)?;
         let (admin_token, pipeline_key, pipeline_secret, generated) =
-            load_secrets(&dir, &settings)?;
-        let sources = default_source(
+            load_secrets(&dir, &settings).map_err(StartError::Secret)?;
+        let sources: SourcesView = Arc::new(RwLock::new(default_source(
             &store,
             pipeline_key,
             pipeline_secret,
             settings.source_rate_limit,
-        )?;
-        let ingest = tokio::net::TcpListener::bind(settings.ingest_addr)
-            .await
-            .map_err(|e| format!("--ingest-addr {}: {e}", settings.ingest_addr))?;
-        let admin = tokio::net::TcpListener::bind(settings.admin_addr)
-            .await
-            .map_err(|e| format!("--admin-addr {}: {e}", settings.admin_addr))?;
-        let ingest_addr = ingest.local_addr().map_err(|e| e.to_string())?;
-        let admin_addr = admin.local_addr().map_err(|e| e.to_string())?;
-        let shared = Arc::new(Shared {
-            settings,
-            store,
-            spool,
+        )?));
+        let ingest = bind("--ingest-addr", settings.ingest_addr).await?;
+        let admin = bind("--admin-addr", settings.admin_addr).await?;
+        let ingest_addr = ingest.local_addr().map_err(StartError::Address)?;
+        let admin_addr = admin.local_addr().map_err(StartError::Address)?;
+        let limits = settings.conn_limits();
+        let (data_dir, source_rate_limit) = (settings.data_dir.clone(), settings.source_rate_limit);
+        let gateway = Arc::new(GatewayState::new(
+            store.clone(),
+            spool.clone(),
             spool_limit,
-            engine: Engine::new(),
-            admin_token,
-            sources: RwLock::new(sources),
-            runtimes: tokio::sync::Mutex::new(BTreeMap::new()),
-            dedup: Mutex::new(crate::dedup::Dedup::new(1_000_000)),
-            limiters: Mutex::new(BTreeMap::new()),
-            gateway: Mutex::new(BTreeMap::new()),
-        });
-        for rec in shared.store.integrations().map_err(|e| e.to_string())? {
+            sources.clone(),
+        ));
+        let deliveries = Arc::new(Deliveries::new(PipelineState::new(
+            settings,
+            store.clone(),
+            spool.clone(),
+            Engine::new(),
+        )));
+        for rec in store.integrations().map_err(StartError::Store)? {
             if rec.enabled {
-                shared.run(&rec, Start::Latest).await?;
+                deliveries
+                    .run(&rec, Start::Latest)
+                    .await
+                    .map_err(StartError::Delivery)?;
             }
         }
+        let admin_state = Arc::new(AdminState::new(
+            admin_token.clone(),
+            data_dir,
+            source_rate_limit,
+            gateway.clone(),
+            deliveries.clone(),
+        ));
         let (shutdown, rx) = watch::channel(false);
-        let limits = shared.settings.conn_limits();
-        let s1 = shared.clone();
         let ingest_task = tokio::spawn(crate::serve::serve(
             ingest,
-            Arc::new(move |req, peer| crate::ingest::handle(s1.clone(), req, peer)),
+            Arc::new(move |req, peer| crate::ingest::handle(gateway.clone(), req, peer)),
             rx.clone(),
             limits,
         ));
-        let s2 = shared.clone();
         let admin_task = tokio::spawn(crate::serve::serve(
             admin,
-            Arc::new(move |req, peer| crate::admin::handle(s2.clone(), req, peer)),
+            Arc::new(move |req, peer| crate::admin::handle(admin_state.clone(), req, peer)),
             rx,
             limits,
         ));
-        Ok((
-            Node {
-                ingest_addr,
-                admin_addr,
-                shared,
-                shutdown,
-                servers: vec![ingest_task, admin_task],
+        let node = Node {
+            ingest_addr,
+            admin_addr,
+            shared: Handles {
+                admin_token,
+                store,
+                sources,
             },
-            generated,
-        ))
+            deliveries,
+            spool,
+            shutdown,
+            servers: vec![ingest_task, admin_task],
+        };
+        Ok((node, generated))
     }
 
     /// Stops accepting, lets requests under way finish, stops delivery (what is not delivered
@@ -175,55 +204,53 @@ impl Node {
         for s in self.servers {
             let _ = s.await;
         }
-        let runtimes = std::mem::take(&mut *self.shared.runtimes.lock().await);
-        for (_, rt) in runtimes {
-            rt.stop().await;
-        }
-        self.shared.spool.clone().close();
+        self.deliveries.stop_all().await;
+        self.spool.close();
+    }
+
+    /// Whether the integration `id`'s delivery runs.
+    #[cfg(test)]
+    pub(crate) async fn is_delivering(&self, id: &str) -> bool {
+        self.deliveries.running().await.contains_key(id)
     }
 }
 
-impl Shared {
-    /// Adds to a gateway counter.
-    pub(crate) fn gateway_count(&self, source: &str, what: &str, n: u64) {
-        *lock(&self.gateway)
-            .entry((source.to_owned(), what.to_owned()))
-            .or_default() += n;
-    }
+/// The spool in `dir`, and the most bytes of records one append can ever hold (its cap, or its
+/// write queue's if smaller).
+fn open_spool(dir: &Path, settings: &Settings) -> Result<(Spool, u64), StartError> {
+    let mut spool_config = SpoolConfig::new(dir.join("spool"));
+    spool_config.max_bytes = settings.spool_max_bytes;
+    spool_config.dead_letter_max_bytes = settings.dead_letter_max_bytes;
+    let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
+    let spool = Spool::open(spool_config).map_err(StartError::Spool)?;
+    Ok((spool, spool_limit))
+}
 
-    /// Starts (or restarts) delivery for an integration.
-    pub(crate) async fn run(
-        self: &Arc<Self>,
-        rec: &IntegrationRecord,
-        start: Start,
-    ) -> Result<(), String> {
-        let mut runtimes = self.runtimes.lock().await;
-        if let Some(old) = runtimes.remove(&rec.id) {
-            old.stop().await;
-        }
-        let rt = Runtime::start(self.clone(), rec, start)?;
-        runtimes.insert(rec.id.clone(), rt);
-        Ok(())
-    }
-
-    /// Stops delivery for an integration.
-    pub(crate) async fn halt(&self, id: &str) {
-        if let Some(old) = self.runtimes.lock().await.remove(id) {
-            old.stop().await;
-        }
-    }
+/// A listener on `addr`, which the setting `setting` names.
+async fn bind(
+    setting: &'static str,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| StartError::Bind {
+            setting,
+            addr,
+            error,
+        })
 }
 
 /// The admin token, the default source's pipeline key and secret: from the settings, else their
 /// files in `dir`, else generated (and then shown once, in [`Generated`]).
 fn load_secrets(
-    dir: &std::path::Path,
+    dir: &Path,
     settings: &Settings,
-) -> Result<(String, String, String, Generated), String> {
+) -> Result<(String, String, String, Generated), SecretError> {
     let mut generated = Generated::default();
-    let secret = |file: &str, given: Option<&String>, make: fn() -> Result<String, String>| {
-        crate::secrets::load(dir, file, given.map(String::as_str), make).map_err(|e| e.to_string())
-    };
+    let secret =
+        |file: &str, given: Option<&String>, make: fn() -> Result<String, NoRandomness>| {
+            crate::secrets::load(dir, file, given.map(String::as_str), make)
+        };
     let (admin_token, origin) = secret("admin-token", settings.admin_token.as_ref(), || {
         random_token(32)
     })?;
@@ -250,13 +277,13 @@ fn default_source(
     pipeline_key: String,
     pipeline_secret: String,
     rate_limit_per_second: u32,
-) -> Result<Vec<SourceRecord>, String> {
-    let mut sources = store.sources().map_err(|e| e.to_string())?;
+) -> Result<Vec<SourceRecord>, StartError> {
+    let mut sources = store.sources().map_err(StartError::Store)?;
     match sources.iter_mut().find(|s| s.id == "default") {
         Some(s) => {
             s.pipeline_key = pipeline_key;
             s.secret = pipeline_secret;
-            store.put_source(s).map_err(|e| e.to_string())?;
+            store.put_source(s).map_err(StartError::Store)?;
         }
         None => {
             let s = SourceRecord {
@@ -268,9 +295,67 @@ fn default_source(
                 rate_limit_per_second,
                 created_at: now_rfc3339(),
             };
-            store.put_source(&s).map_err(|e| e.to_string())?;
+            store.put_source(&s).map_err(StartError::Store)?;
             sources.push(s);
         }
     }
     Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Flags;
+
+    fn settings(dir: &Path, admin_addr: &str) -> Settings {
+        let flags = Flags {
+            data_dir: Some(dir.display().to_string()),
+            ingest_addr: Some("127.0.0.1:0".into()),
+            admin_addr: Some(admin_addr.into()),
+            ..Flags::default()
+        };
+        Settings::resolve(&flags, |_| None).expect("settings")
+    }
+
+    /// The binary prints the error on one line and exits 64: it must say which setting to fix.
+    #[tokio::test]
+    async fn an_address_in_use_names_its_setting_and_the_address() {
+        let dir = tempfile::tempdir().expect("dir");
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr").to_string();
+        let Err(e) = Node::start(settings(dir.path(), &addr)).await else {
+            panic!("started on an address in use");
+        };
+        assert!(
+            matches!(
+                e,
+                StartError::Bind {
+                    setting: "--admin-addr",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("--admin-addr {addr}: ")),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_that_is_a_file_is_named() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("data");
+        std::fs::write(&file, "not a directory").expect("write");
+        let Err(e) = Node::start(settings(&file, "127.0.0.1:0")).await else {
+            panic!("started in a file");
+        };
+        assert!(matches!(e, StartError::DataDir { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("data directory {}: ", file.display())),
+            "{e}"
+        );
+    }
 }

@@ -83,13 +83,9 @@ impl Dedup {
     }
 
     /// How many ids are remembered, all sources together.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.total
-    }
-
-    /// Whether no id is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
     }
 
     /// Remembers `message_id` from `source`: call only once its event is durable. A source

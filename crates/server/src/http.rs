@@ -21,6 +21,10 @@ pub const EVENT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
 /// A response: a whole body, or a stream (server-sent events).
 pub type Resp = Response<BoxBody<Bytes, Infallible>>;
 
+/// The fields of a body that break their rules: each field (`name`, `config.api_key`) with the
+/// rule it breaks, as a `422`'s `fields` names them.
+pub type FieldErrors = std::collections::BTreeMap<String, String>;
+
 /// A JSON answer.
 pub fn json(status: StatusCode, v: &Value) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(v.to_string())).boxed());

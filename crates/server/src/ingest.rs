@@ -1,24 +1,36 @@
-//! The ingestion gateway's handler (interface.md section 2): a key (Bearer, Basic) checked from
-//! the headers, the body read under its size and time limits and the listener's byte budget
-//! (held until the answer, 503 when it is spent), then the pure steps of `gateway.rs` (encoding, authentication, origin, parsing,
-//! records), with the stateful ones between them: the source's rate limit, deduplication,
-//! identity links and the spool. A 200 is sent only once the events are durable, and a messageId
-//! is remembered only then.
+//! The ingestion gateway's handler (interface.md section 2), as its stages in order; each one
+//! that stops the request answers for it:
+//!
+//! 1. [`route`]: the endpoint (404, 405; a CORS preflight is answered here);
+//! 2. [`authenticate`]: a key (Bearer, Basic) checked from the headers, before any body is read
+//!    (a signed request is checked once its body is read, in [`admit`]);
+//! 3. [`read`]: the body under its size and time limits and the listener's byte budget (held
+//!    until the answer; 503 when it is spent);
+//! 4. [`admit`]: the signature, the body's coding undone, the origin; then [`throttle`], the
+//!    source's rate limit;
+//! 5. [`parse_and_enrich`]: parsed and validated, one spool record per event with its source,
+//!    the request's ip and User-Agent and the batch's context (`gateway::build`, pure);
+//! 6. [`store`]: [`deduplicate`] (messageIds seen), [`link_identities`] (identity links to the
+//!    store), [`spool`] (the append, made durable), [`answer`] (the 200 and its counters).
+//!
+//! A 200 is sent only once the events are durable, and a messageId is remembered only then.
 
-use crate::app::{Shared, lock, now_ms};
+use crate::clock::now_ms;
 use crate::cors::{self, Audience};
 use crate::encoding::DecodeError;
-use crate::gateway::{self, Admitted, Built, Prepared, Rejection, Route};
+use crate::gateway::{self, Admitted, Built, Prepared, Rejected, Rejection, Route};
 use crate::http::{Buffered, ReadError, Resp, json, read_budgeted};
+use crate::state::GatewayState;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
+use signal_core::Shape;
 use signal_core::limits::MAX_BODY_BYTES;
 use signal_store::SourceRecord;
 use std::collections::HashSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 fn error(status: StatusCode, code: &str, message: &str) -> Resp {
@@ -39,12 +51,12 @@ fn retry_later(status: StatusCode, code: &str, message: &str, secs: &'static str
 /// The answer to a request refused whole, with CORS headers for `source` (or, when it is not
 /// known, for any source that takes the origin).
 fn refuse(
-    shared: &Shared,
+    gw: &GatewayState,
     rej: &Rejection,
     request: &HeaderMap,
     source: Option<&SourceRecord>,
 ) -> Resp {
-    shared.gateway_count(
+    gw.count(
         source.map_or("unknown", |s| &s.id),
         &format!("rejected_{}", rej.code()),
         1,
@@ -56,108 +68,223 @@ fn refuse(
     }
     // A refused origin is never named back, even when another source would take it.
     if *rej != Rejection::Origin {
-        with_cors(shared, &mut r, request, source);
+        with_cors(gw, &mut r, request, source);
     }
     r
 }
 
-fn with_cors(shared: &Shared, resp: &mut Resp, request: &HeaderMap, source: Option<&SourceRecord>) {
+fn with_cors(
+    gw: &GatewayState,
+    resp: &mut Resp,
+    request: &HeaderMap,
+    source: Option<&SourceRecord>,
+) {
     match source {
         Some(s) => cors::add_headers(resp.headers_mut(), request, Audience::Source(s)),
         None => {
-            let sources = shared
-                .sources
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
+            let sources = gw.sources();
             cors::add_headers(resp.headers_mut(), request, Audience::AnyOf(&sources));
         }
     }
 }
 
 /// Handles one ingestion request.
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
-    let (shape, hmac_required) = match gateway::route(req.method(), req.uri().path()) {
+pub async fn handle(gateway: Arc<GatewayState>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    match stages(&gateway, req, peer).await {
+        Ok(answer) => answer,
+        Err(refusal) => *refusal,
+    }
+}
+
+/// The stages in order; `Err` is the answer of the stage that stopped the request.
+async fn stages(gw: &GatewayState, req: Request<Incoming>, peer: SocketAddr) -> Stage<Resp> {
+    let endpoint = route(gw, &req)?;
+    authenticate(gw, req.headers(), endpoint.hmac_required)?;
+    let received = read(gw, req, peer.ip()).await?;
+    let admitted = admit(gw, &received, endpoint.hmac_required).await?;
+    throttle(gw, &admitted.source, received.headers())?;
+    let built = parse_and_enrich(gw, &received, &admitted, endpoint.shape)?;
+    let mut answer = store(gw, &admitted.source, built).await;
+    with_cors(gw, &mut answer, received.headers(), Some(&admitted.source));
+    Ok(answer)
+}
+
+/// What a stage gives the next one, or the answer that ends the request (boxed: an answer is
+/// large, and every stage's success would carry its size).
+type Stage<T> = Result<T, Box<Resp>>;
+
+/// An ingestion endpoint: what its body holds, and whether it takes only signed requests.
+struct Endpoint {
+    shape: Shape,
+    hmac_required: bool,
+}
+
+/// Route: the endpoint, or the answer to a preflight, an unknown path or a wrong method.
+fn route(gw: &GatewayState, req: &Request<Incoming>) -> Stage<Endpoint> {
+    match gateway::route(req.method(), req.uri().path()) {
         Ok(Route::Ingest {
             shape,
             hmac_required,
-        }) => (shape, hmac_required),
+        }) => Ok(Endpoint {
+            shape,
+            hmac_required,
+        }),
         Ok(Route::Preflight) => {
             let mut r = crate::http::text(StatusCode::NO_CONTENT, "text/plain", "");
-            with_cors(&shared, &mut r, req.headers(), None);
-            return r;
+            with_cors(gw, &mut r, req.headers(), None);
+            Err(Box::new(r))
         }
-        Err(rej) => return error(rej.status(), rej.code(), &rej.to_string()),
-    };
-    if let Some(r) = refused_by_headers(&shared, req.headers(), hmac_required) {
-        return r;
+        Err(rej) => Err(Box::new(error(rej.status(), rej.code(), &rej.to_string()))),
     }
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    let buffered = match read_budgeted(req, MAX_BODY_BYTES).await {
-        Ok(b) => b,
-        Err(e) => return unread(&shared, e),
+}
+
+/// Authenticate: a 401 for a request whose headers already show it has no good key (a signed
+/// request is checked once its body is read): its body is never read.
+fn authenticate(gw: &GatewayState, headers: &HeaderMap, hmac_required: bool) -> Stage<()> {
+    let sources = gw.sources();
+    let Err(e) = crate::auth::authenticate_headers(&sources, headers, hmac_required) else {
+        return Ok(());
     };
-    let Buffered {
-        parts, bytes: wire, ..
-    } = &buffered;
-    let request = gateway::Request {
-        method: &method,
-        path: &path,
-        headers: &parts.headers,
-        body: wire,
-        peer: peer.ip(),
+    drop(sources);
+    Err(Box::new(refuse(
+        gw,
+        &Rejection::Unauthorized(e),
+        headers,
+        None,
+    )))
+}
+
+/// A request whose body has been read, holding its part of the listener's byte budget.
+struct Received {
+    buffered: Buffered,
+    peer: IpAddr,
+    now_ms: i64,
+}
+
+impl Received {
+    fn headers(&self) -> &HeaderMap {
+        &self.buffered.parts.headers
+    }
+
+    /// The body as it came (possibly compressed).
+    fn wire(&self) -> &bytes::Bytes {
+        &self.buffered.bytes
+    }
+
+    /// What the gateway's pure steps know of it.
+    fn request(&self) -> gateway::Request<'_> {
+        gateway::Request {
+            method: &self.buffered.parts.method,
+            path: self.buffered.parts.uri.path(),
+            headers: self.headers(),
+            body: self.wire(),
+            peer: self.peer,
+            now_ms: self.now_ms,
+        }
+    }
+
+    /// Holds `total` bytes of the budget for what the request made from its body.
+    fn hold(&self, gw: &GatewayState, total: usize) -> Stage<()> {
+        self.buffered
+            .hold(total)
+            .map_err(|e| Box::new(unread(gw, e)))
+    }
+}
+
+/// Read: the body, under its size and time limits and the listener's byte budget.
+async fn read(gw: &GatewayState, req: Request<Incoming>, peer: IpAddr) -> Stage<Received> {
+    let buffered = read_budgeted(req, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| Box::new(unread(gw, e)))?;
+    Ok(Received {
+        buffered,
+        peer,
         now_ms: now_ms(),
-    };
-    let admitted = if crate::auth::is_signed(&parts.headers) {
-        match admit_signed(&shared, &request, wire.clone(), hmac_required).await {
-            Some(a) => a,
-            None => {
-                return retry_later(
+    })
+}
+
+/// Admit: the signature (of a signed request), the body's coding undone, the origin checked.
+async fn admit(gw: &GatewayState, received: &Received, hmac_required: bool) -> Stage<Admitted> {
+    let request = received.request();
+    let admitted = if crate::auth::is_signed(received.headers()) {
+        admit_signed(gw, &request, received.wire().clone(), hmac_required)
+            .await
+            .ok_or_else(|| {
+                Box::new(retry_later(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
                     "the signature could not be checked; retry",
                     "1",
-                );
-            }
-        }
+                ))
+            })?
     } else {
-        let sources = shared
-            .sources
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        gateway::admit(&request, &sources, hmac_required)
+        gateway::admit(&request, &gw.sources(), hmac_required)
     };
-    let Admitted { source, inflated } = match admitted {
-        Ok(a) => a,
-        Err(rej) => return refuse(&shared, &rej, &parts.headers, None),
-    };
-    if let Some(r) = rate_limited(&shared, &source, &parts.headers) {
-        return r;
+    admitted.map_err(|rej| Box::new(refuse(gw, &rej, received.headers(), None)))
+}
+
+/// Throttle: a 429 when `source` is over its rate limit.
+fn throttle(gw: &GatewayState, source: &SourceRecord, headers: &HeaderMap) -> Stage<()> {
+    if gw.limiter(source).check().is_ok() {
+        return Ok(());
     }
-    // What the body became is held under the same budget as the bytes that came in: an
-    // inflated body, and the records built from it.
-    if let Some(inflated) = &inflated
-        && let Err(e) = buffered.hold(wire.len() + inflated.len())
-    {
-        return unread(&shared, e);
+    gw.count(&source.id, "rejected_RATE_LIMITED", 1);
+    let mut r = retry_later(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "over this source's rate limit",
+        "1",
+    );
+    with_cors(gw, &mut r, headers, Some(source));
+    Err(Box::new(r))
+}
+
+/// Parse and enrich: the events parsed and validated, each made a spool record with its
+/// source, the request's ip and User-Agent and the batch's context; a request the spool could
+/// never take in one append is a 413. What the body became (an inflated body, the records built
+/// from it) is held under the same budget as the bytes that came in.
+fn parse_and_enrich(
+    gw: &GatewayState,
+    received: &Received,
+    admitted: &Admitted,
+    shape: Shape,
+) -> Stage<Built> {
+    let wire = received.wire();
+    if let Some(inflated) = &admitted.inflated {
+        received.hold(gw, wire.len() + inflated.len())?;
     }
-    let body = inflated.as_deref().unwrap_or(wire);
-    let built = gateway::build(&request, body, &source, shape, &mut || {
-        crate::app::random_token(32).unwrap_or_default()
-    })
-    .and_then(|b| b.check_fits(shared.spool_limit).map(|()| b));
-    let built = match built {
-        Ok(b) => b,
-        Err(rej) => return refuse(&shared, &rej, &parts.headers, Some(&source)),
-    };
+    let built = gateway::build(
+        &received.request(),
+        admitted.body(wire),
+        &admitted.source,
+        shape,
+        &mut || crate::secrets::random_token(32).unwrap_or_default(),
+    )
+    .and_then(|b| b.check_fits(gw.spool_limit()).map(|()| b))
+    .map_err(|rej| Box::new(refuse(gw, &rej, received.headers(), Some(&admitted.source))))?;
     let records: usize = built.events.iter().map(|p| p.record.len()).sum();
-    let made = wire.len() + inflated.as_ref().map_or(0, Vec::len) + records;
-    if let Err(e) = buffered.hold(made) {
-        return unread(&shared, e);
+    let made = wire.len() + admitted.inflated.as_ref().map_or(0, Vec::len) + records;
+    received.hold(gw, made)?;
+    Ok(built)
+}
+
+/// The stateful stages, once the records are built: [`deduplicate`], [`link_identities`],
+/// [`spool`], [`answer`].
+async fn store(gw: &GatewayState, source: &SourceRecord, built: Built) -> Resp {
+    let Built {
+        events,
+        rejected,
+        new_cookie,
+    } = built;
+    let (events, duplicates) = deduplicate(gw, &source.id, events);
+    if let Err(r) = link_identities(gw, &events).await {
+        return *r;
     }
-    let mut r = store(&shared, &source, built).await;
-    with_cors(&shared, &mut r, &parts.headers, Some(&source));
-    r
+    let accepted = events.len() + duplicates;
+    if let Err(r) = spool(gw, &source.id, events).await {
+        return *r;
+    }
+    answer(gw, &source.id, accepted, rejected, new_cookie)
 }
 
 /// Signed requests being checked at once, node-wide. Checking one is up to one HMAC per source
@@ -169,16 +296,12 @@ static SIGNATURE_CHECKS: Semaphore = Semaphore::const_new(2);
 /// [`gateway::admit`] of a signed request, on a blocking thread under [`SIGNATURE_CHECKS`];
 /// `None` if the check did not finish (it panicked).
 async fn admit_signed(
-    shared: &Shared,
+    gw: &GatewayState,
     req: &gateway::Request<'_>,
     wire: bytes::Bytes,
     hmac_required: bool,
 ) -> Option<Result<Admitted, Rejection>> {
-    let sources = shared
-        .sources
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let sources = gw.sources().clone();
     let (method, path, headers) = (req.method.clone(), req.path.to_owned(), req.headers.clone());
     let (peer, now_ms) = (req.peer, req.now_ms);
     let _turn = SIGNATURE_CHECKS.acquire().await.ok()?;
@@ -197,25 +320,11 @@ async fn admit_signed(
     .ok()
 }
 
-/// A 401 for a request whose headers already show it has no good key (a signed request is
-/// checked once its body is read): its body is never read.
-fn refused_by_headers(shared: &Shared, headers: &HeaderMap, hmac_required: bool) -> Option<Resp> {
-    let sources = shared
-        .sources
-        .read()
-        .unwrap_or_else(PoisonError::into_inner);
-    let rej = Rejection::Unauthorized(
-        crate::auth::authenticate_headers(&sources, headers, hmac_required).err()?,
-    );
-    drop(sources);
-    Some(refuse(shared, &rej, headers, None))
-}
-
 /// The answer to a body that could not be read.
-fn unread(shared: &Shared, e: ReadError) -> Resp {
+fn unread(gw: &GatewayState, e: ReadError) -> Resp {
     match e {
         ReadError::TooLarge => {
-            shared.gateway_count("unknown", "rejected_TOO_LARGE", 1);
+            gw.count("unknown", "rejected_TOO_LARGE", 1);
             error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "TOO_LARGE",
@@ -228,7 +337,7 @@ fn unread(shared: &Shared, e: ReadError) -> Resp {
             "the body did not arrive in time",
         ),
         ReadError::Busy => {
-            shared.gateway_count("unknown", "rejected_BUSY", 1);
+            gw.count("unknown", "rejected_BUSY", 1);
             retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "UNAVAILABLE",
@@ -244,36 +353,11 @@ fn unread(shared: &Shared, e: ReadError) -> Resp {
     }
 }
 
-/// A 429 when `source` is over its rate limit.
-fn rate_limited(shared: &Shared, source: &SourceRecord, headers: &HeaderMap) -> Option<Resp> {
-    let limiter = lock(&shared.limiters)
-        .entry(source.id.clone())
-        .or_insert_with(|| {
-            let rate = std::num::NonZeroU32::new(source.rate_limit_per_second.max(1))
-                .unwrap_or(std::num::NonZeroU32::MIN);
-            Arc::new(governor::RateLimiter::direct(governor::Quota::per_second(
-                rate,
-            )))
-        })
-        .clone();
-    if limiter.check().is_ok() {
-        return None;
-    }
-    shared.gateway_count(&source.id, "rejected_RATE_LIMITED", 1);
-    let mut r = retry_later(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
-        "over this source's rate limit",
-        "1",
-    );
-    with_cors(shared, &mut r, headers, Some(source));
-    Some(r)
-}
-
-/// The events not seen before: a messageId twice in one request counts once, and one already
-/// durable from an earlier request is not stored again. Returns them and how many were dropped.
-fn fresh_events(shared: &Shared, source: &str, events: Vec<Prepared>) -> (Vec<Prepared>, usize) {
-    let dedup = lock(&shared.dedup);
+/// Deduplicate: the events not seen before: a messageId twice in one request counts once, and
+/// one already durable from an earlier request is not stored again. Returns them and how many
+/// were dropped.
+fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<Prepared>, usize) {
+    let dedup = gw.dedup();
     let mut here = HashSet::new();
     let before = events.len();
     let fresh: Vec<Prepared> = events
@@ -288,65 +372,79 @@ fn fresh_events(shared: &Shared, source: &str, events: Vec<Prepared>) -> (Vec<Pr
     (fresh, dropped)
 }
 
-/// Writes the links and appends the records; the answer.
+/// Link identities: the identity links the events carry, written to the store (for the
+/// mapping to resolve later events by); a 503 when they cannot be.
 ///
 /// Identity links are shared by every source, not kept per source: the node serves one
 /// organisation, every integration receives every source's events, and a visitor identified by
 /// the web site must be the same visitor when the back end sends their events. Each record names
 /// its source (`sourceId`), so where a link came from can be traced.
-async fn store(shared: &Shared, source: &SourceRecord, built: Built) -> Resp {
-    let Built {
-        events,
-        rejected,
-        new_cookie,
-    } = built;
-    let (events, duplicates) = fresh_events(shared, &source.id, events);
+async fn link_identities(gw: &GatewayState, events: &[Prepared]) -> Stage<()> {
     let links: Vec<_> = events
         .iter()
         .flat_map(|e| e.links.iter().cloned())
         .collect();
-    if !links.is_empty() {
-        let store = shared.store.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let borrowed: Vec<_> = links.iter().map(|l| l.as_link()).collect();
-            store.record_links(&borrowed)
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            return retry_later(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "identity links could not be stored; retry",
-                "5",
-            );
-        }
+    if links.is_empty() {
+        return Ok(());
     }
-    let accepted = events.len() + duplicates;
+    let store = gw.store().clone();
+    let written = tokio::task::spawn_blocking(move || {
+        let borrowed: Vec<_> = links.iter().map(|l| l.as_link()).collect();
+        store.record_links(&borrowed)
+    })
+    .await;
+    if matches!(written, Ok(Ok(()))) {
+        Ok(())
+    } else {
+        Err(Box::new(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "identity links could not be stored; retry",
+            "5",
+        )))
+    }
+}
+
+/// Spool: the records appended and made durable; only then are their messageIds remembered
+/// (from here a retry of these ids is a duplicate). A 503 when the append fails.
+async fn spool(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> Stage<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let mut ids = Vec::with_capacity(events.len());
     let mut records = Vec::with_capacity(events.len());
     for e in events {
         ids.push(e.message_id);
         records.push(e.record);
     }
-    if !records.is_empty() {
-        if let Err(e) = shared.spool.append(records).await {
-            tracing::error!(error = %e, "spool append failed");
-            return retry_later(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "events could not be made durable; retry",
-                "5",
-            );
-        }
-        // Durable now: only from here is a retry of these ids a duplicate.
-        let mut dedup = lock(&shared.dedup);
-        for id in ids.iter().flatten() {
-            dedup.remember(&source.id, id);
-        }
+    if let Err(e) = gw.spool().append(records).await {
+        tracing::error!(error = %e, "spool append failed");
+        return Err(Box::new(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "events could not be made durable; retry",
+            "5",
+        )));
     }
+    let mut dedup = gw.dedup();
+    for id in ids.iter().flatten() {
+        dedup.remember(source, id);
+    }
+    Ok(())
+}
+
+/// Answer: the 200 with how many were accepted and which were rejected, counted; a browser's
+/// new `_dfid` cookie set.
+fn answer(
+    gw: &GatewayState,
+    source: &str,
+    accepted: usize,
+    rejected: Vec<Rejected>,
+    new_cookie: Option<String>,
+) -> Resp {
     let mut v = json!({"success": true, "accepted": accepted});
     if !rejected.is_empty() {
-        shared.gateway_count(&source.id, "rejected", rejected.len() as u64);
+        gw.count(source, "rejected", rejected.len() as u64);
         v["rejected"] = Value::Array(
             rejected
                 .into_iter()
@@ -354,7 +452,7 @@ async fn store(shared: &Shared, source: &SourceRecord, built: Built) -> Resp {
                 .collect(),
         );
     }
-    shared.gateway_count(&source.id, "accepted", accepted as u64);
+    gw.count(source, "accepted", accepted as u64);
     let mut r = json(StatusCode::OK, &v);
     if let Some(id) = new_cookie
         && let Ok(c) = HeaderValue::from_str(&format!(

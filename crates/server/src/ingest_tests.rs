@@ -2,11 +2,8 @@
 
 use super::*;
 use crate::gateway::{Request as GatewayRequest, build};
-use crate::settings::{Flags, Settings};
-use signal_core::Shape;
 use signal_spool::{Spool, SpoolConfig, Start};
-use std::collections::BTreeMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 fn source() -> SourceRecord {
     SourceRecord {
@@ -20,21 +17,14 @@ fn source() -> SourceRecord {
     }
 }
 
-fn shared(dir: &std::path::Path, spool: Spool) -> Shared {
-    let settings = Settings::resolve(&Flags::default(), |_| None).expect("settings");
-    Shared {
-        settings,
-        store: signal_store::Store::open(&dir.join("store.redb")).expect("store"),
+fn shared(dir: &std::path::Path, spool: Spool) -> GatewayState {
+    GatewayState::with_dedup(
+        signal_store::Store::open(&dir.join("store.redb")).expect("store"),
         spool,
-        spool_limit: u64::MAX,
-        engine: signal_forward::Engine::new(),
-        admin_token: "t".into(),
-        sources: RwLock::new(vec![source()]),
-        runtimes: tokio::sync::Mutex::new(BTreeMap::new()),
-        dedup: Mutex::new(crate::dedup::Dedup::new(1000)),
-        limiters: Mutex::new(BTreeMap::new()),
-        gateway: Mutex::new(BTreeMap::new()),
-    }
+        u64::MAX,
+        Arc::new(RwLock::new(vec![source()])),
+        1000,
+    )
 }
 
 /// The records of a batch whose third event repeats the first's messageId.
@@ -103,7 +93,7 @@ async fn a_batch_answered_503_and_sent_again_unchanged_is_stored_once() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     // The disk recovers; the SDK sends the same batch again.
     let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool");
-    shared.spool = spool.clone();
+    shared.replace_spool(spool.clone());
     let (status, v) = answer(store(&shared, &source(), batch()).await).await;
     assert_eq!(
         (status, v["accepted"].as_u64()),

@@ -1,11 +1,18 @@
 //! `signal-server`: the signal-edge node, wired from the library crates.
 //!
 //! - `settings.rs`: flag > environment > `signal.toml` > default; bad values named (exit 64).
-//! - `app.rs`: opening the data directory (store, spool, generated secrets, the default source),
-//!   one delivery runtime per installed integration, both servers, graceful stop.
+//! - `app.rs`: [`Node`]: opening the data directory (store, spool, generated secrets, the default
+//!   source), each part's state, one delivery runtime per installed integration, both servers,
+//!   graceful stop; [`StartError`].
+//! - `state.rs`: what each part is handed, and nothing more: `GatewayState` (ingestion),
+//!   `PipelineState` (delivery); the management API's `admin::AdminState` is made of them.
 //! - `secrets.rs`: the secret files (read, or generated and written atomically; an empty one
-//!   replaced), constant-time credential checks, masked secrets sent back through the API.
-//! - `ingest.rs`: the ingestion gateway's handler; `gateway.rs`: its decisions as pure functions
+//!   replaced), random tokens, constant-time credential checks, masked secrets sent back through
+//!   the API.
+//! - `sync.rs` (locks that carry on past a panic) and `clock.rs` (now): leaves every part uses.
+//! - `ingest.rs`: the ingestion gateway's handler, as its stages in order (route, authenticate,
+//!   read, admit, throttle, parse and enrich, deduplicate, link identities, spool, answer);
+//!   `gateway.rs`: its decisions as pure functions
 //!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
 //!   `serve.rs`: the accept loop and connection limits; `ui.rs`: the management UI (static files
 //!   in `ui/`, compiled in).
@@ -13,20 +20,27 @@
 //!   token; one file per concept: `catalog.rs`, `integrations.rs` (install, read, change,
 //!   remove, the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
 //!   `health.rs` (`/healthz`, `/readyz`), `metrics.rs` (`/metrics`, stats), `reply.rs` (shared
-//!   answers). Its `live.rs` and `dead_letters.rs` are the HTTP side of the crate's own
-//!   `live.rs` and `dead_letters.rs` (which keep the events and read the dead letters from disk).
+//!   answers), `state.rs` (what the API is handed). Its `live.rs` and `dead_letters.rs` are the
+//!   HTTP side of the crate's own `live.rs` and `dead_letters.rs` (which keep the events and
+//!   read the dead letters from disk).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
-//!   -> acknowledge or dead-letter; `live.rs`: live events and counters.
+//!   -> acknowledge or dead-letter; `pipeline/deliveries.rs`: the runtimes running, started and
+//!   stopped; `pipeline/start_error.rs`: why one cannot start; `live.rs`: live events and
+//!   counters.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use crate::app::{Generated, Node, Shared};
-pub use crate::settings::{Flags, Settings, SettingsError};
+pub use crate::app::{Generated, Handles, Node, StartError};
+pub use crate::pipeline::PipelineStartError;
+pub use crate::secrets::{NoRandomness, SecretError};
+pub use crate::settings::{Flags, Settings, SettingsError, SizeError};
+pub use crate::state::SourcesView;
 
 mod admin;
 mod app;
 mod auth;
+mod clock;
 mod cors;
 mod dead_letters;
 mod dedup;
@@ -40,4 +54,6 @@ mod records;
 mod secrets;
 mod serve;
 mod settings;
+mod state;
+mod sync;
 mod ui;

@@ -6,7 +6,7 @@
 //! `truncated`; so 1,000 entries hold at most about 13 MiB, whatever the events' size. Each
 //! live event names the source that sent it (`source_id`, from the record's `sourceId`).
 
-use crate::app::lock;
+use crate::sync::lock;
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -7,13 +7,19 @@
 //! event.
 
 mod dead_letter;
+mod deliveries;
 #[cfg(test)]
 mod memory_tests;
 mod outcomes;
 mod read;
+mod start_error;
 
-use crate::app::{Shared, lock};
+pub(crate) use deliveries::Deliveries;
+pub use start_error::PipelineStartError;
+
 use crate::live::{Live, Meta, Stats};
+use crate::state::PipelineState;
+use crate::sync::lock;
 use outcomes::Outcomes;
 use serde_json::Value;
 use signal_core::{Blueprint, IntegrationConfig, Mapper};
@@ -109,16 +115,24 @@ pub struct Runtime {
 }
 
 pub(crate) fn forward_config(
-    shared: &Shared,
+    shared: &PipelineState,
     rec: &IntegrationRecord,
     bp: &'static Blueprint,
     config: &IntegrationConfig,
-) -> Result<ForwardConfig, String> {
+) -> Result<ForwardConfig, PipelineStartError> {
     let base = shared
         .settings
         .base_url(bp, &config.region)
-        .ok_or_else(|| format!("unknown region {}", config.region))?;
-    let mut f = ForwardConfig::new(&rec.id, bp, &base, &config.auth);
+        .ok_or_else(|| PipelineStartError::UnknownRegion(config.region.clone()))?;
+    // TEMPORARY (issue 12): Pendo's requests from the legacy spec set until pendo.json has
+    // `requests`/`responses`; then `resolve(&bp.requests, ..)` and `bp.responses`.
+    let mut values = config.values.clone();
+    values.insert("integration_key".into(), config.auth.clone().into());
+    let targets =
+        signal_core::request::resolve(&signal_core::request::legacy_pendo::specs(), &values, &base)
+            .map_err(PipelineStartError::Targets)?;
+    let mut f = ForwardConfig::new(&rec.id, bp, targets);
+    f.responses = signal_core::request::legacy_pendo::responses();
     f.rate_limit_per_second = config.rate_limit_per_second;
     f.retry = RetryPolicy {
         base: shared.settings.retry_base,
@@ -132,38 +146,38 @@ pub(crate) fn forward_config(
 
 impl Runtime {
     /// Starts delivery for `rec`, reading the spool from its cursor (or `start` the first time).
-    pub fn start(
-        shared: Arc<Shared>,
+    pub(crate) fn start(
+        shared: &PipelineState,
         rec: &IntegrationRecord,
         start: Start,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PipelineStartError> {
         Self::start_with(shared, rec, start, Limits::DEFAULT)
     }
 
     /// `start`, holding at most `limits` in delivery.
     pub(crate) fn start_with(
-        shared: Arc<Shared>,
+        shared: &PipelineState,
         rec: &IntegrationRecord,
         start: Start,
         limits: Limits,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PipelineStartError> {
         let bp = Blueprint::get(&rec.blueprint)
-            .ok_or_else(|| format!("no blueprint {}", rec.blueprint))?;
+            .ok_or_else(|| PipelineStartError::NoBlueprint(rec.blueprint.clone()))?;
         let variant = bp
             .variant(&rec.variant)
-            .ok_or_else(|| format!("no variant {}", rec.variant))?;
+            .ok_or_else(|| PipelineStartError::NoVariant(rec.variant.clone()))?;
         let config = IntegrationConfig::validate(bp, &Value::Object(rec.config.clone()))
-            .map_err(|e| e.to_string())?;
-        let fcfg = forward_config(&shared, rec, bp, &config)?;
+            .map_err(PipelineStartError::Config)?;
+        let fcfg = forward_config(shared, rec, bp, &config)?;
         let consumer = shared
-            .spool
+            .spool()
             .consumer(&rec.id, start)
-            .map_err(|e| e.to_string())?;
+            .map_err(PipelineStartError::Spool)?;
         let dead = consumer.dead_letters();
         let live = Arc::new(Live::new(1000));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        let integration = shared.engine.start(fcfg, tx);
+        let integration = shared.engine().start(fcfg, tx);
         let reading = Arc::new(Mutex::new(Reading::new(consumer)));
         let outcomes = Outcomes::spawn(
             rx,
@@ -176,12 +190,12 @@ impl Runtime {
         let stop = Arc::new(AtomicBool::new(false));
         let reader = {
             let read = read::ReadLoop {
-                spool: shared.spool.clone(),
+                spool: shared.spool().clone(),
                 stop: stop.clone(),
                 reading: reading.clone(),
                 dead: dead.clone(),
                 mapper: Mapper::new(bp, variant, config),
-                store: shared.store.clone(),
+                store: shared.store().clone(),
                 integration: integration.clone(),
                 live: live.clone(),
                 stats: stats.clone(),
@@ -190,7 +204,7 @@ impl Runtime {
             std::thread::Builder::new()
                 .name(format!("read-{}", rec.id))
                 .spawn(move || read.run())
-                .map_err(|e| e.to_string())?
+                .map_err(PipelineStartError::Thread)?
         };
         Ok(Self {
             live,

@@ -11,7 +11,6 @@
 
 use serde_json::{Map, Value};
 use signal_core::{Blueprint, mask_secret};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,7 +34,7 @@ pub enum SecretError {
         error: std::io::Error,
     },
     /// No randomness to make a secret from.
-    Random(String),
+    Random(NoRandomness),
 }
 
 impl fmt::Display for SecretError {
@@ -59,6 +58,33 @@ impl fmt::Display for SecretError {
 }
 
 impl std::error::Error for SecretError {}
+
+/// The system has no randomness to make a secret from.
+#[derive(Debug, Clone, Copy)]
+pub struct NoRandomness(pub getrandom::Error);
+
+impl fmt::Display for NoRandomness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no randomness: {}", self.0)
+    }
+}
+
+impl std::error::Error for NoRandomness {}
+
+/// A new random token of `n` letters and digits (a key, a secret, an id).
+///
+/// # Errors
+///
+/// The system has no randomness.
+pub fn random_token(n: usize) -> Result<String, NoRandomness> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(NoRandomness)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
 
 /// Where a secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +116,7 @@ pub fn load(
     dir: &Path,
     name: &str,
     given: Option<&str>,
-    make: impl Fn() -> Result<String, String>,
+    make: impl Fn() -> Result<String, NoRandomness>,
 ) -> Result<(String, Origin), SecretError> {
     if let Some(v) = given.map(str::trim).filter(|v| !v.is_empty()) {
         return Ok((v.to_owned(), Origin::Given));
@@ -183,8 +209,8 @@ pub fn resolve_masked_secrets(
     bp: &Blueprint,
     stored: Option<&Map<String, Value>>,
     incoming: &mut Map<String, Value>,
-) -> Result<(), BTreeMap<String, String>> {
-    let mut refused = BTreeMap::new();
+) -> Result<(), crate::http::FieldErrors> {
+    let mut refused = crate::http::FieldErrors::new();
     for field in bp.config_fields.iter().filter(|f| f.secret) {
         let Some(Value::String(sent)) = incoming.get(&field.key) else {
             continue;
@@ -219,7 +245,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn token() -> Result<String, String> {
+    fn token() -> Result<String, NoRandomness> {
         Ok("new-secret".to_owned())
     }
 
@@ -233,8 +259,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "new-secret");
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (v, origin) =
-            load(dir.path(), "admin-token", None, || Err("unused".into())).expect("read back");
+        let (v, origin) = load(dir.path(), "admin-token", None, || {
+            Err(NoRandomness(getrandom::Error::UNSUPPORTED))
+        })
+        .expect("read back");
         assert_eq!((v.as_str(), origin), ("new-secret", Origin::File));
         assert_eq!(
             std::fs::read_dir(dir.path()).expect("ls").count(),

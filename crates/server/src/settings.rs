@@ -103,10 +103,44 @@ const MIN_MAX_BUFFERED_BODY_BYTES: u64 = 2 << 20;
 /// The smallest spool cap accepted: twice the largest event (32 KiB), so one always fits.
 const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
 
+/// Why the text of a size setting (`SIGNAL_SPOOL_MAX_BYTES`, ...) is not a size it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeError {
+    /// Not a whole number with an optional unit.
+    NotASize(String),
+    /// More bytes than fit in 64 bits.
+    TooLarge(String),
+    /// Under the setting's least (`min` bytes).
+    TooSmall {
+        /// The text as given.
+        text: String,
+        /// The least the setting takes, in bytes.
+        min: u64,
+    },
+}
+
+impl fmt::Display for SizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotASize(text) => write!(
+                f,
+                "`{text}` is not a size (bytes, or a number with B, KiB, MiB, GiB, TiB, KB, MB, GB \
+                 or TB, e.g. 512MiB)"
+            ),
+            Self::TooLarge(text) => write!(f, "`{text}` is too large"),
+            Self::TooSmall { text, min } => {
+                write!(f, "`{text}` is too small (at least {min} bytes)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SizeError {}
+
 /// A size in bytes: a whole number, optionally followed by a unit: `B`, `KiB`, `MiB`, `GiB`,
 /// `TiB` (powers of 1024) or `KB`, `MB`, `GB`, `TB` (powers of 1000), in any case, with or
 /// without a space. At least `min`.
-fn parse_size(text: &str, min: u64) -> Result<u64, String> {
+fn parse_size(text: &str, min: u64) -> Result<u64, SizeError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -126,17 +160,15 @@ fn parse_size(text: &str, min: u64) -> Result<u64, String> {
         .parse::<u64>()
         .ok()
         .filter(|_| multiplier > 0)
-        .ok_or_else(|| {
-            format!(
-                "`{text}` is not a size (bytes, or a number with B, KiB, MiB, GiB, TiB, KB, MB, GB \
-                 or TB, e.g. 512MiB)"
-            )
-        })?;
+        .ok_or_else(|| SizeError::NotASize(text.to_owned()))?;
     let bytes = bytes
         .checked_mul(multiplier)
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+        .ok_or_else(|| SizeError::TooLarge(text.to_owned()))?;
     if bytes < min {
-        return Err(format!("`{text}` is too small (at least {min} bytes)"));
+        return Err(SizeError::TooSmall {
+            text: text.to_owned(),
+            min,
+        });
     }
     Ok(bytes)
 }
@@ -206,9 +238,10 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
     fn size(&self, var: &str, key: &str, default: u64, min: u64) -> Result<u64, SettingsError> {
         match self.pick(&None, var, var, key) {
             None => Ok(default),
-            Some((text, setting)) => {
-                parse_size(&text, min).map_err(|why| SettingsError { setting, why })
-            }
+            Some((text, setting)) => parse_size(&text, min).map_err(|e| SettingsError {
+                setting,
+                why: e.to_string(),
+            }),
         }
     }
 

@@ -8,7 +8,7 @@
 //! no body; one that asks for something (`{"ids": [...]}`) purges nothing.
 
 use super::reply::{body_json, error, limit, not_an_object, not_found, number, validation};
-use crate::app::Shared;
+use super::state::AdminState;
 use crate::http::{Resp, json, text};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -17,7 +17,7 @@ use signal_store::IntegrationRecord;
 
 /// The routes under `/integrations/{id}/dead-letters`; 409 while the integration is disabled.
 pub(super) async fn route(
-    shared: &Shared,
+    shared: &AdminState,
     rec: &IntegrationRecord,
     m: Method,
     more: &[&str],
@@ -27,8 +27,7 @@ pub(super) async fn route(
     // The store itself, not the consumer: nothing here waits on delivery, and
     // the runtimes' lock is let go before any file is read.
     let dead = shared
-        .runtimes
-        .lock()
+        .runtimes()
         .await
         .get(&rec.id)
         .map(|rt| rt.dead_letters());

@@ -2,7 +2,7 @@
 //! whether it can take events now (spool directory writable, appends not failing, store open).
 //! `HEAD` on either answers as `GET` without the body (load balancers and uptime checks use it).
 
-use crate::app::Shared;
+use super::state::AdminState;
 use crate::http::{Resp, json};
 use http_body_util::BodyExt as _;
 use hyper::StatusCode;
@@ -14,11 +14,11 @@ pub(super) fn healthz() -> Resp {
 }
 
 /// `GET /readyz`.
-pub(super) fn readyz(shared: &Shared) -> Resp {
-    let spool_dir = shared.settings.data_dir.join("spool");
+pub(super) fn readyz(shared: &AdminState) -> Resp {
+    let spool_dir = shared.data_dir().join("spool");
     let writable = std::fs::metadata(&spool_dir).is_ok_and(|m| !m.permissions().readonly());
     // Not ready while spool appends fail (a full or failing disk): ingestion answers 503.
-    let ready = writable && !shared.spool.is_failing() && shared.store.integrations().is_ok();
+    let ready = writable && !shared.spool().is_failing() && shared.store().integrations().is_ok();
     if ready {
         json(StatusCode::OK, &json!({"status": "ready"}))
     } else {

@@ -3,17 +3,18 @@
 //! to the vendor now and shows what it answered.
 
 use super::reply::{error, list, not_an_object, not_found, store_failed, validation};
-use crate::app::{Shared, now_rfc3339};
+use super::state::AdminState;
+use crate::clock::now_rfc3339;
 use crate::http::{Resp, json, text};
+use crate::pipeline::PipelineStartError;
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 use signal_core::{Blueprint, IntegrationConfig, mask_secret};
 use signal_spool::Start;
 use signal_store::IntegrationRecord;
-use std::sync::Arc;
 
 /// An integration as the API shows it: secrets masked, with its delivery status.
-pub(super) async fn integration_json(shared: &Shared, rec: &IntegrationRecord) -> Value {
+pub(super) async fn integration_json(shared: &AdminState, rec: &IntegrationRecord) -> Value {
     let bp = Blueprint::get(&rec.blueprint);
     let mut config = rec.config.clone();
     if let Some(bp) = bp {
@@ -23,7 +24,7 @@ pub(super) async fn integration_json(shared: &Shared, rec: &IntegrationRecord) -
             }
         }
     }
-    let (status, diagnosis) = match shared.runtimes.lock().await.get(&rec.id) {
+    let (status, diagnosis) = match shared.runtimes().await.get(&rec.id) {
         Some(rt) => rt.stats.status(),
         None => ("paused".into(), None),
     };
@@ -59,7 +60,7 @@ fn no_randomness(e: getrandom::Error) -> Resp {
 }
 
 /// `POST /integration-catalog/{key}/install`: validates, stores and starts delivery; 201.
-pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Resp {
+pub(super) async fn install(shared: &AdminState, key: &str, body: Value) -> Resp {
     let Some(bp) = Blueprint::get(key) else {
         return not_found("blueprint with this key");
     };
@@ -96,7 +97,7 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
         Err(e) => return no_randomness(e),
     };
     let _writing = super::WRITES.lock().await;
-    let existing = match shared.store.integrations() {
+    let existing = match shared.store().integrations() {
         Ok(l) => l,
         Err(e) => return store_failed(&e),
     };
@@ -120,7 +121,7 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
         created_at: now.clone(),
         updated_at: now,
     };
-    if let Err(e) = shared.store.put_integration(&rec) {
+    if let Err(e) = shared.store().put_integration(&rec) {
         return store_failed(&e);
     }
     if let Err(e) = shared.run(&rec, Start::Latest).await {
@@ -131,9 +132,9 @@ pub(super) async fn install(shared: &Arc<Shared>, key: &str, body: Value) -> Res
 
 /// An install whose delivery could not start (`why`, a spool failure) is taken back out of the
 /// store, so it is not listed half made and the same request can be sent again: `503`.
-fn undo_install(shared: &Shared, id: &str, why: &str) -> Resp {
-    let _ = shared.spool.remove_consumer(id);
-    let message = match shared.store.delete_integration(id) {
+fn undo_install(shared: &AdminState, id: &str, why: &PipelineStartError) -> Resp {
+    let _ = shared.spool().remove_consumer(id);
+    let message = match shared.store().delete_integration(id) {
         Ok(_) => format!("its delivery could not start ({why}); nothing was installed: try again"),
         Err(e) => format!(
             "its delivery could not start ({why}), and it could not be taken back out of the \
@@ -198,12 +199,12 @@ fn apply_patch(
 /// `PATCH /integrations/{id}`: a partial update; a new configuration restarts delivery. The
 /// record is read again after the body, under the management write lock, so what the body is
 /// judged against (a secret's mask above all) is what is stored when it is written.
-pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
+pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
     let Some(o) = body.as_object() else {
         return not_an_object();
     };
     let _writing = super::WRITES.lock().await;
-    let mut rec = match shared.store.integration(id) {
+    let mut rec = match shared.store().integration(id) {
         Ok(Some(rec)) => rec,
         Ok(None) => return not_found("integration with this id"),
         Err(e) => return store_failed(&e),
@@ -219,7 +220,7 @@ pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
         Ok(c) => rec.config = c.values,
         Err(e) => return validation(e.fields),
     }
-    match shared.store.integrations() {
+    match shared.store().integrations() {
         Ok(all) if all.iter().any(|i| i.name == rec.name && i.id != rec.id) => {
             return error(
                 StatusCode::CONFLICT,
@@ -231,7 +232,7 @@ pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
         Err(e) => return store_failed(&e),
     }
     rec.updated_at = now_rfc3339();
-    if let Err(e) = shared.store.put_integration(&rec) {
+    if let Err(e) = shared.store().put_integration(&rec) {
         return store_failed(&e);
     }
     // A new configuration restarts delivery: held events go out with the new key or region.
@@ -254,7 +255,7 @@ pub(super) async fn patch(shared: &Arc<Shared>, id: &str, body: Value) -> Resp {
 }
 
 /// Sends one test event now and says what Pendo answered.
-pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) -> Resp {
+pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
     let Some(bp) = Blueprint::get(&rec.blueprint) else {
         return not_found("blueprint");
     };
@@ -265,12 +266,18 @@ pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) ->
         Ok(c) => c,
         Err(e) => return validation(e.fields),
     };
-    let fcfg = match crate::pipeline::forward_config(shared, rec, bp, &config) {
+    let fcfg = match crate::pipeline::forward_config(shared.pipeline(), rec, bp, &config) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", &e),
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                &e.to_string(),
+            );
+        }
     };
     let mut mapper = signal_core::Mapper::new(bp, variant, config);
-    let now = crate::app::now_ms();
+    let now = crate::clock::now_ms();
     let src = json!({"type": "track", "event": "Signal Test Event", "userId": "signal-edge-test",
                      "timestamp": now, "properties": {"sent_by": "signal-edge test button"}})
     .to_string();
@@ -296,9 +303,15 @@ pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) ->
             other => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(&other)),
         }
     };
-    let url = format!("{}{}", fcfg.base_url, bp.track.path);
+    // TEMPORARY (issue 12): the test event goes to the `track` target.
+    let track = fcfg.target_index("track").unwrap_or(0);
+    let url = fcfg
+        .targets
+        .get(track)
+        .map(|t| t.shown_url.clone())
+        .unwrap_or_default();
     let request = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
-    match shared.engine.send_test(&fcfg, body).await {
+    match shared.engine().send_test(&fcfg, track, body).await {
         Ok((status, answer)) => {
             let diagnosis = bp
                 .diagnose_status(status)
@@ -352,8 +365,8 @@ fn not_sent_why(outcome: &signal_core::Mapped<'_>) -> String {
 }
 
 /// `GET /integrations`: every installed integration, as a paged list.
-pub(super) async fn list_all(shared: &Shared, query: &str) -> Resp {
-    match shared.store.integrations() {
+pub(super) async fn list_all(shared: &AdminState, query: &str) -> Resp {
+    match shared.store().integrations() {
         Ok(all) => {
             let mut data = Vec::new();
             for rec in &all {
@@ -366,21 +379,21 @@ pub(super) async fn list_all(shared: &Shared, query: &str) -> Resp {
 }
 
 /// `GET /integrations/{id}`.
-pub(super) async fn show(shared: &Shared, rec: &IntegrationRecord) -> Resp {
+pub(super) async fn show(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
     json(StatusCode::OK, &integration_json(shared, rec).await)
 }
 
 /// `DELETE /integrations/{id}`: forgets it, stops its delivery and releases its place in the
 /// spool. 204 only once it is gone from the store; a failed delete changes nothing (503).
-pub(super) async fn remove(shared: &Shared, id: &str) -> Resp {
+pub(super) async fn remove(shared: &AdminState, id: &str) -> Resp {
     let _writing = super::WRITES.lock().await;
-    match shared.store.delete_integration(id) {
+    match shared.store().delete_integration(id) {
         Ok(true) => {}
         Ok(false) => return not_found("integration with this id"),
         Err(e) => return store_failed(&e),
     }
     shared.halt(id).await;
-    if let Err(e) = shared.spool.remove_consumer(id) {
+    if let Err(e) = shared.spool().remove_consumer(id) {
         // The integration is gone; what is left is its cursor or dead letters on disk.
         tracing::warn!(integration = id, error = %e, "removed, but its place in the spool could not be released");
     }

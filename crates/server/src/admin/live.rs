@@ -3,7 +3,7 @@
 //! `crate::live`.
 
 use super::reply::{error, limit};
-use crate::app::Shared;
+use super::state::AdminState;
 use crate::http::{Resp, json};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -21,13 +21,13 @@ pub(super) fn wants_stream(req: &Request<Incoming>) -> bool {
 /// `GET /integrations/{id}/events`: the stream (409 while the integration is disabled), or
 /// the most recent `?limit=` (default 50, 1 to 1000; not a number: 422) as `{"data": [...]}`.
 pub(super) async fn events(
-    shared: &Shared,
+    shared: &AdminState,
     rec: &IntegrationRecord,
     wants_stream: bool,
     query: &str,
 ) -> Resp {
     if wants_stream {
-        return match shared.runtimes.lock().await.get(&rec.id) {
+        return match shared.runtimes().await.get(&rec.id) {
             Some(rt) => crate::http::event_stream(rt.live.subscribe()),
             None => error(
                 StatusCode::CONFLICT,
@@ -41,8 +41,7 @@ pub(super) async fn events(
         Err(bad) => return bad.answer(),
     };
     let data = shared
-        .runtimes
-        .lock()
+        .runtimes()
         .await
         .get(&rec.id)
         .map(|rt| rt.live.recent(limit))

@@ -4,7 +4,7 @@
 //! The dead letters' figures take their store's lock, which a dead-letter write holds across
 //! its fsync: they are read on the blocking pool, with the runtimes' lock let go.
 
-use crate::app::Shared;
+use super::state::AdminState;
 use crate::http::{Resp, json, text};
 use crate::pipeline::Runtime;
 use hyper::StatusCode;
@@ -92,7 +92,7 @@ fn render_dead_letters(
 
 /// The Prometheus text format of every counter and gauge.
 fn render(
-    shared: &Shared,
+    shared: &AdminState,
     runtimes: &BTreeMap<String, Runtime>,
     dead: &BTreeMap<String, DeadLetterStats>,
 ) -> String {
@@ -126,13 +126,13 @@ fn render(
         out.push_str(&format!("signal_delivery_latency_ms_sum{{integration=\"{id}\"}} {sum}\nsignal_delivery_latency_ms_count{{integration=\"{id}\"}} {cumulative}\n"));
     }
     out.push_str("# HELP signal_gateway_events_total Events at the gateway by source and result.\n# TYPE signal_gateway_events_total counter\n");
-    for ((source, what), n) in crate::app::lock(&shared.gateway).iter() {
+    for ((source, what), n) in shared.gateway().counters().iter() {
         let (result, code) = what
             .split_once('_')
             .map_or((what.as_str(), ""), |(r, c)| (r, c));
         out.push_str(&format!("signal_gateway_events_total{{source=\"{source}\",result=\"{result}\",code=\"{code}\"}} {n}\n"));
     }
-    let stats = shared.spool.stats();
+    let stats = shared.spool().stats();
     out.push_str("# HELP signal_spool_depth Events not yet acknowledged, by integration.\n# TYPE signal_spool_depth gauge\n");
     for (name, _, depth) in &stats.consumers {
         out.push_str(&format!(
@@ -152,10 +152,12 @@ fn render(
 }
 
 /// The dead-letter handles of the running integrations (all, or only `id`).
-async fn dead_letter_handles(shared: &Shared, id: Option<&str>) -> Vec<(String, Arc<DeadLetters>)> {
+async fn dead_letter_handles(
+    shared: &AdminState,
+    id: Option<&str>,
+) -> Vec<(String, Arc<DeadLetters>)> {
     shared
-        .runtimes
-        .lock()
+        .runtimes()
         .await
         .iter()
         .filter(|(i, _)| id.is_none_or(|id| id == i.as_str()))
@@ -164,9 +166,9 @@ async fn dead_letter_handles(shared: &Shared, id: Option<&str>) -> Vec<(String, 
 }
 
 /// `GET /metrics`.
-pub(super) async fn metrics(shared: &Shared) -> Resp {
+pub(super) async fn metrics(shared: &AdminState) -> Resp {
     let dead = dead_letter_stats(dead_letter_handles(shared, None).await).await;
-    let runtimes = shared.runtimes.lock().await;
+    let runtimes = shared.runtimes().await;
     text(
         StatusCode::OK,
         "text/plain; version=0.0.4",
@@ -185,11 +187,11 @@ fn dead_letters_json(d: &DeadLetterStats, rt: &Runtime) -> Value {
 }
 
 /// `GET /integrations/{id}/stats`.
-pub(super) async fn stats(shared: &Shared, rec: &IntegrationRecord) -> Resp {
+pub(super) async fn stats(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
     let dead = dead_letter_stats(dead_letter_handles(shared, Some(&rec.id)).await).await;
-    let runtimes = shared.runtimes.lock().await;
+    let runtimes = shared.runtimes().await;
     let depth = shared
-        .spool
+        .spool()
         .stats()
         .consumers
         .iter()

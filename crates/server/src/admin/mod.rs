@@ -20,7 +20,6 @@
 //! Only `/v1/admin` and the paths below `/v1/admin/` are the API: `/v1/adminintegrations` is
 //! not `/v1/admin/integrations`. A store that fails is a `503 UNAVAILABLE`, never "not found".
 
-use crate::app::Shared;
 use crate::http::Resp;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -34,6 +33,8 @@ use std::sync::Arc;
 /// short; one lock for all keeps install's uniqueness check under it too.
 static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+pub(crate) use state::AdminState;
+
 mod catalog;
 mod dead_letters;
 mod health;
@@ -42,11 +43,12 @@ mod live;
 mod metrics;
 mod reply;
 mod sources;
+mod state;
 #[cfg(test)]
 mod tests;
 
 /// Handles one management request.
-pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();
@@ -64,7 +66,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| crate::auth::credentials(v, "bearer"))
-        .is_some_and(|token| crate::secrets::credential_matches(token, &shared.admin_token));
+        .is_some_and(|token| crate::secrets::credential_matches(token, shared.admin_token()));
     if !ok {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -78,7 +80,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>, _peer: SocketAd
 
 /// The routes that need no token: health, readiness, metrics and the UI's files. `None` for
 /// any other request.
-async fn unauthenticated(shared: &Shared, method: &Method, path: &str) -> Option<Resp> {
+async fn unauthenticated(shared: &AdminState, method: &Method, path: &str) -> Option<Resp> {
     match (method.clone(), path) {
         (Method::GET, "/healthz") => Some(health::healthz()),
         (Method::GET, "/readyz") => Some(health::readyz(shared)),
@@ -93,7 +95,7 @@ async fn unauthenticated(shared: &Shared, method: &Method, path: &str) -> Option
 /// The routes under `/v1/admin`, once the token is checked; `parts` are the path's segments
 /// after it.
 async fn route(
-    shared: &Arc<Shared>,
+    shared: &AdminState,
     method: Method,
     parts: &[&str],
     req: Request<Incoming>,
@@ -115,14 +117,14 @@ async fn route(
 
 /// The routes under `/v1/admin/integrations/{id}`: 404 for an id not installed, whatever follows.
 async fn integration(
-    shared: &Arc<Shared>,
+    shared: &AdminState,
     method: Method,
     id: &str,
     tail: &[&str],
     req: Request<Incoming>,
     query: &str,
 ) -> Resp {
-    let rec = match shared.store.integration(id) {
+    let rec = match shared.store().integration(id) {
         Ok(Some(rec)) => rec,
         Ok(None) => return not_found("integration with this id"),
         Err(e) => return store_failed(&e),

@@ -1,7 +1,7 @@
 //! The answers every management route shares: JSON errors in the interface's shape, the
 //! paged list, query parameters and JSON request bodies.
 
-use crate::http::{BodyError, Resp, json, read_body};
+use crate::http::{BodyError, FieldErrors, Resp, json, read_body};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -104,7 +104,7 @@ pub(super) fn list(data: Vec<Value>, query: &str) -> Resp {
 }
 
 /// `422 VALIDATION_ERROR` naming each bad field.
-pub(super) fn validation(fields: std::collections::BTreeMap<String, String>) -> Resp {
+pub(super) fn validation(fields: FieldErrors) -> Resp {
     json(
         StatusCode::UNPROCESSABLE_ENTITY,
         &json!({"error": {"code": "VALIDATION_ERROR", "message": "the request has invalid fields", "fields": fields}}),

@@ -3,14 +3,14 @@
 //! to the gateway's view of them at once.
 
 use super::reply::{body_json, error, list, not_an_object, not_found, store_failed, validation};
-use crate::app::{Shared, now_rfc3339};
-use crate::http::{Resp, json, text};
+use super::state::AdminState;
+use crate::clock::now_rfc3339;
+use crate::http::{FieldErrors, Resp, json, text};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use signal_core::mask_secret;
 use signal_store::SourceRecord;
-use std::sync::Arc;
 
 /// A source as the API shows it: the secret masked unless `reveal_secret`.
 fn source_json(s: &SourceRecord, reveal_secret: bool) -> Value {
@@ -88,12 +88,8 @@ fn origin_problem(v: &Value) -> Option<String> {
 }
 
 /// Reads name, allowed_origins and rate_limit_per_second from a source body into `s`.
-fn apply_source(
-    s: &mut SourceRecord,
-    body: &Value,
-    creating: bool,
-) -> Result<(), std::collections::BTreeMap<String, String>> {
-    let mut fields = std::collections::BTreeMap::new();
+fn apply_source(s: &mut SourceRecord, body: &Value, creating: bool) -> Result<(), FieldErrors> {
+    let mut fields = FieldErrors::new();
     match body.get("name") {
         Some(Value::String(n)) if !n.trim().is_empty() => s.name = n.clone(),
         None if !creating => {}
@@ -148,23 +144,19 @@ fn apply_source(
 }
 
 /// Puts a change the store has taken into the gateway's view of the sources (`None`: the source
-/// `id` is gone), and forgets its rate limiter. The view is changed in memory, not read back:
-/// a failed read must not leave a removed source accepted.
-fn refresh_sources(shared: &Shared, id: &str, changed: Option<&SourceRecord>) {
-    {
-        let mut view = shared
-            .sources
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        view.retain(|s| s.id != id);
-        view.extend(changed.cloned());
-    }
-    crate::app::lock(&shared.limiters).remove(id);
+/// `id` is gone), and forgets its rate limiter.
+fn refresh_sources(shared: &AdminState, id: &str, changed: Option<&SourceRecord>) {
+    shared.gateway().source_changed(id, changed);
 }
 
 /// Stores a source, refreshes the gateway's view of it, and answers with it.
-fn save_source(shared: &Shared, s: &SourceRecord, status: StatusCode, reveal_secret: bool) -> Resp {
-    if let Err(e) = shared.store.put_source(s) {
+fn save_source(
+    shared: &AdminState,
+    s: &SourceRecord,
+    status: StatusCode,
+    reveal_secret: bool,
+) -> Resp {
+    if let Err(e) = shared.store().put_source(s) {
         return store_failed(&e);
     }
     refresh_sources(shared, &s.id, Some(s));
@@ -173,14 +165,14 @@ fn save_source(shared: &Shared, s: &SourceRecord, status: StatusCode, reveal_sec
 
 /// The routes under `/sources`.
 pub(super) async fn route(
-    shared: &Arc<Shared>,
+    shared: &AdminState,
     method: Method,
     parts: &[&str],
     req: Request<Incoming>,
     query: &str,
 ) -> Resp {
     match (method, parts) {
-        (Method::GET, []) => match shared.store.sources() {
+        (Method::GET, []) => match shared.store().sources() {
             Ok(all) => list(all.iter().map(|s| source_json(s, false)).collect(), query),
             Err(e) => store_failed(&e),
         },
@@ -189,9 +181,10 @@ pub(super) async fn route(
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let (Ok(key), Ok(secret)) =
-                (crate::app::random_token(32), crate::app::random_token(48))
-            else {
+            let (Ok(key), Ok(secret)) = (
+                crate::secrets::random_token(32),
+                crate::secrets::random_token(48),
+            ) else {
                 return error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "UNAVAILABLE",
@@ -205,7 +198,7 @@ pub(super) async fn route(
                 pipeline_key: format!("dk_live_{key}"),
                 secret,
                 allowed_origins: Vec::new(),
-                rate_limit_per_second: shared.settings.source_rate_limit,
+                rate_limit_per_second: shared.source_rate_limit(),
                 created_at: now_rfc3339(),
             };
             if !body.is_object() {
@@ -219,7 +212,7 @@ pub(super) async fn route(
         }
         (Method::DELETE, [id]) => {
             let _writing = super::WRITES.lock().await;
-            match shared.store.delete_source(id) {
+            match shared.store().delete_source(id) {
                 Ok(true) => {
                     refresh_sources(shared, id, None);
                     text(StatusCode::NO_CONTENT, "text/plain", "")
@@ -236,7 +229,7 @@ pub(super) async fn route(
             };
             // Read after the body, under the write lock: the change goes over what is stored.
             let _writing = super::WRITES.lock().await;
-            let mut s = match shared.store.sources() {
+            let mut s = match shared.store().sources() {
                 Ok(all) => match all.into_iter().find(|s| s.id == *id) {
                     Some(s) => s,
                     None => return not_found("source with this id"),

@@ -3,7 +3,7 @@
 //! changes nothing, never "not found" or "done"; an install whose delivery cannot start is not
 //! left half made; list parameters and allowed origins that break their rules are named.
 
-use crate::app::Node;
+use crate::Node;
 use crate::settings::{Flags, Settings};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
@@ -145,11 +145,7 @@ async fn a_failed_store_write_is_503_and_what_was_stored_stays() {
     let (s, v) = call(&node, "GET", &integration, None).await;
     assert_eq!((s, &v["name"]), (200, &json!("Pendo")), "not removed: {v}");
     assert!(
-        node.shared
-            .runtimes
-            .lock()
-            .await
-            .contains_key(id_of(&integration)),
+        node.is_delivering(id_of(&integration)).await,
         "its delivery still runs"
     );
     let (_, list) = call(&node, "GET", "/v1/admin/sources", None).await;

@@ -2,7 +2,7 @@
 //! reasons), the delivery latency histogram and percentiles, status and diagnosis, dead-letter
 //! writes, and reads held back by the in-flight cap.
 
-use crate::app::lock;
+use crate::sync::lock;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -110,6 +110,7 @@ impl Stats {
     }
 
     /// Times the reader found delivery full and waited.
+    #[cfg(test)]
     pub fn reads_held(&self) -> u64 {
         self.reads_held.load(Ordering::Relaxed)
     }

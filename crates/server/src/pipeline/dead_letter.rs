@@ -20,8 +20,8 @@
 //! production; tests bring one whose writes fail or hang on purpose.
 
 use super::Reading;
-use crate::app::lock;
 use crate::live::Stats;
+use crate::sync::lock;
 use bytes::Bytes;
 use signal_spool::{DeadLetterInfo, DeadLetters};
 use std::collections::VecDeque;

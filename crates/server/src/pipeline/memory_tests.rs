@@ -2,12 +2,11 @@
 //! bounded by their bytes, not only by their count, and the rest waits in the spool.
 
 use super::{Limits, Runtime};
-use crate::app::Shared;
 use crate::settings::{Flags, Settings};
+use crate::state::PipelineState;
 use signal_spool::{Spool, SpoolConfig, Start};
 use signal_store::IntegrationRecord;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A Pendo that takes connections and never answers (as a vendor that hangs does): every
@@ -18,26 +17,19 @@ fn silent_vendor() -> (std::net::TcpListener, String) {
     (l, addr)
 }
 
-fn shared(dir: &std::path::Path, vendor: &str) -> Shared {
+fn shared(dir: &std::path::Path, vendor: &str) -> PipelineState {
     let vendor = vendor.to_owned();
     let settings = Settings::resolve(&Flags::default(), |k| {
         k.starts_with("SIGNAL_PENDO_BASE_URL_")
             .then(|| vendor.clone())
     })
     .unwrap();
-    Shared {
+    PipelineState::new(
         settings,
-        store: signal_store::Store::open(&dir.join("store.redb")).unwrap(),
-        spool: Spool::open(SpoolConfig::new(dir.join("spool"))).unwrap(),
-        spool_limit: u64::MAX,
-        engine: signal_forward::Engine::new(),
-        admin_token: "t".into(),
-        sources: RwLock::new(Vec::new()),
-        runtimes: tokio::sync::Mutex::new(BTreeMap::new()),
-        dedup: Mutex::new(crate::dedup::Dedup::new(1000)),
-        limiters: Mutex::new(BTreeMap::new()),
-        gateway: Mutex::new(BTreeMap::new()),
-    }
+        signal_store::Store::open(&dir.join("store.redb")).unwrap(),
+        Spool::open(SpoolConfig::new(dir.join("spool"))).unwrap(),
+        signal_forward::Engine::new(),
+    )
 }
 
 fn pendo() -> IntegrationRecord {
@@ -78,12 +70,12 @@ async fn with_the_vendor_hanging_large_events_in_flight_stay_under_the_byte_cap(
     let shared = Arc::new(shared(dir.path(), &url));
     // 300 events of 30 KiB (about 9 MiB of records, as much again mapped) against a cap of
     // 2 MiB: the count cap (10,000) alone would let every one of them into memory.
-    append(&shared.spool, 300, 30 * 1024);
+    append(shared.spool(), 300, 30 * 1024);
     let limits = Limits {
         events: 10_000,
         bytes: 2 << 20,
     };
-    let rt = Runtime::start_with(shared.clone(), &pendo(), Start::Earliest, limits).unwrap();
+    let rt = Runtime::start_with(&shared, &pendo(), Start::Earliest, limits).unwrap();
     // The reader fills delivery up to the cap, then waits (and says so) instead of reading on.
     let start = Instant::now();
     while rt.stats.reads_held() < 3 {
@@ -108,7 +100,7 @@ async fn with_the_vendor_hanging_large_events_in_flight_stay_under_the_byte_cap(
         "{events} events in flight: the rest waits in the spool"
     );
     rt.stop().await;
-    let spool = shared.spool.clone();
+    let spool = shared.spool().clone();
     drop(shared);
     tokio::task::spawn_blocking(move || spool.close())
         .await

@@ -5,8 +5,9 @@
 
 use super::Reading;
 use super::dead_letter::{Backoff, DeadLetterStore, Letter, Work, dead_letter_loop};
-use crate::app::{lock, now_ms};
+use crate::clock::now_ms;
 use crate::live::{Entry, Live, Stats};
+use crate::sync::lock;
 use serde_json::json;
 use signal_forward::{Outcome, OutcomeKind};
 use signal_spool::DeadLetterInfo;
@@ -116,6 +117,15 @@ async fn outcome_loop(
                     stats.dead_letter_queued();
                 }
                 stats.count_reason("dead_lettered", o.reason.as_deref().unwrap_or("unknown"));
+            }
+            OutcomeKind::Dropped => {
+                // A response rule dropped it: done, nothing kept.
+                if let Some(f) = r.release(o.id)
+                    && !f.replayed
+                {
+                    let _ = r.consumer.ack(f.receipt);
+                }
+                stats.count_reason("dropped", o.reason.as_deref().unwrap_or("unknown"));
             }
             OutcomeKind::Retrying => stats.count("retrying"),
             OutcomeKind::Failed => {

@@ -5,11 +5,11 @@
 //! tokio worker).
 
 use super::{Flight, Limits, Reading};
-use crate::app::{lock, now_ms};
 use crate::live::{Entry, Live, Meta, Stats};
+use crate::{clock::now_ms, sync::lock};
 use bytes::Bytes;
 use signal_core::{Mapped, Mapper, Parser, Shape};
-use signal_forward::Job;
+use signal_forward::{Job, JobBody};
 use signal_spool::{DeadLetterInfo, DeadLetters, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,11 +25,36 @@ const RECORD_ROOM: usize = 2 * (signal_core::limits::MAX_EVENT_BYTES + 8 * 1024)
 
 /// What a mapped job holds in memory.
 fn job_bytes(job: &Job) -> usize {
-    match job {
-        Job::Track { body, .. } => body.len(),
-        Job::Metadata {
-            record_id, fields, ..
-        } => record_id.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>(),
+    job.bytes()
+}
+
+/// TEMPORARY adapter (issue 12) until the mapping yields `Items`: Pendo's Track body and
+/// metadata records as jobs for the legacy request set's targets.
+fn legacy_job(id: u64, mapped: &Mapped<'_>) -> Option<Job> {
+    use signal_core::request::legacy_pendo;
+    match mapped {
+        Mapped::Track { body, .. } => Some(Job {
+            id,
+            request: legacy_pendo::TRACK,
+            body: JobBody::Item(Bytes::copy_from_slice(body)),
+            hold: None,
+        }),
+        Mapped::Metadata(r) => Some(Job {
+            id,
+            request: match r.kind {
+                signal_core::MetadataKind::Visitor => legacy_pendo::VISITOR_METADATA,
+                signal_core::MetadataKind::Account => legacy_pendo::ACCOUNT_METADATA,
+            },
+            body: JobBody::Merge {
+                id: r.id.to_owned(),
+                fields: r
+                    .fields()
+                    .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+                    .collect(),
+            },
+            hold: None,
+        }),
+        Mapped::Dropped(_) => None,
     }
 }
 
@@ -185,11 +210,12 @@ impl ReadLoop {
             input,
         });
         let job = match mapping.outcome {
-            Mapped::Track { body, .. } => Job::Track {
-                id: record.seq,
-                body: Bytes::copy_from_slice(body),
-            },
-            Mapped::Metadata(r) => Job::from_record(record.seq, &r),
+            ref m @ (Mapped::Track { .. } | Mapped::Metadata(_)) => {
+                let Some(job) = legacy_job(record.seq, m) else {
+                    return;
+                };
+                job
+            }
             Mapped::Dropped(reason) => {
                 self.acknowledge(&record);
                 self.stats.count_reason("dropped", reason.as_str());

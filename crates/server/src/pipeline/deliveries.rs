@@ -1,0 +1,67 @@
+//! The delivery runtimes running, one per enabled integration, over delivery's state: started,
+//! restarted, stopped, and read by the management API (live events, stats, dead letters).
+
+use super::{PipelineStartError, Runtime};
+use crate::state::PipelineState;
+use signal_spool::Start;
+use signal_store::IntegrationRecord;
+use std::collections::BTreeMap;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The running integrations, by id.
+pub(crate) struct Deliveries {
+    state: PipelineState,
+    running: Mutex<BTreeMap<String, Runtime>>,
+}
+
+impl Deliveries {
+    /// None running yet.
+    pub(crate) fn new(state: PipelineState) -> Self {
+        Self {
+            state,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// What the runtimes are started from.
+    pub(crate) fn state(&self) -> &PipelineState {
+        &self.state
+    }
+
+    /// Starts (or restarts) delivery for an integration.
+    pub(crate) async fn run(
+        &self,
+        rec: &IntegrationRecord,
+        start: Start,
+    ) -> Result<(), PipelineStartError> {
+        let mut running = self.running.lock().await;
+        if let Some(old) = running.remove(&rec.id) {
+            old.stop().await;
+        }
+        let rt = Runtime::start(&self.state, rec, start)?;
+        running.insert(rec.id.clone(), rt);
+        Ok(())
+    }
+
+    /// Stops delivery for an integration.
+    pub(crate) async fn halt(&self, id: &str) {
+        // Under the lock, as `run`: a restart waits for this stop.
+        let mut running = self.running.lock().await;
+        if let Some(old) = running.remove(id) {
+            old.stop().await;
+        }
+    }
+
+    /// The running integrations, locked.
+    pub(crate) async fn running(&self) -> MutexGuard<'_, BTreeMap<String, Runtime>> {
+        self.running.lock().await
+    }
+
+    /// Stops every one (what is not delivered stays in the spool).
+    pub(crate) async fn stop_all(&self) {
+        let running = std::mem::take(&mut *self.running.lock().await);
+        for (_, rt) in running {
+            rt.stop().await;
+        }
+    }
+}
