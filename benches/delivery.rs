@@ -6,10 +6,10 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
 use signal_core::Blueprint;
 use signal_core::request::{legacy_pendo, resolve};
 use signal_forward::{Engine, ForwardConfig, Job, JobBody, OutcomeKind};
+use signal_sandbox::{Sim, Subscriptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -3,8 +3,8 @@
 use crate::harness::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{FaultPlan, Sim, Subscriptions};
 use serde_json::{Value, json};
+use signal_sandbox::{FaultPlan, Sim, Subscriptions};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

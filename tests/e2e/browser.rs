@@ -378,7 +378,7 @@ async fn dead_letters_are_shown_with_their_reason_and_replayed_from_the_ui() {
     );
     browser.click("main table details summary").await;
     browser.wait_text("main table pre", "Doomed").await;
-    sim.set_faults(pendo_sim::FaultPlan::default());
+    sim.set_faults(signal_sandbox::FaultPlan::default());
     browser.click("main button.primary").await;
     browser.wait_text("main", "1 replayed").await;
     browser.wait_text("main", "No dead letters").await;

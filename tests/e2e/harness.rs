@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{FaultPlan, Sim, Subscriptions};
 use serde_json::{Value, json};
+use signal_sandbox::{FaultPlan, Sim, Subscriptions};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

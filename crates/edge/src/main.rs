@@ -76,7 +76,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut file = None;
     let mut config = String::from(r#"{"api_key":"dry-run","integration_key":"dry-run"}"#);
     let mut flags = Flags::default();
-    let mut load = signal_server::loadgen::LoadOptions {
+    let mut load = signal_demo::loadgen::LoadOptions {
         clients: 16,
         batch: 100,
         rate: None,
@@ -122,7 +122,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        return Ok(match runtime.block_on(signal_server::loadgen::run(load)) {
+        return Ok(match runtime.block_on(signal_demo::loadgen::run(load)) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("signal-edge loadgen: {e}");
@@ -150,7 +150,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20);
-            return match signal_server::demo::run(settings, rate, shutdown_signal()).await {
+            return match signal_demo::demo::run(settings, rate, shutdown_signal()).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("signal-edge: {e}");

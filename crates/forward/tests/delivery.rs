@@ -2,12 +2,12 @@
 //! see arrive at Pendo, and what happens when Pendo misbehaves.
 
 use bytes::Bytes;
-use pendo_sim::{FaultPlan, Sim, Subscriptions};
 use signal_core::request::{Target, legacy_pendo, resolve};
 use signal_core::{Blueprint, Mapped, Mapper, MemoryIdentity, MetadataKind, Parser, Shape};
 use signal_forward::{
     Engine, ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy, region_base_url_from,
 };
+use signal_sandbox::{FaultPlan, Sim, Subscriptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -27,7 +27,6 @@
 //!   -> acknowledge or dead-letter; `pipeline/deliveries.rs`: the runtimes running, started and
 //!   stopped; `pipeline/start_error.rs`: why one cannot start; `live.rs`: live events and
 //!   counters.
-//! - `demo.rs`: the node plus the Pendo sandbox and a stream of sample events.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -45,13 +44,11 @@ mod clock;
 mod cors;
 mod dead_letters;
 mod dedup;
-pub mod demo;
 mod encoding;
 pub mod gateway;
 mod http;
 mod ingest;
 mod live;
-pub mod loadgen;
 mod pipeline;
 mod records;
 mod secrets;

@@ -2,11 +2,12 @@
 //! Pendo integration installed through the real install API, and a steady stream of sample
 //! events through the real ingestion API, so a newcomer sees events flow with no Pendo account.
 
-use crate::app::Node;
-use crate::settings::Settings;
+use crate::DemoError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
+use signal_sandbox::{Sim, Subscriptions};
+use signal_server::Node;
+use signal_server::Settings;
 use std::time::Duration;
 
 type Client = hyper_util::client::legacy::Client<
@@ -19,21 +20,76 @@ async fn post(
     url: &str,
     auth: &str,
     body: String,
-) -> Result<(u16, String), String> {
+) -> Result<(u16, String), DemoError> {
+    let http = |e: &dyn std::fmt::Display| DemoError::Http(e.to_string());
     let req = hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("authorization", auth)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+        .map_err(|e| http(&e))?;
+    let resp = client.request(req).await.map_err(|e| http(&e))?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| http(&e))?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The Pendo sandbox as every Pendo region, and the node pointed at it.
+async fn start(mut settings: Settings) -> Result<(Sim, Node), DemoError> {
+    let subs = Subscriptions::new();
+    subs.add("demo-integration-key", "us");
+    let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
+    for region in ["us", "eu", "us1", "jpn", "au"] {
+        settings
+            .pendo_base_urls
+            .insert(region.into(), sim.base_url());
+    }
+    let (node, _) = Node::start(settings)
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+    Ok((sim, node))
+}
+
+/// Installs the Pendo integration through the management API (or finds the one an earlier run
+/// installed in the same data directory); returns its id.
+async fn install(
+    client: &Client,
+    node: &Node,
+    admin: &str,
+    token: &str,
+) -> Result<String, DemoError> {
+    let install = serde_json::json!({
+        "name": "Pendo (demo)",
+        "variant": "b2b_saas",
+        "config": {"api_key": "demo-api-key", "integration_key": "demo-integration-key", "data_region": "us"},
+        "delivery_mode": "server_side",
+    });
+    let (status, body) = post(
+        client,
+        &format!("{admin}/v1/admin/integration-catalog/pendo/install"),
+        &format!("Bearer {token}"),
+        install.to_string(),
+    )
+    .await?;
+    Ok(match status {
+        201 => serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        409 => node
+            .shared
+            .store
+            .integrations()
+            .ok()
+            .and_then(|l| l.into_iter().find(|i| i.name == "Pendo (demo)"))
+            .map(|i| i.id)
+            .unwrap_or_default(),
+        _ => return Err(DemoError::Install { status, body }),
+    })
 }
 
 /// Runs the demo until `stop` resolves; `rate` sample events a second.
@@ -42,21 +98,11 @@ async fn post(
 ///
 /// The sandbox or the node cannot start, or the install is refused.
 pub async fn run(
-    mut settings: Settings,
+    settings: Settings,
     rate: u32,
     stop: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
-    let subs = Subscriptions::new();
-    subs.add("demo-integration-key", "us");
-    let sim = Sim::start("us", subs)
-        .await
-        .map_err(|e| format!("sandbox: {e}"))?;
-    for region in ["us", "eu", "us1", "jpn", "au"] {
-        settings
-            .pendo_base_urls
-            .insert(region.into(), sim.base_url());
-    }
-    let (node, _) = Node::start(settings).await?;
+) -> Result<(), DemoError> {
+    let (sim, node) = start(settings).await?;
     let admin = format!("http://{}", node.admin_addr);
     let ingest = format!("http://{}", node.ingest_addr);
     let token = node.shared.admin_token.clone();
@@ -64,43 +110,13 @@ pub async fn run(
         .shared
         .sources
         .read()
-        .map_err(|_| "sources unavailable".to_owned())?
-        .first()
-        .map(|s| s.pipeline_key.clone())
-        .ok_or("no source")?;
+        .ok()
+        .and_then(|s| s.first().map(|s| s.pipeline_key.clone()))
+        .ok_or(DemoError::NoSource)?;
     let client: Client =
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let install = serde_json::json!({
-        "name": "Pendo (demo)",
-        "variant": "b2b_saas",
-        "config": {"api_key": "demo-api-key", "integration_key": "demo-integration-key", "data_region": "us"},
-        "delivery_mode": "server_side",
-    });
-    let (status, body) = post(
-        &client,
-        &format!("{admin}/v1/admin/integration-catalog/pendo/install"),
-        &format!("Bearer {token}"),
-        install.to_string(),
-    )
-    .await?;
-    let id = match status {
-        201 => serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        409 => {
-            // Installed by an earlier run of the demo in the same data directory.
-            node.shared
-                .store
-                .integrations()
-                .ok()
-                .and_then(|l| l.into_iter().find(|i| i.name == "Pendo (demo)"))
-                .map(|i| i.id)
-                .unwrap_or_default()
-        }
-        _ => return Err(format!("install refused ({status}): {body}")),
-    };
+    let id = install(&client, &node, &admin, &token).await?;
     println!("signal-edge demo");
     println!("  ingestion API:  {ingest}  (pipeline key {key})");
     println!("  management UI:  {admin}/  (sign in with the admin token {token})");
@@ -116,6 +132,21 @@ pub async fn run(
     println!(
         "  sending {rate} sample events a second (pages, product views, orders, feature usage, identify, group, some without consent)"
     );
+    send(&client, &ingest, &key, rate, &sim, stop).await;
+    node.stop().await;
+    Ok(())
+}
+
+/// `rate` sample events a second to the ingestion API until `stop`, with progress every five
+/// seconds.
+async fn send(
+    client: &Client,
+    ingest: &str,
+    key: &str,
+    rate: u32,
+    sim: &Sim,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut samples = signal_core::sample::Samples::new(now_seed());
     samples.consent_withheld = 0.05;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -127,7 +158,7 @@ pub async fn run(
             _ = tick.tick() => {
                 let events: Vec<String> = (0..rate).map(|_| String::from_utf8_lossy(&samples.next_event().1).into_owned()).collect();
                 let body = format!("{{\"batch\":[{}]}}", events.join(","));
-                match post(&client, &format!("{ingest}/v1/batch"), &format!("Bearer {key}"), body).await {
+                match post(client, &format!("{ingest}/v1/batch"), &format!("Bearer {key}"), body).await {
                     Ok((200, _)) => sent += u64::from(rate),
                     Ok((s, b)) => eprintln!("gateway answered {s}: {b}"),
                     Err(e) => eprintln!("gateway: {e}"),
@@ -139,8 +170,6 @@ pub async fn run(
             }
         }
     }
-    node.stop().await;
-    Ok(())
 }
 
 fn now_seed() -> u64 {

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
+use signal_sandbox::{Sim, Subscriptions};
 use std::time::Duration;
 
 type Client = hyper_util::client::legacy::Client<
@@ -132,7 +132,7 @@ async fn faults_are_injected_as_planned() {
     let sim = Sim::start("us", subs).await.expect("sim");
     let c = client();
     let track = format!("{}/data/track", sim.base_url());
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         throttle_next: 2,
         retry_after_secs: 7,
         ..Default::default()
@@ -151,20 +151,20 @@ async fn faults_are_injected_as_planned() {
     );
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 429);
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 200);
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         error_rate: 1.0,
         ..Default::default()
     });
     let status = call(&c, "POST", &track, Some("k"), TRACK).await.0;
     assert!(status == 500 || status == 503, "{status}");
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         latency: Duration::from_millis(150),
         ..Default::default()
     });
     let start = std::time::Instant::now();
     assert_eq!(call(&c, "POST", &track, Some("k"), TRACK).await.0, 200);
     assert!(start.elapsed() >= Duration::from_millis(150));
-    sim.set_faults(pendo_sim::FaultPlan {
+    sim.set_faults(signal_sandbox::FaultPlan {
         reset_after_rate: 1.0,
         ..Default::default()
     });
@@ -180,4 +180,41 @@ async fn faults_are_injected_as_planned() {
         "but the request was handled and recorded"
     );
     assert_eq!(sim.stats().resets_after, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_item_is_recorded_on_its_own() {
+    let subs = Subscriptions::new();
+    subs.add("k", "us");
+    let sim = Sim::start("us", subs).await.expect("sim");
+    let c = client();
+    let base = sim.base_url();
+    call(&c, "POST", &format!("{base}/data/track"), Some("k"), TRACK).await;
+    let records = r#"[{"accountId":"a","values":{}},{"accountId":"b","values":{"x":1}}]"#;
+    let accounts = format!("{base}/api/v1/metadata/account/custom/value");
+    assert_eq!(call(&c, "POST", &accounts, Some("k"), records).await.0, 200);
+    assert_eq!(
+        call(&c, "POST", &accounts, Some("k"), r#"[{"values":{}}]"#)
+            .await
+            .0,
+        400
+    );
+    let items = sim.items();
+    let seen: Vec<(&str, usize)> = items.iter().map(|i| (i.route.as_str(), i.index)).collect();
+    assert_eq!(seen, [("track", 0), ("accounts", 0), ("accounts", 1)]);
+    assert_eq!(items[2].item["accountId"], "b");
+    assert_eq!(sim.requests()[1].items, 2);
+    assert_eq!(sim.stats().items_accepted, 3);
+    let (_, body) = call(&c, "GET", &format!("{base}/_sim/items"), None, "").await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["data"][1]["item"]["accountId"], "a");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(3));
+    let (_, stats) = call(&c, "GET", &format!("{base}/_sim/stats"), None, "").await;
+    let s: serde_json::Value = serde_json::from_str(&stats).expect("json");
+    assert_eq!(
+        (s["vendor"].clone(), s["items_accepted"].clone()),
+        ("pendo".into(), 3.into())
+    );
+    sim.clear();
+    assert!(sim.items().is_empty() && sim.requests().is_empty());
 }

@@ -6,12 +6,13 @@
 //! The node runs in this process (its own data directory under the system's temp dir, the same
 //! disk), so the figures are those of one 2-core machine doing everything.
 
-use crate::app::Node;
-use crate::settings::{Flags, Settings};
+use crate::DemoError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use pendo_sim::{Sim, Subscriptions};
 use serde_json::{Value, json};
+use signal_sandbox::{Sim, Subscriptions};
+use signal_server::Node;
+use signal_server::{Flags, Settings};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -161,32 +162,35 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64
 }
 
-/// Runs the load and prints the results; returns them as JSON.
-///
-/// # Errors
-///
-/// The node or the sandbox cannot start.
-pub async fn run(opts: LoadOptions) -> Result<Value, String> {
-    let dir = std::env::temp_dir().join(format!("signal-loadgen-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut settings = Settings::resolve(&Flags::default(), |_| None).map_err(|e| e.to_string())?;
-    settings.data_dir = dir.clone();
-    settings.ingest_addr = "127.0.0.1:0".parse().map_err(|_| "address")?;
-    settings.admin_addr = "127.0.0.1:0".parse().map_err(|_| "address")?;
+/// The counters the clients share.
+#[derive(Default)]
+struct Counters {
+    stop: AtomicBool,
+    accepted: AtomicU64,
+    tracks_sent: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A node in-process on a fresh data directory, with the Pendo sandbox as every region's Pendo
+/// (recording off, the send-time property sampled), and the Pendo integration when delivering.
+async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoError> {
+    let mut settings = Settings::resolve(&Flags::default(), |_| None)
+        .map_err(|e| DemoError::Node(e.to_string()))?;
+    settings.data_dir = data_dir();
+    settings.ingest_addr = ([127, 0, 0, 1], 0).into();
+    settings.admin_addr = ([127, 0, 0, 1], 0).into();
     settings.source_rate_limit = u32::MAX;
     settings.admin_token = Some("loadgen".into());
     settings.pipeline_key = Some("dk_live_loadgen".into());
     let subs = Subscriptions::new();
     subs.add("loadgen-key", "us");
-    let sim = Sim::start("us", subs).await.map_err(|e| e.to_string())?;
+    let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
     sim.set_recording(false);
     sim.measure_latency("lg_sent_ms");
     settings.pendo_base_urls.insert("us".into(), sim.base_url());
-    let (node, _) = Node::start(settings).await?;
-    let client: Client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let (node, _) = Node::start(settings)
+        .await
+        .map_err(|e| DemoError::Node(e.to_string()))?;
     if opts.deliver {
         let body = json!({"name": "Pendo (load)", "config": {"api_key": "a", "integration_key": "loadgen-key", "rate_limit_per_second": 1_000_000}});
         let req = hyper::Request::post(format!(
@@ -195,93 +199,103 @@ pub async fn run(opts: LoadOptions) -> Result<Value, String> {
         ))
         .header("authorization", "Bearer loadgen")
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
-        let resp = client.request(req).await.map_err(|e| e.to_string())?;
+        .map_err(|e| DemoError::Http(e.to_string()))?;
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| DemoError::Http(e.to_string()))?;
         if resp.status().as_u16() != 201 {
-            return Err(format!("install: {}", resp.status()));
+            return Err(DemoError::Install {
+                status: resp.status().as_u16(),
+                body: String::new(),
+            });
         }
     }
-    let templates = Arc::new(templates(opts.batch, 64));
-    let url = Arc::new(format!("http://{}/v1/batch", node.ingest_addr));
-    let stop = Arc::new(AtomicBool::new(false));
-    let accepted = Arc::new(AtomicU64::new(0));
-    let tracks_sent = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
+    Ok((node, sim))
+}
+
+fn data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("signal-loadgen-{}", std::process::id()))
+}
+
+/// One client: sends its templates (fresh send times and messageIds) until told to stop, at its
+/// share of the offered rate; returns its acknowledgement latencies in µs.
+async fn client_task(
+    c: usize,
+    client: Client,
+    templates: Arc<Vec<Template>>,
+    url: Arc<String>,
+    counters: Arc<Counters>,
+    interval: Option<Duration>,
+) -> Vec<u64> {
+    let mut lat = Vec::new();
+    let mut next =
+        Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 8.0 % 1.0));
+    let mut n = c;
+    while !counters.stop.load(Ordering::Relaxed) {
+        if let Some(interval) = interval {
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+            next += interval;
+        }
+        let t = &templates[n % templates.len()];
+        n += 1;
+        let mut body = t.body.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let stamp = format!("{now:013}");
+        for &at in &t.stamps {
+            body[at..at + 13].copy_from_slice(stamp.as_bytes());
+        }
+        for (k, &at) in t.ids.iter().enumerate() {
+            let id = format!("{:08x}{:08x}{:08x}", c, n, k);
+            body[at..at + 24].copy_from_slice(id.as_bytes());
+        }
+        let Ok(req) = hyper::Request::post(url.as_str())
+            .header("authorization", "Bearer dk_live_loadgen")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+        else {
+            continue;
+        };
+        let sent = Instant::now();
+        match client.request(req).await {
+            Ok(resp) if resp.status().as_u16() == 200 => {
+                let _ = resp.into_body().collect().await;
+                lat.push(sent.elapsed().as_micros() as u64);
+                counters
+                    .accepted
+                    .fetch_add(t.events as u64, Ordering::Relaxed);
+                counters
+                    .tracks_sent
+                    .fetch_add(t.tracks as u64, Ordering::Relaxed);
+            }
+            _ => {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    lat
+}
+
+/// Progress, once a second, for the run's duration: accepted events/s, delivered requests/s,
+/// resident memory. Returns the memory samples.
+async fn watch(
+    opts: &LoadOptions,
+    sim: &Sim,
+    counters: &Counters,
+    e2e: &mut Histogram,
+) -> Vec<u64> {
     let start = Instant::now();
-    let per_client_interval = opts.rate.map(|r| {
-        Duration::from_secs_f64(opts.clients as f64 * opts.batch as f64 / r.max(1) as f64)
-    });
-    let tasks: Vec<_> = (0..opts.clients)
-        .map(|c| {
-            let (client, templates, url, stop, accepted, tracks_sent, errors) = (
-                client.clone(),
-                templates.clone(),
-                url.clone(),
-                stop.clone(),
-                accepted.clone(),
-                tracks_sent.clone(),
-                errors.clone(),
-            );
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut next = Instant::now()
-                    + per_client_interval
-                        .map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 8.0 % 1.0));
-                let mut n = c;
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(interval) = per_client_interval {
-                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                            tokio::time::sleep(wait).await;
-                        }
-                        next += interval;
-                    }
-                    let t = &templates[n % templates.len()];
-                    n += 1;
-                    let mut body = t.body.clone();
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as u64);
-                    let stamp = format!("{now:013}");
-                    for &at in &t.stamps {
-                        body[at..at + 13].copy_from_slice(stamp.as_bytes());
-                    }
-                    for (k, &at) in t.ids.iter().enumerate() {
-                        let id = format!("{:08x}{:08x}{:08x}", c, n, k);
-                        body[at..at + 24].copy_from_slice(id.as_bytes());
-                    }
-                    let Ok(req) = hyper::Request::post(url.as_str())
-                        .header("authorization", "Bearer dk_live_loadgen")
-                        .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(body)))
-                    else {
-                        continue;
-                    };
-                    let sent = Instant::now();
-                    match client.request(req).await {
-                        Ok(resp) if resp.status().as_u16() == 200 => {
-                            let _ = resp.into_body().collect().await;
-                            lat.push(sent.elapsed().as_micros() as u64);
-                            accepted.fetch_add(t.events as u64, Ordering::Relaxed);
-                            tracks_sent.fetch_add(t.tracks as u64, Ordering::Relaxed);
-                        }
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                lat
-            })
-        })
-        .collect();
-    // Progress, once a second.
-    let mut e2e = Histogram::new();
     let mut rss = Vec::new();
     let mut last = (0u64, 0u64);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.tick().await;
     while start.elapsed() < opts.duration {
         second.tick().await;
-        let a = accepted.load(Ordering::Relaxed);
+        let a = counters.accepted.load(Ordering::Relaxed);
         let d = sim.stats().accepted;
         e2e.add(sim.take_latencies());
         rss.push(rss_kib());
@@ -291,21 +305,58 @@ pub async fn run(opts: LoadOptions) -> Result<Value, String> {
             a - last.0,
             d - last.1,
             rss.last().copied().unwrap_or(0),
-            errors.load(Ordering::Relaxed)
+            counters.errors.load(Ordering::Relaxed)
         );
         last = (a, d);
     }
-    stop.store(true, Ordering::Relaxed);
+    rss
+}
+
+/// Runs the load and prints the results; returns them as JSON.
+///
+/// # Errors
+///
+/// The node or the sandbox cannot start, the install is refused, or the JSON report cannot be
+/// written.
+pub async fn run(opts: LoadOptions) -> Result<Value, DemoError> {
+    let _ = std::fs::remove_dir_all(data_dir());
+    let client: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(1024)
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let (node, sim) = start(&opts, &client).await?;
+    let templates = Arc::new(templates(opts.batch, 64));
+    let url = Arc::new(format!("http://{}/v1/batch", node.ingest_addr));
+    let counters = Arc::new(Counters::default());
+    let start = Instant::now();
+    let interval = opts.rate.map(|r| {
+        Duration::from_secs_f64(opts.clients as f64 * opts.batch as f64 / r.max(1) as f64)
+    });
+    let tasks: Vec<_> = (0..opts.clients)
+        .map(|c| {
+            let task = client_task(
+                c,
+                client.clone(),
+                templates.clone(),
+                url.clone(),
+                counters.clone(),
+                interval,
+            );
+            tokio::spawn(task)
+        })
+        .collect();
+    let mut e2e = Histogram::new();
+    let rss = watch(&opts, &sim, &counters, &mut e2e).await;
+    counters.stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let mut acks = Vec::new();
     for t in tasks {
         acks.extend(t.await.unwrap_or_default());
     }
     acks.sort_unstable();
-    let total = accepted.load(Ordering::Relaxed);
     let delivered_during = sim.stats().accepted;
     // Let delivery catch up (up to a minute) to check nothing was lost.
-    let expected_tracks = tracks_sent.load(Ordering::Relaxed);
+    let expected_tracks = counters.tracks_sent.load(Ordering::Relaxed);
     e2e.add(sim.take_latencies());
     if opts.deliver {
         let wait = Instant::now();
@@ -314,12 +365,13 @@ pub async fn run(opts: LoadOptions) -> Result<Value, String> {
             e2e.add(sim.take_latencies());
         }
     }
+    let total = counters.accepted.load(Ordering::Relaxed);
     let report = json!({
         "clients": opts.clients, "batch": opts.batch, "offered_events_per_s": opts.rate,
         "seconds": elapsed,
         "accepted_events": total,
         "accepted_events_per_s": total as f64 / elapsed,
-        "errors": errors.load(Ordering::Relaxed),
+        "errors": counters.errors.load(Ordering::Relaxed),
         "ack_latency_ms": {"p50": percentile(&acks, 0.5) / 1000.0, "p99": percentile(&acks, 0.99) / 1000.0, "p999": percentile(&acks, 0.999) / 1000.0},
         "delivered_requests_per_s": if opts.deliver { Value::from(delivered_during as f64 / elapsed) } else { Value::Null },
         "track_events_sent": expected_tracks,
@@ -339,9 +391,9 @@ pub async fn run(opts: LoadOptions) -> Result<Value, String> {
     }
     if let Some(path) = &opts.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default())
-            .map_err(|e| e.to_string())?;
+            .map_err(DemoError::Report)?;
     }
     node.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(data_dir());
     Ok(report)
 }
