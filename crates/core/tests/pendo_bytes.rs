@@ -269,15 +269,23 @@ fn describe(
     ids: &dyn IdentityLookup,
     now: i64,
 ) -> String {
+    let bp = m.blueprint();
     let mapping = m.map(ev, ids, now);
-    let mut out = match mapping.outcome {
-        Mapped::Track { event, body } => {
-            format!("track event={event} {}", String::from_utf8_lossy(body))
-        }
-        Mapped::Metadata(r) => {
-            let kind = match r.kind {
-                signal_core::MetadataKind::Visitor => "visitor",
-                signal_core::MetadataKind::Account => "account",
+    let out = match mapping.outcome {
+        Mapped::Send(items) => {
+            assert_eq!(items.len(), 1, "one item per event");
+            let item = items.get(0).expect("an item");
+            let request = bp.requests.keys().nth(item.request).expect("a request");
+            let body = String::from_utf8_lossy(item.body);
+            serde_json::from_slice::<Value>(item.body).expect("every item is valid JSON");
+            let (kind, r) = match (request.as_str(), item.merge) {
+                ("track", None) => {
+                    let event = mapping.event_name.expect("a track has an event name");
+                    return with_warnings(format!("track event={event} {body}"), mapping.warnings);
+                }
+                ("visitors", Some(r)) => ("visitor", r),
+                ("accounts", Some(r)) => ("account", r),
+                other => panic!("unexpected {other:?}"),
             };
             let fields: Vec<String> = r
                 .fields()
@@ -289,16 +297,15 @@ fn describe(
                     )
                 })
                 .collect();
-            format!(
-                "{kind} id={} fields=[{}] {}",
-                r.id,
-                fields.join(","),
-                String::from_utf8_lossy(r.body)
-            )
+            format!("{kind} id={} fields=[{}] {body}", r.id, fields.join(","))
         }
         Mapped::Dropped(reason) => format!("dropped {reason}"),
     };
-    for w in mapping.warnings {
+    with_warnings(out, mapping.warnings)
+}
+
+fn with_warnings(mut out: String, warnings: &[signal_core::Warning]) -> String {
+    for w in warnings {
         out.push_str(&format!("\n{}: {w}", w.code()));
     }
     out
