@@ -11,10 +11,14 @@
 //! item the row sends, with identity resolved when an item first needs it (`anonymous`), and
 //! `@required` values (`no_traits`).
 
+mod copy;
+mod directive;
+mod eval;
 mod keys;
 mod path;
 mod plan;
 mod privacy;
+mod resolve;
 mod value;
 mod write;
 
