@@ -11,6 +11,7 @@ use crate::json::{write_str, write_val};
 use crate::tape::{Obj, Val};
 
 impl Writer<'_, '_, '_, '_> {
+    #[inline(never)]
     pub(super) fn copy_object(
         &mut self,
         obj: Option<Obj<'_, '_>>,

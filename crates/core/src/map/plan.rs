@@ -10,7 +10,7 @@ use super::directive::{Cx, fault, invalid, reason};
 use super::path::Path;
 use super::privacy::{self, Priv};
 use super::value::Transform;
-use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, KeyRules, Tpl};
+use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, Tpl};
 use crate::event::EventType;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -254,12 +254,64 @@ pub(crate) fn compile<'b>(
     event_mapping: HashMap<String, Option<String>>,
     require_consent: bool,
 ) -> Result<Plan<'b>, Fault> {
-    let rules = &bp.identity_rules;
     let cx = Cx {
         bp,
         config,
         privacy,
-        account: rules.account.as_ref().map(|a| a.from.as_slice()),
+        account: bp
+            .identity_rules
+            .account
+            .as_ref()
+            .map(|a| a.from.as_slice()),
+    };
+    let (user, account) = identity(&cx)?;
+    for (name, spec) in &bp.requests {
+        if !bp.responses.contains_key(&spec.response) {
+            return Err(fault(
+                &format!("requests.{name}.response"),
+                BlueprintRule::UnknownResponse(spec.response.clone()),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, row) in bp.events.iter().enumerate() {
+        let compiled = compile_row(&cx, &format!("events[{i}]"), row)?;
+        if row.enabled {
+            rows.push(compiled);
+        }
+    }
+    Ok(Plan {
+        rows,
+        user,
+        account,
+        integrations_key: &bp.integrations_key,
+        require_consent,
+        event_mapping,
+    })
+}
+
+/// The identity rules.
+fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>), Fault> {
+    let rules = &cx.bp.identity_rules;
+    let anonymous = match &rules.user.anonymous {
+        None => None,
+        Some(a) => {
+            let at = "identity_rules.user.anonymous";
+            let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
+            let mut mode = a.mode;
+            if let Some(f) = &a.mode_field
+                && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
+                && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
+            {
+                mode = m;
+            }
+            Some(AnonPlan {
+                from,
+                privacy,
+                mode,
+                prefix: a.prefix.as_str().into(),
+            })
+        }
     };
     let user = UserPlan {
         from: cx.id_sources(
@@ -267,26 +319,7 @@ pub(crate) fn compile<'b>(
             &rules.user.from,
             &[LinkKind::UserForAnonymous],
         )?,
-        anonymous: match &rules.user.anonymous {
-            None => None,
-            Some(a) => {
-                let at = "identity_rules.user.anonymous";
-                let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
-                let mut mode = a.mode;
-                if let Some(f) = &a.mode_field
-                    && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
-                    && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
-                {
-                    mode = m;
-                }
-                Some(AnonPlan {
-                    from,
-                    privacy,
-                    mode,
-                    prefix: a.prefix.as_str().into(),
-                })
-            }
-        },
+        anonymous,
     };
     let account = match &rules.account {
         None => None,
@@ -299,121 +332,111 @@ pub(crate) fn compile<'b>(
             warn: a.missing_warning,
         }),
     };
-    for (name, spec) in &bp.requests {
-        if !bp.responses.contains_key(&spec.response) {
-            return Err(fault(
-                &format!("requests.{name}.response"),
-                BlueprintRule::UnknownResponse(spec.response.clone()),
-            ));
-        }
+    Ok((user, account))
+}
+
+/// One event row.
+fn compile_row<'b>(cx: &Cx<'b, '_>, at: &str, row: &'b EventRow) -> Result<Row<'b>, Fault> {
+    let mut kinds = 0u8;
+    for k in row.matches.kind.as_slice() {
+        let t = EventType::from_name(k).ok_or_else(|| {
+            invalid(
+                &format!("{at}.match.type"),
+                "an event type (track, page, identify, group, screen, alias)",
+            )
+        })?;
+        kinds |= kind_bit(t);
     }
-    let mut rows = Vec::new();
-    for (i, row) in bp.events.iter().enumerate() {
-        let at = format!("events[{i}]");
-        let mut kinds = 0u8;
-        for k in row.matches.kind.as_slice() {
-            let t = EventType::from_name(k).ok_or_else(|| {
-                invalid(
-                    &format!("{at}.match.type"),
-                    "an event type (track, page, identify, group, screen, alias)",
-                )
-            })?;
-            kinds |= kind_bit(t);
-        }
-        let has = row
-            .matches
-            .has
-            .iter()
-            .map(|p| cx.path(&format!("{at}.match.has"), p).map(|(p, _)| p))
-            .collect::<Result<_, _>>()?;
-        let action = match (&row.drop, row.send.is_empty()) {
-            (Some(code), true) => Action::Drop(reason(code)),
-            (Some(_), false) => return Err(invalid(&at, "a row drops or sends, not both")),
-            (None, true) => return Err(invalid(&at, "a row drops (`drop`) or sends (`send`)")),
-            (None, false) => {
-                let name = match &row.name {
-                    None => None,
-                    Some(Tpl::Str(s)) => Some(Box::new(NamePlan::Const(s))),
-                    Some(t @ Tpl::Obj(m)) if t.is_directive() => Some(Box::new(NamePlan::Value(
-                        Box::new(cx.value(&format!("{at}.name"), m, false)?),
-                    ))),
-                    Some(_) => {
-                        return Err(invalid(&format!("{at}.name"), "a string or a directive"));
-                    }
-                };
-                if let Some(set) = &row.set {
-                    cx.node(&format!("{at}.set"), set, true)?;
-                }
-                if let Some(set_for) = &row.set_for {
-                    let Tpl::Obj(m) = set_for else {
-                        return Err(invalid(
-                            &format!("{at}.set_for"),
-                            "an object of request name → set",
-                        ));
-                    };
-                    if let Some((req, _)) = m.iter().find(|(r, _)| !row.send.contains(r)) {
-                        return Err(fault(
-                            &format!("{at}.set_for"),
-                            BlueprintRule::UnknownRequest(req.clone()),
-                        ));
-                    }
-                }
-                let mut items = Vec::new();
-                for req in &row.send {
-                    let Some(index) = bp.request_index(req) else {
-                        return Err(fault(
-                            &format!("{at}.send"),
-                            BlueprintRule::UnknownRequest(req.clone()),
-                        ));
-                    };
-                    let spec = &bp.requests[req];
-                    let item = bp.item(req).unwrap_or(Tpl::Null);
-                    let item = match &row.set {
-                        Some(set) => item.merged(set),
-                        None => item,
-                    };
-                    let item = match row.set_for.as_ref().and_then(|s| s.get(req)) {
-                        Some(set) => {
-                            cx.node(&format!("{at}.set_for.{req}"), set, true)?;
-                            item.merged(set)
-                        }
-                        None => item,
-                    };
-                    let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
-                    let batch = spec.batch.as_ref();
-                    items.push(ItemPlan {
-                        request: index,
-                        root,
-                        merge_by: batch.and_then(|b| b.merge_by.as_deref()),
-                        merge_into: batch.and_then(|b| b.merge_into.as_deref()),
-                        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
-                    });
-                }
-                Action::Send { name, items }
+    let has = row
+        .matches
+        .has
+        .iter()
+        .map(|p| cx.path(&format!("{at}.match.has"), p).map(|(p, _)| p))
+        .collect::<Result<_, _>>()?;
+    let action = match (&row.drop, row.send.is_empty()) {
+        (Some(code), true) => Action::Drop(reason(code)),
+        (Some(_), false) => return Err(invalid(at, "a row drops or sends, not both")),
+        (None, true) => return Err(invalid(at, "a row drops (`drop`) or sends (`send`)")),
+        (None, false) => {
+            let name = match &row.name {
+                None => None,
+                Some(Tpl::Str(s)) => Some(Box::new(NamePlan::Const(s))),
+                Some(t @ Tpl::Obj(m)) if t.is_directive() => Some(Box::new(NamePlan::Value(
+                    Box::new(cx.value(&format!("{at}.name"), m, false)?),
+                ))),
+                Some(_) => return Err(invalid(&format!("{at}.name"), "a string or a directive")),
+            };
+            if let Some(set) = &row.set {
+                cx.node(&format!("{at}.set"), set, true)?;
             }
-        };
-        if !row.enabled {
-            continue;
-        }
-        rows.push(Row {
-            kinds,
-            events: row
-                .matches
-                .event
-                .as_slice()
+            if let Some(set_for) = &row.set_for {
+                let Tpl::Obj(m) = set_for else {
+                    return Err(invalid(
+                        &format!("{at}.set_for"),
+                        "an object of request name → set",
+                    ));
+                };
+                if let Some((req, _)) = m.iter().find(|(r, _)| !row.send.contains(r)) {
+                    return Err(fault(
+                        &format!("{at}.set_for"),
+                        BlueprintRule::UnknownRequest(req.clone()),
+                    ));
+                }
+            }
+            let items = row
+                .send
                 .iter()
-                .map(String::as_str)
-                .collect(),
-            has,
-            action,
-        });
+                .map(|req| compile_item(cx, at, row, req))
+                .collect::<Result<_, _>>()?;
+            Action::Send { name, items }
+        }
+    };
+    Ok(Row {
+        kinds,
+        events: row
+            .matches
+            .event
+            .as_slice()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        has,
+        action,
+    })
+}
+
+/// One item a row sends: the request's item with the row's `set` and `set_for` merged over it.
+fn compile_item<'b>(
+    cx: &Cx<'b, '_>,
+    at: &str,
+    row: &EventRow,
+    req: &str,
+) -> Result<ItemPlan<'b>, Fault> {
+    let bp = cx.bp;
+    let (Some(index), Some((_, spec))) = (
+        bp.request_index(req),
+        bp.requests.iter().find(|(k, _)| *k == req),
+    ) else {
+        return Err(fault(
+            &format!("{at}.send"),
+            BlueprintRule::UnknownRequest(req.to_owned()),
+        ));
+    };
+    let mut item = bp.item(req).unwrap_or(Tpl::Null);
+    if let Some(set) = &row.set {
+        item = item.merged(set);
     }
-    Ok(Plan {
-        rows,
-        user,
-        account,
-        integrations_key: &bp.integrations_key,
-        require_consent,
-        event_mapping,
+    if let Some(set) = row.set_for.as_ref().and_then(|s| s.get(req)) {
+        cx.node(&format!("{at}.set_for.{req}"), set, true)?;
+        item = item.merged(set);
+    }
+    let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
+    let batch = spec.batch.as_ref();
+    Ok(ItemPlan {
+        request: index,
+        root,
+        merge_by: batch.and_then(|b| b.merge_by.as_deref()),
+        merge_into: batch.and_then(|b| b.merge_into.as_deref()),
+        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
     })
 }

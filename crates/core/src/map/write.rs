@@ -194,6 +194,7 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
                 Ok(true)
             }
             Node::Obj(members) => self.object(members, None),
+            Node::Val(vp) if vp.flags.simple && !fields => Ok(self.simple(vp)),
             Node::Val(vp) => self.value(vp, fields),
         }
     }
@@ -242,9 +243,6 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
 
     /// A directive.
     fn value(&mut self, vp: &ValuePlan<'_>, fields: bool) -> Result<bool, DropReason> {
-        if vp.flags.simple && !fields {
-            return Ok(self.simple(vp));
-        }
         self.identity_for(vp)?;
         let start = self.b.out.len();
         let written = match self.object_source(vp, fields) {
