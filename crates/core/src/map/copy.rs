@@ -5,10 +5,15 @@ use super::eval::eval;
 use super::keys::{KeyBufs, KeyWriter};
 use super::plan::{Fill, ObjOpts, Source, ValuePlan};
 use super::privacy::{Act, Priv};
+use super::value::Scratch;
 use super::value::{V, push_text, put, sha256_hex};
+use super::write::IdState;
 use super::write::{Bufs, Writer};
+use crate::event::Event;
+use crate::identity::IdentityLookup;
 use crate::json::{write_str, write_val};
 use crate::tape::{Obj, Val};
+use std::ops::Range;
 
 impl Writer<'_, '_, '_, '_> {
     #[inline(never)]
@@ -73,40 +78,73 @@ impl Writer<'_, '_, '_, '_> {
                 field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
             }
         }
-        for (key, fill) in &opts.fills {
-            if has(key) {
-                continue;
-            }
-            match fill {
-                Fill::Sibling(from) => {
-                    if let Some(v) = obj.and_then(|o| o.get(from))
-                        && w.added(&mut kb, key)
-                    {
-                        let vstart = kb.out.len() as u32;
-                        write_val(kb.out, v);
-                        if fields {
-                            field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
-                        }
-                    }
-                }
-                Fill::Value(fvp) => {
-                    if let Some(v) = eval(fvp, self.ev, st, sc, self.ids, self.now)
-                        && w.added(&mut kb, key)
-                    {
-                        let vstart = kb.out.len() as u32;
-                        put(kb.out, v, sc);
-                        if fields {
-                            field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
-                        }
-                    }
-                }
-            }
-        }
+        let fill = Filler {
+            ev: self.ev,
+            st,
+            sc,
+            ids: self.ids,
+            now: self.now,
+        };
+        fill.keys(&mut w, &mut kb, obj, opts, fields.then_some(field_spans));
         let n = w.end(&mut kb);
         if n == 0 {
             out.truncate(mark);
         }
         n
+    }
+}
+
+/// What `@fill` values are read with.
+struct Filler<'a, 't, 'de> {
+    ev: &'a Event<'t, 'de>,
+    st: &'a IdState,
+    sc: &'a mut Scratch,
+    ids: &'a dyn IdentityLookup,
+    now: i64,
+}
+
+impl Filler<'_, '_, '_> {
+    /// Writes the `@fill` keys the object lacks, after its own.
+    fn keys(
+        self,
+        w: &mut KeyWriter<'_>,
+        kb: &mut KeyBufs<'_>,
+        obj: Option<Obj<'_, '_>>,
+        opts: &ObjOpts<'_>,
+        mut fields: Option<&mut Vec<(Range<u32>, Range<u32>)>>,
+    ) {
+        let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
+        for (key, fill) in &opts.fills {
+            if has(key) {
+                continue;
+            }
+            let vstart;
+            match fill {
+                Fill::Sibling(from) => {
+                    let Some(v) = obj.and_then(|o| o.get(from)) else {
+                        continue;
+                    };
+                    if !w.added(kb, key) {
+                        continue;
+                    }
+                    vstart = kb.out.len() as u32;
+                    write_val(kb.out, v);
+                }
+                Fill::Value(fvp) => {
+                    let Some(v) = eval(fvp, self.ev, self.st, self.sc, self.ids, self.now) else {
+                        continue;
+                    };
+                    if !w.added(kb, key) {
+                        continue;
+                    }
+                    vstart = kb.out.len() as u32;
+                    put(kb.out, v, self.sc);
+                }
+            }
+            if let Some(f) = fields.as_deref_mut() {
+                f.push((w.key_span(), vstart..kb.out.len() as u32));
+            }
+        }
     }
 }
 

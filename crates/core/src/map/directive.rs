@@ -262,20 +262,7 @@ impl<'b> Cx<'b, '_> {
     }
 
     fn modifier(&self, at: &str, k: &str, v: &Tpl, vp: &mut ValuePlan<'b>) -> Result<(), Fault> {
-        let strings = |v: &Tpl| -> Result<Vec<String>, Fault> {
-            match v {
-                Tpl::Str(s) => Ok(vec![s.clone()]),
-                Tpl::Arr(a) => a
-                    .iter()
-                    .map(|s| {
-                        s.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| invalid(at, "a list of strings"))
-                    })
-                    .collect(),
-                _ => Err(invalid(at, "a string or a list of strings")),
-            }
-        };
+        let strings = |v: &Tpl| strings(at, v);
         match k {
             "@as" | "@fn" => {
                 for name in strings(v)? {
@@ -285,23 +272,7 @@ impl<'b> Cx<'b, '_> {
                     );
                 }
             }
-            "@map" => {
-                let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of text → value"));
-                };
-                let mut map = ValueMap {
-                    pairs: Vec::new(),
-                    star: None,
-                };
-                for (from, to) in m {
-                    if from == "*" {
-                        map.star = Some(lit(to));
-                    } else {
-                        map.pairs.push((from.as_str().into(), lit(to)));
-                    }
-                }
-                vp.map = Some(map);
-            }
+            "@map" => vp.map = Some(value_map(at, v)?),
             "@default" => {
                 vp.default = Some(Box::new(match v {
                     Tpl::Obj(m) if v.is_directive() => self.value(at, m, false)?,
@@ -341,21 +312,7 @@ impl<'b> Cx<'b, '_> {
                     vp.obj.moves.push((to.as_str().into(), from.into()));
                 }
             }
-            "@fill" => {
-                let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of key → sibling key or directive"));
-                };
-                for (key, from) in m {
-                    let fill = match from {
-                        Tpl::Str(s) => Fill::Sibling(s.as_str().into()),
-                        Tpl::Obj(d) if from.is_directive() => {
-                            Fill::Value(Box::new(self.value(&format!("{at}.{key}"), d, false)?))
-                        }
-                        _ => return Err(invalid(at, "a sibling key or a directive")),
-                    };
-                    vp.obj.fills.push((key.as_str().into(), fill));
-                }
-            }
+            "@fill" => self.fills(at, v, vp)?,
             "@max_bytes" => {
                 vp.max_bytes = Some(count(at, v)? as usize);
             }
@@ -363,6 +320,24 @@ impl<'b> Cx<'b, '_> {
                 vp.max_age_days = Some(count(at, v)? as i64);
             }
             _ => return Err(fault(at, BlueprintRule::UnknownDirective(k.to_owned()))),
+        }
+        Ok(())
+    }
+
+    /// `@fill`: keys added when the object lacks them.
+    fn fills(&self, at: &str, v: &Tpl, vp: &mut ValuePlan<'b>) -> Result<(), Fault> {
+        let Tpl::Obj(m) = v else {
+            return Err(invalid(at, "an object of key → sibling key or directive"));
+        };
+        for (key, from) in m {
+            let fill = match from {
+                Tpl::Str(s) => Fill::Sibling(s.as_str().into()),
+                Tpl::Obj(d) if from.is_directive() => {
+                    Fill::Value(Box::new(self.value(&format!("{at}.{key}"), d, false)?))
+                }
+                _ => return Err(invalid(at, "a sibling key or a directive")),
+            };
+            vp.obj.fills.push((key.as_str().into(), fill));
         }
         Ok(())
     }
@@ -414,6 +389,41 @@ impl<'b> Cx<'b, '_> {
         }
         Ok(out)
     }
+}
+
+/// One string or a list of them.
+fn strings(at: &str, v: &Tpl) -> Result<Vec<String>, Fault> {
+    match v {
+        Tpl::Str(s) => Ok(vec![s.clone()]),
+        Tpl::Arr(a) => a
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(at, "a list of strings"))
+            })
+            .collect(),
+        _ => Err(invalid(at, "a string or a list of strings")),
+    }
+}
+
+/// `@map`: text → JSON, `*` for the rest.
+fn value_map(at: &str, v: &Tpl) -> Result<ValueMap, Fault> {
+    let Tpl::Obj(m) = v else {
+        return Err(invalid(at, "an object of text → value"));
+    };
+    let mut map = ValueMap {
+        pairs: Vec::new(),
+        star: None,
+    };
+    for (from, to) in m {
+        if from == "*" {
+            map.star = Some(lit(to));
+        } else {
+            map.pairs.push((from.as_str().into(), lit(to)));
+        }
+    }
+    Ok(map)
 }
 
 fn link(at: &str, v: &Tpl) -> Result<LinkKind, Fault> {
