@@ -69,9 +69,9 @@ pub(crate) fn reason(code: &str) -> DropReason {
     .unwrap_or_else(|| DropReason::Rule(leak(code)))
 }
 
-/// Drop reasons are `&'static str`: the blueprint's own text when it is `'static` (every
+/// Drop reasons and vendor names in warnings are `&'static str`: the blueprint's own text when it is `'static` (every
 /// installed blueprint is), else a copy kept for the process (a handful of short codes).
-fn leak(code: &str) -> &'static str {
+pub(super) fn leak(code: &str) -> &'static str {
     use std::sync::Mutex;
     static CODES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
     let mut codes = match CODES.lock() {

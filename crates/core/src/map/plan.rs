@@ -25,6 +25,8 @@ pub(crate) struct Plan<'b> {
     pub user: UserPlan,
     pub account: Option<AccountPlan>,
     pub integrations_key: &'b str,
+    /// The vendor's name, for warnings.
+    pub vendor: &'static str,
     pub require_consent: bool,
     pub event_mapping: HashMap<String, Option<String>>,
 }
@@ -285,6 +287,7 @@ pub(crate) fn compile<'b>(
         user,
         account,
         integrations_key: &bp.integrations_key,
+        vendor: super::directive::leak(&bp.name),
         require_consent,
         event_mapping,
     })

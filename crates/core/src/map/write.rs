@@ -265,6 +265,7 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
                             warnings.push(Warning::TimestampTooOld {
                                 days: (self.now - ms) / DAY_MS,
                                 limit,
+                                vendor: self.plan.vendor,
                             });
                         }
                         put(out, v, sc);
@@ -283,9 +284,11 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         if let Some(limit) = vp.max_bytes {
             let bytes = self.b.out.len() - start;
             if bytes > limit {
-                self.b
-                    .warnings
-                    .push(Warning::PropertiesTooLarge { bytes, limit });
+                self.b.warnings.push(Warning::PropertiesTooLarge {
+                    bytes,
+                    limit,
+                    vendor: self.plan.vendor,
+                });
             }
         }
         Ok(true)
