@@ -108,7 +108,7 @@ impl IntegrationConfig {
             }
         }
         let mut privacy = PrivacyRules::default();
-        for field in bp.config_fields.iter().filter(|f| f.kind == "privacy") {
+        for field in bp.config_fields.iter().filter(|f| f.privacy) {
             if let Some(v) = values.get(&field.key) {
                 match PrivacyRules::parse(&field.key, v) {
                     Ok(p) => privacy = p,
@@ -264,8 +264,8 @@ fn check_field(field: &ConfigField, v: &Value) -> Result<(), String> {
             Some(_) => Ok(()),
             None => Err("must be an integer".into()),
         },
-        "object" | "privacy" if v.is_object() => Ok(()),
-        "object" | "privacy" => Err("must be an object".into()),
+        "object" if v.is_object() => Ok(()),
+        "object" => Err("must be an object".into()),
         other => Err(format!("has an unknown type {other} in the blueprint")),
     }
 }

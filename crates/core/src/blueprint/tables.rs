@@ -12,8 +12,7 @@ pub struct ConfigField {
     pub key: String,
     /// Whether it must be given and non-empty.
     pub required: bool,
-    /// JSON type: `string`, `boolean`, `integer`, `object` or `privacy` (an object of privacy
-    /// rules, see `docs/blueprint-format.md`).
+    /// JSON type: `string`, `boolean`, `integer` or `object`.
     #[serde(rename = "type")]
     pub kind: String,
     /// What the field is, for people.
@@ -33,6 +32,10 @@ pub struct ConfigField {
     /// Shown folded away in the install form.
     #[serde(default)]
     pub advanced: bool,
+    /// An `object` field holding the integration's privacy rules
+    /// (`{"hash": [paths], "remove": [paths]}`), checked at install and applied by the mapper.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privacy: bool,
 }
 
 /// A data region.
