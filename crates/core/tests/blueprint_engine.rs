@@ -10,10 +10,11 @@ use signal_core::{
 const NOW: i64 = 1_764_140_000_000;
 
 fn acme() -> &'static Blueprint {
-    let text = include_str!("fixtures/acme_analytics.json");
-    Box::leak(Box::new(
-        Blueprint::parse("acme_analytics.json", text).expect("the fixture loads"),
-    ))
+    static ACME: std::sync::OnceLock<Blueprint> = std::sync::OnceLock::new();
+    ACME.get_or_init(|| {
+        let text = include_str!("fixtures/acme_analytics.json");
+        Blueprint::parse("acme_analytics.json", text).expect("the fixture loads")
+    })
 }
 
 fn mapper(bp: &'static Blueprint, config: Value) -> Mapper {
@@ -282,4 +283,81 @@ fn privacy_paths_are_checked_at_install() {
     assert!(why.contains("contxt.ip"), "{why}");
     let e = pendo(json!({"privacy": {"blur": ["userId"]}})).expect_err("bad rule");
     assert!(e.fields.contains_key("config.privacy.blur"), "{e}");
+}
+
+// === Every blueprint: whatever the event, each item is a JSON object, or the event is dropped
+// with a reason ===
+
+mod any_event {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(2, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map("\\PC{1,6}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    prop_compose! {
+        fn event()(
+            kind in prop::sample::select(vec!["page", "track", "identify", "group", "screen", "alias"]),
+            name in prop_oneof![Just("Internal".to_owned()), Just("Order Completed".to_owned()), "\\PC{1,20}"],
+            user in prop::option::of("\\PC{1,12}"),
+            props in prop::collection::btree_map("\\PC{1,8}", value(), 0..6),
+            traits in prop::collection::btree_map("\\PC{1,8}", value(), 0..4),
+            ts in prop::option::of(0i64..4_000_000_000_000),
+        ) -> Value {
+            let mut e = json!({"type": kind, "event": name, "anonymousId": "a-1", "groupId": "g",
+                "properties": props, "traits": traits});
+            if let Some(u) = user { e["userId"] = u.into(); }
+            if let Some(ts) = ts { e["timestamp"] = ts.into(); }
+            e
+        }
+    }
+
+    fn check(m: &mut Mapper, e: &Value) {
+        let mut buf = serde_json::to_vec(e).expect("json");
+        let mut p = Parser::new();
+        let Ok(doc) = p.parse(&mut buf, Shape::Event(None)) else {
+            return;
+        };
+        let Ok(ev) = doc.event(0) else { return };
+        let bp = m.blueprint();
+        match m.map(&ev, &MemoryIdentity::new(), NOW).outcome {
+            Mapped::Send(items) => {
+                assert!(!items.is_empty());
+                for item in items.iter() {
+                    assert!(item.request < bp.requests.len());
+                    let v: Value = serde_json::from_slice(item.body).unwrap_or_else(|err| {
+                        panic!(
+                            "invalid JSON ({err}): {}",
+                            String::from_utf8_lossy(item.body)
+                        )
+                    });
+                    assert!(v.is_object(), "{v}");
+                }
+            }
+            Mapped::Dropped(reason) => assert!(!reason.as_str().is_empty()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_item_of_every_blueprint_is_a_json_object(e in event()) {
+            check(&mut mapper(acme(), json!({"api_key": "k"})), &e);
+            check(&mut pendo(json!({"privacy": {"hash": ["traits.email"]}})).expect("valid"), &e);
+        }
+    }
 }
