@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use signal_core::Blueprint;
-use signal_core::request::{legacy_pendo, resolve};
+use signal_core::request::resolve;
 use signal_forward::{Engine, ForwardConfig, Job, JobBody, OutcomeKind};
 use signal_sandbox::{Sim, Subscriptions};
 use std::sync::Arc;
@@ -91,19 +91,21 @@ struct Running {
     metadata: bool,
 }
 
+/// The index of Pendo's request `name`.
+fn pendo_request(name: &str) -> usize {
+    Blueprint::get("pendo")
+        .and_then(|bp| bp.request_index(name))
+        .expect("Pendo's request")
+}
+
 impl Running {
     fn start(base: &str, metadata: bool) -> Self {
         let bp = Blueprint::get("pendo").expect("embedded");
-        // Pendo's requests (until pendo.json carries them: the legacy spec set).
+        // Pendo's requests, from its blueprint.
         let config = serde_json::json!({"integration_key": "bench-key"});
-        let targets = resolve(
-            &legacy_pendo::specs(),
-            config.as_object().expect("object"),
-            base,
-        )
-        .expect("Pendo's requests resolve");
+        let targets = resolve(&bp.requests, config.as_object().expect("object"), base)
+            .expect("Pendo's requests resolve");
         let mut cfg = ForwardConfig::new("bench", bp, targets);
-        cfg.responses = legacy_pendo::responses();
         cfg.rate_limit_per_second = 1_000_000;
         cfg.concurrency = CONCURRENCY;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -121,7 +123,7 @@ impl Running {
         if self.metadata {
             Job {
                 id: n,
-                request: legacy_pendo::VISITOR_METADATA,
+                request: pendo_request("visitors"),
                 hold: None,
                 body: JobBody::Merge {
                     id: format!("user-{n}"),
@@ -137,7 +139,7 @@ impl Running {
         } else {
             Job {
                 id: n,
-                request: legacy_pendo::TRACK,
+                request: pendo_request("track"),
                 body: JobBody::Item(body(n)),
                 hold: None,
             }

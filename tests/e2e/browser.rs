@@ -107,7 +107,8 @@ async fn the_install_flow_through_the_ui_creates_the_integration() {
             "event_mapping",
             "anonymous_visitors",
             "require_consent",
-            "rate_limit_per_second"
+            "rate_limit_per_second",
+            "privacy"
         ])
     );
     let labels = form["labels"].to_string();

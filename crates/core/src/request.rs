@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[doc(hidden)]
-pub mod legacy_pendo;
 mod resolve;
 
 pub use resolve::{MASK, ResolveError, resolve};

@@ -43,10 +43,12 @@ async fn start(mut settings: Settings) -> Result<(Sim, Node), DemoError> {
     let subs = Subscriptions::new();
     subs.add("demo-integration-key", "us");
     let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
-    for region in ["us", "eu", "us1", "jpn", "au"] {
-        settings
-            .pendo_base_urls
-            .insert(region.into(), sim.base_url());
+    if let Some(bp) = signal_core::Blueprint::get("pendo") {
+        for region in bp.regions.keys() {
+            settings
+                .base_urls
+                .insert(bp.base_url_env(region), sim.base_url());
+        }
     }
     let (node, _) = Node::start(settings)
         .await

@@ -187,7 +187,9 @@ async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoE
     let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
     sim.set_recording(false);
     sim.measure_latency("lg_sent_ms");
-    settings.pendo_base_urls.insert("us".into(), sim.base_url());
+    settings
+        .base_urls
+        .insert("SIGNAL_PENDO_BASE_URL_US".into(), sim.base_url());
     let (node, _) = Node::start(settings)
         .await
         .map_err(|e| DemoError::Node(e.to_string()))?;

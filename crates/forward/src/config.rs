@@ -61,15 +61,14 @@ pub struct ForwardConfig {
 }
 
 impl ForwardConfig {
-    /// The blueprint's defaults for an integration sending to `targets`. Response policies
-    /// start empty until the blueprint carries them (issue 12: `bp.responses`); set
-    /// [`ForwardConfig::responses`].
+    /// The blueprint's defaults (its response policies, timeout and retries) for an
+    /// integration sending to `targets` (`signal_core::request::resolve` of its requests).
     pub fn new(integration_id: &str, blueprint: &'static Blueprint, targets: Vec<Target>) -> Self {
         Self {
             integration_id: integration_id.to_owned(),
             blueprint,
             targets,
-            responses: BTreeMap::new(),
+            responses: blueprint.responses.clone(),
             rate_limit_per_second: 100,
             concurrency: 32,
             timeout: Duration::from_millis(blueprint.delivery.timeout_ms),
@@ -83,24 +82,4 @@ impl ForwardConfig {
     pub fn target_index(&self, name: &str) -> Option<usize> {
         self.targets.iter().position(|t| t.name == name)
     }
-}
-
-/// The base URL of `region`: the environment variable the blueprint names for it
-/// (`SIGNAL_PENDO_BASE_URL_US`, ...) if set, else the vendor's own.
-pub fn region_base_url(bp: &Blueprint, region: &str) -> Option<String> {
-    region_base_url_from(bp, region, |name| std::env::var(name).ok())
-}
-
-/// [`region_base_url`] with the environment given as a lookup (tests, and the settings layer).
-pub fn region_base_url_from(
-    bp: &Blueprint,
-    region: &str,
-    env: impl Fn(&str) -> Option<String>,
-) -> Option<String> {
-    let r = bp.regions.get(region)?;
-    Some(
-        env(&r.env)
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| r.base_url.clone()),
-    )
 }

@@ -36,7 +36,7 @@ pub enum JobBody {
 
 impl Job {
     /// A job from one mapped item.
-    pub fn from_item(id: u64, item: &crate::standin::Item<'_>) -> Self {
+    pub fn from_item(id: u64, item: &signal_core::Item<'_>) -> Self {
         let body = match &item.merge {
             Some(m) => JobBody::Merge {
                 id: m.id.to_owned(),
@@ -69,46 +69,52 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::standin::{Item, Merge};
+    use signal_core::{Mapped, Mapper, MemoryIdentity, Parser, Shape};
+
+    /// The jobs Pendo's blueprint makes of one event.
+    fn jobs(event: &str) -> Vec<Job> {
+        let mut mapper = Mapper::from_config(
+            "pendo",
+            &serde_json::json!({"api_key": "a", "integration_key": "k"}),
+        )
+        .unwrap();
+        let mut body = event.as_bytes().to_vec();
+        let mut parser = Parser::new();
+        let doc = parser.parse(&mut body, Shape::Event(None)).unwrap();
+        let ev = doc.event(0).unwrap();
+        let ids = MemoryIdentity::new();
+        match mapper.map(&ev, &ids, 1_764_140_000_000).outcome {
+            Mapped::Send(items) => items.iter().map(|i| Job::from_item(7, &i)).collect(),
+            Mapped::Dropped(reason) => panic!("dropped: {reason}"),
+        }
+    }
 
     #[test]
-    fn an_item_becomes_a_job_for_its_request_with_its_hold_or_its_merge() {
-        let plain = Item {
-            request: 2,
-            body: br#"{"event_type":"e"}"#,
-            merge: None,
-            hold: Some("u-1"),
+    fn an_item_becomes_a_job_for_its_request_with_its_body_or_its_merge() {
+        let bp = signal_core::Blueprint::get("pendo").unwrap();
+        let track =
+            jobs(r#"{"type":"track","event":"Clicked","userId":"u-1","timestamp":1764140000000}"#);
+        assert_eq!(track.len(), 1);
+        assert_eq!(track[0].id, 7);
+        assert_eq!(Some(track[0].request), bp.request_index("track"));
+        let JobBody::Item(body) = &track[0].body else {
+            panic!("a track body is sent as it is")
         };
-        let job = Job::from_item(7, &plain);
+        assert!(body.starts_with(br#"{"type":"track","event":"Clicked","visitorId":"u-1""#));
+
+        let identify = jobs(r#"{"type":"identify","userId":"u-1","traits":{"plan":"pro"}}"#);
+        assert_eq!(identify.len(), 1);
+        assert_eq!(Some(identify[0].request), bp.request_index("visitors"));
         assert_eq!(
-            job,
-            Job {
-                id: 7,
-                request: 2,
-                body: JobBody::Item(Bytes::from_static(br#"{"event_type":"e"}"#)),
-                hold: Some("u-1".into()),
-            }
-        );
-        let merged = Item {
-            request: 0,
-            body: b"",
-            merge: Some(Merge {
-                id: "acme",
-                pairs: vec![(b"\"plan\"", b"\"pro\"")],
-            }),
-            hold: None,
-        };
-        let job = Job::from_item(8, &merged);
-        assert_eq!(
-            job.body,
+            identify[0].body,
             JobBody::Merge {
-                id: "acme".into(),
+                id: "u-1".into(),
                 fields: vec![(
                     Bytes::from_static(b"\"plan\""),
                     Bytes::from_static(b"\"pro\"")
                 )],
             }
         );
-        assert_eq!(job.bytes(), 4 + 6 + 5);
+        assert_eq!(identify[0].bytes(), 3 + 6 + 5);
     }
 }

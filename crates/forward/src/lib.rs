@@ -27,11 +27,10 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use crate::config::{ForwardConfig, RetryPolicy, region_base_url, region_base_url_from};
+pub use crate::config::{ForwardConfig, RetryPolicy};
 pub use crate::engine::{Engine, Integration, SendError};
 pub use crate::job::{Job, JobBody};
 pub use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorResponse};
-pub use crate::standin::{Item, Merge};
 
 mod answer;
 mod batch;
@@ -42,5 +41,4 @@ mod job;
 mod outcome;
 mod policy;
 mod prepared;
-mod standin;
 mod worker;

@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn answers_are_classified_as_pendo_md_section_7_says() {
         let retry = |throttled| Decision::Retry { throttled };
-        let policies = signal_core::request::legacy_pendo::responses();
+        let policies = &bp().responses;
         // With Pendo's rules, and with none (the troubleshooting table and the default): the same.
         for rules in [policies["pendo"].as_slice(), &[]] {
             let classify = |s: u16| decide(bp(), rules, s, b"", 1);

@@ -2,11 +2,9 @@
 //! see arrive at Pendo, and what happens when Pendo misbehaves.
 
 use bytes::Bytes;
-use signal_core::request::{Target, legacy_pendo, resolve};
-use signal_core::{Blueprint, Mapped, Mapper, MemoryIdentity, MetadataKind, Parser, Shape};
-use signal_forward::{
-    Engine, ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy, region_base_url_from,
-};
+use signal_core::request::{Target, resolve};
+use signal_core::{Blueprint, Mapped, Mapper, MemoryIdentity, Parser, Shape};
+use signal_forward::{Engine, ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy};
 use signal_sandbox::{FaultPlan, Sim, Subscriptions};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -17,12 +15,27 @@ fn pendo() -> &'static Blueprint {
     Blueprint::get("pendo").expect("embedded")
 }
 
-/// Pendo's targets (header auth; Track unbatched; metadata batched 500 and merged by id into
-/// `values`, an array body) for `key` at `base_url`, with a 50 ms linger.
+/// The index of Pendo's request `name` (`track`, `visitors`, `accounts`).
+fn request(name: &str) -> usize {
+    pendo().request_index(name).expect("Pendo's request")
+}
+
+/// A region's base URL: the blueprint's variable if `env` sets it, else the vendor's host (as
+/// the server's settings read it).
+fn region_base_url_from(
+    bp: &Blueprint,
+    region: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    env(&bp.base_url_env(region)).or_else(|| bp.base_url(region).map(str::to_owned))
+}
+
+/// Pendo's targets from its blueprint (header auth; Track unbatched; metadata batched 500 and
+/// merged by id into `values`, an array body) for `key` at `base_url`, with a 50 ms linger.
 fn targets(base_url: &str, key: &str) -> Vec<Target> {
     let config = serde_json::json!({"integration_key": key});
     let mut targets = resolve(
-        &legacy_pendo::specs(),
+        &pendo().requests,
         config.as_object().expect("object"),
         base_url,
     )
@@ -38,7 +51,6 @@ fn targets(base_url: &str, key: &str) -> Vec<Target> {
 /// Fast retries, a high rate, quick probes: the policy's shape with test-sized numbers.
 fn config(id: &str, base_url: &str, key: &str) -> ForwardConfig {
     let mut c = ForwardConfig::new(id, pendo(), targets(base_url, key));
-    c.responses = legacy_pendo::responses();
     c.rate_limit_per_second = 20_000;
     c.retry = RetryPolicy {
         base: Duration::from_millis(20),
@@ -94,22 +106,9 @@ fn map_all(events: &[&str]) -> Vec<Job> {
         let doc = parser.parse(&mut buf, Shape::Event(None)).expect("valid");
         let ev = doc.event(0).expect("valid");
         match mapper.map(&ev, &ids, 1_764_140_000_000).outcome {
-            Mapped::Track { body, .. } => jobs.push(item(i as u64, Bytes::copy_from_slice(body))),
-            Mapped::Metadata(r) => jobs.push(Job {
-                id: i as u64,
-                request: match r.kind {
-                    MetadataKind::Visitor => legacy_pendo::VISITOR_METADATA,
-                    MetadataKind::Account => legacy_pendo::ACCOUNT_METADATA,
-                },
-                body: JobBody::Merge {
-                    id: r.id.to_owned(),
-                    fields: r
-                        .fields()
-                        .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
-                        .collect(),
-                },
-                hold: None,
-            }),
+            Mapped::Send(items) => {
+                jobs.extend(items.iter().map(|it| Job::from_item(i as u64, &it)))
+            }
             Mapped::Dropped(d) => panic!("dropped: {d}"),
         }
     }
@@ -120,7 +119,7 @@ fn map_all(events: &[&str]) -> Vec<Job> {
 fn item(id: u64, body: Bytes) -> Job {
     Job {
         id,
-        request: legacy_pendo::TRACK,
+        request: request("track"),
         body: JobBody::Item(body),
         hold: None,
     }

@@ -57,3 +57,4 @@ mod settings;
 mod state;
 mod sync;
 mod ui;
+mod vendors;

@@ -162,15 +162,11 @@ pub(crate) fn forward_config(
         .settings
         .base_url(bp, &config.region)
         .ok_or_else(|| PipelineStartError::UnknownRegion(config.region.clone()))?;
-    // TEMPORARY (issue 12): Pendo's requests from the legacy spec set until pendo.json has
-    // `requests`/`responses`; then `resolve(&bp.requests, ..)` and `bp.responses`.
-    let mut values = config.values.clone();
-    values.insert("integration_key".into(), config.auth.clone().into());
-    let targets =
-        signal_core::request::resolve(&signal_core::request::legacy_pendo::specs(), &values, &base)
-            .map_err(PipelineStartError::Targets)?;
+    // The blueprint's requests made concrete for this integration (URLs, credentials,
+    // envelopes); its response policies come with the blueprint.
+    let targets = signal_core::request::resolve(&bp.requests, &config.values, &base)
+        .map_err(PipelineStartError::Targets)?;
     let mut f = ForwardConfig::new(&rec.id, bp, targets);
-    f.responses = signal_core::request::legacy_pendo::responses();
     f.rate_limit_per_second = config.rate_limit_per_second;
     f.retry = RetryPolicy {
         base: shared.settings.retry_base,

@@ -2,6 +2,7 @@
 //! (interface.md section 1). A bad value is a [`SettingsError`] naming the setting; the binary
 //! prints it on one line and exits 64.
 
+use crate::vendors::BLUEPRINT_DIR;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,8 +24,11 @@ pub struct Settings {
     pub pipeline_key: Option<String>,
     /// The default source's HMAC secret, if set.
     pub pipeline_secret: Option<String>,
-    /// Base URL overrides per region (`us` -> `http://127.0.0.1:9000`).
-    pub pendo_base_urls: BTreeMap<String, String>,
+    /// Region base URL overrides, by variable (`SIGNAL_PENDO_BASE_URL_US` ->
+    /// `http://127.0.0.1:9000`), for every vendor in the catalog (`vendors.rs`).
+    pub base_urls: BTreeMap<String, String>,
+    /// The directory of extra blueprint files (`SIGNAL_BLUEPRINT_DIR`), read at start.
+    pub blueprint_dir: Option<PathBuf>,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`).
     pub log: String,
     /// First retry backoff.
@@ -84,8 +88,6 @@ pub struct Flags {
     /// `--log`.
     pub log: Option<String>,
 }
-
-const REGIONS: [&str; 5] = ["us", "eu", "us1", "jpn", "au"];
 
 /// The spool's default cap: 10 GiB.
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
@@ -268,28 +270,6 @@ fn read_config_file(path: Option<&std::path::Path>) -> Result<toml::Table, Setti
     })
 }
 
-/// The Pendo base URLs set per region (`SIGNAL_PENDO_BASE_URL_<REGION>`), each an http(s) URL.
-fn pendo_base_urls(
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, String>, SettingsError> {
-    let mut urls = BTreeMap::new();
-    for region in REGIONS {
-        let var = format!("SIGNAL_PENDO_BASE_URL_{}", region.to_uppercase());
-        if let Some(url) = env(&var).filter(|v| !v.is_empty()) {
-            let ok = (url.starts_with("http://") || url.starts_with("https://"))
-                && url.parse::<hyper::Uri>().is_ok_and(|u| u.host().is_some());
-            if !ok {
-                return Err(SettingsError {
-                    setting: var,
-                    why: format!("`{url}` is not an http(s) URL"),
-                });
-            }
-            urls.insert(region.to_owned(), url.trim_end_matches('/').to_owned());
-        }
-    }
-    Ok(urls)
-}
-
 impl Settings {
     /// Resolves every setting from `flags`, the environment (`env`) and the config file.
     ///
@@ -316,6 +296,13 @@ impl Settings {
                 why: format!("`{log}` is not a level: use error, warn, info, debug or trace"),
             });
         }
+        // The catalog first: the base-URL variables are those of every vendor in it.
+        let blueprint_dir = src
+            .pick(&None, BLUEPRINT_DIR, BLUEPRINT_DIR, "blueprint_dir")
+            .map(|(v, _)| PathBuf::from(v));
+        if let Some(dir) = &blueprint_dir {
+            crate::vendors::install_dir(dir)?;
+        }
         let ms = |var: &str, key: &str, default: u64| {
             src.number(var, key, default).map(Duration::from_millis)
         };
@@ -335,7 +322,8 @@ impl Settings {
             admin_token: src.secret("SIGNAL_ADMIN_TOKEN"),
             pipeline_key: src.secret("SIGNAL_PIPELINE_KEY"),
             pipeline_secret: src.secret("SIGNAL_PIPELINE_SECRET"),
-            pendo_base_urls: pendo_base_urls(&env)?,
+            base_urls: crate::vendors::base_urls(&env)?,
+            blueprint_dir,
             log,
             retry_base: ms("SIGNAL_RETRY_BASE_MS", "retry_base_ms", 4000)?,
             retry_cap: ms("SIGNAL_RETRY_CAP_MS", "retry_cap_ms", 3_600_000)?,
@@ -391,12 +379,13 @@ impl Settings {
         }
     }
 
-    /// The base URL of a region: the override, else the blueprint's.
+    /// The base URL of a region: the override (`SIGNAL_<VENDOR>_BASE_URL_<REGION>`), else the
+    /// blueprint's.
     pub fn base_url(&self, bp: &signal_core::Blueprint, region: &str) -> Option<String> {
-        signal_forward::region_base_url_from(bp, region, |var| {
-            let region = var.strip_prefix("SIGNAL_PENDO_BASE_URL_")?.to_lowercase();
-            self.pendo_base_urls.get(&region).cloned()
-        })
+        match self.base_urls.get(&bp.base_url_env(region)) {
+            Some(url) => Some(url.clone()),
+            None => bp.base_url(region).map(str::to_owned),
+        }
     }
 }
 

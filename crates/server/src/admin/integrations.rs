@@ -298,20 +298,30 @@ pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> 
                 "the test event is invalid",
             );
         };
+        // The test event's first request (for every vendor so far, its one event request).
         match mapper.map(&ev, &(), now).outcome {
-            signal_core::Mapped::Track { body, .. } => bytes::Bytes::copy_from_slice(body),
-            other => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(&other)),
+            signal_core::Mapped::Send(items) => match items.get(0) {
+                Some(item) => (item.request, bytes::Bytes::copy_from_slice(item.body)),
+                None => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(bp, None)),
+            },
+            signal_core::Mapped::Dropped(reason) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    &not_sent_why(bp, Some(reason)),
+                );
+            }
         }
     };
-    // TEMPORARY (issue 12): the test event goes to the `track` target.
-    let track = fcfg.target_index("track").unwrap_or(0);
+    let (request, body) = body;
     let url = fcfg
         .targets
-        .get(track)
+        .get(request)
         .map(|t| t.shown_url.clone())
         .unwrap_or_default();
-    let request = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
-    match shared.engine().send_test(&fcfg, track, body).await {
+    let shown = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
+    let name = &bp.name;
+    match shared.engine().send_test(&fcfg, request, body).await {
         Ok((status, answer)) => {
             let diagnosis = bp
                 .diagnose_status(status)
@@ -319,7 +329,7 @@ pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> 
             json(
                 StatusCode::OK,
                 &json!({
-                    "vendor_request": request,
+                    "vendor_request": shown,
                     "vendor_response": {"status": status, "body": String::from_utf8_lossy(&answer)},
                     "delivered": (200..300).contains(&status),
                     "diagnosis": diagnosis,
@@ -329,37 +339,38 @@ pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> 
         Err(why) => json(
             StatusCode::OK,
             &json!({
-                "vendor_request": request, "vendor_response": null, "delivered": false,
-                "diagnosis": {"code": "unreachable", "message": format!("Pendo did not answer: {why}"),
+                "vendor_request": shown, "vendor_response": null, "delivered": false,
+                "diagnosis": {"code": "unreachable", "message": format!("{name} did not answer: {why}"),
                               "fix": "Check the node's network access to the region's host and data_region."},
             }),
         ),
     }
 }
 
-/// Why the test event (a track call, "Signal Test Event", with a userId) is not a Track request,
-/// in words that say what to change.
-fn not_sent_why(outcome: &signal_core::Mapped<'_>) -> String {
+/// Why the test event (a track call, "Signal Test Event", with a userId) is not sent, in words
+/// that say what to change.
+fn not_sent_why(bp: &Blueprint, dropped: Option<signal_core::DropReason>) -> String {
     use signal_core::DropReason;
     const EVENT: &str = "the test event, a track call named `Signal Test Event`,";
-    match outcome {
-        signal_core::Mapped::Dropped(DropReason::EventMapping) => format!(
+    let name = &bp.name;
+    match dropped {
+        Some(DropReason::EventMapping) => format!(
             "{EVENT} is mapped to null in this integration's event_mapping, so it is never sent: \
-             remove `Signal Test Event` from event_mapping (or map it to a Pendo event name) to \
+             remove `Signal Test Event` from event_mapping (or map it to a {name} event name) to \
              use the test button"
         ),
-        signal_core::Mapped::Dropped(DropReason::Consent) => format!(
+        Some(DropReason::Consent) => format!(
             "{EVENT} carries no analytics consent and this integration has require_consent on, \
              so it is not sent: send a real event with consent, or turn require_consent off to \
              use the test button"
         ),
-        signal_core::Mapped::Dropped(reason) => format!(
-            "{EVENT} would not be sent to Pendo with this configuration (reason: {reason}); \
+        Some(reason) => format!(
+            "{EVENT} would not be sent to {name} with this configuration (reason: {reason}); \
              check the integration's event_mapping and consent settings"
         ),
-        _ => format!(
-            "{EVENT} does not become a Pendo Track request with this configuration; check the \
-             integration's event_mapping"
+        None => format!(
+            "{EVENT} makes no {name} request with this configuration; check the integration's \
+             event_mapping"
         ),
     }
 }
@@ -416,18 +427,19 @@ mod tests {
 
     #[test]
     fn the_test_buttons_refusal_is_a_sentence_not_debug_text() {
-        use signal_core::{DropReason, Mapped};
+        use signal_core::DropReason;
+        let bp = Blueprint::get("pendo").unwrap();
         for reason in [
             DropReason::EventMapping,
             DropReason::Consent,
             DropReason::Anonymous,
         ] {
-            let why = not_sent_why(&Mapped::Dropped(reason));
+            let why = not_sent_why(bp, Some(reason));
             assert!(
                 !why.contains("Dropped(") && why.contains("Signal Test Event"),
                 "{why}"
             );
         }
-        assert!(not_sent_why(&Mapped::Dropped(DropReason::EventMapping)).contains("event_mapping"));
+        assert!(not_sent_why(bp, Some(DropReason::EventMapping)).contains("event_mapping"));
     }
 }

@@ -9,7 +9,7 @@ use crate::live::{Entry, Live, Meta, Stats};
 use crate::{clock::now_ms, sync::lock};
 use bytes::Bytes;
 use signal_core::{Mapped, Mapper, Parser, Shape};
-use signal_forward::{Job, JobBody};
+use signal_forward::Job;
 use signal_spool::{DeadLetterInfo, DeadLetters, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,36 +26,6 @@ const RECORD_ROOM: usize = 2 * (signal_core::limits::MAX_EVENT_BYTES + 8 * 1024)
 /// What a mapped job holds in memory.
 fn job_bytes(job: &Job) -> usize {
     job.bytes()
-}
-
-/// TEMPORARY adapter (issue 12) until the mapping yields `Items`: Pendo's Track body and
-/// metadata records as jobs for the legacy request set's targets.
-fn legacy_job(id: u64, mapped: &Mapped<'_>) -> Option<Job> {
-    use signal_core::request::legacy_pendo;
-    match mapped {
-        Mapped::Track { body, .. } => Some(Job {
-            id,
-            request: legacy_pendo::TRACK,
-            body: JobBody::Item(Bytes::copy_from_slice(body)),
-            hold: None,
-        }),
-        Mapped::Metadata(r) => Some(Job {
-            id,
-            request: match r.kind {
-                signal_core::MetadataKind::Visitor => legacy_pendo::VISITOR_METADATA,
-                signal_core::MetadataKind::Account => legacy_pendo::ACCOUNT_METADATA,
-            },
-            body: JobBody::Merge {
-                id: r.id.to_owned(),
-                fields: r
-                    .fields()
-                    .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
-                    .collect(),
-            },
-            hold: None,
-        }),
-        Mapped::Dropped(_) => None,
-    }
 }
 
 /// What the reader thread works with.
@@ -209,13 +179,8 @@ impl ReadLoop {
             warnings: mapping.warnings.to_vec(),
             input,
         });
-        let job = match mapping.outcome {
-            ref m @ (Mapped::Track { .. } | Mapped::Metadata(_)) => {
-                let Some(job) = legacy_job(record.seq, m) else {
-                    return;
-                };
-                job
-            }
+        let items = match mapping.outcome {
+            Mapped::Send(items) => items,
             Mapped::Dropped(reason) => {
                 self.acknowledge(&record);
                 self.stats.count_reason("dropped", reason.as_str());
@@ -231,15 +196,23 @@ impl ReadLoop {
                 return;
             }
         };
+        // One event may make several requests (a group call: a user link and account
+        // properties); the record is finished when every one of them is.
+        let jobs: Vec<Job> = items
+            .iter()
+            .map(|item| Job::from_item(record.seq, &item))
+            .collect();
         let flight = Flight {
             receipt: record.receipt(),
-            bytes: meta.input.len() + job_bytes(&job),
+            bytes: meta.input.len() + jobs.iter().map(job_bytes).sum::<usize>(),
             meta,
             replayed: record.replayed,
-            items: 1,
+            items: u32::try_from(jobs.len()).unwrap_or(u32::MAX),
             dead: None,
         };
         lock(&self.reading).hold(record.seq, flight);
-        self.integration.deliver(job);
+        for job in jobs {
+            self.integration.deliver(job);
+        }
     }
 }
