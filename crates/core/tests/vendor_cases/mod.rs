@@ -1,0 +1,261 @@
+//! The vendor case files (`tests/fixtures/<vendor>_cases.json`) and how a case is run.
+//!
+//! A case is an input event and what the vendor spec says it becomes: the request items (exact
+//! JSON, compared as parsed values) or the drop reason, with the spec row it comes from (`why`).
+//! The expected outputs were written by hand from the specs, not from the engine.
+//!
+//! A case the blueprint format cannot yet express carries a `gap`: what the format lacks and what
+//! the engine does `now` instead. Such a case must produce exactly `now` and must still differ
+//! from the spec's answer, so the day the format closes the gap this test fails and the case
+//! loses its `gap`.
+
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use signal_core::{Blueprint, Link, Mapped, Mapper, MemoryIdentity, Parser, Shape};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One case file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFile {
+    /// The blueprint's key.
+    pub vendor: String,
+    /// Where the `why`s point.
+    pub spec: String,
+    /// The time of mapping.
+    pub now_ms: i64,
+    /// The config every case starts from.
+    pub config: Map<String, Value>,
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// One case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub name: String,
+    pub why: String,
+    /// Config fields laid over the file's.
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    /// Links earlier identify and group calls made.
+    #[serde(default)]
+    pub links: Links,
+    pub event: Value,
+    /// The items the spec expects, in order.
+    #[serde(default)]
+    pub items: Option<Vec<ExpectedItem>>,
+    /// The drop reason the spec expects.
+    #[serde(default)]
+    pub dropped: Option<String>,
+    /// What the format cannot express yet, and what happens instead.
+    #[serde(default)]
+    pub gap: Option<Gap>,
+}
+
+/// The identity store's contents for a case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    #[serde(default)]
+    pub user_for_anonymous: BTreeMap<String, String>,
+    #[serde(default)]
+    pub account_for_user: BTreeMap<String, String>,
+    #[serde(default)]
+    pub group_for_user: BTreeMap<String, String>,
+}
+
+/// One expected item: the request (by name) and its body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedItem {
+    pub request: String,
+    pub body: Value,
+}
+
+/// A known shortfall of the format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gap {
+    /// What the format lacks (and the JSON that would express it).
+    pub format: String,
+    /// What the engine produces instead.
+    pub now: Now,
+}
+
+/// The outcome while the gap is open.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Now {
+    #[serde(default)]
+    pub items: Option<Vec<ExpectedItem>>,
+    #[serde(default)]
+    pub dropped: Option<String>,
+    /// The config field the install refuses.
+    #[serde(default)]
+    pub config_error: Option<String>,
+}
+
+/// What one case came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Sent: the items in order.
+    Items(Vec<ExpectedItem>),
+    /// Dropped with this reason.
+    Dropped(String),
+    /// The config did not validate: the fields named.
+    ConfigError(Vec<String>),
+    /// The event did not parse (never expected).
+    Invalid(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Items(items) => {
+                for it in items {
+                    writeln!(f, "  {} {}", it.request, it.body)?;
+                }
+                Ok(())
+            }
+            Outcome::Dropped(r) => write!(f, "  dropped: {r}"),
+            Outcome::ConfigError(fields) => write!(f, "  config error: {fields:?}"),
+            Outcome::Invalid(e) => write!(f, "  invalid event: {e}"),
+        }
+    }
+}
+
+/// Reads a case file.
+pub fn load(text: &str) -> CaseFile {
+    serde_json::from_str(text).expect("the case file is valid")
+}
+
+impl Case {
+    /// The spec's answer.
+    pub fn expected(&self) -> Outcome {
+        match (&self.items, &self.dropped) {
+            (Some(items), None) => Outcome::Items(items.clone()),
+            (None, Some(r)) => Outcome::Dropped(r.clone()),
+            _ => panic!("case {}: exactly one of items and dropped", self.name),
+        }
+    }
+
+    /// The case's config: the file's, with the case's fields laid over.
+    pub fn config(&self, file: &CaseFile) -> Value {
+        let mut c = file.config.clone();
+        c.extend(self.config.clone());
+        Value::Object(c)
+    }
+}
+
+impl Now {
+    fn outcome(&self) -> Outcome {
+        match (&self.items, &self.dropped, &self.config_error) {
+            (Some(items), None, None) => Outcome::Items(items.clone()),
+            (None, Some(r), None) => Outcome::Dropped(r.clone()),
+            (None, None, Some(f)) => Outcome::ConfigError(vec![f.clone()]),
+            _ => panic!("a gap's `now` has exactly one of items, dropped, config_error"),
+        }
+    }
+}
+
+/// Maps the case's event with the real mapper, as an installed integration would.
+pub fn run(file: &CaseFile, case: &Case) -> Outcome {
+    let mut mapper = match Mapper::from_config(&file.vendor, &case.config(file)) {
+        Ok(m) => m,
+        Err(e) => return Outcome::ConfigError(e.fields.keys().cloned().collect()),
+    };
+    let bp: &Blueprint = mapper.blueprint();
+    let names: Vec<String> = bp.requests.keys().cloned().collect();
+    let mut ids = MemoryIdentity::new();
+    for (anonymous_id, user_id) in &case.links.user_for_anonymous {
+        ids.record(&Link::AnonymousToUser {
+            anonymous_id,
+            user_id,
+        });
+    }
+    for (user_id, account_id) in &case.links.account_for_user {
+        ids.record(&Link::UserToAccount {
+            user_id,
+            account_id,
+        });
+    }
+    for (user_id, group_id) in &case.links.group_for_user {
+        ids.record(&Link::UserToGroup { user_id, group_id });
+    }
+    let mut buf = serde_json::to_vec(&case.event).expect("serialises");
+    let mut parser = Parser::new();
+    let doc = match parser.parse(&mut buf, Shape::Event(None)) {
+        Ok(d) => d,
+        Err(e) => return Outcome::Invalid(e.to_string()),
+    };
+    let ev = match doc.event(0) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Invalid(e.to_string()),
+    };
+    let mapping = mapper.map(&ev, &ids, file.now_ms);
+    match mapping.outcome {
+        Mapped::Dropped(r) => Outcome::Dropped(r.as_str().to_owned()),
+        Mapped::Send(items) => Outcome::Items(
+            items
+                .iter()
+                .map(|it| ExpectedItem {
+                    request: names
+                        .get(it.request)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{}", it.request)),
+                    body: serde_json::from_slice(it.body).unwrap_or_else(|e| {
+                        Value::String(format!(
+                            "invalid JSON ({e}): {}",
+                            String::from_utf8_lossy(it.body)
+                        ))
+                    }),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Runs every case; returns one paragraph per case that does not come out as its file says.
+pub fn mismatches(file: &CaseFile) -> Vec<String> {
+    let mut out = Vec::new();
+    for case in &file.cases {
+        let got = run(file, case);
+        let expected = case.expected();
+        match &case.gap {
+            None if got != expected => out.push(format!(
+                "{}: {}\n expected:\n{expected}\n got:\n{got}",
+                case.name, case.why
+            )),
+            Some(gap) if got == expected => out.push(format!(
+                "{}: the gap is closed (\"{}\"): remove `gap` from the case",
+                case.name, gap.format
+            )),
+            Some(gap) if got != gap.now.outcome() => out.push(format!(
+                "{}: open gap (\"{}\") but the engine's answer changed\n now:\n{}\n got:\n{got}",
+                case.name,
+                gap.format,
+                gap.now.outcome()
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The bodies of every item the cases send, by request name.
+pub fn items_by_request(file: &CaseFile) -> BTreeMap<String, Vec<Value>> {
+    let mut by = BTreeMap::<String, Vec<Value>>::new();
+    for case in &file.cases {
+        if let Outcome::Items(items) = run(file, case) {
+            for it in items {
+                by.entry(it.request).or_default().push(it.body);
+            }
+        }
+    }
+    by
+}
