@@ -83,7 +83,7 @@ pub fn map_event(input: &[u8], now: i64) -> Option<Vec<u8>> {
             } else {
                 ""
             };
-            let mut p = with_rules(props, &bp.track.properties, skip);
+            let mut p = with_rules(props, &bp.key_rules["properties"], skip);
             if event == "purchase" {
                 if !props.contains_key("items") && props.contains_key("products") {
                     let products = p.remove("products").unwrap_or(Value::Null);
@@ -143,12 +143,12 @@ pub fn map_event(input: &[u8], now: i64) -> Option<Vec<u8>> {
         }
         "identify" => {
             let traits = v["traits"].as_object()?;
-            let values = with_rules(traits, &bp.metadata.visitor.rules, "accountId");
+            let values = with_rules(traits, &bp.key_rules["visitor_values"], "accountId");
             json!({"visitorId": visitor, "values": values})
         }
         "group" => {
             let traits = v["traits"].as_object()?;
-            let values = with_rules(traits, &bp.metadata.account.rules, "accountId");
+            let values = with_rules(traits, &bp.key_rules["account_values"], "accountId");
             json!({"accountId": v.get("groupId").and_then(id)?, "values": values})
         }
         _ => return None,

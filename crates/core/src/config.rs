@@ -2,7 +2,9 @@
 //!
 //! The management API returns these errors as they are: `{"config.api_key": "is required"}`.
 
-use crate::blueprint::{Blueprint, ConfigField, Variant};
+use crate::blueprint::{AnonymousMode, Blueprint, ConfigField, Variant};
+use crate::map::PrivacyRules;
+use crate::request::Auth;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -39,16 +41,17 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 /// What to do with an event that has no userId and no identify link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AnonymousVisitors {
-    /// Send it with visitorId = the blueprint's anonymous prefix + anonymousId.
+    /// Send it (Pendo: visitorId = the anonymous prefix + anonymousId).
+    #[default]
     Prefix,
     /// Drop it (reason `anonymous`).
     Drop,
 }
 
 /// A validated integration configuration, with defaults filled in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct IntegrationConfig {
     /// Every field, defaults included, as stored.
     pub values: Map<String, Value>,
@@ -64,6 +67,8 @@ pub struct IntegrationConfig {
     pub require_consent: bool,
     /// Requests per second to the vendor.
     pub rate_limit_per_second: u32,
+    /// The privacy rules (a config field of type `privacy`), checked.
+    pub(crate) privacy: PrivacyRules,
 }
 
 impl IntegrationConfig {
@@ -102,6 +107,15 @@ impl IntegrationConfig {
                 },
             }
         }
+        let mut privacy = PrivacyRules::default();
+        for field in bp.config_fields.iter().filter(|f| f.kind == "privacy") {
+            if let Some(v) = values.get(&field.key) {
+                match PrivacyRules::parse(&field.key, v) {
+                    Ok(p) => privacy = p,
+                    Err((path, why)) => errors.add(path, why),
+                }
+            }
+        }
         let mut event_mapping = HashMap::new();
         if let Some(Value::Object(m)) = values.get("event_mapping") {
             for (name, target) in m {
@@ -123,15 +137,24 @@ impl IntegrationConfig {
             return Err(errors);
         }
         let text = |k: &str| values.get(k).and_then(Value::as_str).unwrap_or_default();
+        let mode = bp.identity_rules.user.anonymous.as_ref().map(|a| {
+            a.mode_field
+                .as_deref()
+                .and_then(|f| AnonymousMode::from_name(text(f)))
+                .unwrap_or(a.mode)
+        });
         Ok(Self {
             region: text(&bp.region_field).to_owned(),
-            auth: text(&bp.track.auth_config).to_owned(),
+            auth: auth_field(bp)
+                .map(|f| text(f).to_owned())
+                .unwrap_or_default(),
             event_mapping,
-            anonymous_visitors: if text("anonymous_visitors") == "drop" {
+            anonymous_visitors: if mode == Some(AnonymousMode::Drop) {
                 AnonymousVisitors::Drop
             } else {
                 AnonymousVisitors::Prefix
             },
+            privacy,
             require_consent: values
                 .get("require_consent")
                 .and_then(Value::as_bool)
@@ -192,6 +215,19 @@ impl IntegrationConfig {
     }
 }
 
+/// The config field the first request's credential names (`{config.integration_key}`).
+fn auth_field(bp: &Blueprint) -> Option<&str> {
+    let text = bp.requests.values().find_map(|r| match &r.auth {
+        Auth::Header(h) | Auth::Query(h) | Auth::Body(h) => h.values().next().map(String::as_str),
+        Auth::Bearer(t) => Some(t.as_str()),
+        Auth::Basic { user, .. } => Some(user.as_str()),
+        Auth::None => None,
+    })?;
+    let start = text.find("{config.")? + "{config.".len();
+    let end = text[start..].find('}')? + start;
+    Some(&text[start..end])
+}
+
 /// `****` and the last 4 characters; a secret of 4 characters or fewer shows none of them.
 pub fn mask_secret(s: &str) -> String {
     let n = s.chars().count();
@@ -228,8 +264,8 @@ fn check_field(field: &ConfigField, v: &Value) -> Result<(), String> {
             Some(_) => Ok(()),
             None => Err("must be an integer".into()),
         },
-        "object" if v.is_object() => Ok(()),
-        "object" => Err("must be an object".into()),
+        "object" | "privacy" if v.is_object() => Ok(()),
+        "object" | "privacy" => Err("must be an object".into()),
         other => Err(format!("has an unknown type {other} in the blueprint")),
     }
 }

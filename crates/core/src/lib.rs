@@ -9,10 +9,11 @@
 //! 2. A [`Blueprint`] (the vendor, as data: `blueprints/pendo.json`) and an installed
 //!    integration's [`IntegrationConfig`] (validated against the blueprint's config fields) set
 //!    up a [`Mapper`].
-//! 3. [`Mapper::map`] decides consent, the `integrations` switches, identity (with an
-//!    [`IdentityLookup`] for links made by earlier identify and group calls) and the event
-//!    mapping, and writes the vendor request body into a reused buffer: a Track body, or a
-//!    visitor or account metadata record. Every change it makes to the input is a [`Warning`].
+//! 3. [`Mapper::new`] compiles the blueprint's write plan for the integration once;
+//!    [`Mapper::map`] follows the blueprint's event rows, the `integrations` switches, consent,
+//!    identity (with an [`IdentityLookup`] for links made by earlier identify and group calls)
+//!    and writes each request item straight from the event into a reused buffer. Every change
+//!    it makes to the input is a [`Warning`].
 //!
 //! The crate is `forbid(unsafe_code)`; the only unsafe code on the path is simd-json's own.
 #![forbid(unsafe_code)]
@@ -20,12 +21,15 @@
 // Input from outside never reaches an unwrap; tests may.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use crate::blueprint::{Blueprint, ConfigField, Troubleshooting, catalog};
+pub use crate::blueprint::{
+    Blueprint, BlueprintError, BlueprintRule, ConfigField, Troubleshooting, catalog,
+    install_catalog,
+};
 pub use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig, mask_secret};
 pub use crate::error::{EventError, Rule};
 pub use crate::event::{Consent, Context, Event, EventType, Id, Page};
 pub use crate::identity::{IdentityLookup, Link, MemoryIdentity, links_of};
-pub use crate::map::{DropReason, Mapped, Mapper, Mapping, MetadataKind, MetadataRecord, Warning};
+pub use crate::map::{DropReason, Item, Items, Mapped, Mapper, Mapping, Merge, Warning};
 pub use crate::parse::{Document, Events, PADDING, Parser, Shape};
 pub use crate::tape::{Arr, Obj, Val};
 

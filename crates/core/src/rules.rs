@@ -79,7 +79,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn track_rules() -> &'static crate::blueprint::KeyRules {
-        &Blueprint::get("pendo").expect("embedded").track.properties
+        &Blueprint::get("pendo").expect("embedded").key_rules["properties"]
     }
 
     #[test]
@@ -109,10 +109,10 @@ mod tests {
     #[test]
     fn metadata_rules_use_their_own_reserved_names() {
         let bp = Blueprint::get("pendo").expect("embedded");
-        let account = &bp.metadata.account.rules;
+        let account = &bp.key_rules["account_values"];
         assert_eq!(account.rename("name"), "name_custom");
         assert!(account.is_valid("industry"));
-        let visitor = &bp.metadata.visitor.rules;
+        let visitor = &bp.key_rules["visitor_values"];
         assert_eq!(visitor.rename("email"), "email_custom");
         assert!(visitor.is_valid(&"long".repeat(20)));
     }

@@ -49,15 +49,34 @@ fn map(event: &Value) -> Out {
         Err(e) => return Out::Invalid(e.to_string()),
     };
     let mut m = mapper();
+    let bp = m.blueprint();
     let mapping = m.map(&ev, &(), NOW);
     let warnings: Vec<String> = mapping.warnings.iter().map(ToString::to_string).collect();
     match mapping.outcome {
-        Mapped::Track { body, .. } => Out::Track(
-            serde_json::from_slice(body).expect("every track body is valid JSON"),
-            warnings,
-            body.to_vec(),
-        ),
-        Mapped::Metadata(r) => Out::Metadata(r.body.to_vec()),
+        Mapped::Send(items) => {
+            assert_eq!(items.len(), 1, "Pendo sends one item per event");
+            let item = items.get(0).expect("an item");
+            let body: Value = serde_json::from_slice(item.body).expect("every item is valid JSON");
+            match bp.requests.keys().nth(item.request).map(String::as_str) {
+                Some("track") => Out::Track(body, warnings, item.body.to_vec()),
+                _ => {
+                    // A metadata record: `{"<id>": "...", "values": {non-empty}}`, and its
+                    // merge id and fields are the record's own.
+                    let o = body.as_object().expect("a record is an object");
+                    let merge = item.merge.expect("a record merges by id");
+                    let id_key = if o.contains_key("visitorId") {
+                        "visitorId"
+                    } else {
+                        "accountId"
+                    };
+                    assert_eq!(o.get(id_key).and_then(Value::as_str), Some(merge.id));
+                    let values = o["values"].as_object().expect("values");
+                    assert!(!values.is_empty());
+                    assert_eq!(merge.fields().count(), values.len());
+                    Out::Metadata(item.body.to_vec())
+                }
+            }
+        }
         Mapped::Dropped(reason) => Out::Dropped(reason.to_string()),
     }
 }

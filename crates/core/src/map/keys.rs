@@ -1,138 +1,130 @@
-//! Writing an object whose top-level keys follow the vendor's key rules.
+//! Writing the keys of an object under the vendor's key rules.
 //!
 //! The fast path, taken when every input key is valid, copies keys through: input keys are unique
 //! (the parser rejects duplicates), so nothing can collide. Once a key must be renamed, every
 //! key written is remembered so that a renamed key that lands on a taken name is reported and
-//! left out (the first one written is kept).
+//! left out (the first one written is kept). The caller writes each value after its key.
 
 use super::Warning;
 use crate::blueprint::KeyRules;
-use crate::json::{write_str, write_val};
-use crate::tape::{Obj, Val};
+use crate::json::write_str;
+use crate::tape::Obj;
 use std::ops::Range;
 
 /// Writes `{...}` into `out`, one key at a time.
-pub(super) struct KeyWriter<'a> {
+pub(super) struct KeyWriter<'r> {
+    rules: Option<&'r KeyRules>,
+    /// Set when some input key needs a new name.
+    slow: bool,
+    count: usize,
+    /// Where the key being written starts and ends (for merge fields).
+    key: Range<u32>,
+}
+
+/// The buffers a [`KeyWriter`] writes into.
+pub(super) struct KeyBufs<'a> {
     pub out: &'a mut Vec<u8>,
     pub warnings: &'a mut Vec<Warning>,
     /// Where each key written so far sits in `out` (only while renaming: see the module doc).
     pub taken: &'a mut Vec<Range<u32>>,
     /// A reused buffer for new names.
     pub scratch: &'a mut String,
-    pub rules: &'a KeyRules,
-    /// Where to record each field's key and value span, for metadata records.
-    pub fields: Option<&'a mut Vec<(Range<u32>, Range<u32>)>>,
-    /// Set when some input key needs a new name.
-    slow: bool,
-    count: usize,
 }
 
-/// A value to write: from the tape, or a string from elsewhere in the event.
-#[derive(Clone, Copy)]
-pub(super) enum Source<'t, 'de> {
-    Tape(Val<'t, 'de>),
-    Str(&'de str),
-}
-
-impl<'a> KeyWriter<'a> {
+impl<'r> KeyWriter<'r> {
     /// Starts an object whose input keys are `input`'s (or none), and writes `{`.
     pub fn begin(
-        out: &'a mut Vec<u8>,
-        warnings: &'a mut Vec<Warning>,
-        taken: &'a mut Vec<Range<u32>>,
-        scratch: &'a mut String,
-        rules: &'a KeyRules,
-        fields: Option<&'a mut Vec<(Range<u32>, Range<u32>)>>,
+        b: &mut KeyBufs<'_>,
+        rules: Option<&'r KeyRules>,
         input: Option<Obj<'_, '_>>,
     ) -> Self {
-        let slow = input.is_some_and(|o| o.iter().any(|(k, _)| !rules.is_valid(k)));
-        taken.clear();
-        out.push(b'{');
+        let slow =
+            rules.is_some_and(|r| input.is_some_and(|o| o.iter().any(|(k, _)| !r.is_valid(k))));
+        b.taken.clear();
+        b.out.push(b'{');
         Self {
-            out,
-            warnings,
-            taken,
-            scratch,
             rules,
-            fields,
             slow,
             count: 0,
+            key: 0..0,
         }
     }
 
-    /// Writes an input key under the rules (renamed with a warning if it must be).
-    pub fn input(&mut self, key: &str, v: Source<'_, '_>) {
-        if !self.slow {
-            self.emit(key, v);
-            return;
-        }
-        let valid = self.rules.is_valid(key);
+    /// Writes an input key under the rules (renamed with a warning if it must be); false when
+    /// the key is left out (its value must not be written).
+    pub fn input(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
+        let Some(rules) = self.rules.filter(|_| self.slow) else {
+            self.emit(b, key);
+            return true;
+        };
+        let valid = rules.is_valid(key);
         if valid {
-            self.scratch.clear();
-            self.scratch.push_str(key);
+            b.scratch.clear();
+            b.scratch.push_str(key);
         } else {
-            self.rules.rename_into(key, self.scratch);
+            rules.rename_into(key, b.scratch);
         }
-        if self.is_taken(self.scratch) {
-            self.warnings.push(Warning::PropertyCollision {
+        if self.is_taken(b, b.scratch) {
+            b.warnings.push(Warning::PropertyCollision {
                 from: key.to_owned(),
-                to: self.scratch.clone(),
+                to: b.scratch.clone(),
             });
-            return;
+            return false;
         }
         if valid {
-            self.emit(key, v);
-            return;
+            self.emit(b, key);
+            return true;
         }
-        let new = self.scratch.clone();
-        self.emit(&new, v);
-        self.warnings.push(Warning::PropertyRenamed {
+        let new = b.scratch.clone();
+        self.emit(b, &new);
+        b.warnings.push(Warning::PropertyRenamed {
             from: key.to_owned(),
             to: new,
-            reserved: self.rules.is_reserved(key),
+            reserved: rules.is_reserved(key),
         });
+        true
     }
 
     /// Writes a key the mapping adds (valid by construction), unless that name is taken.
-    pub fn added(&mut self, key: &str, v: Source<'_, '_>) {
-        if self.slow && self.is_taken(key) {
-            return;
+    pub fn added(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
+        if self.slow && self.is_taken(b, key) {
+            return false;
         }
-        self.emit(key, v);
+        self.emit(b, key);
+        true
     }
 
     /// Keys written while renaming are ASCII letters, digits and `_` (valid or renamed), so
     /// their bytes in `out` are the key itself, with no escapes.
-    fn is_taken(&self, key: &str) -> bool {
-        self.taken
+    fn is_taken(&self, b: &KeyBufs<'_>, key: &str) -> bool {
+        b.taken
             .iter()
-            .any(|r| &self.out[r.start as usize..r.end as usize] == key.as_bytes())
+            .any(|r| &b.out[r.start as usize..r.end as usize] == key.as_bytes())
     }
 
-    fn emit(&mut self, key: &str, v: Source<'_, '_>) {
+    fn emit(&mut self, b: &mut KeyBufs<'_>, key: &str) {
         if self.count > 0 {
-            self.out.push(b',');
+            b.out.push(b',');
         }
         self.count += 1;
-        let k0 = self.out.len() as u32;
-        write_str(self.out, key);
-        let k1 = self.out.len() as u32;
+        let k0 = b.out.len() as u32;
+        write_str(b.out, key);
+        let k1 = b.out.len() as u32;
         if self.slow {
-            self.taken.push(k0 + 1..k1 - 1);
+            b.taken.push(k0 + 1..k1 - 1);
         }
-        self.out.push(b':');
-        match v {
-            Source::Tape(v) => write_val(self.out, v),
-            Source::Str(s) => write_str(self.out, s),
-        }
-        if let Some(fields) = self.fields.as_deref_mut() {
-            fields.push((k0..k1, k1 + 1..self.out.len() as u32));
-        }
+        b.out.push(b':');
+        self.key = k0..k1;
+    }
+
+    /// The span of the key just written.
+    pub fn key_span(&self) -> Range<u32> {
+        self.key.clone()
     }
 
     /// Writes `}`; returns how many keys were written.
-    pub fn end(self) -> usize {
-        self.out.push(b'}');
+    pub fn end(self, b: &mut KeyBufs<'_>) -> usize {
+        b.out.push(b'}');
         self.count
     }
 }

@@ -1,30 +1,31 @@
-//! Mapping one event to one vendor request, following a blueprint and an integration's config.
+//! Mapping one event to the vendor's request items, following a blueprint's compiled write plan
+//! and an integration's config.
 //!
-//! A [`Mapper`] belongs to one installed integration. It owns the buffers it writes into, so
-//! mapping an event allocates nothing once they have grown (warnings that name renamed keys are
-//! the exception, and rare). The decisions, in order:
-//!
-//! 1. `screen` and `alias` are not sent (`unsupported_type`);
-//! 2. the event's `integrations` object can switch the vendor off (`integration_disabled`);
-//! 3. consent (`consent`): analytics consent `false`, or absent when `require_consent` is set;
-//! 4. track and page: the variant's mapping row and the config's `event_mapping` override
-//!    (`null` drops, reason `event_mapping`);
-//! 5. the visitor: `userId`, else the user an identify linked to the `anonymousId`, else the
-//!    anonymous prefix or a drop (`anonymous`), per `anonymous_visitors`;
-//! 6. the request: a Track body (`track.rs`) or a visitor or account metadata record
-//!    (`metadata.rs`).
+//! A [`Mapper`] belongs to one installed integration: [`Mapper::new`] compiles the blueprint
+//! (`plan.rs`) with the integration's config and privacy rules, once. [`Mapper::map`] then
+//! interprets the plan for each event (`write.rs`) into buffers the mapper owns, so mapping an
+//! event allocates nothing once they have grown (warnings that name renamed keys are the
+//! exception, and rare). The decisions, in order: the first matching event row (a drop row
+//! drops with its reason); the event's `integrations` object (`integration_disabled`); consent
+//! (`consent`); the config's `event_mapping` override (`null` drops, `event_mapping`); then each
+//! item the row sends, with identity resolved when an item first needs it (`anonymous`), and
+//! `@required` values (`no_traits`).
 
 mod keys;
-mod metadata;
-mod track;
+mod path;
+mod plan;
+mod privacy;
+mod value;
+mod write;
 
-use crate::blueprint::{Blueprint, EventRule, Variant};
-use crate::config::{AnonymousVisitors, ConfigErrors, IntegrationConfig};
-use crate::event::{Event, EventType};
+use crate::blueprint::{Blueprint, BlueprintRule, Variant};
+use crate::config::{ConfigErrors, IntegrationConfig};
+use crate::event::Event;
 use crate::identity::IdentityLookup;
-use crate::tape::Obj;
 use std::fmt;
 use std::ops::Range;
+
+pub(crate) use privacy::Rules as PrivacyRules;
 
 /// Why an event is not sent to the vendor. The live event's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +42,8 @@ pub enum DropReason {
     Anonymous,
     /// An identify or group call with no traits to send.
     NoTraits,
+    /// A blueprint row's or `@required` value's reason.
+    Rule(&'static str),
 }
 
 impl DropReason {
@@ -53,6 +56,7 @@ impl DropReason {
             DropReason::EventMapping => "event_mapping",
             DropReason::Anonymous => "anonymous",
             DropReason::NoTraits => "no_traits",
+            DropReason::Rule(code) => code,
         }
     }
 }
@@ -149,51 +153,87 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Which metadata a record updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MetadataKind {
-    /// Visitor metadata, from identify.
-    Visitor,
-    /// Account metadata, from group.
-    Account,
-}
-
 /// What one event becomes.
 #[derive(Debug, Clone, Copy)]
 pub enum Mapped<'m> {
-    /// A Track request body, ready to send.
-    Track {
-        /// The vendor's event name.
-        event: &'m str,
-        /// The JSON body.
-        body: &'m [u8],
-    },
-    /// One record of a metadata request (the request body is an array of them).
-    Metadata(MetadataRecord<'m>),
+    /// Items to send: usually one, two when an event feeds two requests.
+    Send(Items<'m>),
     /// Not sent, and why.
     Dropped(DropReason),
 }
 
-/// One metadata record: `{"visitorId":"u-123","values":{"plan":"pro"}}`.
+/// The items one event made.
 #[derive(Debug, Clone, Copy)]
-pub struct MetadataRecord<'m> {
-    /// Visitor or account.
-    pub kind: MetadataKind,
-    /// The visitorId or accountId.
-    pub id: &'m str,
-    /// The record's JSON.
+pub struct Items<'m> {
+    out: &'m [u8],
+    spans: &'m [write::Span],
+    fields: &'m [(Range<u32>, Range<u32>)],
+    ids: &'m str,
+}
+
+impl<'m> Items<'m> {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// True when there are none (never, for a `Send`).
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The item at `i`.
+    pub fn get(&self, i: usize) -> Option<Item<'m>> {
+        let s = self.spans.get(i)?;
+        let text = |r: &Range<u32>| self.ids.get(r.start as usize..r.end as usize).unwrap_or("");
+        Some(Item {
+            request: s.request,
+            body: &self.out[s.body.start as usize..s.body.end as usize],
+            merge: s.merge.as_ref().map(|(id, f)| Merge {
+                id: text(id),
+                out: self.out,
+                fields: &self.fields[f.start as usize..f.end as usize],
+            }),
+            hold: s.hold.as_ref().map(text),
+        })
+    }
+
+    /// The items in order.
+    pub fn iter(&self) -> impl Iterator<Item = Item<'m>> + '_ {
+        (0..self.len()).filter_map(|i| self.get(i))
+    }
+}
+
+/// One item: the JSON of one event for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'m> {
+    /// Index into the blueprint's `requests` (and the integration's targets).
+    pub request: usize,
+    /// The item's JSON.
     pub body: &'m [u8],
+    /// When the request's batch has `merge_by`: the id and the fields that merge.
+    pub merge: Option<Merge<'m>>,
+    /// The item's value at the request's `batch.hold_by`.
+    pub hold: Option<&'m str>,
+}
+
+/// What merges: `{"<merge_by>": id, "<merge_into>": {fields}}`.
+#[derive(Debug, Clone, Copy)]
+pub struct Merge<'m> {
+    /// The id (unescaped).
+    pub id: &'m str,
+    out: &'m [u8],
     fields: &'m [(Range<u32>, Range<u32>)],
 }
 
-impl<'m> MetadataRecord<'m> {
-    /// The record's values as (key JSON, value JSON) pairs, for merging records of one id.
+impl<'m> Merge<'m> {
+    /// The `merge_into` object's members as (key JSON, value JSON) pairs.
     pub fn fields(&self) -> impl Iterator<Item = (&'m [u8], &'m [u8])> + '_ {
-        let body = self.body;
+        let out = self.out;
         self.fields.iter().map(move |(k, v)| {
             (
-                &body[k.start as usize..k.end as usize],
-                &body[v.start as usize..v.end as usize],
+                &out[k.start as usize..k.end as usize],
+                &out[v.start as usize..v.end as usize],
             )
         })
     }
@@ -202,8 +242,10 @@ impl<'m> MetadataRecord<'m> {
 /// The result of mapping one event.
 #[derive(Debug, Clone, Copy)]
 pub struct Mapping<'m> {
-    /// The request, or the drop.
+    /// The items, or the drop.
     pub outcome: Mapped<'m>,
+    /// The vendor event name, when the event's row names one.
+    pub event_name: Option<&'m str>,
     /// What was changed or missing, for the live event.
     pub warnings: &'m [Warning],
 }
@@ -213,43 +255,53 @@ pub struct Mapper {
     bp: &'static Blueprint,
     variant: &'static Variant,
     config: IntegrationConfig,
-    out: Vec<u8>,
-    warnings: Vec<Warning>,
-    fields: Vec<(Range<u32>, Range<u32>)>,
-    /// The vendor event name of a track request.
-    event_name: String,
-    /// The resolved visitorId.
-    visitor: String,
-    /// The resolved userId (empty for an anonymous visitor).
-    user: String,
-    /// The resolved accountId, or a group's id.
-    account: String,
-    /// Keys written so far, kept only while an object has renamed keys (to find collisions).
-    taken: Vec<Range<u32>>,
-    /// A reused buffer for renamed keys.
-    scratch: String,
+    plan: plan::Plan<'static>,
+    bufs: write::Bufs,
+}
+
+impl std::fmt::Debug for Mapper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mapper")
+            .field("blueprint", &self.bp.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks a blueprint by compiling its plan without a config (at load).
+pub(crate) fn check(bp: &Blueprint) -> Result<(), (String, BlueprintRule)> {
+    plan::compile(bp, None, PrivacyRules::default(), Default::default(), false).map(|_| ())
 }
 
 impl Mapper {
-    /// A mapper for an integration of `bp`'s `variant` with `config`.
+    /// A mapper for an integration of `bp`'s `variant` with `config`: the write plan is compiled
+    /// here, once.
+    ///
+    /// # Panics
+    ///
+    /// Never for a blueprint that loaded (loading compiles the same plan).
     pub fn new(
         bp: &'static Blueprint,
         variant: &'static Variant,
         config: IntegrationConfig,
     ) -> Self {
+        let plan = match plan::compile(
+            bp,
+            Some(&config.values),
+            config.privacy.clone(),
+            config.event_mapping.clone(),
+            config.require_consent,
+        ) {
+            Ok(p) => p,
+            Err((path, rule)) => panic!("blueprint {}: {path}: {rule}", bp.key),
+        };
+        let mut bufs = write::Bufs::default();
+        bufs.out.reserve(2048);
         Self {
             bp,
             variant,
             config,
-            out: Vec::with_capacity(2048),
-            warnings: Vec::new(),
-            fields: Vec::new(),
-            event_name: String::with_capacity(64),
-            visitor: String::with_capacity(64),
-            user: String::with_capacity(64),
-            account: String::with_capacity(64),
-            taken: Vec::new(),
-            scratch: String::new(),
+            plan,
+            bufs,
         }
     }
 
@@ -275,6 +327,11 @@ impl Mapper {
         self.bp
     }
 
+    /// The variant.
+    pub fn variant(&self) -> &'static Variant {
+        self.variant
+    }
+
     /// The integration's configuration.
     pub fn config(&self) -> &IntegrationConfig {
         &self.config
@@ -288,166 +345,23 @@ impl Mapper {
         ids: &dyn IdentityLookup,
         now_ms: i64,
     ) -> Mapping<'_> {
-        self.out.clear();
-        self.warnings.clear();
-        self.fields.clear();
-        let outcome = match self.decide(ev, ids, now_ms) {
-            Ok(Built::Track) => Mapped::Track {
-                event: &self.event_name,
-                body: &self.out,
-            },
-            Ok(Built::Metadata(kind)) => Mapped::Metadata(MetadataRecord {
-                kind,
-                id: match kind {
-                    MetadataKind::Visitor => &self.visitor,
-                    MetadataKind::Account => &self.account,
-                },
-                body: &self.out,
-                fields: &self.fields,
+        let result = write::map_event(&self.plan, &mut self.bufs, ev, ids, now_ms);
+        let b = &self.bufs;
+        let outcome = match result {
+            Ok(()) => Mapped::Send(Items {
+                out: &b.out,
+                spans: &b.spans,
+                fields: &b.fields,
+                ids: &b.ids,
             }),
             Err(reason) => Mapped::Dropped(reason),
         };
         Mapping {
             outcome,
-            warnings: &self.warnings,
+            event_name: b.st.has_name.then_some(b.st.name.as_str()),
+            warnings: &b.warnings,
         }
     }
-
-    fn decide(
-        &mut self,
-        ev: &Event<'_, '_>,
-        ids: &dyn IdentityLookup,
-        now_ms: i64,
-    ) -> Result<Built, DropReason> {
-        if matches!(ev.kind, EventType::Screen | EventType::Alias) {
-            return Err(DropReason::UnsupportedType);
-        }
-        if !enabled_by(ev.integrations, &self.bp.integrations_key) {
-            return Err(DropReason::IntegrationDisabled);
-        }
-        match ev.context.consent.analytics {
-            Some(false) => return Err(DropReason::Consent),
-            None if self.config.require_consent => return Err(DropReason::Consent),
-            _ => {}
-        }
-        match ev.kind {
-            EventType::Track | EventType::Page => {
-                let (rule, name) = self.rule_for(ev)?;
-                self.resolve_visitor(ev, ids)?;
-                self.event_name.clear();
-                self.event_name.push_str(name.as_str());
-                track::write(self, ev, ids, rule, now_ms);
-                Ok(Built::Track)
-            }
-            EventType::Identify => {
-                self.resolve_visitor(ev, ids)?;
-                metadata::write_visitor(self, ev)?;
-                Ok(Built::Metadata(MetadataKind::Visitor))
-            }
-            EventType::Group => {
-                metadata::write_account(self, ev)?;
-                Ok(Built::Metadata(MetadataKind::Account))
-            }
-            EventType::Screen | EventType::Alias => Err(DropReason::UnsupportedType),
-        }
-    }
-
-    /// The mapping row for a track or page event, and the vendor event name.
-    fn rule_for<'e>(
-        &self,
-        ev: &Event<'_, 'e>,
-    ) -> Result<(&'static EventRule, EventName<'e>), DropReason> {
-        let (kind, source) = match ev.kind {
-            EventType::Page => ("page", "page"),
-            _ => ("track", ev.event.unwrap_or_default()),
-        };
-        let rows = &self.variant.event_mapping;
-        let rule = rows
-            .iter()
-            .filter(|r| r.kind == kind)
-            .find(|r| r.source == source || r.aliases.iter().any(|a| a == source))
-            .or_else(|| rows.iter().find(|r| r.kind == kind && r.source == "*"))
-            .ok_or(DropReason::EventMapping)?;
-        if !self.config.event_mapping.is_empty()
-            && let Some(target) = self.config.event_mapping.get(source)
-        {
-            return match target {
-                Some(t) => Ok((rule, EventName::Override(t.clone()))),
-                None => Err(DropReason::EventMapping),
-            };
-        }
-        Ok(if rule.target == "*" {
-            (rule, EventName::Source(source))
-        } else {
-            (rule, EventName::Rule(&rule.target))
-        })
-    }
-
-    /// Fills `self.visitor` and `self.user`.
-    fn resolve_visitor(
-        &mut self,
-        ev: &Event<'_, '_>,
-        ids: &dyn IdentityLookup,
-    ) -> Result<(), DropReason> {
-        self.visitor.clear();
-        self.user.clear();
-        if let Some(user) = &ev.user_id {
-            self.visitor.push_str(user.as_str());
-            self.user.push_str(user.as_str());
-            return Ok(());
-        }
-        let anon = ev
-            .anonymous_id
-            .as_ref()
-            .map(|a| a.as_str())
-            .unwrap_or_default();
-        if ids.user_for_anonymous(anon, &mut self.user) {
-            self.visitor.push_str(&self.user);
-            return Ok(());
-        }
-        self.user.clear();
-        match self.config.anonymous_visitors {
-            AnonymousVisitors::Drop => Err(DropReason::Anonymous),
-            AnonymousVisitors::Prefix => {
-                self.visitor.push_str(&self.bp.anonymous_prefix);
-                self.visitor.push_str(anon);
-                Ok(())
-            }
-        }
-    }
-}
-
-/// What `decide` wrote into the buffer.
-enum Built {
-    Track,
-    Metadata(MetadataKind),
-}
-
-/// The vendor event name, wherever it comes from.
-enum EventName<'e> {
-    Source(&'e str),
-    Rule(&'static str),
-    Override(String),
-}
-
-impl EventName<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            EventName::Source(s) => s,
-            EventName::Rule(s) => s,
-            EventName::Override(s) => s,
-        }
-    }
-}
-
-/// Segment's `integrations` semantics: the vendor's own key wins (`false` switches it off; `true`
-/// or an options object on); otherwise `"All": false` switches every vendor off.
-fn enabled_by(integrations: Option<Obj<'_, '_>>, name: &str) -> bool {
-    let Some(obj) = integrations else { return true };
-    if let Some(v) = obj.get(name) {
-        return v.as_bool() != Some(false);
-    }
-    obj.get("All").and_then(|v| v.as_bool()) != Some(false)
 }
 
 #[cfg(test)]

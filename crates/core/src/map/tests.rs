@@ -29,13 +29,16 @@ fn run(m: &mut Mapper, ids: &dyn IdentityLookup, src: &str) -> (String, Vec<Stri
     let ev = doc.event(0).expect("valid event");
     let mapping = m.map(&ev, ids, NOW);
     let out = match mapping.outcome {
-        Mapped::Track { body, .. } => format!("track {}", String::from_utf8_lossy(body)),
-        Mapped::Metadata(r) => {
-            let kind = match r.kind {
-                MetadataKind::Visitor => "visitor",
-                MetadataKind::Account => "account",
+        Mapped::Send(items) => {
+            assert_eq!(items.len(), 1, "Pendo sends one item per event");
+            let item = items.get(0).expect("an item");
+            let kind = match request_name(item.request) {
+                "track" => "track",
+                "visitors" => "visitor",
+                "accounts" => "account",
+                other => panic!("unknown request {other}"),
             };
-            format!("{kind} {}", String::from_utf8_lossy(r.body))
+            format!("{kind} {}", String::from_utf8_lossy(item.body))
         }
         Mapped::Dropped(reason) => format!("dropped {reason}"),
     };
@@ -45,6 +48,11 @@ fn run(m: &mut Mapper, ids: &dyn IdentityLookup, src: &str) -> (String, Vec<Stri
         .map(|w| format!("{}: {w}", w.code()))
         .collect();
     (out, warnings)
+}
+
+fn request_name(index: usize) -> &'static str {
+    let bp = Blueprint::get("pendo").expect("embedded");
+    bp.requests.keys().nth(index).map_or("?", String::as_str)
 }
 
 fn map1(src: &str) -> String {
@@ -238,9 +246,10 @@ fn metadata_records_give_their_fields_for_merging() {
     let mut p = Parser::new();
     let doc = p.parse(&mut buf, Shape::Event(None)).expect("valid");
     let ev = doc.event(0).expect("valid");
-    let Mapped::Metadata(r) = m.map(&ev, &(), NOW).outcome else {
-        panic!("not metadata")
+    let Mapped::Send(items) = m.map(&ev, &(), NOW).outcome else {
+        panic!("not sent")
     };
+    let r = items.get(0).and_then(|i| i.merge).expect("a merge record");
     assert_eq!(r.id, "u");
     let fields: Vec<(String, String)> = r
         .fields()

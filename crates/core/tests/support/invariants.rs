@@ -29,13 +29,13 @@ pub fn check_invariants(data: &[u8]) {
                 }
             };
             let mapping = mapper.map(&ev, &ids, 1_764_140_000_000);
-            let body = match mapping.outcome {
-                Mapped::Track { body, .. } => body,
-                Mapped::Metadata(r) => r.body,
-                Mapped::Dropped(_) => continue,
+            let Mapped::Send(items) = mapping.outcome else {
+                continue;
             };
-            if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
-                panic!("invalid JSON out ({e}): {}", String::from_utf8_lossy(body));
+            for item in items.iter() {
+                if let Err(e) = serde_json::from_slice::<serde_json::Value>(item.body) {
+                    panic!("invalid JSON out ({e}): {}", String::from_utf8_lossy(item.body));
+                }
             }
         }
     }

@@ -1,0 +1,307 @@
+//! One value while an item is written, and the closed set of transforms over it.
+//!
+//! A value borrows the event (a string, an id, a tape value), the plan (a literal), or names
+//! text held by the writer: the scratch string a transform made ([`V::Text`], [`V::Raw`]).
+//! Transforms write into two reused scratch strings, so they allocate nothing once grown.
+
+use crate::event::Id;
+use crate::json::{write_f64, write_i64, write_str, write_val};
+use crate::tape::Val;
+use crate::time::{format_rfc3339, parse_iso8601};
+use sha2::{Digest, Sha256};
+use simd_json::StaticNode;
+use std::fmt::Write as _;
+
+/// A value to write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum V<'v> {
+    Str(&'v str),
+    Id(Id<'v>),
+    /// Epoch milliseconds.
+    Time(i64),
+    Tape(Val<'v, 'v>),
+    Int(i64),
+    F64(f64),
+    Bool(bool),
+    /// Raw JSON from the plan.
+    Lit(&'v [u8]),
+    /// The string in the scratch's `cur`.
+    Text,
+    /// Raw JSON in the scratch's `cur`.
+    Raw,
+}
+
+/// The two strings transforms work in.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub cur: String,
+    pub next: String,
+}
+
+/// A transform of the closed set (docs/blueprint-format.md).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Transform {
+    EpochMs,
+    EpochMicros,
+    EpochS,
+    Iso8601,
+    String,
+    Number,
+    Int,
+    Bool,
+    Lowercase,
+    Uppercase,
+    Trim,
+    Truncate(usize),
+    Sha256Hex,
+    Prefix(Box<str>),
+    Hash53,
+    Flatten,
+}
+
+impl Transform {
+    /// Reads a transform's name (`truncate:1024`, `prefix:_T_`).
+    pub fn from_name(s: &str) -> Option<Self> {
+        if let Some(n) = s.strip_prefix("truncate:") {
+            return n.parse().ok().map(Transform::Truncate);
+        }
+        if let Some(p) = s.strip_prefix("prefix:") {
+            return Some(Transform::Prefix(p.into()));
+        }
+        Some(match s {
+            "epoch_ms" => Transform::EpochMs,
+            "epoch_micros" => Transform::EpochMicros,
+            "epoch_s" => Transform::EpochS,
+            "iso8601" => Transform::Iso8601,
+            "string" => Transform::String,
+            "number" => Transform::Number,
+            "int" => Transform::Int,
+            "bool" => Transform::Bool,
+            "lowercase" => Transform::Lowercase,
+            "uppercase" => Transform::Uppercase,
+            "trim" => Transform::Trim,
+            "sha256_hex" => Transform::Sha256Hex,
+            "hash53" => Transform::Hash53,
+            "flatten" => Transform::Flatten,
+            _ => return None,
+        })
+    }
+}
+
+/// Appends the value's text (a string's characters, a number's digits, other JSON as text).
+pub(crate) fn push_text(v: V<'_>, cur: &str, dst: &mut String) -> bool {
+    match v {
+        V::Str(s) => dst.push_str(s),
+        V::Id(id) => dst.push_str(id.as_str()),
+        V::Time(ms) | V::Int(ms) => {
+            let _ = write!(dst, "{ms}");
+        }
+        V::F64(f) => {
+            let mut b = Vec::new();
+            write_f64(&mut b, f);
+            dst.push_str(&String::from_utf8_lossy(&b));
+        }
+        V::Bool(b) => dst.push_str(if b { "true" } else { "false" }),
+        V::Text => dst.push_str(cur),
+        V::Raw => dst.push_str(cur),
+        V::Tape(t) => match t.as_str() {
+            Some(s) => dst.push_str(s),
+            None => {
+                let mut b = Vec::new();
+                write_val(&mut b, t);
+                dst.push_str(&String::from_utf8_lossy(&b));
+            }
+        },
+        V::Lit(raw) => match serde_json::from_slice::<String>(raw) {
+            Ok(s) => dst.push_str(&s),
+            Err(_) => dst.push_str(&String::from_utf8_lossy(raw)),
+        },
+    }
+    true
+}
+
+/// Appends the value as JSON.
+#[inline]
+pub(crate) fn put(out: &mut Vec<u8>, v: V<'_>, sc: &Scratch) {
+    match v {
+        V::Str(s) => write_str(out, s),
+        V::Id(id) => write_str(out, id.as_str()),
+        V::Time(ms) | V::Int(ms) => write_i64(out, ms),
+        V::F64(f) => write_f64(out, f),
+        V::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        V::Tape(t) => write_val(out, t),
+        V::Lit(raw) => out.extend_from_slice(raw),
+        V::Text => write_str(out, &sc.cur),
+        V::Raw => out.extend_from_slice(sc.cur.as_bytes()),
+    }
+}
+
+/// The value as epoch milliseconds: a time, a number, or an ISO 8601 string.
+fn time_of(v: V<'_>, sc: &Scratch) -> Option<i64> {
+    match v {
+        V::Time(ms) | V::Int(ms) => Some(ms),
+        V::F64(f) => Some(f as i64),
+        V::Str(s) => parse_iso8601(s),
+        V::Text => parse_iso8601(&sc.cur),
+        V::Tape(t) => match (t.as_str(), t.as_static_number()) {
+            (Some(s), _) => parse_iso8601(s),
+            (_, Some(StaticNode::I64(i))) => Some(i),
+            (_, Some(StaticNode::U64(u))) => i64::try_from(u).ok(),
+            (_, Some(StaticNode::F64(f))) => Some(f as i64),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The value as a number, if it is one or a string of one.
+fn number_of(v: V<'_>, sc: &Scratch) -> Option<V<'static>> {
+    let parse = |s: &str| {
+        let s = s.trim();
+        s.parse::<i64>()
+            .map(V::Int)
+            .ok()
+            .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(V::F64))
+    };
+    match v {
+        V::Int(i) | V::Time(i) => Some(V::Int(i)),
+        V::F64(f) => Some(V::F64(f)),
+        V::Str(s) => parse(s),
+        V::Text => parse(&sc.cur),
+        V::Id(id) => parse(id.as_str()),
+        V::Tape(t) => match (t.as_str(), t.as_static_number()) {
+            (Some(s), _) => parse(s),
+            (_, Some(StaticNode::I64(i))) => Some(V::Int(i)),
+            (_, Some(StaticNode::U64(u))) => i64::try_from(u).ok().map(V::Int),
+            (_, Some(StaticNode::F64(f))) => Some(V::F64(f)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Applies `t`; `None` when the value cannot take it.
+pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'v>> {
+    let scale = |ms: i64, t: &Transform| match t {
+        Transform::EpochMicros => ms.saturating_mul(1_000),
+        Transform::EpochS => ms.div_euclid(1_000),
+        _ => ms,
+    };
+    match t {
+        Transform::EpochMs | Transform::EpochMicros | Transform::EpochS => {
+            time_of(v, sc).map(|ms| V::Int(scale(ms, t)))
+        }
+        Transform::Iso8601 => {
+            let ms = time_of(v, sc)?;
+            sc.cur.clear();
+            format_rfc3339(ms, &mut sc.cur);
+            Some(V::Text)
+        }
+        Transform::Number => number_of(v, sc),
+        Transform::Int => match number_of(v, sc)? {
+            V::F64(f) => Some(V::Int(f as i64)),
+            n => Some(n),
+        },
+        Transform::Bool => match v {
+            V::Bool(b) => Some(V::Bool(b)),
+            V::Tape(t) if t.as_bool().is_some() => t.as_bool().map(V::Bool),
+            _ => {
+                sc.next.clear();
+                push_text(v, &sc.cur, &mut sc.next);
+                match sc.next.trim() {
+                    "true" => Some(V::Bool(true)),
+                    "false" => Some(V::Bool(false)),
+                    _ => None,
+                }
+            }
+        },
+        Transform::Flatten => {
+            let obj = match v {
+                V::Tape(t) => t.as_obj()?,
+                _ => return None,
+            };
+            let mut out = Vec::new();
+            out.push(b'{');
+            let mut first = true;
+            let mut prefix = String::new();
+            flatten_into(&mut out, &mut prefix, obj.as_val(), &mut first);
+            out.push(b'}');
+            sc.cur.clear();
+            sc.cur.push_str(&String::from_utf8_lossy(&out));
+            Some(V::Raw)
+        }
+        _ => {
+            sc.next.clear();
+            push_text(v, &sc.cur, &mut sc.next);
+            let Scratch { cur, next } = sc;
+            cur.clear();
+            match t {
+                Transform::String => cur.push_str(next),
+                Transform::Lowercase => cur.extend(next.chars().flat_map(char::to_lowercase)),
+                Transform::Uppercase => cur.extend(next.chars().flat_map(char::to_uppercase)),
+                Transform::Trim => cur.push_str(next.trim()),
+                Transform::Truncate(n) => cur.extend(next.chars().take(*n)),
+                Transform::Prefix(p) => {
+                    cur.push_str(p);
+                    cur.push_str(next);
+                }
+                Transform::Sha256Hex => sha256_hex(next, cur),
+                Transform::Hash53 => {
+                    let d = Sha256::digest(next.as_bytes());
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&d[..8]);
+                    let _ = write!(cur, "{}", u64::from_be_bytes(b) >> 11);
+                }
+                _ => return None,
+            }
+            Some(V::Text)
+        }
+    }
+}
+
+/// Appends the lowercase hex SHA-256 of `text`.
+pub(crate) fn sha256_hex(text: &str, out: &mut String) {
+    for b in Sha256::digest(text.as_bytes()) {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+fn flatten_into(out: &mut Vec<u8>, prefix: &mut String, v: Val<'_, '_>, first: &mut bool) {
+    let len = prefix.len();
+    let leaf = |out: &mut Vec<u8>, key: &str, v: Val<'_, '_>, first: &mut bool| {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+        write_str(out, key);
+        out.push(b':');
+        write_val(out, v);
+    };
+    if let Some(o) = v.as_obj() {
+        for (k, child) in o.iter() {
+            if len > 0 {
+                prefix.push('.');
+            }
+            prefix.push_str(k);
+            if child.as_obj().is_some() || child.as_arr().is_some() {
+                flatten_into(out, prefix, child, first);
+            } else {
+                leaf(out, prefix, child, first);
+            }
+            prefix.truncate(len);
+        }
+    } else if let Some(a) = v.as_arr() {
+        for (i, child) in a.iter().enumerate() {
+            if len > 0 {
+                prefix.push('.');
+            }
+            let _ = write!(prefix, "{i}");
+            if child.as_obj().is_some() || child.as_arr().is_some() {
+                flatten_into(out, prefix, child, first);
+            } else {
+                leaf(out, prefix, child, first);
+            }
+            prefix.truncate(len);
+        }
+    }
+}
