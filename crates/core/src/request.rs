@@ -9,6 +9,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod resolve;
+
+pub use resolve::{MASK, ResolveError, resolve};
+
 /// One request type of a vendor (Pendo `track`, Amplitude `events`, Heap `user_props`, ...).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +134,18 @@ pub struct Target {
     pub batch: Option<Batch>,
     /// The response policy's name (a key of the blueprint's `responses`).
     pub response: String,
+    /// For an unbatched request with body auth: the fields spliced at the start of the item
+    /// object (`{"app_id":"1",` + the item's own fields).
+    pub item_fields: Option<ItemFields>,
+}
+
+/// Body-auth fields for an unbatched request: `"k":"v"` pairs, comma-separated, without braces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFields {
+    /// The fields as sent.
+    pub bytes: Vec<u8>,
+    /// The fields with every credential masked, for live events.
+    pub shown: Vec<u8>,
 }
 
 /// A batched body, split around where the items go: `prefix item,item,... suffix`.

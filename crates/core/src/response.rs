@@ -6,6 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod decide;
+
+pub use decide::{decide, decide_rule, default_decision};
+
 /// One rule: when the answer matches `status` (and `body`, if given), do `outcome`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
