@@ -4,7 +4,10 @@
 
 mod vendor_cases;
 
-use signal_core::Blueprint;
+use serde_json::json;
+use signal_core::request::resolve;
+use signal_core::response::{Decision, decide};
+use signal_core::{Blueprint, IntegrationConfig};
 
 const CASES: &str = include_str!("fixtures/heap_cases.json");
 
@@ -92,4 +95,115 @@ fn troubleshooting_rows_back_every_diagnosis() {
         bp.troubleshooting("wrong_data_region")
             .is_some_and(|t| t.pauses)
     );
+}
+
+#[test]
+fn envelopes_and_items_are_heap_bulk_bodies_with_the_app_id() {
+    let file = vendor_cases::load(CASES);
+    let items = vendor_cases::items_by_request(&file);
+    let bodies = vendor_cases::bodies(heap(), &json!({"app_id": "1234567890"}), &items);
+    let lists: Vec<(&str, &str)> = bodies
+        .iter()
+        .map(|(name, sent, _)| {
+            assert_eq!(sent["app_id"], "1234567890", "{name}: app_id in the body");
+            let list = ["events", "users", "accounts"]
+                .into_iter()
+                .find(|k| sent.get(*k).is_some())
+                .unwrap_or("none");
+            (name.as_str(), list)
+        })
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            ("account_link", "users"),
+            ("account_props", "accounts"),
+            ("track", "events"),
+            ("user_props", "users")
+        ]
+    );
+    for (name, sent, _) in &bodies {
+        for it in sent["events"].as_array().into_iter().flatten() {
+            assert!(it["event"].is_string(), "{name}: {it}");
+            assert!(
+                it["identity"].is_string() != it["user_id"].is_string(),
+                "exactly one of identity and user_id: {it}"
+            );
+            let ts = it["timestamp"].as_str().unwrap_or_default();
+            assert!(ts.len() == 24 && ts.ends_with('Z'), "ISO 8601 ms: {it}");
+        }
+        for it in sent["users"].as_array().into_iter().flatten() {
+            assert!(
+                it["identity"].is_string() && it["properties"].is_object(),
+                "{it}"
+            );
+        }
+        for it in sent["accounts"].as_array().into_iter().flatten() {
+            assert!(
+                it["account_id"].is_string() && it["properties"].is_object(),
+                "{it}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_region_picks_the_host_and_no_key_is_sent() {
+    let bp = heap();
+    for (region, host) in [
+        ("us", "https://heapanalytics.com"),
+        ("eu", "https://c.eu.heap-api.com"),
+    ] {
+        let config = json!({"app_id": "42", "api_key": "secret-9", "data_region": region});
+        let cfg = IntegrationConfig::validate(bp, &config).expect("valid");
+        let base = bp.base_url(&cfg.region).expect("region");
+        let targets = resolve(&bp.requests, &cfg.values, base).expect("resolves");
+        for t in &targets {
+            assert!(t.url.starts_with(host), "{}", t.url);
+            assert!(t.headers.iter().all(|(_, v)| !v.contains("secret-9")));
+            let env = t.envelope.as_ref().expect("batched");
+            assert!(!String::from_utf8_lossy(&env.prefix).contains("secret-9"));
+        }
+    }
+}
+
+/// Heap's answers (heap.md 2, 3.5) and what each comes to.
+#[test]
+fn answers_follow_the_response_policy() {
+    let rules = &heap().responses["heap"];
+    let d = |status: u16, body: &str, items: usize| decide(rules, status, body.as_bytes(), items);
+    assert!(matches!(d(200, "", 4), Decision::Delivered { .. }));
+    assert_eq!(
+        d(400, "postBody.events[2].properties should be object", 4),
+        Decision::Partial {
+            dead: vec![2],
+            delayed: vec![],
+            delay_s: 0,
+            diagnosis: Some("invalid_event".into())
+        }
+    );
+    assert!(
+        matches!(d(400, "postBody.users[0].identity should be string", 2),
+        Decision::Partial { ref dead, .. } if *dead == vec![0])
+    );
+    assert_eq!(d(400, "Bad Request", 4), Decision::Split);
+    for s in [401, 403] {
+        assert_eq!(
+            d(s, "", 4),
+            Decision::Pause {
+                code: "invalid_app_id".into()
+            }
+        );
+    }
+    assert_eq!(
+        d(404, "", 4),
+        Decision::Pause {
+            code: "wrong_data_region".into()
+        }
+    );
+    assert_eq!(d(429, "", 4), Decision::Retry { throttled: true });
+    for s in [408, 500, 503] {
+        assert_eq!(d(s, "", 4), Decision::Retry { throttled: false }, "{s}");
+    }
+    assert_eq!(d(422, "", 4), Decision::DeadLetter { diagnosis: None });
 }

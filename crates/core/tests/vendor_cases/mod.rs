@@ -259,3 +259,48 @@ pub fn items_by_request(file: &CaseFile) -> BTreeMap<String, Vec<Value>> {
     }
     by
 }
+
+/// The request bodies a batch of `items` makes under `blueprint`'s resolved targets, as sent
+/// and as shown in live events, parsed: (request name, sent, shown).
+pub fn bodies(
+    bp: &Blueprint,
+    config: &Value,
+    by_request: &BTreeMap<String, Vec<Value>>,
+) -> Vec<(String, Value, Value)> {
+    let cfg = signal_core::IntegrationConfig::validate(bp, config).expect("valid config");
+    let base = bp.base_url(&cfg.region).expect("region");
+    let targets = signal_core::request::resolve(&bp.requests, &cfg.values, base).expect("resolves");
+    let mut out = Vec::new();
+    for t in targets {
+        let Some(items) = by_request.get(&t.name) else {
+            continue;
+        };
+        let env = t
+            .envelope
+            .as_ref()
+            .expect("every vendor request here is batched");
+        let join = |prefix: &[u8], suffix: &[u8]| {
+            let mut body = prefix.to_vec();
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend(serde_json::to_vec(it).expect("serialises"));
+            }
+            body.extend_from_slice(suffix);
+            serde_json::from_slice::<Value>(&body).unwrap_or_else(|e| {
+                panic!(
+                    "{}: not JSON ({e}): {}",
+                    t.name,
+                    String::from_utf8_lossy(&body)
+                )
+            })
+        };
+        out.push((
+            t.name.clone(),
+            join(&env.prefix, &env.suffix),
+            join(&env.shown_prefix, &env.shown_suffix),
+        ));
+    }
+    out
+}
