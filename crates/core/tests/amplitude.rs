@@ -4,6 +4,7 @@
 
 mod vendor_cases;
 
+use proptest::prelude::*;
 use serde_json::json;
 use signal_core::request::resolve;
 use signal_core::response::{Decision, decide};
@@ -239,4 +240,46 @@ fn answers_follow_the_response_policy() {
         assert_eq!(d(s, "", 3), Decision::Retry { throttled: false }, "{s}");
     }
     assert_eq!(d(404, "", 3), Decision::DeadLetter { diagnosis: None });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Every event the gateway accepts is either sent as HTTP V2 events (valid JSON objects with
+    /// an event_type, an id and the messageId as insert_id) or dropped with one of the
+    /// blueprint's reasons (issue 12, item 6: every mapped event is accounted for).
+    #[test]
+    fn every_event_is_sent_as_an_event_or_dropped_with_a_reason(
+        ev in vendor_cases::arb::event(),
+        page in prop::sample::select(vec!["amplitude", "loaded_a_page", "viewed_name"]),
+        mapping in any::<bool>(),
+    ) {
+        let mut config = json!({"api_key": "k-1", "page_event_name": page});
+        if mapping {
+            config["event_mapping"] = json!({"Signed Up": "trial_started", "page": null});
+        }
+        let out = vendor_cases::map_value("amplitude", &config, &Default::default(), &ev, 0);
+        match out {
+            vendor_cases::Outcome::Items(items) => {
+                prop_assert!(!items.is_empty() && items.len() <= 2);
+                for it in items {
+                    prop_assert_eq!(&it.request, "events");
+                    let b = &it.body;
+                    prop_assert!(b.is_object(), "{}", b);
+                    prop_assert!(b["event_type"].as_str().is_some_and(|t| !t.is_empty()), "{}", b);
+                    prop_assert!(b["user_id"].is_string() || b["device_id"].is_string(), "{}", b);
+                    prop_assert!(b["time"].is_i64(), "{}", b);
+                    prop_assert_eq!(b.get("insert_id"), ev.get("messageId"));
+                    prop_assert!(!b.to_string().contains("k-1"));
+                }
+            }
+            vendor_cases::Outcome::Dropped(reason) => prop_assert!(
+                ["unsupported_type", "reserved_name", "consent", "event_mapping", "integration_disabled"]
+                    .contains(&reason.as_str()),
+                "{}", reason
+            ),
+            vendor_cases::Outcome::Invalid(_) => {}
+            vendor_cases::Outcome::ConfigError(e) => prop_assert!(false, "{:?}", e),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod vendor_cases;
 
+use proptest::prelude::*;
 use serde_json::json;
 use signal_core::request::resolve;
 use signal_core::response::{Decision, decide};
@@ -206,4 +207,55 @@ fn answers_follow_the_response_policy() {
         assert_eq!(d(s, "", 4), Decision::Retry { throttled: false }, "{s}");
     }
     assert_eq!(d(422, "", 4), Decision::DeadLetter { diagnosis: None });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Every event the gateway accepts is either sent as Heap items of its request's shape
+    /// (track events with exactly one of identity and user_id, and flat properties for custom
+    /// events; user and account items with an id and a properties object) or dropped with one of
+    /// the blueprint's reasons (issue 12, item 6).
+    #[test]
+    fn every_event_is_sent_in_its_requests_shape_or_dropped_with_a_reason(
+        ev in vendor_cases::arb::event(),
+        anonymous in prop::sample::select(vec!["drop", "as_is"]),
+    ) {
+        let config = json!({"app_id": "42", "anonymous_users": anonymous});
+        let out = vendor_cases::map_value("heap", &config, &Default::default(), &ev, 0);
+        match out {
+            vendor_cases::Outcome::Items(items) => {
+                prop_assert!(!items.is_empty() && items.len() <= 2);
+                for it in items {
+                    let b = &it.body;
+                    match it.request.as_str() {
+                        "track" => {
+                            prop_assert!(b["event"].as_str().is_some_and(|t| !t.is_empty()), "{}", b);
+                            prop_assert!(b["identity"].is_string() != b["user_id"].is_string(), "{}", b);
+                            prop_assert!(b["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", b);
+                            if ev["type"] == "track" {
+                                for (k, v) in b["properties"].as_object().into_iter().flatten() {
+                                    prop_assert!(!v.is_object() && !v.is_array(), "{} is not flat: {}", k, b);
+                                }
+                            }
+                        }
+                        "user_props" | "account_link" => {
+                            prop_assert!(b["identity"].is_string() && b["properties"].is_object(), "{}", b);
+                        }
+                        "account_props" => {
+                            prop_assert!(b["account_id"].is_string() && b["properties"].is_object(), "{}", b);
+                        }
+                        other => prop_assert!(false, "unknown request {}", other),
+                    }
+                }
+            }
+            vendor_cases::Outcome::Dropped(reason) => prop_assert!(
+                ["unsupported_type", "anonymous", "consent", "no_traits", "integration_disabled"]
+                    .contains(&reason.as_str()),
+                "{}", reason
+            ),
+            vendor_cases::Outcome::Invalid(_) => {}
+            vendor_cases::Outcome::ConfigError(e) => prop_assert!(false, "{:?}", e),
+        }
+    }
 }

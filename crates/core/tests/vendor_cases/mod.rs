@@ -165,29 +165,46 @@ impl Now {
 
 /// Maps the case's event with the real mapper, as an installed integration would.
 pub fn run(file: &CaseFile, case: &Case) -> Outcome {
-    let mut mapper = match Mapper::from_config(&file.vendor, &case.config(file)) {
+    map_value(
+        &file.vendor,
+        &case.config(file),
+        &case.links,
+        &case.event,
+        file.now_ms,
+    )
+}
+
+/// Maps one event (as JSON) for an integration of `vendor` with `config`.
+pub fn map_value(
+    vendor: &str,
+    config: &Value,
+    links: &Links,
+    event: &Value,
+    now_ms: i64,
+) -> Outcome {
+    let mut mapper = match Mapper::from_config(vendor, config) {
         Ok(m) => m,
         Err(e) => return Outcome::ConfigError(e.fields.keys().cloned().collect()),
     };
     let bp: &Blueprint = mapper.blueprint();
     let names: Vec<String> = bp.requests.keys().cloned().collect();
     let mut ids = MemoryIdentity::new();
-    for (anonymous_id, user_id) in &case.links.user_for_anonymous {
+    for (anonymous_id, user_id) in &links.user_for_anonymous {
         ids.record(&Link::AnonymousToUser {
             anonymous_id,
             user_id,
         });
     }
-    for (user_id, account_id) in &case.links.account_for_user {
+    for (user_id, account_id) in &links.account_for_user {
         ids.record(&Link::UserToAccount {
             user_id,
             account_id,
         });
     }
-    for (user_id, group_id) in &case.links.group_for_user {
+    for (user_id, group_id) in &links.group_for_user {
         ids.record(&Link::UserToGroup { user_id, group_id });
     }
-    let mut buf = serde_json::to_vec(&case.event).expect("serialises");
+    let mut buf = serde_json::to_vec(event).expect("serialises");
     let mut parser = Parser::new();
     let doc = match parser.parse(&mut buf, Shape::Event(None)) {
         Ok(d) => d,
@@ -197,7 +214,7 @@ pub fn run(file: &CaseFile, case: &Case) -> Outcome {
         Ok(e) => e,
         Err(e) => return Outcome::Invalid(e.to_string()),
     };
-    let mapping = mapper.map(&ev, &ids, file.now_ms);
+    let mapping = mapper.map(&ev, &ids, now_ms);
     match mapping.outcome {
         Mapped::Dropped(r) => Outcome::Dropped(r.as_str().to_owned()),
         Mapped::Send(items) => Outcome::Items(
@@ -303,4 +320,107 @@ pub fn bodies(
         ));
     }
     out
+}
+
+/// Arbitrary Segment-style events for property tests: every type, ids as strings or numbers,
+/// nested properties and traits, optional context, consent and `integrations` switches.
+pub mod arb {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            "\\PC{0,30}".prop_map(Value::from),
+            "x{1000,1100}".prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            Just(Value::Null),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        scalar().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-zA-Z .$_-]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn object() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            "[a-zA-Z_][a-zA-Z0-9 _.-]{0,12}",
+            Just("accountId".to_owned()),
+            Just("id".to_owned()),
+            Just("Email".to_owned()),
+            Just("user_id".to_owned()),
+            Just("url".to_owned()),
+            Just("revenue".to_owned()),
+            Just("total".to_owned()),
+            Just("products".to_owned()),
+        ];
+        prop::collection::btree_map(key, value(), 0..8)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    fn id() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            "[a-zA-Z0-9_-]{1,20}".prop_map(Value::from),
+            "\\PC{1,30}".prop_map(Value::from),
+            Just(Value::from("null")),
+            (0u64..1_000_000).prop_map(Value::from),
+        ]
+    }
+
+    prop_compose! {
+        /// One event.
+        pub fn event()(
+            kind in prop::sample::select(vec!["page", "track", "identify", "group", "screen", "alias"]),
+            name in prop_oneof![
+                Just("Order Completed".to_owned()), Just("purchase".to_owned()),
+                Just("$identify".to_owned()), Just("Signed Up".to_owned()), "\\PC{1,60}"],
+            page_name in prop::option::of("\\PC{1,20}"),
+            user in prop::option::of(id()),
+            anon in prop::option::of(id()),
+            group in id(),
+            message_id in prop::option::of("[a-f0-9-]{8,36}"),
+            props in prop::option::of(object()),
+            traits in prop::option::of(object()),
+            ip in prop::option::of("[0-9.]{7,15}"),
+            url in prop::option::of("https://[a-z]{1,8}\\.example/[a-z/]{0,10}"),
+            ctx_group in prop::option::of(id()),
+            consent in prop::option::of(any::<bool>()),
+            switch in prop::option::of(any::<bool>()),
+            ts in prop::option::of(0i64..4_000_000_000_000),
+        ) -> Value {
+            let mut e = Map::new();
+            e.insert("type".into(), kind.into());
+            e.insert("event".into(), name.into());
+            if let Some(n) = page_name { e.insert("name".into(), n.into()); }
+            match (user, anon) {
+                (None, None) => { e.insert("anonymousId".into(), "anon-1".into()); }
+                (u, a) => {
+                    if let Some(u) = u { e.insert("userId".into(), u); }
+                    if let Some(a) = a { e.insert("anonymousId".into(), a); }
+                }
+            }
+            e.insert("groupId".into(), group);
+            if let Some(m) = message_id { e.insert("messageId".into(), m.into()); }
+            if let Some(p) = props { e.insert("properties".into(), p); }
+            if let Some(t) = traits { e.insert("traits".into(), t); }
+            let mut c = Map::new();
+            if let Some(v) = ip { c.insert("ip".into(), v.into()); }
+            if let Some(v) = ctx_group { c.insert("groupId".into(), v); }
+            if let Some(v) = consent { c.insert("consent".into(), json!({"analytics": v})); }
+            if let Some(v) = url { c.insert("page".into(), json!({"url": v})); }
+            e.insert("context".into(), Value::Object(c));
+            if let Some(on) = switch {
+                e.insert("integrations".into(), json!({"Amplitude": on, "Heap": on}));
+            }
+            if let Some(ts) = ts { e.insert("timestamp".into(), ts.into()); }
+            Value::Object(e)
+        }
+    }
 }
