@@ -283,3 +283,31 @@ proptest! {
         }
     }
 }
+
+/// amplitude.md 1 and 3.1: the API key is all an install needs; the key is masked when shown,
+/// and a region outside us/eu is named.
+#[test]
+fn an_api_key_is_all_an_install_needs() {
+    let bp = amplitude();
+    let (cfg, variant) = IntegrationConfig::validate_install(
+        bp,
+        None,
+        Some("server_side"),
+        &json!({"api_key": "amp-project-key-wxyz"}),
+    )
+    .expect("installs");
+    assert_eq!(variant.key, "default");
+    assert_eq!(
+        (cfg.region.as_str(), cfg.auth.as_str()),
+        ("us", "amp-project-key-wxyz")
+    );
+    assert_eq!(cfg.values["page_event_name"], "amplitude");
+    assert_eq!(cfg.masked(bp)["api_key"], "****wxyz");
+    let err = IntegrationConfig::validate_install(bp, None, None, &json!({"data_region": "ap"}))
+        .expect_err("invalid");
+    assert_eq!(
+        err.fields.get("config.api_key").map(String::as_str),
+        Some("is required")
+    );
+    assert!(err.fields.contains_key("config.data_region"));
+}

@@ -259,3 +259,32 @@ proptest! {
         }
     }
 }
+
+/// heap.md 1: Datafly's documented install body installs as it is; a missing App ID is named.
+#[test]
+fn datafly_install_body_installs_and_a_missing_app_id_is_named() {
+    let bp = heap();
+    let (cfg, variant) = IntegrationConfig::validate_install(
+        bp,
+        Some("default"),
+        Some("server_side"),
+        &json!({"app_id": "1234567890", "api_key": "heap-api-key-abcd"}),
+    )
+    .expect("installs");
+    assert_eq!(variant.key, "default");
+    assert_eq!(cfg.region, "us");
+    assert_eq!(cfg.values["anonymous_users"], "drop");
+    assert_eq!(cfg.masked(bp)["api_key"], "****abcd");
+    let err = IntegrationConfig::validate_install(
+        bp,
+        None,
+        None,
+        &json!({"anonymous_users": "sometimes"}),
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        err.fields.get("config.app_id").map(String::as_str),
+        Some("is required")
+    );
+    assert!(err.fields.contains_key("config.anonymous_users"));
+}
