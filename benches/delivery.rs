@@ -7,7 +7,8 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use pendo_sim::{Sim, Subscriptions};
-use signal_core::{Blueprint, MetadataKind};
+use signal_core::Blueprint;
+use signal_forward::pendo_compat::MetadataKind;
 use signal_forward::{Engine, ForwardConfig, Job, OutcomeKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

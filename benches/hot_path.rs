@@ -43,8 +43,7 @@ fn fast(
     };
     let Ok(ev) = doc.event(0) else { return 0 };
     match mapper.map(&ev, ids, NOW).outcome {
-        Mapped::Track { body, .. } => body.len(),
-        Mapped::Metadata(r) => r.body.len(),
+        Mapped::Send(items) => items.iter().map(|i| i.body.len()).sum(),
         Mapped::Dropped(_) => 0,
     }
 }
@@ -59,8 +58,7 @@ fn check_same_output(mix: &[Vec<u8>]) {
         let doc = parser.parse(&mut buf, Shape::Event(None)).expect("valid");
         let ev = doc.event(0).expect("valid");
         let ours = match m.map(&ev, &ids, NOW).outcome {
-            Mapped::Track { body, .. } => Some(body.to_vec()),
-            Mapped::Metadata(r) => Some(r.body.to_vec()),
+            Mapped::Send(items) => items.get(0).map(|i| i.body.to_vec()),
             Mapped::Dropped(_) => None,
         };
         let theirs = serde_baseline::map_event(input, NOW);

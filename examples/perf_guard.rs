@@ -50,8 +50,7 @@ fn run(which: &str) {
                 };
                 let Ok(ev) = doc.event(0) else { continue };
                 out += match mapper.map(&ev, &ids, NOW).outcome {
-                    Mapped::Track { body, .. } => body.len(),
-                    Mapped::Metadata(r) => r.body.len(),
+                    Mapped::Send(items) => items.iter().map(|i| i.body.len()).sum(),
                     Mapped::Dropped(_) => 0,
                 };
             }

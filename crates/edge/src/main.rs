@@ -260,22 +260,24 @@ fn dry_run(file: Option<&str>, config: &str) -> Result<ExitCode, Box<dyn std::er
             }
         };
         // Events in one body see the links the earlier ones make, as they would in the node.
-        for link in links_of(&ev, &bp.metadata.link_trait) {
+        for link in links_of(&ev, bp.link_trait().unwrap_or_default()) {
             ids.record(&link);
         }
         let mapping = mapper.map(&ev, &ids, now);
         match mapping.outcome {
-            Mapped::Track { body, .. } => println!(
-                "[{i}] POST {}: {}",
-                bp.track.path,
-                String::from_utf8_lossy(body)
-            ),
-            Mapped::Metadata(r) => {
-                let path = match r.kind {
-                    signal_core::MetadataKind::Visitor => &bp.metadata.visitor.path,
-                    signal_core::MetadataKind::Account => &bp.metadata.account.path,
-                };
-                println!("[{i}] POST {path}: [{}]", String::from_utf8_lossy(r.body));
+            Mapped::Send(items) => {
+                for item in items.iter() {
+                    let Some((_, spec)) = bp.requests.iter().nth(item.request) else {
+                        continue;
+                    };
+                    let path = spec.url.trim_start_matches("{region.base}");
+                    let body = String::from_utf8_lossy(item.body);
+                    if spec.batch.is_some() {
+                        println!("[{i}] {} {path}: [{body}]", spec.method.as_str());
+                    } else {
+                        println!("[{i}] {} {path}: {body}", spec.method.as_str());
+                    }
+                }
             }
             Mapped::Dropped(reason) => println!("[{i}] dropped: {reason}"),
         }

@@ -72,8 +72,8 @@ impl ForwardConfig {
             concurrency: 32,
             timeout: Duration::from_millis(blueprint.delivery.timeout_ms),
             retry: RetryPolicy::from_blueprint(blueprint),
-            linger: Duration::from_millis(blueprint.metadata.linger_ms),
-            max_batch: blueprint.metadata.max_batch,
+            linger: Duration::from_millis(crate::pendo_compat::linger_ms(blueprint)),
+            max_batch: crate::pendo_compat::max_batch(blueprint),
             probe_interval: Duration::from_secs(300),
         }
     }
@@ -93,7 +93,7 @@ pub fn region_base_url_from(
 ) -> Option<String> {
     let r = bp.regions.get(region)?;
     Some(
-        env(&r.env)
+        env(&bp.base_url_env(region))
             .filter(|v| !v.is_empty())
             .unwrap_or_else(|| r.base_url.clone()),
     )

@@ -38,10 +38,15 @@ impl Engine {
         config: &ForwardConfig,
         body: bytes::Bytes,
     ) -> Result<(u16, bytes::Bytes), String> {
-        let url = format!("{}{}", config.base_url, config.blueprint.track.path);
-        let name =
-            hyper::header::HeaderName::from_bytes(config.blueprint.track.auth_header.as_bytes())
-                .map_err(|e| e.to_string())?;
+        let url = format!(
+            "{}{}",
+            config.base_url,
+            crate::pendo_compat::track_path(config.blueprint)
+        );
+        let name = hyper::header::HeaderName::from_bytes(
+            crate::pendo_compat::auth_header(config.blueprint).as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         let value =
             hyper::header::HeaderValue::from_str(&config.auth).map_err(|e| e.to_string())?;
         client::post(&self.client, &url, (name, value), body, config.timeout)

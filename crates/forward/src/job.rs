@@ -1,7 +1,7 @@
 //! What the engine is given to deliver: one mapped event.
 
+use crate::pendo_compat::MetadataKind;
 use bytes::Bytes;
-use signal_core::MetadataKind;
 
 /// One event, mapped, to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,29 @@ impl Job {
         }
     }
 
-    /// A job from a mapped metadata record (see `signal_core::Mapped::Metadata`).
-    pub fn from_record(id: u64, record: &signal_core::MetadataRecord<'_>) -> Self {
+    /// The job of an event's first item (TEMPORARY ADAPTER, see `pendo_compat`: Pendo makes one
+    /// item per event; the request's name says which of the three targets it goes to).
+    pub fn from_items(
+        id: u64,
+        bp: &signal_core::Blueprint,
+        items: &signal_core::Items<'_>,
+    ) -> Option<Self> {
+        let item = items.get(0)?;
+        let name = bp.requests.keys().nth(item.request)?;
+        match (MetadataKind::of_request(name), item.merge) {
+            (Some(kind), Some(record)) => Some(Self::from_record(id, kind, &record)),
+            _ => Some(Job::Track {
+                id,
+                body: Bytes::copy_from_slice(item.body),
+            }),
+        }
+    }
+
+    /// A job from a mapped metadata item (TEMPORARY ADAPTER, see `pendo_compat`).
+    pub fn from_record(id: u64, kind: MetadataKind, record: &signal_core::Merge<'_>) -> Self {
         Job::Metadata {
             id,
-            kind: record.kind,
+            kind,
             record_id: record.id.to_owned(),
             fields: record
                 .fields()

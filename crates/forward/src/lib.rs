@@ -31,5 +31,6 @@ mod config;
 mod engine;
 mod job;
 mod outcome;
+pub mod pendo_compat;
 mod policy;
 mod worker;

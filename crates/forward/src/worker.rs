@@ -8,11 +8,11 @@ use crate::client::{self, Answer, HttpClient, NoAnswer};
 use crate::config::ForwardConfig;
 use crate::job::Job;
 use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorResponse};
+use crate::pendo_compat::{self, MetadataKind};
 use crate::policy::{self, Action, Jitter};
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper::header::{HeaderName, HeaderValue};
-use signal_core::MetadataKind;
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -100,8 +100,8 @@ impl Worker {
             .integration_id
             .bytes()
             .fold(0x1234_5678u64, |h, b| h.rotate_left(5) ^ u64::from(b));
-        let visitors = Batcher::new(cfg.blueprint.metadata.visitor.id_field.as_str());
-        let accounts = Batcher::new(cfg.blueprint.metadata.account.id_field.as_str());
+        let visitors = Batcher::new(pendo_compat::id_field(cfg.blueprint, MetadataKind::Visitor));
+        let accounts = Batcher::new(pendo_compat::id_field(cfg.blueprint, MetadataKind::Account));
         let (urls, auth) = prepared(&cfg);
         Self {
             id: Arc::from(cfg.integration_id.as_str()),
@@ -457,11 +457,11 @@ fn prepared(cfg: &ForwardConfig) -> ([Arc<str>; 3], (HeaderName, HeaderValue)) {
     let bp = cfg.blueprint;
     let url = |path: &str| Arc::<str>::from(format!("{}{}", cfg.base_url, path));
     let urls = [
-        url(&bp.track.path),
-        url(&bp.metadata.visitor.path),
-        url(&bp.metadata.account.path),
+        url(&pendo_compat::track_path(bp)),
+        url(&pendo_compat::metadata_path(bp, MetadataKind::Visitor)),
+        url(&pendo_compat::metadata_path(bp, MetadataKind::Account)),
     ];
-    let name = HeaderName::from_bytes(bp.track.auth_header.as_bytes())
+    let name = HeaderName::from_bytes(pendo_compat::auth_header(bp).as_bytes())
         .unwrap_or(HeaderName::from_static("x-pendo-integration-key"));
     let value = HeaderValue::from_str(&cfg.auth).unwrap_or(HeaderValue::from_static(""));
     (urls, (name, value))

@@ -74,12 +74,11 @@ fn map_all(events: &[&str]) -> Vec<Job> {
         let mut buf = src.as_bytes().to_vec();
         let doc = parser.parse(&mut buf, Shape::Event(None)).expect("valid");
         let ev = doc.event(0).expect("valid");
+        let bp = mapper.blueprint();
         match mapper.map(&ev, &ids, 1_764_140_000_000).outcome {
-            Mapped::Track { body, .. } => jobs.push(Job::Track {
-                id: i as u64,
-                body: Bytes::copy_from_slice(body),
-            }),
-            Mapped::Metadata(r) => jobs.push(Job::from_record(i as u64, &r)),
+            Mapped::Send(items) => {
+                jobs.extend(Job::from_items(i as u64, bp, &items));
+            }
             Mapped::Dropped(d) => panic!("dropped: {d}"),
         }
     }

@@ -361,7 +361,9 @@ fn envelope<'a>(
     context.clear();
     doc.write_batch_context(&mut context, &extra);
     let link_trait = signal_core::Blueprint::get("pendo")
-        .map_or_else(|| "accountId".to_owned(), |b| b.metadata.link_trait.clone());
+        .and_then(|b| b.link_trait())
+        .unwrap_or("accountId")
+        .to_owned();
     let envelope = Envelope {
         received: req.now_ms,
         source: &source.id,

@@ -292,11 +292,19 @@ pub(super) async fn test_event(shared: &Arc<Shared>, rec: &IntegrationRecord) ->
             );
         };
         match mapper.map(&ev, &(), now).outcome {
-            signal_core::Mapped::Track { body, .. } => bytes::Bytes::copy_from_slice(body),
+            signal_core::Mapped::Send(items) if items.get(0).is_some_and(|i| i.merge.is_none()) => {
+                bytes::Bytes::copy_from_slice(items.get(0).map_or(&[][..], |i| i.body))
+            }
             other => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(&other)),
         }
     };
-    let url = format!("{}{}", fcfg.base_url, bp.track.path);
+    let url = format!(
+        "{}{}",
+        fcfg.base_url,
+        bp.requests
+            .get("track")
+            .map_or("", |r| r.url.trim_start_matches("{region.base}"))
+    );
     let request = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
     match shared.engine.send_test(&fcfg, body).await {
         Ok((status, answer)) => {

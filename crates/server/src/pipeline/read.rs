@@ -173,6 +173,7 @@ impl ReadLoop {
             }
         };
         let input = Bytes::from(std::mem::take(&mut record.payload));
+        let bp = self.mapper.blueprint();
         let mapping = self.mapper.map(&ev, &self.store, now_ms());
         let meta = Arc::new(Meta {
             kind: ev.kind,
@@ -185,11 +186,12 @@ impl ReadLoop {
             input,
         });
         let job = match mapping.outcome {
-            Mapped::Track { body, .. } => Job::Track {
-                id: record.seq,
-                body: Bytes::copy_from_slice(body),
+            // TEMPORARY ADAPTER (issue 12): one Pendo-shaped job per event until the engine
+            // takes items (`Job::from_item`).
+            Mapped::Send(items) => match Job::from_items(record.seq, bp, &items) {
+                Some(job) => job,
+                None => return,
             },
-            Mapped::Metadata(r) => Job::from_record(record.seq, &r),
             Mapped::Dropped(reason) => {
                 self.acknowledge(&record);
                 self.stats.count_reason("dropped", reason.as_str());
