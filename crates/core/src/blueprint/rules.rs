@@ -23,6 +23,9 @@ pub struct EventRow {
     /// Deep-merged over each sent request's item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<Tpl>,
+    /// Deep-merged over one request's item (by request name), after `set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_for: Option<Tpl>,
     /// `false` skips the row.
     #[serde(default = "yes")]
     pub enabled: bool,

@@ -11,10 +11,14 @@
 //! item the row sends, with identity resolved when an item first needs it (`anonymous`), and
 //! `@required` values (`no_traits`).
 
+mod copy;
+mod directive;
+mod eval;
 mod keys;
 mod path;
 mod plan;
 mod privacy;
+mod resolve;
 mod value;
 mod write;
 
@@ -94,6 +98,8 @@ pub enum Warning {
         bytes: usize,
         /// The vendor's limit.
         limit: usize,
+        /// The vendor's name (`Pendo`).
+        vendor: &'static str,
     },
     /// The event is older than the vendor shows.
     TimestampTooOld {
@@ -101,6 +107,8 @@ pub enum Warning {
         days: i64,
         /// The vendor's limit in days.
         limit: i64,
+        /// The vendor's name (`Pendo`).
+        vendor: &'static str,
     },
 }
 
@@ -141,13 +149,21 @@ impl fmt::Display for Warning {
                 f,
                 "`{from}` would be renamed `{to}`, which is already taken: not sent"
             ),
-            Warning::PropertiesTooLarge { bytes, limit } => write!(
+            Warning::PropertiesTooLarge {
+                bytes,
+                limit,
+                vendor,
+            } => write!(
                 f,
-                "properties are {bytes} bytes, over {limit}: sent, but Pendo may not show them"
+                "properties are {bytes} bytes, over {limit}: sent, but {vendor} may not show them"
             ),
-            Warning::TimestampTooOld { days, limit } => write!(
+            Warning::TimestampTooOld {
+                days,
+                limit,
+                vendor,
+            } => write!(
                 f,
-                "the event is {days} days old, over {limit}: sent, but Pendo may not show it"
+                "the event is {days} days old, over {limit}: sent, but {vendor} may not show it"
             ),
         }
     }

@@ -6,10 +6,11 @@
 //! request and key-rule name is checked there, with the JSON path of any mistake.
 
 use super::DropReason;
-use super::path::{self, Path};
+use super::directive::{Cx, fault, invalid, reason};
+use super::path::Path;
 use super::privacy::{self, Priv};
 use super::value::Transform;
-use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, KeyRules, Tpl};
+use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, Tpl};
 use crate::event::EventType;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ pub(crate) struct Plan<'b> {
     pub user: UserPlan,
     pub account: Option<AccountPlan>,
     pub integrations_key: &'b str,
+    /// The vendor's name, for warnings.
+    pub vendor: &'static str,
     pub require_consent: bool,
     pub event_mapping: HashMap<String, Option<String>>,
 }
@@ -90,6 +93,62 @@ pub(crate) struct ValuePlan<'b> {
     pub obj: ObjOpts<'b>,
     pub max_bytes: Option<usize>,
     pub max_age_days: Option<i64>,
+    /// Worked out once when compiled (`finish`).
+    pub flags: Flags,
+}
+
+/// What a directive needs, worked out when it is compiled so that writing does not search.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Flags {
+    /// It reads the resolved user (or a link keyed by it).
+    pub user: bool,
+    /// It reads the resolved account (or omits the key the account came from).
+    pub account: bool,
+    /// An object it reads is walked key by key (object rules, privacy below it, size limit).
+    pub walk: bool,
+    /// One `@path` and nothing else: read and written without evaluation.
+    pub simple: bool,
+}
+
+impl ValuePlan<'_> {
+    /// Works out the flags; called once the directive is complete.
+    pub fn finish(&mut self) {
+        let mut user = false;
+        let mut account = !self.obj.omit_used.is_empty();
+        let mut d = Some(&*self);
+        while let Some(p) = d {
+            for s in &p.sources {
+                match s {
+                    Source::User => user = true,
+                    Source::Account => account = true,
+                    Source::Link(LinkKind::AccountForUser | LinkKind::GroupForUser) => user = true,
+                    _ => {}
+                }
+            }
+            d = p.default.as_deref();
+        }
+        let private_below = self
+            .sources
+            .iter()
+            .any(|s| matches!(s, Source::Path(_, pr) if !pr.below.is_empty()));
+        let walk = self.required.is_some()
+            || self.max_bytes.is_some()
+            || !self.obj.is_plain()
+            || private_below;
+        let simple = !walk
+            && self.sources.len() == 1
+            && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
+            && self.fns.is_empty()
+            && self.map.is_none()
+            && self.default.is_none()
+            && self.max_age_days.is_none();
+        self.flags = Flags {
+            user,
+            account,
+            walk,
+            simple,
+        };
+    }
 }
 
 /// Where a value comes from.
@@ -189,434 +248,6 @@ pub(crate) fn kind_bit(t: EventType) -> u8 {
     1 << (EventType::ALL.iter().position(|k| *k == t).unwrap_or(0) as u8)
 }
 
-const MODIFIERS: &[&str] = &[
-    "@as",
-    "@fn",
-    "@map",
-    "@default",
-    "@required",
-    "@keys",
-    "@omit",
-    "@omit_used",
-    "@move",
-    "@fill",
-    "@max_bytes",
-    "@max_age_days",
-];
-const SOURCES: &[&str] = &[
-    "@path",
-    "@value",
-    "@config",
-    "@template",
-    "@identity",
-    "@link",
-    "@event_name",
-    "@now",
-];
-
-/// The compiler's context: the blueprint, the integration's config (none when checking), and
-/// its privacy rules.
-pub(crate) struct Cx<'b, 'c> {
-    pub bp: &'b Blueprint,
-    pub config: Option<&'c Map<String, Value>>,
-    pub privacy: privacy::Rules,
-    pub account: Option<&'b [Tpl]>,
-}
-
-fn fault(at: &str, rule: BlueprintRule) -> Fault {
-    (at.to_owned(), rule)
-}
-
-fn invalid(at: &str, why: &'static str) -> Fault {
-    fault(at, BlueprintRule::Invalid(why))
-}
-
-/// A drop reason from its code: the built-in reasons keep their variant.
-pub(crate) fn reason(code: &str) -> DropReason {
-    use DropReason::*;
-    [
-        UnsupportedType,
-        IntegrationDisabled,
-        Consent,
-        EventMapping,
-        Anonymous,
-        NoTraits,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == code)
-    .unwrap_or_else(|| DropReason::Rule(leak(code)))
-}
-
-/// Drop reasons are `&'static str`: the blueprint's own text when it is `'static` (every
-/// installed blueprint is), else a copy kept for the process (a handful of short codes).
-fn leak(code: &str) -> &'static str {
-    use std::sync::Mutex;
-    static CODES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let mut codes = match CODES.lock() {
-        Ok(c) => c,
-        Err(p) => p.into_inner(),
-    };
-    if let Some(c) = codes.iter().find(|c| **c == code) {
-        return c;
-    }
-    let c: &'static str = Box::leak(code.to_owned().into_boxed_str());
-    codes.push(c);
-    c
-}
-
-impl<'b> Cx<'b, '_> {
-    fn path(&self, at: &str, text: &str) -> Result<(Path, Priv), Fault> {
-        let p = path::compile(text)
-            .ok_or_else(|| fault(at, BlueprintRule::UnknownPath(text.to_owned())))?;
-        let pr = self.privacy.for_path(&p);
-        Ok((p, pr))
-    }
-
-    fn config_value(&self, at: &str, field: &str) -> Result<Option<&Value>, Fault> {
-        if self.bp.field(field).is_none() {
-            return Err(fault(
-                at,
-                BlueprintRule::UnknownConfigField(field.to_owned()),
-            ));
-        }
-        Ok(self
-            .config
-            .and_then(|c| c.get(field))
-            .filter(|v| !v.is_null()))
-    }
-
-    /// Compiles an item (or a row's `set`, `partial`: directives may lack a source).
-    pub fn node(&self, at: &str, t: &Tpl, partial: bool) -> Result<Node<'b>, Fault> {
-        match t {
-            Tpl::Obj(m) if t.is_directive() => Ok(Node::Val(Box::new(self.value(at, m, partial)?))),
-            Tpl::Obj(m) => {
-                let mut members = Vec::with_capacity(m.len());
-                for (k, v) in m {
-                    let mut head = Vec::new();
-                    crate::json::write_str(&mut head, k);
-                    head.push(b':');
-                    members.push(Member {
-                        key: k.as_str().into(),
-                        head: head.into(),
-                        node: self.node(&format!("{at}.{k}"), v, partial)?,
-                    });
-                }
-                Ok(Node::Obj(members))
-            }
-            Tpl::Arr(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    if v.is_directive() {
-                        return Err(invalid(
-                            &format!("{at}[{i}]"),
-                            "directives inside arrays are not supported",
-                        ));
-                    }
-                }
-                Ok(Node::Lit(lit(t)))
-            }
-            _ => Ok(Node::Lit(lit(t))),
-        }
-    }
-
-    /// Compiles a directive object.
-    pub fn value(
-        &self,
-        at: &str,
-        m: &[(String, Tpl)],
-        partial: bool,
-    ) -> Result<ValuePlan<'b>, Fault> {
-        let mut vp = ValuePlan::default();
-        let mut source_seen = false;
-        for (k, v) in m {
-            let here = format!("{at}.{k}");
-            if !k.starts_with('@') {
-                return Err(invalid(
-                    &here,
-                    "a directive's keys all start with @ (wrap literal objects in @value)",
-                ));
-            }
-            if SOURCES.contains(&k.as_str()) {
-                if source_seen {
-                    return Err(invalid(&here, "a directive has one source"));
-                }
-                source_seen = true;
-                self.source(&here, k, v, &mut vp.sources)?;
-                continue;
-            }
-            if !MODIFIERS.contains(&k.as_str()) {
-                return Err(fault(at, BlueprintRule::UnknownDirective(k.clone())));
-            }
-            self.modifier(&here, k, v, &mut vp)?;
-        }
-        if !source_seen && !partial {
-            return Err(invalid(
-                at,
-                "a directive needs a source (@path, @value, @config, @template, @identity, @link, @event_name, @now)",
-            ));
-        }
-        if m.iter()
-            .any(|(k, v)| k == "@omit_used" && *v == Tpl::Bool(true))
-        {
-            vp.obj.omit_used = self.used_keys(&vp.sources);
-        }
-        Ok(vp)
-    }
-
-    fn source(&self, at: &str, k: &str, v: &Tpl, out: &mut Vec<Source>) -> Result<(), Fault> {
-        match k {
-            "@path" => {
-                let paths: Vec<&str> = match v {
-                    Tpl::Str(s) => vec![s.as_str()],
-                    Tpl::Arr(a) => a
-                        .iter()
-                        .map(|p| p.as_str().ok_or_else(|| invalid(at, "paths are strings")))
-                        .collect::<Result<_, _>>()?,
-                    _ => return Err(invalid(at, "a path or a list of paths")),
-                };
-                for p in paths {
-                    let (p, pr) = self.path(at, p)?;
-                    if pr.act != Some(privacy::Act::Remove) {
-                        out.push(Source::Path(p, pr));
-                    }
-                }
-            }
-            "@value" => out.push(Source::Lit(lit(v))),
-            "@config" => {
-                let field = v
-                    .as_str()
-                    .ok_or_else(|| invalid(at, "a config field's key"))?;
-                if let Some(val) = self.config_value(at, field)? {
-                    out.push(Source::Lit(lit(&Tpl::from(val))));
-                }
-            }
-            "@template" => {
-                let text = v.as_str().ok_or_else(|| invalid(at, "a template string"))?;
-                out.push(Source::Template(self.template(at, text)?));
-            }
-            "@identity" => out.push(match v.as_str() {
-                Some("user") => Source::User,
-                Some("account") if self.bp.identity_rules.account.is_some() => Source::Account,
-                Some("account") => return Err(invalid(at, "identity_rules has no account")),
-                _ => return Err(invalid(at, "`user` or `account`")),
-            }),
-            "@link" => out.push(Source::Link(link(at, v)?)),
-            "@event_name" => out.push(Source::EventName),
-            "@now" => out.push(Source::Now),
-            _ => return Err(fault(at, BlueprintRule::UnknownDirective(k.to_owned()))),
-        }
-        Ok(())
-    }
-
-    fn template(&self, at: &str, text: &str) -> Result<Vec<Part>, Fault> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}') else {
-                return Err(invalid(at, "a `{` without its `}`"));
-            };
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].into()));
-            }
-            let name = &rest[open + 1..open + close];
-            if let Some(field) = name.strip_prefix("config.") {
-                let v = self.config_value(at, field)?;
-                let s = match v {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(other) => other.to_string(),
-                    None => String::new(),
-                };
-                parts.push(Part::Text(s.into()));
-            } else {
-                let (p, pr) = self.path(at, name)?;
-                parts.push(Part::Path(p, pr));
-            }
-            rest = &rest[open + close + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.into()));
-        }
-        Ok(parts)
-    }
-
-    fn modifier(&self, at: &str, k: &str, v: &Tpl, vp: &mut ValuePlan<'b>) -> Result<(), Fault> {
-        let strings = |v: &Tpl| -> Result<Vec<String>, Fault> {
-            match v {
-                Tpl::Str(s) => Ok(vec![s.clone()]),
-                Tpl::Arr(a) => a
-                    .iter()
-                    .map(|s| {
-                        s.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| invalid(at, "a list of strings"))
-                    })
-                    .collect(),
-                _ => Err(invalid(at, "a string or a list of strings")),
-            }
-        };
-        match k {
-            "@as" | "@fn" => {
-                for name in strings(v)? {
-                    vp.fns.push(
-                        Transform::from_name(&name)
-                            .ok_or_else(|| fault(at, BlueprintRule::UnknownTransform(name)))?,
-                    );
-                }
-            }
-            "@map" => {
-                let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of text → value"));
-                };
-                let mut map = ValueMap {
-                    pairs: Vec::new(),
-                    star: None,
-                };
-                for (from, to) in m {
-                    if from == "*" {
-                        map.star = Some(lit(to));
-                    } else {
-                        map.pairs.push((from.as_str().into(), lit(to)));
-                    }
-                }
-                vp.map = Some(map);
-            }
-            "@default" => {
-                vp.default = Some(Box::new(match v {
-                    Tpl::Obj(m) if v.is_directive() => self.value(at, m, false)?,
-                    _ => ValuePlan {
-                        sources: vec![Source::Lit(lit(v))],
-                        ..ValuePlan::default()
-                    },
-                }));
-            }
-            "@required" => {
-                let code = v.as_str().ok_or_else(|| invalid(at, "a drop reason"))?;
-                vp.required = Some(reason(code));
-            }
-            "@keys" => {
-                let name = v.as_str().ok_or_else(|| invalid(at, "a key_rules name"))?;
-                vp.obj.keys = Some(
-                    self.bp
-                        .key_rules
-                        .get(name)
-                        .ok_or_else(|| fault(at, BlueprintRule::UnknownKeyRules(name.into())))?,
-                );
-            }
-            "@omit" => vp.obj.omit = strings(v)?.into_iter().map(Box::from).collect(),
-            "@omit_used" => {
-                if !matches!(v, Tpl::Bool(_)) {
-                    return Err(invalid(at, "true or false"));
-                }
-            }
-            "@move" => {
-                let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of new key → old key"));
-                };
-                for (to, from) in m {
-                    let from = from
-                        .as_str()
-                        .ok_or_else(|| invalid(at, "old keys are strings"))?;
-                    vp.obj.moves.push((to.as_str().into(), from.into()));
-                }
-            }
-            "@fill" => {
-                let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of key → sibling key or directive"));
-                };
-                for (key, from) in m {
-                    let fill = match from {
-                        Tpl::Str(s) => Fill::Sibling(s.as_str().into()),
-                        Tpl::Obj(d) if from.is_directive() => {
-                            Fill::Value(Box::new(self.value(&format!("{at}.{key}"), d, false)?))
-                        }
-                        _ => return Err(invalid(at, "a sibling key or a directive")),
-                    };
-                    vp.obj.fills.push((key.as_str().into(), fill));
-                }
-            }
-            "@max_bytes" => {
-                vp.max_bytes = Some(count(at, v)? as usize);
-            }
-            "@max_age_days" => {
-                vp.max_age_days = Some(count(at, v)? as i64);
-            }
-            _ => return Err(fault(at, BlueprintRule::UnknownDirective(k.to_owned()))),
-        }
-        Ok(())
-    }
-
-    /// For `@omit_used`: the account sources that are one key below this value's path.
-    fn used_keys(&self, sources: &[Source]) -> Vec<(usize, Box<str>)> {
-        let mut out = Vec::new();
-        let Some(Source::Path(parent, _)) = sources.first() else {
-            return out;
-        };
-        for (i, t) in self.account.unwrap_or_default().iter().enumerate() {
-            if let Some(p) = t.get("@path").and_then(Tpl::as_str).and_then(path::compile)
-                && let Some(k) = p.child_of(parent)
-            {
-                out.push((i, k.into()));
-            }
-        }
-        out
-    }
-
-    /// Compiles an identity source list.
-    pub fn id_sources(
-        &self,
-        at: &str,
-        from: &[Tpl],
-        links: &[LinkKind],
-    ) -> Result<Vec<IdSource>, Fault> {
-        let mut out = Vec::new();
-        for (i, t) in from.iter().enumerate() {
-            let here = format!("{at}[{i}]");
-            if let Some(p) = t.get("@path") {
-                let text = p.as_str().ok_or_else(|| invalid(&here, "a path"))?;
-                let (p, pr) = self.path(&here, text)?;
-                if pr.act != Some(privacy::Act::Remove) {
-                    out.push(IdSource::Path(p, pr));
-                }
-            } else if let Some(l) = t.get("@link") {
-                let kind = link(&here, l)?;
-                if !links.contains(&kind) {
-                    return Err(fault(
-                        &here,
-                        BlueprintRule::UnknownLink(format!("{kind:?}")),
-                    ));
-                }
-                out.push(IdSource::Link(kind));
-            } else {
-                return Err(invalid(&here, "{\"@path\": ...} or {\"@link\": ...}"));
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn link(at: &str, v: &Tpl) -> Result<LinkKind, Fault> {
-    match v.as_str() {
-        Some("user_for_anonymous") => Ok(LinkKind::UserForAnonymous),
-        Some("account_for_user") => Ok(LinkKind::AccountForUser),
-        Some("group_for_user") => Ok(LinkKind::GroupForUser),
-        Some(other) => Err(fault(at, BlueprintRule::UnknownLink(other.to_owned()))),
-        None => Err(invalid(at, "a link's name")),
-    }
-}
-
-fn count(at: &str, v: &Tpl) -> Result<u64, Fault> {
-    match v {
-        Tpl::Num(n) => n.as_u64().ok_or_else(|| invalid(at, "a whole number")),
-        _ => Err(invalid(at, "a whole number")),
-    }
-}
-
-/// A literal's JSON.
-fn lit(t: &Tpl) -> Box<[u8]> {
-    let mut out = Vec::new();
-    t.write_json(&mut out);
-    out.into()
-}
-
 /// Compiles `bp` for an integration with `config` (`None`: only checking the blueprint).
 pub(crate) fn compile<'b>(
     bp: &'b Blueprint,
@@ -625,12 +256,65 @@ pub(crate) fn compile<'b>(
     event_mapping: HashMap<String, Option<String>>,
     require_consent: bool,
 ) -> Result<Plan<'b>, Fault> {
-    let rules = &bp.identity_rules;
     let cx = Cx {
         bp,
         config,
         privacy,
-        account: rules.account.as_ref().map(|a| a.from.as_slice()),
+        account: bp
+            .identity_rules
+            .account
+            .as_ref()
+            .map(|a| a.from.as_slice()),
+    };
+    let (user, account) = identity(&cx)?;
+    for (name, spec) in &bp.requests {
+        if !bp.responses.contains_key(&spec.response) {
+            return Err(fault(
+                &format!("requests.{name}.response"),
+                BlueprintRule::UnknownResponse(spec.response.clone()),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, row) in bp.events.iter().enumerate() {
+        let compiled = compile_row(&cx, &format!("events[{i}]"), row)?;
+        if row.enabled {
+            rows.push(compiled);
+        }
+    }
+    Ok(Plan {
+        rows,
+        user,
+        account,
+        integrations_key: &bp.integrations_key,
+        vendor: super::directive::leak(&bp.name),
+        require_consent,
+        event_mapping,
+    })
+}
+
+/// The identity rules.
+fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>), Fault> {
+    let rules = &cx.bp.identity_rules;
+    let anonymous = match &rules.user.anonymous {
+        None => None,
+        Some(a) => {
+            let at = "identity_rules.user.anonymous";
+            let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
+            let mut mode = a.mode;
+            if let Some(f) = &a.mode_field
+                && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
+                && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
+            {
+                mode = m;
+            }
+            Some(AnonPlan {
+                from,
+                privacy,
+                mode,
+                prefix: a.prefix.as_str().into(),
+            })
+        }
     };
     let user = UserPlan {
         from: cx.id_sources(
@@ -638,26 +322,7 @@ pub(crate) fn compile<'b>(
             &rules.user.from,
             &[LinkKind::UserForAnonymous],
         )?,
-        anonymous: match &rules.user.anonymous {
-            None => None,
-            Some(a) => {
-                let at = "identity_rules.user.anonymous";
-                let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
-                let mut mode = a.mode;
-                if let Some(f) = &a.mode_field
-                    && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
-                    && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
-                {
-                    mode = m;
-                }
-                Some(AnonPlan {
-                    from,
-                    privacy,
-                    mode,
-                    prefix: a.prefix.as_str().into(),
-                })
-            }
-        },
+        anonymous,
     };
     let account = match &rules.account {
         None => None,
@@ -670,100 +335,111 @@ pub(crate) fn compile<'b>(
             warn: a.missing_warning,
         }),
     };
-    for (name, spec) in &bp.requests {
-        if !bp.responses.contains_key(&spec.response) {
-            return Err(fault(
-                &format!("requests.{name}.response"),
-                BlueprintRule::UnknownResponse(spec.response.clone()),
-            ));
-        }
+    Ok((user, account))
+}
+
+/// One event row.
+fn compile_row<'b>(cx: &Cx<'b, '_>, at: &str, row: &'b EventRow) -> Result<Row<'b>, Fault> {
+    let mut kinds = 0u8;
+    for k in row.matches.kind.as_slice() {
+        let t = EventType::from_name(k).ok_or_else(|| {
+            invalid(
+                &format!("{at}.match.type"),
+                "an event type (track, page, identify, group, screen, alias)",
+            )
+        })?;
+        kinds |= kind_bit(t);
     }
-    let mut rows = Vec::new();
-    for (i, row) in bp.events.iter().enumerate() {
-        let at = format!("events[{i}]");
-        let mut kinds = 0u8;
-        for k in row.matches.kind.as_slice() {
-            let t = EventType::from_name(k).ok_or_else(|| {
-                invalid(
-                    &format!("{at}.match.type"),
-                    "an event type (track, page, identify, group, screen, alias)",
-                )
-            })?;
-            kinds |= kind_bit(t);
-        }
-        let has = row
-            .matches
-            .has
-            .iter()
-            .map(|p| cx.path(&format!("{at}.match.has"), p).map(|(p, _)| p))
-            .collect::<Result<_, _>>()?;
-        let action = match (&row.drop, row.send.is_empty()) {
-            (Some(code), true) => Action::Drop(reason(code)),
-            (Some(_), false) => return Err(invalid(&at, "a row drops or sends, not both")),
-            (None, true) => return Err(invalid(&at, "a row drops (`drop`) or sends (`send`)")),
-            (None, false) => {
-                let name = match &row.name {
-                    None => None,
-                    Some(Tpl::Str(s)) => Some(Box::new(NamePlan::Const(s))),
-                    Some(t @ Tpl::Obj(m)) if t.is_directive() => Some(Box::new(NamePlan::Value(
-                        Box::new(cx.value(&format!("{at}.name"), m, false)?),
-                    ))),
-                    Some(_) => {
-                        return Err(invalid(&format!("{at}.name"), "a string or a directive"));
-                    }
-                };
-                if let Some(set) = &row.set {
-                    cx.node(&format!("{at}.set"), set, true)?;
-                }
-                let mut items = Vec::new();
-                for req in &row.send {
-                    let Some(index) = bp.request_index(req) else {
-                        return Err(fault(
-                            &format!("{at}.send"),
-                            BlueprintRule::UnknownRequest(req.clone()),
-                        ));
-                    };
-                    let spec = &bp.requests[req];
-                    let item = bp.item(req).unwrap_or(Tpl::Null);
-                    let item = match &row.set {
-                        Some(set) => item.merged(set),
-                        None => item,
-                    };
-                    let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
-                    let batch = spec.batch.as_ref();
-                    items.push(ItemPlan {
-                        request: index,
-                        root,
-                        merge_by: batch.and_then(|b| b.merge_by.as_deref()),
-                        merge_into: batch.and_then(|b| b.merge_into.as_deref()),
-                        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
-                    });
-                }
-                Action::Send { name, items }
+    let has = row
+        .matches
+        .has
+        .iter()
+        .map(|p| cx.path(&format!("{at}.match.has"), p).map(|(p, _)| p))
+        .collect::<Result<_, _>>()?;
+    let action = match (&row.drop, row.send.is_empty()) {
+        (Some(code), true) => Action::Drop(reason(code)),
+        (Some(_), false) => return Err(invalid(at, "a row drops or sends, not both")),
+        (None, true) => return Err(invalid(at, "a row drops (`drop`) or sends (`send`)")),
+        (None, false) => {
+            let name = match &row.name {
+                None => None,
+                Some(Tpl::Str(s)) => Some(Box::new(NamePlan::Const(s))),
+                Some(t @ Tpl::Obj(m)) if t.is_directive() => Some(Box::new(NamePlan::Value(
+                    Box::new(cx.value(&format!("{at}.name"), m, false)?),
+                ))),
+                Some(_) => return Err(invalid(&format!("{at}.name"), "a string or a directive")),
+            };
+            if let Some(set) = &row.set {
+                cx.node(&format!("{at}.set"), set, true)?;
             }
-        };
-        if !row.enabled {
-            continue;
-        }
-        rows.push(Row {
-            kinds,
-            events: row
-                .matches
-                .event
-                .as_slice()
+            if let Some(set_for) = &row.set_for {
+                let Tpl::Obj(m) = set_for else {
+                    return Err(invalid(
+                        &format!("{at}.set_for"),
+                        "an object of request name → set",
+                    ));
+                };
+                if let Some((req, _)) = m.iter().find(|(r, _)| !row.send.contains(r)) {
+                    return Err(fault(
+                        &format!("{at}.set_for"),
+                        BlueprintRule::UnknownRequest(req.clone()),
+                    ));
+                }
+            }
+            let items = row
+                .send
                 .iter()
-                .map(String::as_str)
-                .collect(),
-            has,
-            action,
-        });
+                .map(|req| compile_item(cx, at, row, req))
+                .collect::<Result<_, _>>()?;
+            Action::Send { name, items }
+        }
+    };
+    Ok(Row {
+        kinds,
+        events: row
+            .matches
+            .event
+            .as_slice()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        has,
+        action,
+    })
+}
+
+/// One item a row sends: the request's item with the row's `set` and `set_for` merged over it.
+fn compile_item<'b>(
+    cx: &Cx<'b, '_>,
+    at: &str,
+    row: &EventRow,
+    req: &str,
+) -> Result<ItemPlan<'b>, Fault> {
+    let bp = cx.bp;
+    let (Some(index), Some((_, spec))) = (
+        bp.request_index(req),
+        bp.requests.iter().find(|(k, _)| *k == req),
+    ) else {
+        return Err(fault(
+            &format!("{at}.send"),
+            BlueprintRule::UnknownRequest(req.to_owned()),
+        ));
+    };
+    let mut item = bp.item(req).unwrap_or(Tpl::Null);
+    if let Some(set) = &row.set {
+        item = item.merged(set);
     }
-    Ok(Plan {
-        rows,
-        user,
-        account,
-        integrations_key: &bp.integrations_key,
-        require_consent,
-        event_mapping,
+    if let Some(set) = row.set_for.as_ref().and_then(|s| s.get(req)) {
+        cx.node(&format!("{at}.set_for.{req}"), set, true)?;
+        item = item.merged(set);
+    }
+    let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
+    let batch = spec.batch.as_ref();
+    Ok(ItemPlan {
+        request: index,
+        root,
+        merge_by: batch.and_then(|b| b.merge_by.as_deref()),
+        merge_into: batch.and_then(|b| b.merge_into.as_deref()),
+        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
     })
 }

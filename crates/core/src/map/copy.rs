@@ -1,0 +1,187 @@
+//! Copying an object of the event under a directive's object rules (key rules, omit, move,
+//! fill, merge fields) and the integration's privacy rules.
+
+use super::eval::eval;
+use super::keys::{KeyBufs, KeyWriter};
+use super::plan::{Fill, ObjOpts, Source, ValuePlan};
+use super::privacy::{Act, Priv};
+use super::value::Scratch;
+use super::value::{V, push_text, put, sha256_hex};
+use super::write::IdState;
+use super::write::{Bufs, Writer};
+use crate::event::Event;
+use crate::identity::IdentityLookup;
+use crate::json::{write_str, write_val};
+use crate::tape::{Obj, Val};
+use std::ops::Range;
+
+impl Writer<'_, '_, '_, '_> {
+    #[inline(never)]
+    pub(super) fn copy_object(
+        &mut self,
+        obj: Option<Obj<'_, '_>>,
+        vp: &ValuePlan<'_>,
+        fields: bool,
+    ) -> usize {
+        let opts: &ObjOpts<'_> = &vp.obj;
+        let pr = vp.sources.iter().find_map(|s| match s {
+            Source::Path(_, pr) if !pr.below.is_empty() => Some(pr),
+            _ => None,
+        });
+        let mark = self.b.out.len();
+        let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
+        let account_from = self.b.st.account_done.flatten();
+        let Bufs {
+            out,
+            warnings,
+            taken,
+            keyname,
+            sc,
+            st,
+            fields: field_spans,
+            ..
+        } = &mut *self.b;
+        let mut kb = KeyBufs {
+            out,
+            warnings,
+            taken,
+            scratch: keyname,
+        };
+        let mut w = KeyWriter::begin(&mut kb, opts.keys, obj);
+        for (k, v) in obj.iter().flat_map(|o| o.iter()) {
+            if opts.omit.iter().any(|o| &**o == k)
+                || opts
+                    .omit_used
+                    .iter()
+                    .any(|(i, key)| account_from == Some(*i) && &**key == k)
+            {
+                continue;
+            }
+            let child = pr.and_then(|p| p.child(k));
+            if child.is_some_and(|c| c.act == Some(Act::Remove)) {
+                continue;
+            }
+            let moved = opts
+                .moves
+                .iter()
+                .find(|(to, from)| &**from == k && !has(to));
+            let ok = match moved {
+                Some((to, _)) => w.added(&mut kb, to),
+                None => w.input(&mut kb, k),
+            };
+            if !ok {
+                continue;
+            }
+            let vstart = kb.out.len() as u32;
+            write_private(kb.out, v, child, &mut sc.next);
+            if fields {
+                field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
+            }
+        }
+        let fill = Filler {
+            ev: self.ev,
+            st,
+            sc,
+            ids: self.ids,
+            now: self.now,
+        };
+        fill.keys(&mut w, &mut kb, obj, opts, fields.then_some(field_spans));
+        let n = w.end(&mut kb);
+        if n == 0 {
+            out.truncate(mark);
+        }
+        n
+    }
+}
+
+/// What `@fill` values are read with.
+struct Filler<'a, 't, 'de> {
+    ev: &'a Event<'t, 'de>,
+    st: &'a IdState,
+    sc: &'a mut Scratch,
+    ids: &'a dyn IdentityLookup,
+    now: i64,
+}
+
+impl Filler<'_, '_, '_> {
+    /// Writes the `@fill` keys the object lacks, after its own.
+    fn keys(
+        self,
+        w: &mut KeyWriter<'_>,
+        kb: &mut KeyBufs<'_>,
+        obj: Option<Obj<'_, '_>>,
+        opts: &ObjOpts<'_>,
+        mut fields: Option<&mut Vec<(Range<u32>, Range<u32>)>>,
+    ) {
+        let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
+        for (key, fill) in &opts.fills {
+            if has(key) {
+                continue;
+            }
+            let vstart;
+            match fill {
+                Fill::Sibling(from) => {
+                    let Some(v) = obj.and_then(|o| o.get(from)) else {
+                        continue;
+                    };
+                    if !w.added(kb, key) {
+                        continue;
+                    }
+                    vstart = kb.out.len() as u32;
+                    write_val(kb.out, v);
+                }
+                Fill::Value(fvp) => {
+                    let Some(v) = eval(fvp, self.ev, self.st, self.sc, self.ids, self.now) else {
+                        continue;
+                    };
+                    if !w.added(kb, key) {
+                        continue;
+                    }
+                    vstart = kb.out.len() as u32;
+                    put(kb.out, v, self.sc);
+                }
+            }
+            if let Some(f) = fields.as_deref_mut() {
+                f.push((w.key_span(), vstart..kb.out.len() as u32));
+            }
+        }
+    }
+}
+
+/// Writes a tape value under privacy rules: hashed, or an object with keys removed or hashed.
+fn write_private(out: &mut Vec<u8>, v: Val<'_, '_>, pr: Option<&Priv>, tmp: &mut String) {
+    let Some(pr) = pr else {
+        write_val(out, v);
+        return;
+    };
+    if pr.act == Some(Act::Hash) {
+        tmp.clear();
+        push_text(V::Tape(v), "", tmp);
+        let text = std::mem::take(tmp);
+        let mut hex = String::with_capacity(64);
+        sha256_hex(&text, &mut hex);
+        *tmp = text;
+        write_str(out, &hex);
+        return;
+    }
+    let Some(o) = v.as_obj() else {
+        write_val(out, v);
+        return;
+    };
+    out.push(b'{');
+    let mut first = true;
+    for (k, child) in o.iter() {
+        let cp = pr.child(k);
+        if cp.is_some_and(|c| c.act == Some(Act::Remove)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, k);
+        out.push(b':');
+        write_private(out, child, cp, tmp);
+    }
+    out.push(b'}');
+}
