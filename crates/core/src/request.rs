@@ -9,7 +9,6 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[doc(hidden)]
 mod resolve;
 
 pub use resolve::{MASK, ResolveError, resolve};

@@ -30,7 +30,14 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 /// The embedded blueprint files: (file name, text).
-const FILES: &[(&str, &str)] = &[("pendo.json", include_str!("../../blueprints/pendo.json"))];
+const FILES: &[(&str, &str)] = &[
+    ("pendo.json", include_str!("../../blueprints/pendo.json")),
+    (
+        "amplitude.json",
+        include_str!("../../blueprints/amplitude.json"),
+    ),
+    ("heap.json", include_str!("../../blueprints/heap.json")),
+];
 
 static CATALOG: OnceLock<Vec<Blueprint>> = OnceLock::new();
 static EXTRA: Mutex<Vec<Blueprint>> = Mutex::new(Vec::new());

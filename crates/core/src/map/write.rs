@@ -151,8 +151,10 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
             NamePlan::Const(s) => st.name.push_str(s),
             NamePlan::Value(vp) => {
                 let Bufs { st, sc, .. } = &mut *self.b;
+                let v = eval(vp, self.ev, st, sc, self.ids, self.now);
+                // `eval` works in `sc.next` (value maps, templates): clear it after, not before.
                 sc.next.clear();
-                if let Some(v) = eval(vp, self.ev, st, sc, self.ids, self.now) {
+                if let Some(v) = v {
                     push_text(v, &sc.cur, &mut sc.next);
                 }
                 st.name.push_str(&sc.next);
