@@ -24,6 +24,7 @@
 
 mod admin_errors;
 mod admin_hardening;
+mod amplitude;
 mod api;
 mod bounds;
 mod browser;
@@ -35,4 +36,5 @@ mod harness;
 mod pipeline_faults;
 mod records;
 mod tmpfs;
+mod vendors;
 mod webdriver;
