@@ -33,6 +33,7 @@ mod dead_letters;
 mod disk_full;
 mod gateway_hardening;
 mod harness;
+mod heap;
 mod pipeline_faults;
 mod records;
 mod tmpfs;
