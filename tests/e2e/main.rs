@@ -31,6 +31,7 @@ mod browser;
 mod connections;
 mod dead_letters;
 mod disk_full;
+mod fixture_vendor;
 mod gateway_hardening;
 mod harness;
 mod heap;
