@@ -289,3 +289,32 @@ async fn amplitude_413_splits_the_batch_and_every_half_arrives() {
     );
     assert!(dead_letters(&edge, &id).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amplitude_min_id_length_from_the_config_lets_a_short_user_id_through() {
+    let (_dir, sim, edge) = start(fixture(), API_KEY, "SIGNAL_AMPLITUDE_BASE_URL_US", &[]).await;
+    let id = install(
+        &edge,
+        "amplitude",
+        "default",
+        json!({"api_key": API_KEY, "min_id_length": 2}),
+    )
+    .await;
+    send(
+        &edge,
+        &[track("ab", "Signed Up", 0), track("cd", "Signed Up", 1)],
+    )
+    .await;
+    accounted(&edge, &id, (2, 0, 0)).await;
+    let sent = bodies(&sim, "httpapi");
+    assert!(
+        sent.iter().all(|b| b["options"]["min_id_length"] == 2),
+        "options.min_id_length from the config: {sent:?}"
+    );
+    let users: Vec<Value> = items(&sim, "httpapi")
+        .iter()
+        .map(|i| i["user_id"].clone())
+        .collect();
+    assert_eq!(users, [json!("ab"), json!("cd")]);
+    assert!(dead_letters(&edge, &id).await.is_empty());
+}
