@@ -60,9 +60,10 @@ async fn the_install_flow_through_the_ui_creates_the_integration() {
         .await;
     browser.wait_text("main", "No integration matches").await;
     browser.clear("#library-search").await;
-    // Words with a space between them (sent as `q=product+analytics`) match the description.
+    // Words with a space between them (sent as `q=visitor+and+account`) match the description
+    // (Pendo's alone: Amplitude's and Heap's say "product analytics" too, not this).
     browser
-        .type_into("#library-search", "product analytics")
+        .type_into("#library-search", "visitor and account")
         .await;
     browser
         .wait_text("article.card[data-key=pendo]", "Pendo")

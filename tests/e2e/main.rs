@@ -19,20 +19,32 @@
 //! - `records.rs`: what the gateway stores, delivery reads: a batch context in either spelling
 //!   delivered, an unreadable record a dead letter naming why, a context that cannot multiply a
 //!   request into megabytes (issue 11, review 2).
+//! - `vendors.rs`: what the vendor tests share: a sandbox from a fixture, an install from the
+//!   catalog, every event accounted for (stats, sandbox, dead letters), no secret shown.
+//! - `amplitude.rs`, `heap.rs`: Amplitude and Heap against their sandbox fixtures: batches,
+//!   partial failures by index, per-user holds, 413 splits, merges (issue 12).
+//! - `fixture_vendor.rs`: a vendor that exists only in `tests/fixtures` installs, maps and
+//!   delivers with its partial failure handled; a blueprint file that does not load exits 64.
+//! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
+mod accounting;
 mod admin_errors;
 mod admin_hardening;
+mod amplitude;
 mod api;
 mod bounds;
 mod browser;
 mod connections;
 mod dead_letters;
 mod disk_full;
+mod fixture_vendor;
 mod gateway_hardening;
 mod harness;
+mod heap;
 mod pipeline_faults;
 mod records;
 mod tmpfs;
+mod vendors;
 mod webdriver;
