@@ -83,7 +83,11 @@ fn catalog_entry_is_what_the_spec_says() {
     assert_eq!(spec.url, "{region.base}/2/httpapi");
     let batch = spec.batch.as_ref().expect("batched");
     assert_eq!((batch.max_items, batch.max_bytes), (2000, Some(1_000_000)));
-    assert_eq!(batch.hold_by.as_deref(), Some("device_id"));
+    // amplitude.md 3.5: a 429 holds that user, else that device.
+    assert_eq!(
+        batch.hold_by.as_ref().map(|h| h.as_slice().to_vec()),
+        Some(vec!["user_id".to_owned(), "device_id".to_owned()])
+    );
 }
 
 #[test]
@@ -274,7 +278,7 @@ proptest! {
                 }
             }
             vendor_cases::Outcome::Dropped(reason) => prop_assert!(
-                ["unsupported_type", "reserved_name", "consent", "event_mapping", "integration_disabled"]
+                ["unsupported_type", "reserved_name", "consent", "event_mapping", "integration_disabled", "no_valid_id"]
                     .contains(&reason.as_str()),
                 "{}", reason
             ),

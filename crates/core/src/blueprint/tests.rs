@@ -101,14 +101,14 @@ fn a_blueprint_that_does_not_load_names_file_path_and_rule() {
     assert_eq!(e.rule, BlueprintRule::UnknownDirective("@pth".into()));
 
     let e = pendo_with(|v| {
-        v["requests"]["track"]["item"]["x"] = serde_json::json!({"@path": "context.colour"})
+        v["requests"]["track"]["item"]["x"] = serde_json::json!({"@path": "session.colour"})
     })
     .expect_err("unknown path");
-    assert_eq!(e.rule, BlueprintRule::UnknownPath("context.colour".into()));
+    assert_eq!(e.rule, BlueprintRule::UnknownPath("session.colour".into()));
 
     let e = pendo_with(|v| v["events"][1]["send"] = serde_json::json!(["trak"]))
         .expect_err("unknown request");
-    assert_eq!(e.path, "events[1].send");
+    assert_eq!(e.path, "events[1].send[0]");
     assert_eq!(e.rule, BlueprintRule::UnknownRequest("trak".into()));
 
     let e = pendo_with(|v| v["requests"]["track"]["trace"] = true.into()).expect_err("strict");

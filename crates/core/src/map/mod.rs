@@ -19,6 +19,7 @@ mod path;
 mod plan;
 mod privacy;
 mod resolve;
+mod style;
 mod value;
 mod write;
 

@@ -10,7 +10,9 @@ use super::directive::{Cx, fault, invalid, reason};
 use super::path::Path;
 use super::privacy::{self, Priv};
 use super::value::Transform;
-use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, Tpl};
+use crate::blueprint::{
+    AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, SendItem, Tpl,
+};
 use crate::event::EventType;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -63,7 +65,10 @@ pub(crate) struct ItemPlan<'b> {
     pub root: Node<'b>,
     pub merge_by: Option<&'b str>,
     pub merge_into: Option<&'b str>,
-    pub hold_by: Option<&'b str>,
+    /// `hold_by`: the first of these keys written.
+    pub hold_by: Vec<&'b str>,
+    /// `require_any`: (keys, reason).
+    pub require_any: Option<(Vec<&'b str>, DropReason)>,
 }
 
 /// A node of an item: a literal, an object template, or a directive.
@@ -88,9 +93,13 @@ pub(crate) struct ValuePlan<'b> {
     pub sources: Vec<Source>,
     pub fns: Vec<Transform>,
     pub map: Option<ValueMap>,
+    /// Texts read as absent (ASCII case ignored), after the transforms.
+    pub reject: Vec<Box<str>>,
     pub default: Option<Box<ValuePlan<'b>>>,
     pub required: Option<DropReason>,
     pub obj: ObjOpts<'b>,
+    /// `flatten`, `truncate_strings:N`.
+    pub style: super::style::Style,
     pub max_bytes: Option<usize>,
     pub max_age_days: Option<i64>,
     /// Worked out once when compiled (`finish`).
@@ -134,12 +143,14 @@ impl ValuePlan<'_> {
         let walk = self.required.is_some()
             || self.max_bytes.is_some()
             || !self.obj.is_plain()
+            || !self.style.is_plain()
             || private_below;
         let simple = !walk
             && self.sources.len() == 1
             && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
             && self.fns.is_empty()
             && self.map.is_none()
+            && self.reject.is_empty()
             && self.default.is_none()
             && self.max_age_days.is_none();
         self.flags = Flags {
@@ -379,18 +390,28 @@ fn compile_row<'b>(cx: &Cx<'b, '_>, at: &str, row: &'b EventRow) -> Result<Row<'
                         "an object of request name → set",
                     ));
                 };
-                if let Some((req, _)) = m.iter().find(|(r, _)| !row.send.contains(r)) {
+                if let Some((req, _)) = m
+                    .iter()
+                    .find(|(r, _)| !row.send.iter().any(|s| s.request() == r))
+                {
                     return Err(fault(
                         &format!("{at}.set_for"),
                         BlueprintRule::UnknownRequest(req.clone()),
                     ));
                 }
             }
-            let items = row
-                .send
-                .iter()
-                .map(|req| compile_item(cx, at, row, req))
-                .collect::<Result<_, _>>()?;
+            let mut items = Vec::with_capacity(row.send.len());
+            for (i, send) in row.send.iter().enumerate() {
+                if let Some(field) = send.if_config()
+                    && cx
+                        .config_value(&format!("{at}.send[{i}].if_config"), field)?
+                        .is_none()
+                    && cx.config.is_some()
+                {
+                    continue;
+                }
+                items.push(compile_item(cx, at, row, i, send)?);
+            }
             Action::Send { name, items }
         }
     };
@@ -413,15 +434,17 @@ fn compile_item<'b>(
     cx: &Cx<'b, '_>,
     at: &str,
     row: &EventRow,
-    req: &str,
+    i: usize,
+    send: &SendItem,
 ) -> Result<ItemPlan<'b>, Fault> {
+    let req = send.request();
     let bp = cx.bp;
     let (Some(index), Some((_, spec))) = (
         bp.request_index(req),
         bp.requests.iter().find(|(k, _)| *k == req),
     ) else {
         return Err(fault(
-            &format!("{at}.send"),
+            &format!("{at}.send[{i}]"),
             BlueprintRule::UnknownRequest(req.to_owned()),
         ));
     };
@@ -433,6 +456,10 @@ fn compile_item<'b>(
         cx.node(&format!("{at}.set_for.{req}"), set, true)?;
         item = item.merged(set);
     }
+    if let Some(set) = send.set() {
+        cx.node(&format!("{at}.send[{i}].set"), set, true)?;
+        item = item.merged(set);
+    }
     let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
     let batch = spec.batch.as_ref();
     Ok(ItemPlan {
@@ -440,6 +467,15 @@ fn compile_item<'b>(
         root,
         merge_by: batch.and_then(|b| b.merge_by.as_deref()),
         merge_into: batch.and_then(|b| b.merge_into.as_deref()),
-        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
+        hold_by: batch
+            .and_then(|b| b.hold_by.as_ref())
+            .map(|h| h.as_slice().iter().map(String::as_str).collect())
+            .unwrap_or_default(),
+        require_any: spec.require_any.as_ref().map(|r| {
+            (
+                r.keys.iter().map(String::as_str).collect(),
+                super::directive::reason(&r.reason),
+            )
+        }),
     })
 }
