@@ -219,7 +219,7 @@ proptest! {
     #[test]
     fn every_event_is_sent_in_its_requests_shape_or_dropped_with_a_reason(
         ev in vendor_cases::arb::event(),
-        anonymous in prop::sample::select(vec!["drop", "as_is"]),
+        anonymous in prop::sample::select(vec!["drop", "user_id_hash", "identity"]),
     ) {
         let config = json!({"app_id": "42", "anonymous_users": anonymous});
         let out = vendor_cases::map_value("heap", &config, &Default::default(), &ev, 0);

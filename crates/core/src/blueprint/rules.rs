@@ -166,6 +166,15 @@ pub struct AnonymousRule {
     /// The prefix of `prefix` mode.
     #[serde(default)]
     pub prefix: String,
+    /// The `mode_field`'s values, when they are not the engine's mode names:
+    /// `{"identity": "as_is", "user_id_hash": "hash53"}`. Every value the field allows must
+    /// be here (a load error otherwise).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub modes: std::collections::BTreeMap<String, AnonymousMode>,
+    /// Modes whose anonymous id is not the user: `{"@identity": "user"}` is absent for it and
+    /// `{"@identity": "anonymous"}` writes it (Heap's hashed `user_id` beside `identity`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apart: Vec<AnonymousMode>,
 }
 
 /// An anonymous mode.

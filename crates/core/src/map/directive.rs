@@ -245,9 +245,10 @@ impl<'b> Cx<'b, '_> {
             }
             "@identity" => out.push(match v.as_str() {
                 Some("user") => Source::User,
+                Some("anonymous") => Source::Anonymous,
                 Some("account") if self.bp.identity_rules.account.is_some() => Source::Account,
                 Some("account") => return Err(invalid(at, "identity_rules has no account")),
-                _ => return Err(invalid(at, "`user` or `account`")),
+                _ => return Err(invalid(at, "`user`, `anonymous` or `account`")),
             }),
             "@link" => out.push(Source::Link(link(at, v)?)),
             "@event_name" => out.push(Source::EventName),

@@ -123,7 +123,8 @@ fn source<'v>(
             std::mem::swap(&mut sc.cur, &mut sc.next);
             Some(V::Text)
         }
-        Source::User => Some(V::Str(&st.visitor)),
+        Source::User => (!st.apart).then_some(V::Str(&st.visitor)),
+        Source::Anonymous => st.apart.then_some(V::Str(&st.visitor)),
         Source::Account => st
             .account_done
             .flatten()

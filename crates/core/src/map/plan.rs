@@ -128,7 +128,7 @@ impl ValuePlan<'_> {
         while let Some(p) = d {
             for s in &p.sources {
                 match s {
-                    Source::User => user = true,
+                    Source::User | Source::Anonymous => user = true,
                     Source::Account => account = true,
                     Source::Link(LinkKind::AccountForUser | LinkKind::GroupForUser) => user = true,
                     _ => {}
@@ -169,6 +169,8 @@ pub(crate) enum Source {
     Lit(Box<[u8]>),
     Template(Vec<Part>),
     User,
+    /// The anonymous form, for an `apart` mode.
+    Anonymous,
     Account,
     Link(LinkKind),
     EventName,
@@ -238,6 +240,8 @@ pub(crate) struct AnonPlan {
     pub privacy: Priv,
     pub mode: AnonymousMode,
     pub prefix: Box<str>,
+    /// The mode is one of `apart`: the anonymous form is not the user.
+    pub apart: bool,
 }
 
 /// The account rule.
@@ -313,17 +317,38 @@ fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>), Fault> {
             let at = "identity_rules.user.anonymous";
             let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
             let mut mode = a.mode;
-            if let Some(f) = &a.mode_field
-                && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
-                && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
-            {
-                mode = m;
+            let named = |v: &str| {
+                if a.modes.is_empty() {
+                    AnonymousMode::from_name(v)
+                } else {
+                    a.modes.get(v).copied()
+                }
+            };
+            if let Some(f) = &a.mode_field {
+                let here = format!("{at}.mode_field");
+                if let Some(v) = cx.config_value(&here, f)?
+                    && let Some(m) = v.as_str().and_then(named)
+                {
+                    mode = m;
+                }
+                let allowed = cx.bp.field(f).and_then(|f| f.allowed.as_deref());
+                if let Some(v) = allowed
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|v| named(v).is_none())
+                {
+                    return Err(fault(
+                        &format!("{at}.modes"),
+                        BlueprintRule::UnknownAnonymousMode(v.clone()),
+                    ));
+                }
             }
             Some(AnonPlan {
                 from,
                 privacy,
                 mode,
                 prefix: a.prefix.as_str().into(),
+                apart: a.apart.contains(&mode),
             })
         }
     };

@@ -32,6 +32,8 @@ pub(super) struct IdState {
     pub user: String,
     /// The user as sent (the known user, or the anonymous form).
     pub visitor: String,
+    /// The user is anonymous in an `apart` mode.
+    pub apart: bool,
     pub account: String,
     pub name: String,
     pub has_name: bool,
