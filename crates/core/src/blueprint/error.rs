@@ -48,7 +48,7 @@ impl fmt::Display for BlueprintRule {
             BlueprintRule::UnknownDirective(d) => write!(f, "unknown directive `{d}`"),
             BlueprintRule::UnknownTransform(t) => write!(
                 f,
-                "unknown transform `{t}` (one of epoch_ms, epoch_micros, epoch_s, iso8601, string, number, int, bool, lowercase, uppercase, trim, truncate:N, truncate_strings:N, min_chars:N, sha256_hex, prefix:S, hash53, flatten)"
+                "unknown transform `{t}` (one of epoch_ms, epoch_micros, epoch_s, iso8601, string, number, int, bool, lowercase, uppercase, trim, truncate:N, truncate_strings:N, min_chars:N, url_host, sha256_hex, prefix:S, hash53, flatten)"
             ),
             BlueprintRule::UnknownPath(p) => write!(f, "unknown event path `{p}`"),
             BlueprintRule::UnknownLink(l) => write!(

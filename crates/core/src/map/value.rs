@@ -53,6 +53,8 @@ pub(crate) enum Transform {
     Truncate(usize),
     /// Absent when the text has fewer characters.
     MinChars(usize),
+    /// A URL's host (no user, no port); absent when the text is not `scheme://host...`.
+    UrlHost,
     Sha256Hex,
     Prefix(Box<str>),
     Hash53,
@@ -92,6 +94,7 @@ impl Transform {
             "sha256_hex" => Transform::Sha256Hex,
             "hash53" => Transform::Hash53,
             "flatten" => Transform::Flatten,
+            "url_host" => Transform::UrlHost,
             _ => return None,
         })
     }
@@ -238,6 +241,7 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
                 Transform::Uppercase => cur.extend(next.chars().flat_map(char::to_uppercase)),
                 Transform::Trim => cur.push_str(next.trim()),
                 Transform::Truncate(n) => cur.extend(next.chars().take(*n)),
+                Transform::UrlHost => cur.push_str(url_host(next)?),
                 Transform::Prefix(p) => {
                     cur.push_str(p);
                     cur.push_str(next);
@@ -256,9 +260,36 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
     }
 }
 
+/// The host of `scheme://[user@]host[:port][/?#...]`, when there is one.
+fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => &host[..v6.find(']').map_or(host.len(), |i| i + 2)],
+        None => host.split(':').next().unwrap_or(host),
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// Appends the lowercase hex SHA-256 of `text`.
 pub(crate) fn sha256_hex(text: &str, out: &mut String) {
     for b in Sha256::digest(text.as_bytes()) {
         let _ = write!(out, "{b:02x}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_host;
+
+    #[test]
+    fn url_host_is_the_host_without_user_or_port() {
+        assert_eq!(url_host("https://app.example.com/settings"), Some("app.example.com"));
+        assert_eq!(url_host("https://www.example.com?plan=pro"), Some("www.example.com"));
+        assert_eq!(url_host("http://u:p@h.example:8080/x#y"), Some("h.example"));
+        assert_eq!(url_host("http://[::1]:80/"), Some("[::1]"));
+        assert_eq!(url_host("/relative/path"), None);
+        assert_eq!(url_host("https:///nohost"), None);
     }
 }
