@@ -311,4 +311,56 @@ fn an_api_key_is_all_an_install_needs() {
         Some("is required")
     );
     assert!(err.fields.contains_key("config.data_region"));
+    // amplitude.md 3.1: min_id_length is 1 to 5.
+    for (n, why) in [(6, "must be at most 5"), (0, "must be at least 1")] {
+        let err = IntegrationConfig::validate_install(
+            bp,
+            None,
+            None,
+            &json!({"api_key": "k-1", "min_id_length": n}),
+        )
+        .expect_err("out of range");
+        assert_eq!(
+            err.fields.get("config.min_id_length").map(String::as_str),
+            Some(why)
+        );
+    }
+}
+
+/// amplitude.md 3.2: `min_id_length` lowers the shortest id kept; a 429 holds the user_id,
+/// else the device_id (3.5).
+#[test]
+fn min_id_length_keeps_shorter_ids_and_the_hold_is_the_user_else_the_device() {
+    use signal_core::{Mapped, Mapper, MemoryIdentity, Parser, Shape};
+    let ids = MemoryIdentity::new();
+    let mut parser = Parser::new();
+    let mut map = |config: serde_json::Value, event: &str| -> Vec<(String, Option<String>)> {
+        let mut m = Mapper::from_config("amplitude", &config).expect("valid");
+        let mut buf = event.as_bytes().to_vec();
+        let doc = parser.parse(&mut buf, Shape::Event(None)).expect("parses");
+        let ev = doc.event(0).expect("valid");
+        match m.map(&ev, &ids, 0).outcome {
+            Mapped::Send(items) => items
+                .iter()
+                .map(|i| {
+                    (
+                        String::from_utf8_lossy(i.body).into_owned(),
+                        i.hold.map(str::to_owned),
+                    )
+                })
+                .collect(),
+            Mapped::Dropped(r) => vec![(r.to_string(), None)],
+        }
+    };
+    let ev = r#"{"type":"track","event":"E","userId":"u12","anonymousId":"dev-1"}"#;
+    let out = map(json!({"api_key": "k"}), ev);
+    assert!(!out[0].0.contains("u12"), "{out:?}");
+    assert_eq!(
+        out[0].1.as_deref(),
+        Some("dev-1"),
+        "no user: the device holds"
+    );
+    let out = map(json!({"api_key": "k", "min_id_length": 3}), ev);
+    assert!(out[0].0.contains(r#""user_id":"u12""#), "{out:?}");
+    assert_eq!(out[0].1.as_deref(), Some("u12"), "the user holds first");
 }

@@ -292,4 +292,12 @@ fn datafly_install_body_installs_and_a_missing_app_id_is_named() {
         Some("is required")
     );
     assert!(err.fields.contains_key("config.anonymous_users"));
+    // heap.md 3.1: the App ID is validated numeric; account_property defaults to account_id.
+    let err = IntegrationConfig::validate_install(bp, None, None, &json!({"app_id": "12a4"}))
+        .expect_err("not digits");
+    assert_eq!(
+        err.fields.get("config.app_id").map(String::as_str),
+        Some("must match [0-9]+")
+    );
+    assert_eq!(cfg.values["account_property"], "account_id");
 }

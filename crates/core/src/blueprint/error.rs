@@ -35,6 +35,8 @@ pub enum BlueprintRule {
     UnknownConfigField(String),
     /// A response policy not in `responses`.
     UnknownResponse(String),
+    /// A key `require_any` or `hold_by` names that the request's item does not have.
+    UnknownItemKey(String),
     /// A value of the anonymous mode's config field with no mode.
     UnknownAnonymousMode(String),
     /// A value of the wrong kind for where it is.
@@ -58,6 +60,7 @@ impl fmt::Display for BlueprintRule {
             BlueprintRule::UnknownRequest(r) => write!(f, "no request `{r}` in requests"),
             BlueprintRule::UnknownKeyRules(k) => write!(f, "no key rules `{k}` in key_rules"),
             BlueprintRule::UnknownConfigField(c) => write!(f, "no config field `{c}`"),
+            BlueprintRule::UnknownItemKey(k) => write!(f, "the item has no top-level key `{k}`"),
             BlueprintRule::UnknownAnonymousMode(v) => write!(
                 f,
                 "the mode field's value `{v}` names no mode (prefix, as_is, hash53, drop)"

@@ -289,6 +289,21 @@ pub(crate) fn compile<'b>(
                 BlueprintRule::UnknownResponse(spec.response.clone()),
             ));
         }
+        let item = bp.item(name).unwrap_or(Tpl::Null);
+        let keys = spec.require_any.iter().flat_map(|r| r.keys.iter());
+        let holds = spec.batch.iter().flat_map(|b| b.hold_by.iter());
+        let holds = holds.flat_map(|h| h.as_slice().iter());
+        for (what, key) in keys
+            .map(|k| ("require_any", k))
+            .chain(holds.map(|k| ("batch.hold_by", k)))
+        {
+            if item.get(key).is_none() {
+                return Err(fault(
+                    &format!("requests.{name}.{what}"),
+                    BlueprintRule::UnknownItemKey(key.clone()),
+                ));
+            }
+        }
     }
     let mut rows = Vec::new();
     for (i, row) in bp.events.iter().enumerate() {

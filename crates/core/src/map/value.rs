@@ -285,8 +285,14 @@ mod tests {
 
     #[test]
     fn url_host_is_the_host_without_user_or_port() {
-        assert_eq!(url_host("https://app.example.com/settings"), Some("app.example.com"));
-        assert_eq!(url_host("https://www.example.com?plan=pro"), Some("www.example.com"));
+        assert_eq!(
+            url_host("https://app.example.com/settings"),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            url_host("https://www.example.com?plan=pro"),
+            Some("www.example.com")
+        );
         assert_eq!(url_host("http://u:p@h.example:8080/x#y"), Some("h.example"));
         assert_eq!(url_host("http://[::1]:80/"), Some("[::1]"));
         assert_eq!(url_host("/relative/path"), None);
