@@ -14,6 +14,7 @@
 mod copy;
 mod directive;
 mod eval;
+mod identity_plan;
 mod keys;
 mod path;
 mod plan;
