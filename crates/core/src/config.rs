@@ -238,6 +238,11 @@ pub fn mask_secret(s: &str) -> String {
     format!("****{tail}")
 }
 
+/// True when `pattern` (checked when the blueprint loaded) matches the whole of `s`.
+fn whole_match(pattern: &str, s: &str) -> bool {
+    regex::Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|r| r.is_match(s))
+}
+
 fn check_field(field: &ConfigField, v: &Value) -> Result<(), String> {
     match field.kind.as_str() {
         "string" => {
@@ -252,6 +257,12 @@ fn check_field(field: &ConfigField, v: &Value) -> Result<(), String> {
             {
                 return Err(format!("must be one of {}", allowed.join(", ")));
             }
+            if let Some(p) = &field.pattern
+                && !s.is_empty()
+                && !whole_match(p, s)
+            {
+                return Err(format!("must match {p}"));
+            }
             Ok(())
         }
         "boolean" if v.is_boolean() => Ok(()),
@@ -260,6 +271,10 @@ fn check_field(field: &ConfigField, v: &Value) -> Result<(), String> {
             Some(n) if field.minimum.is_some_and(|m| n < m) => Err(format!(
                 "must be at least {}",
                 field.minimum.unwrap_or_default()
+            )),
+            Some(n) if field.maximum.is_some_and(|m| n > m) => Err(format!(
+                "must be at most {}",
+                field.maximum.unwrap_or_default()
             )),
             Some(_) => Ok(()),
             None => Err("must be an integer".into()),

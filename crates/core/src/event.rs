@@ -153,6 +153,9 @@ pub struct Context<'t, 'de> {
     pub group_id: Option<Id<'de>>,
     /// Consent categories.
     pub consent: Consent,
+    /// The `context` objects as sent: the event's own first, then the batch's (read by the
+    /// mapping's `context.*` paths that have no field here).
+    pub raw: [Option<Obj<'t, 'de>>; 2],
 }
 
 /// One validated event.
@@ -321,6 +324,7 @@ fn opt_bool(key: &str, v: Val<'_, '_>) -> Result<Option<bool>, EventError> {
 impl<'t, 'de> Context<'t, 'de> {
     /// Lays the keys of a `context` object over this one (a batch's context first, then the event's).
     pub(crate) fn overlay(&mut self, ctx: Obj<'t, 'de>) -> Result<(), EventError> {
+        self.raw = [Some(ctx), self.raw[0]];
         let mut seen_ua = false;
         let mut seen_group = false;
         for (k, v) in ctx.iter() {

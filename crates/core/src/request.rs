@@ -37,8 +37,22 @@ pub struct RequestSpec {
     pub envelope: Option<serde_json::Value>,
     /// The per-event object, written by the mapping's write plan (see `map/`).
     pub item: serde_json::Value,
+    /// An item with none of these top-level keys written drops the event with this reason
+    /// (Amplitude: one of `user_id`, `device_id`, else `no_valid_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_any: Option<RequireAny>,
     /// The name of the response policy (a key of the blueprint's `responses`).
     pub response: String,
+}
+
+/// `{"keys": ["user_id", "device_id"], "reason": "no_valid_id"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequireAny {
+    /// Top-level keys of the item.
+    pub keys: Vec<String>,
+    /// The drop reason when none is written.
+    pub reason: String,
 }
 
 /// The HTTP method.
@@ -110,8 +124,9 @@ pub struct Batch {
     pub merge_into: Option<String>,
     /// Items with the same value at this key of the item are held together when the vendor
     /// throttles that id (Amplitude's per-user 429): the other ids keep going.
+    /// A list: the first key the item has (Amplitude: `["user_id", "device_id"]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hold_by: Option<String>,
+    pub hold_by: Option<crate::blueprint::OneOrMany>,
 }
 
 /// A [`RequestSpec`] made concrete for one installed integration: URL, headers and envelope

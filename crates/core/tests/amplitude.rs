@@ -83,7 +83,11 @@ fn catalog_entry_is_what_the_spec_says() {
     assert_eq!(spec.url, "{region.base}/2/httpapi");
     let batch = spec.batch.as_ref().expect("batched");
     assert_eq!((batch.max_items, batch.max_bytes), (2000, Some(1_000_000)));
-    assert_eq!(batch.hold_by.as_deref(), Some("device_id"));
+    // amplitude.md 3.5: a 429 holds that user, else that device.
+    assert_eq!(
+        batch.hold_by.as_ref().map(|h| h.as_slice().to_vec()),
+        Some(vec!["user_id".to_owned(), "device_id".to_owned()])
+    );
 }
 
 #[test]
@@ -124,10 +128,7 @@ fn envelope_and_items_are_an_http_v2_body_with_the_key_in_it() {
     let (_, sent, shown) = &bodies[0];
     // amplitude.md 2 and 3.4: {"api_key", "events": [...]}, `options` only when configured.
     assert_eq!(sent["api_key"], "amp-test-key-0001");
-    // Open gap: `request::resolve` leaves an empty `options` object when `min_id_length` is
-    // unset (the spec wants no `options`; Amplitude ignores an empty one). When resolve drops
-    // empty objects this assertion fails: make it `sent.get("options").is_none()`.
-    assert_eq!(sent.get("options"), Some(&json!({})), "{sent}");
+    assert_eq!(sent.get("options"), None, "{sent}");
     assert_eq!(
         sent["events"].as_array().map(Vec::len),
         Some(items["events"].len())
@@ -274,7 +275,7 @@ proptest! {
                 }
             }
             vendor_cases::Outcome::Dropped(reason) => prop_assert!(
-                ["unsupported_type", "reserved_name", "consent", "event_mapping", "integration_disabled"]
+                ["unsupported_type", "reserved_name", "consent", "event_mapping", "integration_disabled", "no_valid_id"]
                     .contains(&reason.as_str()),
                 "{}", reason
             ),
@@ -310,4 +311,56 @@ fn an_api_key_is_all_an_install_needs() {
         Some("is required")
     );
     assert!(err.fields.contains_key("config.data_region"));
+    // amplitude.md 3.1: min_id_length is 1 to 5.
+    for (n, why) in [(6, "must be at most 5"), (0, "must be at least 1")] {
+        let err = IntegrationConfig::validate_install(
+            bp,
+            None,
+            None,
+            &json!({"api_key": "k-1", "min_id_length": n}),
+        )
+        .expect_err("out of range");
+        assert_eq!(
+            err.fields.get("config.min_id_length").map(String::as_str),
+            Some(why)
+        );
+    }
+}
+
+/// amplitude.md 3.2: `min_id_length` lowers the shortest id kept; a 429 holds the user_id,
+/// else the device_id (3.5).
+#[test]
+fn min_id_length_keeps_shorter_ids_and_the_hold_is_the_user_else_the_device() {
+    use signal_core::{Mapped, Mapper, MemoryIdentity, Parser, Shape};
+    let ids = MemoryIdentity::new();
+    let mut parser = Parser::new();
+    let mut map = |config: serde_json::Value, event: &str| -> Vec<(String, Option<String>)> {
+        let mut m = Mapper::from_config("amplitude", &config).expect("valid");
+        let mut buf = event.as_bytes().to_vec();
+        let doc = parser.parse(&mut buf, Shape::Event(None)).expect("parses");
+        let ev = doc.event(0).expect("valid");
+        match m.map(&ev, &ids, 0).outcome {
+            Mapped::Send(items) => items
+                .iter()
+                .map(|i| {
+                    (
+                        String::from_utf8_lossy(i.body).into_owned(),
+                        i.hold.map(str::to_owned),
+                    )
+                })
+                .collect(),
+            Mapped::Dropped(r) => vec![(r.to_string(), None)],
+        }
+    };
+    let ev = r#"{"type":"track","event":"E","userId":"u12","anonymousId":"dev-1"}"#;
+    let out = map(json!({"api_key": "k"}), ev);
+    assert!(!out[0].0.contains("u12"), "{out:?}");
+    assert_eq!(
+        out[0].1.as_deref(),
+        Some("dev-1"),
+        "no user: the device holds"
+    );
+    let out = map(json!({"api_key": "k", "min_id_length": 3}), ev);
+    assert!(out[0].0.contains(r#""user_id":"u12""#), "{out:?}");
+    assert_eq!(out[0].1.as_deref(), Some("u12"), "the user holds first");
 }

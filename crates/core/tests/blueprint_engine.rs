@@ -64,7 +64,7 @@ fn a_track_item_is_written_from_its_directives_and_transforms_in_file_order() {
         [concat!(
             r#"events {"name":"Bought","user":"u1","account":"g1","time":"2025-11-26T08:00:00.500Z","ms":1764144000,"#,
             r#""key":"6ab9f1eb8f7d3388f4f9d586f66e99fd54080df2c446f0e58668b09c08a16dd0","price":12.5,"short":"hel","#,
-            r#""tier":"P","qty":1,"tag":"t_x","flat":{"a.b":1,"c.0":true,"c.1.d":"e"},"ip":"1.2.3.4","lib":{"version":"1.0"}}"#
+            r#""tier":"P","qty":1,"tag":"t_x","flat":{"a.b":1,"c.0":"true","c.1.d":"e"},"ip":"1.2.3.4","lib":{"version":"1.0"}}"#
         )]
     );
 }

@@ -214,12 +214,12 @@ proptest! {
 
     /// Every event the gateway accepts is either sent as Heap items of its request's shape
     /// (track events with exactly one of identity and user_id, and flat properties for custom
-    /// events; user and account items with an id and a properties object) or dropped with one of
+    /// events, heap.md 3.4; user and account items with an id and a properties object) or dropped with one of
     /// the blueprint's reasons (issue 12, item 6).
     #[test]
     fn every_event_is_sent_in_its_requests_shape_or_dropped_with_a_reason(
         ev in vendor_cases::arb::event(),
-        anonymous in prop::sample::select(vec!["drop", "as_is"]),
+        anonymous in prop::sample::select(vec!["drop", "user_id_hash", "identity"]),
     ) {
         let config = json!({"app_id": "42", "anonymous_users": anonymous});
         let out = vendor_cases::map_value("heap", &config, &Default::default(), &ev, 0);
@@ -235,7 +235,12 @@ proptest! {
                             prop_assert!(b["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", b);
                             if ev["type"] == "track" {
                                 for (k, v) in b["properties"].as_object().into_iter().flatten() {
-                                    prop_assert!(!v.is_object() && !v.is_array(), "{} is not flat: {}", k, b);
+                                    // heap.md 3.4: arrays of scalars stay arrays.
+                                    let nested = |v: &serde_json::Value| v.is_object() || v.is_array();
+                                    prop_assert!(
+                                        !v.is_object() && !v.as_array().is_some_and(|a| a.iter().any(nested)),
+                                        "{} is not flat: {}", k, b
+                                    );
                                 }
                             }
                         }
@@ -287,4 +292,12 @@ fn datafly_install_body_installs_and_a_missing_app_id_is_named() {
         Some("is required")
     );
     assert!(err.fields.contains_key("config.anonymous_users"));
+    // heap.md 3.1: the App ID is validated numeric; account_property defaults to account_id.
+    let err = IntegrationConfig::validate_install(bp, None, None, &json!({"app_id": "12a4"}))
+        .expect_err("not digits");
+    assert_eq!(
+        err.fields.get("config.app_id").map(String::as_str),
+        Some("must match [0-9]+")
+    );
+    assert_eq!(cfg.values["account_property"], "account_id");
 }

@@ -35,6 +35,10 @@ pub enum BlueprintRule {
     UnknownConfigField(String),
     /// A response policy not in `responses`.
     UnknownResponse(String),
+    /// A key `require_any` or `hold_by` names that the request's item does not have.
+    UnknownItemKey(String),
+    /// A value of the anonymous mode's config field with no mode.
+    UnknownAnonymousMode(String),
     /// A value of the wrong kind for where it is.
     Invalid(&'static str),
 }
@@ -46,7 +50,7 @@ impl fmt::Display for BlueprintRule {
             BlueprintRule::UnknownDirective(d) => write!(f, "unknown directive `{d}`"),
             BlueprintRule::UnknownTransform(t) => write!(
                 f,
-                "unknown transform `{t}` (one of epoch_ms, epoch_micros, epoch_s, iso8601, string, number, int, bool, lowercase, uppercase, trim, truncate:N, sha256_hex, prefix:S, hash53, flatten)"
+                "unknown transform `{t}` (one of epoch_ms, epoch_micros, epoch_s, iso8601, string, number, int, bool, lowercase, uppercase, trim, truncate:N, truncate_strings:N, min_chars:N, url_host, sha256_hex, prefix:S, hash53, flatten)"
             ),
             BlueprintRule::UnknownPath(p) => write!(f, "unknown event path `{p}`"),
             BlueprintRule::UnknownLink(l) => write!(
@@ -56,6 +60,11 @@ impl fmt::Display for BlueprintRule {
             BlueprintRule::UnknownRequest(r) => write!(f, "no request `{r}` in requests"),
             BlueprintRule::UnknownKeyRules(k) => write!(f, "no key rules `{k}` in key_rules"),
             BlueprintRule::UnknownConfigField(c) => write!(f, "no config field `{c}`"),
+            BlueprintRule::UnknownItemKey(k) => write!(f, "the item has no top-level key `{k}`"),
+            BlueprintRule::UnknownAnonymousMode(v) => write!(
+                f,
+                "the mode field's value `{v}` names no mode (prefix, as_is, hash53, drop)"
+            ),
             BlueprintRule::UnknownResponse(r) => write!(f, "no response policy `{r}` in responses"),
             BlueprintRule::Invalid(why) => f.write_str(why),
         }

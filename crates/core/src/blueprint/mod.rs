@@ -11,12 +11,12 @@
 mod error;
 mod rules;
 mod tables;
-mod template;
+pub(crate) mod template;
 
 pub use error::{BlueprintError, BlueprintRule};
 pub use rules::{
     AccountRule, AnonymousMode, AnonymousRule, EventRow, IdentityRules, KeyRules, Match, OneOrMany,
-    UserRule,
+    SendItem, UserRule,
 };
 pub use tables::{
     ConfigField, DeliverySpec, EventRule, IdentityRow, Region, Troubleshooting, Variant,
@@ -161,6 +161,16 @@ impl Blueprint {
                 .cloned()
                 .unwrap_or(Tpl::Null);
             bp.items.insert(name.clone(), item);
+        }
+        for (i, f) in bp.config_fields.iter().enumerate() {
+            if let Some(p) = &f.pattern
+                && regex::Regex::new(p).is_err()
+            {
+                return Err(err(
+                    format!("config_fields[{i}].pattern"),
+                    BlueprintRule::Invalid("a regular expression"),
+                ));
+            }
         }
         crate::map::check(&bp).map_err(|(path, rule)| err(path, rule))?;
         Ok(bp)

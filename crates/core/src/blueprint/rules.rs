@@ -14,9 +14,10 @@ pub struct EventRow {
     /// Drop the event with this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<String>,
-    /// The requests (keys of `requests`) the event makes, one item each.
+    /// The requests (keys of `requests`) the event makes, one item each: a request's name, or
+    /// `{"request": name, "set": {...}, "if_config": field}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub send: Vec<String>,
+    pub send: Vec<SendItem>,
     /// The vendor event name: a string or `{"@path": "event"}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Tpl>,
@@ -29,6 +30,51 @@ pub struct EventRow {
     /// `false` skips the row.
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+/// One item a row sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SendItem {
+    /// A request's name.
+    Name(String),
+    /// A request with its own `set` (deep-merged over the item after the row's `set` and
+    /// `set_for`), sent only when the config field `if_config` is set.
+    Item {
+        /// The request's name.
+        request: String,
+        /// Deep-merged over this item, last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set: Option<Tpl>,
+        /// A config field: the item is sent only when the integration sets it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        if_config: Option<String>,
+    },
+}
+
+impl SendItem {
+    /// The request's name.
+    pub fn request(&self) -> &str {
+        match self {
+            SendItem::Name(r) | SendItem::Item { request: r, .. } => r,
+        }
+    }
+
+    /// The item's own `set`.
+    pub fn set(&self) -> Option<&Tpl> {
+        match self {
+            SendItem::Name(_) => None,
+            SendItem::Item { set, .. } => set.as_ref(),
+        }
+    }
+
+    /// The config field the item needs.
+    pub fn if_config(&self) -> Option<&str> {
+        match self {
+            SendItem::Name(_) => None,
+            SendItem::Item { if_config, .. } => if_config.as_deref(),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -51,7 +97,7 @@ pub struct Match {
 }
 
 /// One string or a list of them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// One.
@@ -120,6 +166,15 @@ pub struct AnonymousRule {
     /// The prefix of `prefix` mode.
     #[serde(default)]
     pub prefix: String,
+    /// The `mode_field`'s values, when they are not the engine's mode names:
+    /// `{"identity": "as_is", "user_id_hash": "hash53"}`. Every value the field allows must
+    /// be here (a load error otherwise).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub modes: std::collections::BTreeMap<String, AnonymousMode>,
+    /// Modes whose anonymous id is not the user: `{"@identity": "user"}` is absent for it and
+    /// `{"@identity": "anonymous"}` writes it (Heap's hashed `user_id` beside `identity`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apart: Vec<AnonymousMode>,
 }
 
 /// An anonymous mode.

@@ -26,6 +26,12 @@ pub struct ConfigField {
     /// Smallest allowed integer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum: Option<i64>,
+    /// Largest allowed integer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<i64>,
+    /// A regular expression a string must match whole (`[0-9]+`); checked at load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     /// A secret: never returned whole, only `****` and its last 4 characters.
     #[serde(default)]
     pub secret: bool,

@@ -5,6 +5,18 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
 
+/// The keys that make a directive's source.
+pub(crate) const SOURCES: &[&str] = &[
+    "@path",
+    "@value",
+    "@config",
+    "@template",
+    "@identity",
+    "@link",
+    "@event_name",
+    "@now",
+];
+
 /// A JSON value with object keys in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tpl {
@@ -76,11 +88,16 @@ impl Tpl {
         }
     }
 
-    /// Deep merge of `over` onto this value: objects key by key, anything else replaced.
+    /// Deep merge of `over` onto this value (a directive's source in `over` replaces this one's): objects key by key, anything else replaced.
     pub fn merged(&self, over: &Tpl) -> Tpl {
         match (self, over) {
             (Tpl::Obj(base), Tpl::Obj(top)) => {
                 let mut out = base.clone();
+                // A directive with its own source replaces the base's source (its modifiers
+                // still add to the base's).
+                if top.iter().any(|(k, _)| SOURCES.contains(&k.as_str())) {
+                    out.retain(|(k, _)| !SOURCES.contains(&k.as_str()));
+                }
                 for (k, v) in top {
                     match out.iter_mut().find(|(bk, _)| bk == k) {
                         Some((_, bv)) => *bv = bv.merged(v),

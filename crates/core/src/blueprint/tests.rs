@@ -101,16 +101,93 @@ fn a_blueprint_that_does_not_load_names_file_path_and_rule() {
     assert_eq!(e.rule, BlueprintRule::UnknownDirective("@pth".into()));
 
     let e = pendo_with(|v| {
-        v["requests"]["track"]["item"]["x"] = serde_json::json!({"@path": "context.colour"})
+        v["requests"]["track"]["item"]["x"] = serde_json::json!({"@path": "session.colour"})
     })
     .expect_err("unknown path");
-    assert_eq!(e.rule, BlueprintRule::UnknownPath("context.colour".into()));
+    assert_eq!(e.rule, BlueprintRule::UnknownPath("session.colour".into()));
 
     let e = pendo_with(|v| v["events"][1]["send"] = serde_json::json!(["trak"]))
         .expect_err("unknown request");
-    assert_eq!(e.path, "events[1].send");
+    assert_eq!(e.path, "events[1].send[0]");
     assert_eq!(e.rule, BlueprintRule::UnknownRequest("trak".into()));
 
     let e = pendo_with(|v| v["requests"]["track"]["trace"] = true.into()).expect_err("strict");
     assert!(e.path.starts_with("requests.track"), "{e}");
+}
+
+/// The features that closed the Amplitude and Heap gaps refuse misuse at load, naming where.
+#[test]
+fn misused_gap_features_are_load_errors_naming_path_and_rule() {
+    use serde_json::json;
+    let item = |v: &mut serde_json::Value, k: &str, d: serde_json::Value| {
+        v["requests"]["track"]["item"][k] = d;
+    };
+
+    let e = pendo_with(|v| item(v, "{config.nope}", json!({"@path": "event"})))
+        .expect_err("a key from an unknown config field");
+    assert_eq!(e.path, "requests.track.item.{config.nope}");
+    assert_eq!(e.rule, BlueprintRule::UnknownConfigField("nope".into()));
+
+    let e = pendo_with(|v| {
+        v["events"][1]["send"] = json!([{"request": "track", "if_config": "nope"}]);
+    })
+    .expect_err("if_config names an unknown field");
+    assert_eq!(e.path, "events[1].send[0].if_config");
+    assert_eq!(e.rule, BlueprintRule::UnknownConfigField("nope".into()));
+
+    let e = pendo_with(|v| {
+        v["events"][1]["send"] = json!([{"request": "track", "set": {"x": {"@pth": "a"}}}]);
+    })
+    .expect_err("a per-item set is compiled");
+    assert_eq!(e.path, "events[1].send[0].set.x");
+
+    let e = pendo_with(|v| {
+        item(
+            v,
+            "p",
+            json!({"@path": "properties", "@fn": ["flatten", "lowercase"]}),
+        );
+    })
+    .expect_err("flatten with a value transform");
+    assert_eq!(e.path, "requests.track.item.p.@fn");
+    assert!(matches!(e.rule, BlueprintRule::Invalid(_)), "{e}");
+
+    for bad in ["min_chars:x", "truncate_strings:", "url_hostname"] {
+        let e = pendo_with(|v| item(v, "u", json!({"@path": "userId", "@fn": [bad]})))
+            .expect_err("unknown transform");
+        assert_eq!(e.rule, BlueprintRule::UnknownTransform(bad.into()), "{bad}");
+    }
+
+    let e = pendo_with(|v| item(v, "u", json!({"@path": "userId", "@reject": [1]})))
+        .expect_err("@reject takes strings");
+    assert_eq!(e.path, "requests.track.item.u.@reject");
+
+    let e = pendo_with(|v| {
+        v["requests"]["track"]["require_any"] = json!({"keys": ["nope"], "reason": "no_valid_id"});
+    })
+    .expect_err("require_any names a key the item lacks");
+    assert_eq!(e.path, "requests.track.require_any");
+    assert_eq!(e.rule, BlueprintRule::UnknownItemKey("nope".into()));
+
+    let e = pendo_with(|v| {
+        v["requests"]["visitors"]["batch"]["hold_by"] = json!(["visitorId", "user"]);
+    })
+    .expect_err("hold_by names a key the item lacks");
+    assert_eq!(e.path, "requests.visitors.batch.hold_by");
+    assert_eq!(e.rule, BlueprintRule::UnknownItemKey("user".into()));
+
+    let e = pendo_with(|v| {
+        v["identity_rules"]["user"]["anonymous"]["modes"] = json!({"prefix": "prefix"});
+    })
+    .expect_err("the mode field allows drop, which has no mode");
+    assert_eq!(e.path, "identity_rules.user.anonymous.modes");
+    assert_eq!(e.rule, BlueprintRule::UnknownAnonymousMode("drop".into()));
+
+    let e = pendo_with(|v| v["config_fields"][0]["pattern"] = json!("[0-9"))
+        .expect_err("a pattern that is no regular expression");
+    assert_eq!(e.path, "config_fields[0].pattern");
+
+    let e =
+        pendo_with(|v| item(v, "g", json!({"@identity": "group"}))).expect_err("unknown identity");
+    assert_eq!(e.path, "requests.track.item.g.@identity");
 }

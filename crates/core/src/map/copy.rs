@@ -5,13 +5,14 @@ use super::eval::eval;
 use super::keys::{KeyBufs, KeyWriter};
 use super::plan::{Fill, ObjOpts, Source, ValuePlan};
 use super::privacy::{Act, Priv};
+use super::style::{Flat, Style, put_styled, write_styled};
 use super::value::Scratch;
 use super::value::{V, push_text, put, sha256_hex};
 use super::write::IdState;
 use super::write::{Bufs, Writer};
 use crate::event::Event;
 use crate::identity::IdentityLookup;
-use crate::json::{write_str, write_val};
+use crate::json::write_str;
 use crate::tape::{Obj, Val};
 use std::ops::Range;
 
@@ -61,10 +62,32 @@ impl Writer<'_, '_, '_, '_> {
             if child.is_some_and(|c| c.act == Some(Act::Remove)) {
                 continue;
             }
-            let moved = opts
-                .moves
-                .iter()
-                .find(|(to, from)| &**from == k && !has(to));
+            let moved = opts.moves.iter().enumerate().find_map(|(i, m)| {
+                let (to, from) = m;
+                // The first present of a new key's old keys moves; a later one is left out.
+                (&**from == k
+                    && !has(to)
+                    && !opts.moves[..i].iter().any(|(t, f)| t == to && has(f)))
+                .then_some(m)
+            });
+            if moved.is_none() && opts.moves.iter().any(|(to, from)| &**from == k && !has(to)) {
+                continue;
+            }
+            if vp.style.flatten && needs_flat(v) {
+                let mut prefix = String::from(moved.map_or(k, |(to, _)| &**to));
+                Flat {
+                    w: &mut w,
+                    kb: &mut kb,
+                    fields: fields.then_some(&mut *field_spans),
+                    style: vp.style,
+                    tmp: &mut sc.next,
+                }
+                .member(&mut prefix, v, child);
+                continue;
+            }
+            if vp.style.flatten && v.is_null() {
+                continue;
+            }
             let ok = match moved {
                 Some((to, _)) => w.added(&mut kb, to),
                 None => w.input(&mut kb, k),
@@ -73,7 +96,7 @@ impl Writer<'_, '_, '_, '_> {
                 continue;
             }
             let vstart = kb.out.len() as u32;
-            write_private(kb.out, v, child, &mut sc.next);
+            write_private(kb.out, v, child, &mut sc.next, vp.style);
             if fields {
                 field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
             }
@@ -85,13 +108,30 @@ impl Writer<'_, '_, '_, '_> {
             ids: self.ids,
             now: self.now,
         };
-        fill.keys(&mut w, &mut kb, obj, opts, fields.then_some(field_spans));
+        fill.keys(
+            &mut w,
+            &mut kb,
+            obj,
+            opts,
+            vp.style,
+            fields.then_some(field_spans),
+        );
         let n = w.end(&mut kb);
         if n == 0 {
             out.truncate(mark);
         }
         n
     }
+}
+
+/// True for a value `flatten` spreads over several keys: an object, or an array holding
+/// objects or arrays.
+fn needs_flat(v: Val<'_, '_>) -> bool {
+    v.as_obj().is_some()
+        || v.as_arr().is_some_and(|a| {
+            a.iter()
+                .any(|c| c.as_obj().is_some() || c.as_arr().is_some())
+        })
 }
 
 /// What `@fill` values are read with.
@@ -111,6 +151,7 @@ impl Filler<'_, '_, '_> {
         kb: &mut KeyBufs<'_>,
         obj: Option<Obj<'_, '_>>,
         opts: &ObjOpts<'_>,
+        style: Style,
         mut fields: Option<&mut Vec<(Range<u32>, Range<u32>)>>,
     ) {
         let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
@@ -121,14 +162,30 @@ impl Filler<'_, '_, '_> {
             let vstart;
             match fill {
                 Fill::Sibling(from) => {
-                    let Some(v) = obj.and_then(|o| o.get(from)) else {
+                    let Some(v) = obj
+                        .and_then(|o| o.get(from))
+                        .filter(|v| !(style.flatten && v.is_null()))
+                    else {
                         continue;
                     };
+                    if style.flatten && needs_flat(v) {
+                        let mut prefix = String::from(&**key);
+                        let mut tmp = String::new();
+                        Flat {
+                            w,
+                            kb,
+                            fields: fields.as_deref_mut(),
+                            style,
+                            tmp: &mut tmp,
+                        }
+                        .member(&mut prefix, v, None);
+                        continue;
+                    }
                     if !w.added(kb, key) {
                         continue;
                     }
                     vstart = kb.out.len() as u32;
-                    write_val(kb.out, v);
+                    write_styled(kb.out, v, style);
                 }
                 Fill::Value(fvp) => {
                     let Some(v) = eval(fvp, self.ev, self.st, self.sc, self.ids, self.now) else {
@@ -138,7 +195,11 @@ impl Filler<'_, '_, '_> {
                         continue;
                     }
                     vstart = kb.out.len() as u32;
-                    put(kb.out, v, self.sc);
+                    if style.is_plain() {
+                        put(kb.out, v, self.sc);
+                    } else {
+                        put_styled(kb.out, v, &self.sc.cur, style);
+                    }
                 }
             }
             if let Some(f) = fields.as_deref_mut() {
@@ -149,9 +210,15 @@ impl Filler<'_, '_, '_> {
 }
 
 /// Writes a tape value under privacy rules: hashed, or an object with keys removed or hashed.
-fn write_private(out: &mut Vec<u8>, v: Val<'_, '_>, pr: Option<&Priv>, tmp: &mut String) {
+fn write_private(
+    out: &mut Vec<u8>,
+    v: Val<'_, '_>,
+    pr: Option<&Priv>,
+    tmp: &mut String,
+    style: Style,
+) {
     let Some(pr) = pr else {
-        write_val(out, v);
+        write_styled(out, v, style);
         return;
     };
     if pr.act == Some(Act::Hash) {
@@ -165,7 +232,7 @@ fn write_private(out: &mut Vec<u8>, v: Val<'_, '_>, pr: Option<&Priv>, tmp: &mut
         return;
     }
     let Some(o) = v.as_obj() else {
-        write_val(out, v);
+        write_styled(out, v, style);
         return;
     };
     out.push(b'{');
@@ -181,7 +248,7 @@ fn write_private(out: &mut Vec<u8>, v: Val<'_, '_>, pr: Option<&Priv>, tmp: &mut
         first = false;
         write_str(out, k);
         out.push(b':');
-        write_private(out, child, cp, tmp);
+        write_private(out, child, cp, tmp, style);
     }
     out.push(b'}');
 }

@@ -15,6 +15,7 @@ const MODIFIERS: &[&str] = &[
     "@as",
     "@fn",
     "@map",
+    "@reject",
     "@default",
     "@required",
     "@keys",
@@ -25,16 +26,7 @@ const MODIFIERS: &[&str] = &[
     "@max_bytes",
     "@max_age_days",
 ];
-const SOURCES: &[&str] = &[
-    "@path",
-    "@value",
-    "@config",
-    "@template",
-    "@identity",
-    "@link",
-    "@event_name",
-    "@now",
-];
+use crate::blueprint::template::SOURCES;
 
 /// The compiler's context: the blueprint, the integration's config (none when checking), and
 /// its privacy rules.
@@ -107,6 +99,38 @@ impl<'b> Cx<'b, '_> {
             .filter(|v| !v.is_null()))
     }
 
+    /// A key or transform name with `{config.<field>}` or `{config.<field>|<default>}` parts,
+    /// filled in from the config; `None` when a part's field is unset and has no default.
+    /// Checking a blueprint (no config), a part is its default, or the field's name.
+    pub(super) fn with_config(&self, at: &str, text: &str) -> Result<Option<String>, Fault> {
+        if !text.contains("{config.") {
+            return Ok(Some(text.to_owned()));
+        }
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{config.") {
+            let Some(close) = rest[open..].find('}') else {
+                return Err(invalid(at, "a `{config.` without its `}`"));
+            };
+            out.push_str(&rest[..open]);
+            let inner = &rest[open + "{config.".len()..open + close];
+            let (field, default) = match inner.split_once('|') {
+                Some((f, d)) => (f, Some(d)),
+                None => (inner, None),
+            };
+            match (self.config_value(at, field)?, default) {
+                (Some(Value::String(s)), _) => out.push_str(s),
+                (Some(v), _) => out.push_str(&v.to_string()),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) if self.config.is_none() => out.push_str(field),
+                (None, None) => return Ok(None),
+            }
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        Ok(Some(out))
+    }
+
     /// Compiles an item (or a row's `set`, `partial`: directives may lack a source).
     pub fn node(&self, at: &str, t: &Tpl, partial: bool) -> Result<Node<'b>, Fault> {
         match t {
@@ -114,8 +138,11 @@ impl<'b> Cx<'b, '_> {
             Tpl::Obj(m) => {
                 let mut members = Vec::with_capacity(m.len());
                 for (k, v) in m {
+                    let Some(k) = self.with_config(&format!("{at}.{k}"), k)? else {
+                        continue;
+                    };
                     let mut head = Vec::new();
-                    crate::json::write_str(&mut head, k);
+                    crate::json::write_str(&mut head, &k);
                     head.push(b':');
                     members.push(Member {
                         key: k.as_str().into(),
@@ -218,9 +245,10 @@ impl<'b> Cx<'b, '_> {
             }
             "@identity" => out.push(match v.as_str() {
                 Some("user") => Source::User,
+                Some("anonymous") => Source::Anonymous,
                 Some("account") if self.bp.identity_rules.account.is_some() => Source::Account,
                 Some("account") => return Err(invalid(at, "identity_rules has no account")),
-                _ => return Err(invalid(at, "`user` or `account`")),
+                _ => return Err(invalid(at, "`user`, `anonymous` or `account`")),
             }),
             "@link" => out.push(Source::Link(link(at, v)?)),
             "@event_name" => out.push(Source::EventName),
@@ -266,13 +294,26 @@ impl<'b> Cx<'b, '_> {
         match k {
             "@as" | "@fn" => {
                 for name in strings(v)? {
-                    vp.fns.push(
-                        Transform::from_name(&name)
-                            .ok_or_else(|| fault(at, BlueprintRule::UnknownTransform(name)))?,
-                    );
+                    let Some(name) = self.with_config(at, &name)? else {
+                        continue;
+                    };
+                    match Transform::from_name(&name)
+                        .ok_or_else(|| fault(at, BlueprintRule::UnknownTransform(name)))?
+                    {
+                        Transform::Flatten => vp.style.flatten = true,
+                        Transform::CutStrings(n) => vp.style.cut = Some(n),
+                        t => vp.fns.push(t),
+                    }
+                    if !vp.style.is_plain() && !vp.fns.is_empty() {
+                        return Err(invalid(
+                            at,
+                            "flatten and truncate_strings:N do not combine with other transforms",
+                        ));
+                    }
                 }
             }
             "@map" => vp.map = Some(value_map(at, v)?),
+            "@reject" => vp.reject = strings(v)?.into_iter().map(Box::from).collect(),
             "@default" => {
                 vp.default = Some(Box::new(match v {
                     Tpl::Obj(m) if v.is_directive() => self.value(at, m, false)?,
@@ -303,13 +344,15 @@ impl<'b> Cx<'b, '_> {
             }
             "@move" => {
                 let Tpl::Obj(m) = v else {
-                    return Err(invalid(at, "an object of new key → old key"));
+                    return Err(invalid(
+                        at,
+                        "an object of new key → old key (or old keys, the first present)",
+                    ));
                 };
                 for (to, from) in m {
-                    let from = from
-                        .as_str()
-                        .ok_or_else(|| invalid(at, "old keys are strings"))?;
-                    vp.obj.moves.push((to.as_str().into(), from.into()));
+                    for from in strings(from)? {
+                        vp.obj.moves.push((to.as_str().into(), from.into()));
+                    }
                 }
             }
             "@fill" => self.fills(at, v, vp)?,
@@ -330,6 +373,9 @@ impl<'b> Cx<'b, '_> {
             return Err(invalid(at, "an object of key → sibling key or directive"));
         };
         for (key, from) in m {
+            let Some(key) = self.with_config(&format!("{at}.{key}"), key)? else {
+                continue;
+            };
             let fill = match from {
                 Tpl::Str(s) => Fill::Sibling(s.as_str().into()),
                 Tpl::Obj(d) if from.is_directive() => {

@@ -51,6 +51,16 @@ pub(super) fn eval<'v>(
             }
         };
     }
+    if !vp.reject.is_empty() {
+        sc.next.clear();
+        push_text(v, &sc.cur, &mut sc.next);
+        if vp.reject.iter().any(|r| r.eq_ignore_ascii_case(&sc.next)) {
+            return vp
+                .default
+                .as_deref()
+                .and_then(|d| eval(d, ev, st, sc, ids, now));
+        }
+    }
     if let Some(map) = &vp.map {
         sc.next.clear();
         push_text(v, &sc.cur, &mut sc.next);
@@ -113,7 +123,8 @@ fn source<'v>(
             std::mem::swap(&mut sc.cur, &mut sc.next);
             Some(V::Text)
         }
-        Source::User => Some(V::Str(&st.visitor)),
+        Source::User => (!st.apart).then_some(V::Str(&st.visitor)),
+        Source::Anonymous => st.apart.then_some(V::Str(&st.visitor)),
         Source::Account => st
             .account_done
             .flatten()

@@ -14,11 +14,13 @@
 mod copy;
 mod directive;
 mod eval;
+mod identity_plan;
 mod keys;
 mod path;
 mod plan;
 mod privacy;
 mod resolve;
+mod style;
 mod value;
 mod write;
 

@@ -31,6 +31,8 @@ pub(crate) enum Field {
     Traits,
     CtxTraits,
     Integrations,
+    /// Any other `context.*` path, read from the event's `context` objects.
+    Context,
 }
 
 /// A compiled path: the field, and keys below it for the object fields.
@@ -101,6 +103,16 @@ pub(crate) fn compile(path: &str) -> Option<Path> {
                     });
                 }
             }
+            if let Some(rest) = path.strip_prefix("context.") {
+                let keys: Vec<Box<str>> = rest.split('.').map(Box::from).collect();
+                if keys.iter().any(|k| k.is_empty()) {
+                    return None;
+                }
+                return Some(Path {
+                    field: Field::Context,
+                    keys: keys.into(),
+                });
+            }
             return None;
         }
     };
@@ -140,12 +152,25 @@ impl Path {
             Field::Traits => ev.traits,
             Field::CtxTraits => c.traits,
             Field::Integrations => ev.integrations,
+            Field::Context => return self.read_context(ev),
         }?;
         let mut v = obj.as_val();
         for k in &self.keys {
             v = v.as_obj()?.get(k)?;
         }
         (!v.is_null()).then_some(Got::Tape(v))
+    }
+
+    /// A `context.*` path: the event's own context, else the batch's.
+    #[inline(never)]
+    fn read_context<'t, 'de>(&self, ev: &Event<'t, 'de>) -> Option<Got<'t, 'de>> {
+        ev.context.raw.iter().flatten().find_map(|obj| {
+            let mut v = obj.as_val();
+            for k in &self.keys {
+                v = v.as_obj()?.get(k)?;
+            }
+            (!v.is_null()).then_some(Got::Tape(v))
+        })
     }
 
     /// When this path is `parent` plus one key, that key.

@@ -10,7 +10,9 @@ use super::directive::{Cx, fault, invalid, reason};
 use super::path::Path;
 use super::privacy::{self, Priv};
 use super::value::Transform;
-use crate::blueprint::{AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, Tpl};
+use crate::blueprint::{
+    AnonymousMode, Blueprint, BlueprintRule, EventRow, KeyRules, SendItem, Tpl,
+};
 use crate::event::EventType;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -63,7 +65,10 @@ pub(crate) struct ItemPlan<'b> {
     pub root: Node<'b>,
     pub merge_by: Option<&'b str>,
     pub merge_into: Option<&'b str>,
-    pub hold_by: Option<&'b str>,
+    /// `hold_by`: the first of these keys written.
+    pub hold_by: Vec<&'b str>,
+    /// `require_any`: (keys, reason).
+    pub require_any: Option<(Vec<&'b str>, DropReason)>,
 }
 
 /// A node of an item: a literal, an object template, or a directive.
@@ -88,9 +93,13 @@ pub(crate) struct ValuePlan<'b> {
     pub sources: Vec<Source>,
     pub fns: Vec<Transform>,
     pub map: Option<ValueMap>,
+    /// Texts read as absent (ASCII case ignored), after the transforms.
+    pub reject: Vec<Box<str>>,
     pub default: Option<Box<ValuePlan<'b>>>,
     pub required: Option<DropReason>,
     pub obj: ObjOpts<'b>,
+    /// `flatten`, `truncate_strings:N`.
+    pub style: super::style::Style,
     pub max_bytes: Option<usize>,
     pub max_age_days: Option<i64>,
     /// Worked out once when compiled (`finish`).
@@ -119,7 +128,7 @@ impl ValuePlan<'_> {
         while let Some(p) = d {
             for s in &p.sources {
                 match s {
-                    Source::User => user = true,
+                    Source::User | Source::Anonymous => user = true,
                     Source::Account => account = true,
                     Source::Link(LinkKind::AccountForUser | LinkKind::GroupForUser) => user = true,
                     _ => {}
@@ -134,12 +143,14 @@ impl ValuePlan<'_> {
         let walk = self.required.is_some()
             || self.max_bytes.is_some()
             || !self.obj.is_plain()
+            || !self.style.is_plain()
             || private_below;
         let simple = !walk
             && self.sources.len() == 1
             && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
             && self.fns.is_empty()
             && self.map.is_none()
+            && self.reject.is_empty()
             && self.default.is_none()
             && self.max_age_days.is_none();
         self.flags = Flags {
@@ -158,6 +169,8 @@ pub(crate) enum Source {
     Lit(Box<[u8]>),
     Template(Vec<Part>),
     User,
+    /// The anonymous form, for an `apart` mode.
+    Anonymous,
     Account,
     Link(LinkKind),
     EventName,
@@ -227,6 +240,8 @@ pub(crate) struct AnonPlan {
     pub privacy: Priv,
     pub mode: AnonymousMode,
     pub prefix: Box<str>,
+    /// The mode is one of `apart`: the anonymous form is not the user.
+    pub apart: bool,
 }
 
 /// The account rule.
@@ -266,13 +281,28 @@ pub(crate) fn compile<'b>(
             .as_ref()
             .map(|a| a.from.as_slice()),
     };
-    let (user, account) = identity(&cx)?;
+    let (user, account) = super::identity_plan::identity(&cx)?;
     for (name, spec) in &bp.requests {
         if !bp.responses.contains_key(&spec.response) {
             return Err(fault(
                 &format!("requests.{name}.response"),
                 BlueprintRule::UnknownResponse(spec.response.clone()),
             ));
+        }
+        let item = bp.item(name).unwrap_or(Tpl::Null);
+        let keys = spec.require_any.iter().flat_map(|r| r.keys.iter());
+        let holds = spec.batch.iter().flat_map(|b| b.hold_by.iter());
+        let holds = holds.flat_map(|h| h.as_slice().iter());
+        for (what, key) in keys
+            .map(|k| ("require_any", k))
+            .chain(holds.map(|k| ("batch.hold_by", k)))
+        {
+            if item.get(key).is_none() {
+                return Err(fault(
+                    &format!("requests.{name}.{what}"),
+                    BlueprintRule::UnknownItemKey(key.clone()),
+                ));
+            }
         }
     }
     let mut rows = Vec::new();
@@ -291,51 +321,6 @@ pub(crate) fn compile<'b>(
         require_consent,
         event_mapping,
     })
-}
-
-/// The identity rules.
-fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>), Fault> {
-    let rules = &cx.bp.identity_rules;
-    let anonymous = match &rules.user.anonymous {
-        None => None,
-        Some(a) => {
-            let at = "identity_rules.user.anonymous";
-            let (from, privacy) = cx.path(&format!("{at}.from"), &a.from)?;
-            let mut mode = a.mode;
-            if let Some(f) = &a.mode_field
-                && let Some(v) = cx.config_value(&format!("{at}.mode_field"), f)?
-                && let Some(m) = v.as_str().and_then(AnonymousMode::from_name)
-            {
-                mode = m;
-            }
-            Some(AnonPlan {
-                from,
-                privacy,
-                mode,
-                prefix: a.prefix.as_str().into(),
-            })
-        }
-    };
-    let user = UserPlan {
-        from: cx.id_sources(
-            "identity_rules.user.from",
-            &rules.user.from,
-            &[LinkKind::UserForAnonymous],
-        )?,
-        anonymous,
-    };
-    let account = match &rules.account {
-        None => None,
-        Some(a) => Some(AccountPlan {
-            from: cx.id_sources(
-                "identity_rules.account.from",
-                &a.from,
-                &[LinkKind::AccountForUser, LinkKind::GroupForUser],
-            )?,
-            warn: a.missing_warning,
-        }),
-    };
-    Ok((user, account))
 }
 
 /// One event row.
@@ -379,18 +364,28 @@ fn compile_row<'b>(cx: &Cx<'b, '_>, at: &str, row: &'b EventRow) -> Result<Row<'
                         "an object of request name → set",
                     ));
                 };
-                if let Some((req, _)) = m.iter().find(|(r, _)| !row.send.contains(r)) {
+                if let Some((req, _)) = m
+                    .iter()
+                    .find(|(r, _)| !row.send.iter().any(|s| s.request() == r))
+                {
                     return Err(fault(
                         &format!("{at}.set_for"),
                         BlueprintRule::UnknownRequest(req.clone()),
                     ));
                 }
             }
-            let items = row
-                .send
-                .iter()
-                .map(|req| compile_item(cx, at, row, req))
-                .collect::<Result<_, _>>()?;
+            let mut items = Vec::with_capacity(row.send.len());
+            for (i, send) in row.send.iter().enumerate() {
+                if let Some(field) = send.if_config()
+                    && cx
+                        .config_value(&format!("{at}.send[{i}].if_config"), field)?
+                        .is_none()
+                    && cx.config.is_some()
+                {
+                    continue;
+                }
+                items.push(compile_item(cx, at, row, i, send)?);
+            }
             Action::Send { name, items }
         }
     };
@@ -413,15 +408,17 @@ fn compile_item<'b>(
     cx: &Cx<'b, '_>,
     at: &str,
     row: &EventRow,
-    req: &str,
+    i: usize,
+    send: &SendItem,
 ) -> Result<ItemPlan<'b>, Fault> {
+    let req = send.request();
     let bp = cx.bp;
     let (Some(index), Some((_, spec))) = (
         bp.request_index(req),
         bp.requests.iter().find(|(k, _)| *k == req),
     ) else {
         return Err(fault(
-            &format!("{at}.send"),
+            &format!("{at}.send[{i}]"),
             BlueprintRule::UnknownRequest(req.to_owned()),
         ));
     };
@@ -433,6 +430,10 @@ fn compile_item<'b>(
         cx.node(&format!("{at}.set_for.{req}"), set, true)?;
         item = item.merged(set);
     }
+    if let Some(set) = send.set() {
+        cx.node(&format!("{at}.send[{i}].set"), set, true)?;
+        item = item.merged(set);
+    }
     let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
     let batch = spec.batch.as_ref();
     Ok(ItemPlan {
@@ -440,6 +441,15 @@ fn compile_item<'b>(
         root,
         merge_by: batch.and_then(|b| b.merge_by.as_deref()),
         merge_into: batch.and_then(|b| b.merge_into.as_deref()),
-        hold_by: batch.and_then(|b| b.hold_by.as_deref()),
+        hold_by: batch
+            .and_then(|b| b.hold_by.as_ref())
+            .map(|h| h.as_slice().iter().map(String::as_str).collect())
+            .unwrap_or_default(),
+        require_any: spec.require_any.as_ref().map(|r| {
+            (
+                r.keys.iter().map(String::as_str).collect(),
+                super::directive::reason(&r.reason),
+            )
+        }),
     })
 }

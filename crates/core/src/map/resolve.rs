@@ -39,6 +39,7 @@ impl Writer<'_, '_, '_, '_> {
         let Bufs { st, sc, .. } = &mut *self.b;
         st.user.clear();
         st.visitor.clear();
+        st.apart = false;
         let anon = self.plan.user.anonymous.as_ref();
         for src in &self.plan.user.from {
             match src {
@@ -73,6 +74,7 @@ impl Writer<'_, '_, '_, '_> {
         if let Some(v) = a.from.read(self.ev).map(got_v) {
             id_text(v, &a.privacy, &mut sc.next, &mut Scratch::default());
         }
+        st.apart = a.apart;
         match a.mode {
             AnonymousMode::Drop => return Err(DropReason::Anonymous),
             AnonymousMode::Prefix => {

@@ -1,7 +1,7 @@
 //! One value while an item is written, and the closed set of transforms over it.
 //!
 //! A value borrows the event (a string, an id, a tape value), the plan (a literal), or names
-//! text held by the writer: the scratch string a transform made ([`V::Text`], [`V::Raw`]).
+//! text held by the writer: the scratch string a transform made ([`V::Text`]).
 //! Transforms write into two reused scratch strings, so they allocate nothing once grown.
 
 use crate::event::Id;
@@ -27,8 +27,6 @@ pub(crate) enum V<'v> {
     Lit(&'v [u8]),
     /// The string in the scratch's `cur`.
     Text,
-    /// Raw JSON in the scratch's `cur`.
-    Raw,
 }
 
 /// The two strings transforms work in.
@@ -53,10 +51,17 @@ pub(crate) enum Transform {
     Uppercase,
     Trim,
     Truncate(usize),
+    /// Absent when the text has fewer characters.
+    MinChars(usize),
+    /// A URL's host (no user, no port); absent when the text is not `scheme://host...`.
+    UrlHost,
     Sha256Hex,
     Prefix(Box<str>),
     Hash53,
+    /// Applied while writing (`style.rs`), never by [`apply`].
     Flatten,
+    /// `truncate_strings:N`: applied while writing (`style.rs`), never by [`apply`].
+    CutStrings(usize),
 }
 
 impl Transform {
@@ -64,6 +69,12 @@ impl Transform {
     pub fn from_name(s: &str) -> Option<Self> {
         if let Some(n) = s.strip_prefix("truncate:") {
             return n.parse().ok().map(Transform::Truncate);
+        }
+        if let Some(n) = s.strip_prefix("truncate_strings:") {
+            return n.parse().ok().map(Transform::CutStrings);
+        }
+        if let Some(n) = s.strip_prefix("min_chars:") {
+            return n.parse().ok().map(Transform::MinChars);
         }
         if let Some(p) = s.strip_prefix("prefix:") {
             return Some(Transform::Prefix(p.into()));
@@ -83,6 +94,7 @@ impl Transform {
             "sha256_hex" => Transform::Sha256Hex,
             "hash53" => Transform::Hash53,
             "flatten" => Transform::Flatten,
+            "url_host" => Transform::UrlHost,
             _ => return None,
         })
     }
@@ -103,7 +115,6 @@ pub(crate) fn push_text(v: V<'_>, cur: &str, dst: &mut String) -> bool {
         }
         V::Bool(b) => dst.push_str(if b { "true" } else { "false" }),
         V::Text => dst.push_str(cur),
-        V::Raw => dst.push_str(cur),
         V::Tape(t) => match t.as_str() {
             Some(s) => dst.push_str(s),
             None => {
@@ -132,7 +143,6 @@ pub(crate) fn put(out: &mut Vec<u8>, v: V<'_>, sc: &Scratch) {
         V::Tape(t) => write_val(out, t),
         V::Lit(raw) => out.extend_from_slice(raw),
         V::Text => write_str(out, &sc.cur),
-        V::Raw => out.extend_from_slice(sc.cur.as_bytes()),
     }
 }
 
@@ -197,6 +207,11 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
             format_rfc3339(ms, &mut sc.cur);
             Some(V::Text)
         }
+        Transform::MinChars(n) => {
+            sc.next.clear();
+            push_text(v, &sc.cur, &mut sc.next);
+            (sc.next.chars().nth(n.saturating_sub(1)).is_some() || *n == 0).then_some(v)
+        }
         Transform::Number => number_of(v, sc),
         Transform::Int => match number_of(v, sc)? {
             V::F64(f) => Some(V::Int(f as i64)),
@@ -215,21 +230,6 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
                 }
             }
         },
-        Transform::Flatten => {
-            let obj = match v {
-                V::Tape(t) => t.as_obj()?,
-                _ => return None,
-            };
-            let mut out = Vec::new();
-            out.push(b'{');
-            let mut first = true;
-            let mut prefix = String::new();
-            flatten_into(&mut out, &mut prefix, obj.as_val(), &mut first);
-            out.push(b'}');
-            sc.cur.clear();
-            sc.cur.push_str(&String::from_utf8_lossy(&out));
-            Some(V::Raw)
-        }
         _ => {
             sc.next.clear();
             push_text(v, &sc.cur, &mut sc.next);
@@ -241,6 +241,7 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
                 Transform::Uppercase => cur.extend(next.chars().flat_map(char::to_uppercase)),
                 Transform::Trim => cur.push_str(next.trim()),
                 Transform::Truncate(n) => cur.extend(next.chars().take(*n)),
+                Transform::UrlHost => cur.push_str(url_host(next)?),
                 Transform::Prefix(p) => {
                     cur.push_str(p);
                     cur.push_str(next);
@@ -259,6 +260,18 @@ pub(crate) fn apply<'v>(t: &Transform, v: V<'v>, sc: &mut Scratch) -> Option<V<'
     }
 }
 
+/// The host of `scheme://[user@]host[:port][/?#...]`, when there is one.
+fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host.strip_prefix('[') {
+        Some(v6) => &host[..v6.find(']').map_or(host.len(), |i| i + 2)],
+        None => host.split(':').next().unwrap_or(host),
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 /// Appends the lowercase hex SHA-256 of `text`.
 pub(crate) fn sha256_hex(text: &str, out: &mut String) {
     for b in Sha256::digest(text.as_bytes()) {
@@ -266,42 +279,23 @@ pub(crate) fn sha256_hex(text: &str, out: &mut String) {
     }
 }
 
-fn flatten_into(out: &mut Vec<u8>, prefix: &mut String, v: Val<'_, '_>, first: &mut bool) {
-    let len = prefix.len();
-    let leaf = |out: &mut Vec<u8>, key: &str, v: Val<'_, '_>, first: &mut bool| {
-        if !*first {
-            out.push(b',');
-        }
-        *first = false;
-        write_str(out, key);
-        out.push(b':');
-        write_val(out, v);
-    };
-    if let Some(o) = v.as_obj() {
-        for (k, child) in o.iter() {
-            if len > 0 {
-                prefix.push('.');
-            }
-            prefix.push_str(k);
-            if child.as_obj().is_some() || child.as_arr().is_some() {
-                flatten_into(out, prefix, child, first);
-            } else {
-                leaf(out, prefix, child, first);
-            }
-            prefix.truncate(len);
-        }
-    } else if let Some(a) = v.as_arr() {
-        for (i, child) in a.iter().enumerate() {
-            if len > 0 {
-                prefix.push('.');
-            }
-            let _ = write!(prefix, "{i}");
-            if child.as_obj().is_some() || child.as_arr().is_some() {
-                flatten_into(out, prefix, child, first);
-            } else {
-                leaf(out, prefix, child, first);
-            }
-            prefix.truncate(len);
-        }
+#[cfg(test)]
+mod tests {
+    use super::url_host;
+
+    #[test]
+    fn url_host_is_the_host_without_user_or_port() {
+        assert_eq!(
+            url_host("https://app.example.com/settings"),
+            Some("app.example.com")
+        );
+        assert_eq!(
+            url_host("https://www.example.com?plan=pro"),
+            Some("www.example.com")
+        );
+        assert_eq!(url_host("http://u:p@h.example:8080/x#y"), Some("h.example"));
+        assert_eq!(url_host("http://[::1]:80/"), Some("[::1]"));
+        assert_eq!(url_host("/relative/path"), None);
+        assert_eq!(url_host("https:///nohost"), None);
     }
 }

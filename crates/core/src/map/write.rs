@@ -32,6 +32,8 @@ pub(super) struct IdState {
     pub user: String,
     /// The user as sent (the known user, or the anonymous form).
     pub visitor: String,
+    /// The user is anonymous in an `apart` mode.
+    pub apart: bool,
     pub account: String,
     pub name: String,
     pub has_name: bool,
@@ -175,6 +177,11 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         if !written {
             self.b.out.extend_from_slice(b"{}");
         }
+        if let Some((_, reason)) = &item.require_any
+            && !cap.any
+        {
+            return Err(*reason);
+        }
         let merge = match (item.merge_by, cap.merge) {
             (Some(_), Some(id)) => Some((id, fields_start..self.b.fields.len() as u32)),
             _ => None,
@@ -227,8 +234,16 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
                     if it.merge_by == Some(&*m.key) {
                         cap.merge = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
                     }
-                    if it.hold_by == Some(&*m.key) {
+                    if let Some(rank) = it.hold_by.iter().position(|k| *k == &*m.key)
+                        && cap.hold_rank.is_none_or(|r| rank < r)
+                    {
+                        cap.hold_rank = Some(rank);
                         cap.hold = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
+                    }
+                    if let Some((keys, _)) = &it.require_any
+                        && keys.contains(&&*m.key)
+                    {
+                        cap.any = true;
                     }
                 }
             } else {
@@ -270,8 +285,12 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
                                 vendor: self.plan.vendor,
                             });
                         }
-                        put(out, v, sc);
-                        true
+                        if vp.style.is_plain() {
+                            put(out, v, sc);
+                            true
+                        } else {
+                            !vp.style.flatten && super::style::put_styled(out, v, &sc.cur, vp.style)
+                        }
                     }
                 }
             }
@@ -365,6 +384,9 @@ fn capture(json: &[u8], ids: &mut String) -> Range<u32> {
 struct Capture {
     merge: Option<Range<u32>>,
     hold: Option<Range<u32>>,
+    hold_rank: Option<usize>,
+    /// A `require_any` key was written.
+    any: bool,
 }
 
 /// A time's epoch milliseconds, for the age warning.

@@ -3,7 +3,8 @@
 //!
 //! - `{region.base}` and `{config.<field>}` placeholders are filled in the URL, the auth values
 //!   and the envelope's strings; `{"@config": "<field>"}` in the envelope is the config value
-//!   itself (any JSON type), or leaves its key out when the config has none.
+//!   itself (any JSON type), or leaves its key out when the config has none; an object left
+//!   with no members that way is left out too (Amplitude's `options`).
 //! - Auth: `header` → headers; `basic` / `bearer` → `authorization`; `query` → URL parameters;
 //!   `body` → fields of the envelope (an existing key keeps its place; a new one is added), or,
 //!   for an unbatched request, fields spliced at the start of the item object
@@ -364,7 +365,12 @@ fn walk(f: &Filler<'_>, v: &mut Value, shown: bool, marks: &mut usize) -> Result
                     }
                     continue;
                 }
+                let had_members = matches!(child, Value::Object(m) if !m.is_empty());
                 walk(f, child, shown, marks)?;
+                // An object whose members were all absent `@config` values is left out.
+                if had_members && matches!(child, Value::Object(m) if m.is_empty()) {
+                    map.remove(&k);
+                }
             }
         }
         _ => {}

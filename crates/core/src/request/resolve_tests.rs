@@ -112,6 +112,23 @@ fn body_auth_goes_into_the_envelope_which_is_cut_around_the_items() {
 }
 
 #[test]
+fn an_envelope_object_whose_members_are_all_absent_is_left_out() {
+    let t = one(
+        "events",
+        json!({"url": "{region.base}/2/httpapi", "batch": {"max_items": 10, "linger_ms": 1},
+               "envelope": {"events": {"@items": true}, "options": {"min_id_length": {"@config": "min_id_length"}},
+                            "meta": {}},
+               "item": {}, "response": "amplitude_v2"}),
+        json!({}),
+    )
+    .expect("resolves");
+    let env = t.envelope.expect("an envelope");
+    // amplitude.md 3.4: `options` only when min_id_length is configured; a literal `{}` stays.
+    assert_eq!(text(&env.prefix), r#"{"events":["#);
+    assert_eq!(text(&env.suffix), r#"],"meta":{}}"#);
+}
+
+#[test]
 fn an_absent_at_config_leaves_its_key_out_and_a_batch_without_envelope_is_an_array() {
     let t = one(
         "events",
