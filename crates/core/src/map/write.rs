@@ -228,8 +228,14 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
             let fields = top
                 .as_ref()
                 .is_some_and(|(it, _)| it.merge_into == Some(&*m.key));
+            let recorded = self.b.fields.len();
             if self.node(&m.node, fields)? {
                 count += 1;
+                // An object copied from the event records its fields as it goes; one built from
+                // a template or a transform (a literal object, `flatten`) is read back.
+                if fields && self.b.fields.len() == recorded {
+                    members_of(&self.b.out, vstart, &mut self.b.fields);
+                }
                 if let Some((it, cap)) = top.as_mut() {
                     if it.merge_by == Some(&*m.key) {
                         cap.merge = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
@@ -361,6 +367,60 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         }
         (!vp.obj.fills.is_empty()).then_some(None)
     }
+}
+
+/// The members of the JSON object written at `out[start..]` (by this writer, so valid and
+/// compact) as (key, value) spans of `out`, appended to `fields`.
+fn members_of(out: &[u8], start: usize, fields: &mut Vec<(Range<u32>, Range<u32>)>) {
+    if out.get(start) != Some(&b'{') {
+        return;
+    }
+    let mut i = start + 1;
+    while i < out.len() && out[i] == b'"' {
+        let key_end = string_end(out, i);
+        // key_end is just past the closing quote; a ':' follows.
+        let value_start = key_end + 1;
+        let value_end = value_end(out, value_start);
+        fields.push((
+            i as u32..key_end as u32,
+            value_start as u32..value_end as u32,
+        ));
+        i = value_end + usize::from(out.get(value_end) == Some(&b','));
+    }
+}
+
+/// Just past the string starting at `out[i]` (a `"`).
+fn string_end(out: &[u8], i: usize) -> usize {
+    let mut j = i + 1;
+    while j < out.len() {
+        match out[j] {
+            b'\\' => j += 2,
+            b'"' => return j + 1,
+            _ => j += 1,
+        }
+    }
+    out.len()
+}
+
+/// Just past the value starting at `out[i]`: at the `,` or closing bracket that ends it.
+fn value_end(out: &[u8], i: usize) -> usize {
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < out.len() {
+        match out[j] {
+            b'"' => {
+                j = string_end(out, j);
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return j,
+            b'}' | b']' => depth -= 1,
+            b',' if depth == 0 => return j,
+            _ => {}
+        }
+        j += 1;
+    }
+    out.len()
 }
 
 /// What a merge or hold key was written as, unescaped, appended to `ids`; its span there.

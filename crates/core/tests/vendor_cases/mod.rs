@@ -220,17 +220,38 @@ pub fn map_value(
         Mapped::Send(items) => Outcome::Items(
             items
                 .iter()
-                .map(|it| ExpectedItem {
-                    request: names
+                .map(|it| {
+                    let request = names
                         .get(it.request)
                         .cloned()
-                        .unwrap_or_else(|| format!("#{}", it.request)),
-                    body: serde_json::from_slice(it.body).unwrap_or_else(|e| {
+                        .unwrap_or_else(|| format!("#{}", it.request));
+                    let body: Value = serde_json::from_slice(it.body).unwrap_or_else(|e| {
                         Value::String(format!(
                             "invalid JSON ({e}): {}",
                             String::from_utf8_lossy(it.body)
                         ))
-                    }),
+                    });
+                    // What the delivery engine sends of a merged item is its id and fields,
+                    // not its body: they must say the same.
+                    let body = match (&it.merge, bp.requests[&request].batch.as_ref()) {
+                        (Some(m), Some(batch)) => {
+                            let by = batch.merge_by.clone().unwrap_or_default();
+                            let into = batch.merge_into.clone().unwrap_or_default();
+                            let mut fields = serde_json::Map::new();
+                            for (k, v) in m.fields() {
+                                let k: String = serde_json::from_slice(k).expect("a key");
+                                fields.insert(k, serde_json::from_slice(v).expect("a value"));
+                            }
+                            let sent = serde_json::json!({by: m.id, into: fields});
+                            if sent == body {
+                                body
+                            } else {
+                                Value::String(format!("merged as {sent}, written as {body}"))
+                            }
+                        }
+                        _ => body,
+                    };
+                    ExpectedItem { request, body }
                 })
                 .collect(),
         ),
