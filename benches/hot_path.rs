@@ -188,12 +188,102 @@ fn paired_ratio(mix: &[Vec<u8>]) {
     );
 }
 
+/// A mapper for `vendor` with the smallest valid config.
+fn vendor_mapper(vendor: &str) -> Mapper {
+    let config = match vendor {
+        "pendo" => serde_json::json!({"api_key": "a", "integration_key": "k"}),
+        "amplitude" => serde_json::json!({"api_key": "a"}),
+        // Heap drops anonymous events by default; the mix is half anonymous, so send them.
+        "heap" => serde_json::json!({"app_id": "1234567890", "anonymous_users": "identity"}),
+        other => panic!("no config for {other}"),
+    };
+    Mapper::from_config(vendor, &config).expect("valid")
+}
+
+/// Each vendor's blueprint over the same mix, in paired rounds with the serde_json baseline
+/// (Pendo's mapping written the straightforward way), so each vendor's figure is a ratio to a
+/// baseline measured in the same round. Amplitude's and Heap's items are also appended into a
+/// batch body (items joined by commas, cut at the blueprint's `max_items`), as the delivery
+/// engine's batcher does, so their figure is per event batched.
+fn vendors(mix: &[Vec<u8>]) {
+    const ROUNDS: usize = 21;
+    let ids = MemoryIdentity::new();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut batch: Vec<u8> = Vec::with_capacity(1 << 20);
+    println!(
+        "vendors ({ROUNDS} paired rounds of {} events; medians):",
+        mix.len()
+    );
+    for vendor in ["pendo", "amplitude", "heap"] {
+        let mut parser = Parser::new();
+        let mut m = vendor_mapper(vendor);
+        let max_items = m
+            .blueprint()
+            .requests
+            .values()
+            .filter_map(|r| r.batch.as_ref().map(|b| b.max_items))
+            .max()
+            .unwrap_or(1);
+        let (mut ours, mut ratios, mut sent) = (Vec::new(), Vec::new(), 0usize);
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let (mut in_batch, mut items) = (0usize, 0usize);
+            batch.clear();
+            for body in mix {
+                buf.clear();
+                buf.extend_from_slice(body);
+                buf.resize(body.len() + PADDING, b' ');
+                let Ok(doc) = parser.parse_padded(&mut buf, body.len(), Shape::Event(None)) else {
+                    continue;
+                };
+                let Ok(ev) = doc.event(0) else { continue };
+                if let Mapped::Send(sent_items) = m.map(&ev, &ids, NOW).outcome {
+                    for item in sent_items.iter() {
+                        if in_batch == max_items {
+                            black_box(&batch);
+                            batch.clear();
+                            in_batch = 0;
+                        }
+                        if in_batch > 0 {
+                            batch.push(b',');
+                        }
+                        batch.extend_from_slice(item.body);
+                        in_batch += 1;
+                        items += 1;
+                    }
+                }
+            }
+            black_box(&batch);
+            let a = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let mut out = 0;
+            for body in mix {
+                out += serde_baseline::map_event(body, NOW).map_or(0, |v| v.len());
+            }
+            black_box(out);
+            let b = t.elapsed().as_secs_f64();
+            ours.push(a);
+            ratios.push(b / a);
+            sent = items;
+        }
+        ours.sort_by(f64::total_cmp);
+        ratios.sort_by(f64::total_cmp);
+        let a = ours[ROUNDS / 2];
+        println!(
+            "  {vendor:<9} {:>9.0} events/s, {sent} items; serde_json baseline time / ours: {:.2}x",
+            mix.len() as f64 / a,
+            ratios[ROUNDS / 2]
+        );
+    }
+}
+
 criterion_group!(benches, hot_path);
 
 fn main() {
     let mix = Samples::new(42).take(EVENTS);
     check_same_output(&mix);
     paired_ratio(&mix);
+    vendors(&mix);
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
