@@ -13,12 +13,13 @@
 //! - `ingest.rs`: the ingestion gateway's handler, as its stages in order (route, authenticate,
 //!   read, admit, throttle, parse and enrich, deduplicate, link identities, spool, answer);
 //!   `gateway.rs`: its decisions as pure functions
-//!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
+//!   (fuzzed), `records.rs` (parse into spool records), `rejection.rs` (the request and why it
+//!   is refused: the leaf both import), `links.rs` (the identity links' traits, from the catalog), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
 //!   `serve.rs`: the accept loop and connection limits; `ui.rs`: the management UI (static files
 //!   in `ui/`, compiled in).
 //! - `admin/`: the management API, health and metrics. `mod.rs` routes and checks the admin
 //!   token; one file per concept: `catalog.rs`, `integrations.rs` (install, read, change,
-//!   remove, the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
+//!   remove), `test_event.rs` (the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
 //!   `health.rs` (`/healthz`, `/readyz`), `metrics.rs` (`/metrics`, stats), `reply.rs` (shared
 //!   answers), `state.rs` (what the API is handed). Its `live.rs` and `dead_letters.rs` are the
 //!   HTTP side of the crate's own `live.rs` and `dead_letters.rs` (which keep the events and
@@ -48,9 +49,11 @@ mod encoding;
 pub mod gateway;
 mod http;
 mod ingest;
+mod links;
 mod live;
 mod pipeline;
 mod records;
+mod rejection;
 mod secrets;
 mod serve;
 mod settings;
