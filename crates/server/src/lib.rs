@@ -9,6 +9,7 @@
 //! - `secrets.rs`: the secret files (read, or generated and written atomically; an empty one
 //!   replaced), random tokens, constant-time credential checks, masked secrets sent back through
 //!   the API.
+//! - `dry_run.rs`: `signal-edge map`, one vendor's mapping of a body, as typed lines.
 //! - `sync.rs` (locks that carry on past a panic) and `clock.rs` (now): leaves every part uses.
 //! - `ingest.rs`: the ingestion gateway's handler, as its stages in order (route, authenticate,
 //!   read, admit, throttle, parse and enrich, deduplicate, link identities, spool, answer);
@@ -33,6 +34,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub use crate::app::{Generated, Handles, Node, StartError};
+pub use crate::dry_run::{DryRun, DryRunError, DryRunOptions, dry_run};
 pub use crate::pipeline::PipelineStartError;
 pub use crate::secrets::{NoRandomness, SecretError};
 pub use crate::settings::{Flags, Settings, SettingsError, SizeError};
@@ -45,6 +47,7 @@ mod clock;
 mod cors;
 mod dead_letters;
 mod dedup;
+pub mod dry_run;
 mod encoding;
 pub mod gateway;
 mod http;
