@@ -3,6 +3,7 @@
 //! events through the real ingestion API, so a newcomer sees events flow with no Pendo account.
 
 use crate::DemoError;
+use crate::error::HttpError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use signal_sandbox::{Sim, Subscriptions};
@@ -21,19 +22,18 @@ async fn post(
     auth: &str,
     body: String,
 ) -> Result<(u16, String), DemoError> {
-    let http = |e: &dyn std::fmt::Display| DemoError::Http(e.to_string());
     let req = hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("authorization", auth)
         .body(Full::new(Bytes::from(body)))
-        .map_err(|e| http(&e))?;
-    let resp = client.request(req).await.map_err(|e| http(&e))?;
+        .map_err(HttpError::Request)?;
+    let resp = client.request(req).await.map_err(HttpError::Send)?;
     let status = resp.status().as_u16();
     let body = resp
         .into_body()
         .collect()
         .await
-        .map_err(|e| http(&e))?
+        .map_err(HttpError::Body)?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
@@ -50,9 +50,7 @@ async fn start(mut settings: Settings) -> Result<(Sim, Node), DemoError> {
                 .insert(bp.base_url_env(region), sim.base_url());
         }
     }
-    let (node, _) = Node::start(settings)
-        .await
-        .map_err(|e| DemoError::Node(e.to_string()))?;
+    let (node, _) = Node::start(settings).await.map_err(DemoError::Start)?;
     Ok((sim, node))
 }
 

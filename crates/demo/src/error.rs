@@ -1,14 +1,18 @@
 //! Why the demo or the load harness stopped.
 
+use signal_server::{SettingsError, StartError};
+
 /// A demo or load run that could not go on.
 #[derive(Debug)]
 pub enum DemoError {
     /// The sandbox could not bind its port.
     Sandbox(std::io::Error),
-    /// The node's settings or start failed (the node's own message).
-    Node(String),
+    /// The node's settings are not valid.
+    Settings(SettingsError),
+    /// The node did not start.
+    Start(StartError),
     /// A request to the node's own APIs failed on the way (not an answer).
-    Http(String),
+    Http(HttpError),
     /// The integration install was refused.
     Install {
         /// The management API's status.
@@ -22,11 +26,49 @@ pub enum DemoError {
     Report(std::io::Error),
 }
 
+/// How a request to the node failed on the way.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The request could not be made (a bad URL or header).
+    Request(hyper::http::Error),
+    /// It could not be sent, or no answer came.
+    Send(hyper_util::client::legacy::Error),
+    /// The answer's body could not be read.
+    Body(hyper::Error),
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Request(e) => write!(f, "the request could not be made: {e}"),
+            HttpError::Send(e) => write!(f, "no answer: {e}"),
+            HttpError::Body(e) => write!(f, "the answer could not be read: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpError::Request(e) => Some(e),
+            HttpError::Send(e) => Some(e),
+            HttpError::Body(e) => Some(e),
+        }
+    }
+}
+
+impl From<HttpError> for DemoError {
+    fn from(e: HttpError) -> Self {
+        DemoError::Http(e)
+    }
+}
+
 impl std::fmt::Display for DemoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DemoError::Sandbox(e) => write!(f, "sandbox: {e}"),
-            DemoError::Node(e) => f.write_str(e),
+            DemoError::Settings(e) => e.fmt(f),
+            DemoError::Start(e) => e.fmt(f),
             DemoError::Http(e) => write!(f, "request to the node: {e}"),
             DemoError::Install { status, body } => write!(f, "install refused ({status}): {body}"),
             DemoError::NoSource => f.write_str("no source"),
@@ -39,7 +81,10 @@ impl std::error::Error for DemoError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DemoError::Sandbox(e) | DemoError::Report(e) => Some(e),
-            _ => None,
+            DemoError::Settings(e) => Some(e),
+            DemoError::Start(e) => Some(e),
+            DemoError::Http(e) => Some(e),
+            DemoError::Install { .. } | DemoError::NoSource => None,
         }
     }
 }

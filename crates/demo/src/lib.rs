@@ -13,4 +13,4 @@ pub mod demo;
 mod error;
 pub mod loadgen;
 
-pub use crate::error::DemoError;
+pub use crate::error::{DemoError, HttpError};

@@ -7,6 +7,7 @@
 //! disk), so the figures are those of one 2-core machine doing everything.
 
 use crate::DemoError;
+use crate::error::HttpError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
@@ -174,8 +175,8 @@ struct Counters {
 /// A node in-process on a fresh data directory, with the Pendo sandbox as every region's Pendo
 /// (recording off, the send-time property sampled), and the Pendo integration when delivering.
 async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoError> {
-    let mut settings = Settings::resolve(&Flags::default(), |_| None)
-        .map_err(|e| DemoError::Node(e.to_string()))?;
+    let mut settings =
+        Settings::resolve(&Flags::default(), |_| None).map_err(DemoError::Settings)?;
     settings.data_dir = data_dir();
     settings.ingest_addr = ([127, 0, 0, 1], 0).into();
     settings.admin_addr = ([127, 0, 0, 1], 0).into();
@@ -190,9 +191,7 @@ async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoE
     settings
         .base_urls
         .insert("SIGNAL_PENDO_BASE_URL_US".into(), sim.base_url());
-    let (node, _) = Node::start(settings)
-        .await
-        .map_err(|e| DemoError::Node(e.to_string()))?;
+    let (node, _) = Node::start(settings).await.map_err(DemoError::Start)?;
     if opts.deliver {
         let body = json!({"name": "Pendo (load)", "config": {"api_key": "a", "integration_key": "loadgen-key", "rate_limit_per_second": 1_000_000}});
         let req = hyper::Request::post(format!(
@@ -201,11 +200,8 @@ async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoE
         ))
         .header("authorization", "Bearer loadgen")
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| DemoError::Http(e.to_string()))?;
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| DemoError::Http(e.to_string()))?;
+        .map_err(HttpError::Request)?;
+        let resp = client.request(req).await.map_err(HttpError::Send)?;
         if resp.status().as_u16() != 201 {
             return Err(DemoError::Install {
                 status: resp.status().as_u16(),

@@ -1,19 +1,18 @@
 //! `signal-edge`: the thin binary. It reads its arguments, resolves the settings (exit 64 naming
 //! a bad one), starts logging, and hands the work to `signal-server`: `serve` (the default),
-//! `demo`, or `map` (a dry run of the Pendo mapping). SIGTERM and SIGINT stop it gracefully.
+//! `demo`, `loadgen`, or `map` (a dry run of one vendor's mapping, `signal_server::dry_run`). SIGTERM and SIGINT stop it gracefully.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use lexopt::prelude::*;
-use signal_core::{
-    Blueprint, IntegrationConfig, Mapped, Mapper, MemoryIdentity, Parser, Shape, links_of,
-};
-use signal_server::{Flags, Node, Settings};
+use signal_server::dry_run::DEFAULT_BLUEPRINT;
+use signal_server::{DryRunOptions, Flags, Node, Settings, dry_run};
 use std::io::Read as _;
 use std::process::ExitCode;
 
 const HELP: &str = "\
-signal-edge: Segment-compatible events in, Pendo requests out.
+signal-edge: Segment-compatible events in, vendor requests out (Pendo, Amplitude, Heap, and
+any vendor described by a blueprint file).
 
 Usage:
   signal-edge [serve] [OPTIONS]   The ingestion gateway, delivery and the management API.
@@ -24,10 +23,13 @@ Usage:
                                   Drive a node (run in this process, with the Pendo sandbox as
                                   Pendo) with the realistic mix; report accepted events/s, ack
                                   latency, delivered requests/s, end-to-end latency, memory.
-  signal-edge map [--integration JSON] [FILE]
+  signal-edge map [--blueprint KEY] [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
-                                  print, per event, the Pendo request it becomes, why it is
-                                  dropped, or what is wrong with it.
+                                  print, per event, the vendor requests it becomes, why it is
+                                  dropped, or what is wrong with it. --blueprint names the
+                                  vendor (default pendo; amplitude, heap, or a key read from
+                                  SIGNAL_BLUEPRINT_DIR); --integration is its configuration
+                                  (default: every required field filled with a placeholder).
   signal-edge --help | --version
 
 Options (flag > environment > signal.toml > default):
@@ -37,8 +39,12 @@ Options (flag > environment > signal.toml > default):
   --admin-addr ADDR    SIGNAL_ADMIN_ADDR   127.0.0.1:8084
   --log LEVEL          SIGNAL_LOG          info (JSON lines when not on a terminal)
 Also read from the environment: SIGNAL_ADMIN_TOKEN, SIGNAL_PIPELINE_KEY, SIGNAL_PIPELINE_SECRET,
-SIGNAL_PENDO_BASE_URL_{US,EU,US1,JPN,AU}, SIGNAL_RETRY_BASE_MS, SIGNAL_RETRY_CAP_MS,
+SIGNAL_RETRY_BASE_MS, SIGNAL_RETRY_CAP_MS,
 SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
+  SIGNAL_<VENDOR>_BASE_URL_<REGION>  a region's base URL, for every vendor in the catalog
+                           (SIGNAL_PENDO_BASE_URL_EU, SIGNAL_AMPLITUDE_BASE_URL_US, ...)
+  SIGNAL_BLUEPRINT_DIR     a directory of extra vendor blueprints (*.json), read at start; a
+                           file that does not load stops the start, naming file, path and rule
   SIGNAL_SPOOL_MAX_BYTES   the spool's cap (signal.toml: spool_max_bytes), default 10GiB: bytes,
                            or with a unit: KiB, MiB, GiB, TiB (1024s) or KB, MB, GB, TB (1000s),
                            e.g. 512MiB; at least 64KiB. Over it, ingestion answers 503.
@@ -74,7 +80,8 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut args = lexopt::Parser::from_env();
     let mut command = None;
     let mut file = None;
-    let mut config = String::from(r#"{"api_key":"dry-run","integration_key":"dry-run"}"#);
+    let mut config = None;
+    let mut blueprint = String::from(DEFAULT_BLUEPRINT);
     let mut flags = Flags::default();
     let mut load = signal_demo::loadgen::LoadOptions {
         clients: 16,
@@ -94,7 +101,8 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 println!("signal-edge {}", env!("CARGO_PKG_VERSION"));
                 return Ok(ExitCode::SUCCESS);
             }
-            Long("integration") => config = args.value()?.string()?,
+            Long("integration") => config = Some(args.value()?.string()?),
+            Long("blueprint") => blueprint = args.value()?.string()?,
             Long("config") => flags.config = Some(args.value()?.string()?.into()),
             Long("data-dir") => flags.data_dir = Some(args.value()?.string()?),
             Long("ingest-addr") => flags.ingest_addr = Some(args.value()?.string()?),
@@ -115,7 +123,13 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     let command = command.unwrap_or_else(|| "serve".into());
     if command == "map" {
-        return dry_run(file.as_deref(), &config);
+        let dir = std::env::var_os("SIGNAL_BLUEPRINT_DIR").filter(|d| !d.is_empty());
+        let options = DryRunOptions {
+            blueprint: &blueprint,
+            config: config.as_deref(),
+            blueprint_dir: dir.as_deref().map(std::path::Path::new),
+        };
+        return map(file.as_deref(), &options);
     }
     if command == "loadgen" {
         init_logging(flags.log.as_deref().unwrap_or("warn"));
@@ -223,7 +237,11 @@ fn init_logging(level: &str) {
     }
 }
 
-fn dry_run(file: Option<&str>, config: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
+/// `signal-edge map`: reads the body from `file` or stdin and prints the library's dry run.
+fn map(
+    file: Option<&str>,
+    options: &DryRunOptions<'_>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut body = Vec::new();
     match file {
         Some(path) => body = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?,
@@ -231,61 +249,14 @@ fn dry_run(file: Option<&str>, config: &str) -> Result<ExitCode, Box<dyn std::er
             std::io::stdin().read_to_end(&mut body)?;
         }
     }
-    let bp = Blueprint::get("pendo").ok_or("the pendo blueprint is missing")?;
-    let config: serde_json::Value =
-        serde_json::from_str(config).map_err(|e| format!("--config: not JSON: {e}"))?;
-    let (config, variant) = IntegrationConfig::validate_install(bp, None, None, &config)
-        .map_err(|e| format!("--integration: {e}"))?;
-    let mut mapper = Mapper::new(bp, variant, config);
-    let mut ids = MemoryIdentity::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut parser = Parser::new();
-    let doc = match parser.parse(&mut body, Shape::EventOrBatch) {
-        Ok(doc) => doc,
-        Err(e) => {
-            println!("rejected {}: {e}", e.code());
-            return Ok(ExitCode::from(1));
-        }
-    };
-    let mut failed = false;
-    for (i, event) in doc.events().enumerate() {
-        let ev = match event {
-            Ok(ev) => ev,
-            Err(e) => {
-                failed = true;
-                println!("[{i}] rejected {}: {e}", e.code());
-                continue;
-            }
-        };
-        // Events in one body see the links the earlier ones make, as they would in the node.
-        for link in links_of(&ev, bp.link_trait().unwrap_or_default()) {
-            ids.record(&link);
-        }
-        let mapping = mapper.map(&ev, &ids, now);
-        match mapping.outcome {
-            Mapped::Send(items) => {
-                for item in items.iter() {
-                    let Some((_, spec)) = bp.requests.iter().nth(item.request) else {
-                        continue;
-                    };
-                    let path = spec.url.trim_start_matches("{region.base}");
-                    let body = String::from_utf8_lossy(item.body);
-                    if spec.batch.is_some() {
-                        println!("[{i}] {} {path}: [{body}]", spec.method.as_str());
-                    } else {
-                        println!("[{i}] {} {path}: {body}", spec.method.as_str());
-                    }
-                }
-            }
-            Mapped::Dropped(reason) => println!("[{i}] dropped: {reason}"),
-        }
-        for w in mapping.warnings {
-            println!("[{i}]   warning {}: {w}", w.code());
-        }
+    let out = dry_run(options, &mut body, now)?;
+    for line in &out.lines {
+        println!("{line}");
     }
-    Ok(if failed {
+    Ok(if out.rejected() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -4,10 +4,13 @@
 use super::*;
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use hyper::StatusCode;
+use hyper::header::HeaderMap;
 use serde_json::{Value, json};
 use signal_core::Parser;
 use signal_core::limits::MAX_EVENT_BYTES;
 use std::io::Write;
+use std::net::IpAddr;
 
 const KEY: &str = "dk_live_key";
 

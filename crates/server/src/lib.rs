@@ -9,16 +9,18 @@
 //! - `secrets.rs`: the secret files (read, or generated and written atomically; an empty one
 //!   replaced), random tokens, constant-time credential checks, masked secrets sent back through
 //!   the API.
+//! - `dry_run.rs`: `signal-edge map`, one vendor's mapping of a body, as typed lines.
 //! - `sync.rs` (locks that carry on past a panic) and `clock.rs` (now): leaves every part uses.
 //! - `ingest.rs`: the ingestion gateway's handler, as its stages in order (route, authenticate,
 //!   read, admit, throttle, parse and enrich, deduplicate, link identities, spool, answer);
 //!   `gateway.rs`: its decisions as pure functions
-//!   (fuzzed), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
+//!   (fuzzed), `records.rs` (parse into spool records), `rejection.rs` (the request and why it
+//!   is refused: the leaf both import), `links.rs` (the identity links' traits, from the catalog), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
 //!   `serve.rs`: the accept loop and connection limits; `ui.rs`: the management UI (static files
 //!   in `ui/`, compiled in).
 //! - `admin/`: the management API, health and metrics. `mod.rs` routes and checks the admin
 //!   token; one file per concept: `catalog.rs`, `integrations.rs` (install, read, change,
-//!   remove, the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
+//!   remove), `test_event.rs` (the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
 //!   `health.rs` (`/healthz`, `/readyz`), `metrics.rs` (`/metrics`, stats), `reply.rs` (shared
 //!   answers), `state.rs` (what the API is handed). Its `live.rs` and `dead_letters.rs` are the
 //!   HTTP side of the crate's own `live.rs` and `dead_letters.rs` (which keep the events and
@@ -32,6 +34,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub use crate::app::{Generated, Handles, Node, StartError};
+pub use crate::dry_run::{DryRun, DryRunError, DryRunOptions, dry_run};
 pub use crate::pipeline::PipelineStartError;
 pub use crate::secrets::{NoRandomness, SecretError};
 pub use crate::settings::{Flags, Settings, SettingsError, SizeError};
@@ -44,13 +47,16 @@ mod clock;
 mod cors;
 mod dead_letters;
 mod dedup;
+pub mod dry_run;
 mod encoding;
 pub mod gateway;
 mod http;
 mod ingest;
+mod links;
 mod live;
 mod pipeline;
 mod records;
+mod rejection;
 mod secrets;
 mod serve;
 mod settings;

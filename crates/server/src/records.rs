@@ -8,12 +8,10 @@
 //! in the spool, or the request is a 413 decided from the events' sizes before any record is
 //! built (`records_limits.rs`, with the check that each record is one the pipeline reads).
 
-use crate::gateway::{Rejection, Request};
+use crate::rejection::{Rejection, Request};
 use hyper::header::HeaderMap;
 use signal_core::limits::MAX_EVENT_BYTES;
-use signal_core::{
-    Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape, links_of,
-};
+use signal_core::{Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape};
 use signal_store::SourceRecord;
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -211,7 +209,8 @@ struct Envelope<'a> {
     received: i64,
     source: &'a str,
     context: Vec<u8>,
-    link_trait: String,
+    /// The identify traits that link a user to an account (`crate::links`).
+    link_traits: &'static [&'static str],
 }
 
 impl Envelope<'_> {
@@ -246,7 +245,7 @@ impl Envelope<'_> {
         Prepared {
             record: self.record(raw, ev.typed, ev.kind),
             message_id: ev.message_id.map(str::to_owned),
-            links: links_of(ev, &self.link_trait)
+            links: crate::links::links(ev, self.link_traits)
                 .into_iter()
                 .map(OwnedLink::of)
                 .collect(),
@@ -360,15 +359,11 @@ fn envelope<'a>(
     }
     context.clear();
     doc.write_batch_context(&mut context, &extra);
-    let link_trait = signal_core::Blueprint::get("pendo")
-        .and_then(|b| b.link_trait())
-        .unwrap_or("accountId")
-        .to_owned();
     let envelope = Envelope {
         received: req.now_ms,
         source: &source.id,
         context,
-        link_trait,
+        link_traits: crate::links::link_traits(),
     };
     (envelope, merged)
 }

@@ -5,7 +5,7 @@
 //! browser's batch event gets an `anonymousId` written in.
 
 use super::{Envelope, Prepared, RECORD_OVERHEAD, padded};
-use crate::gateway::Rejection;
+use crate::rejection::Rejection;
 use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
 use signal_core::{Parser, Shape};
 use std::cell::RefCell;

@@ -278,12 +278,12 @@ async function blueprintPage(main, key) {
       f.default === undefined ? '' : h('code', {}, JSON.stringify(f.default)), f.description])));
   for (const m of bp.event_mapping || []) {
     main.append(h('h2', {id: 'event-mapping'}, 'Event mapping', bp.event_mapping.length > 1 ? ' (' + m.variant + ')' : ''),
-      table(['Datafly event', 'Type', 'Pendo event', 'Notes'], m.rows.map((r) => [
+      table(['Datafly event', 'Type', bp.name + ' event', 'Notes'], m.rows.map((r) => [
         [h('code', {}, r.datafly_event), (r.aliases || []).length ? h('div', {class: 'help'}, 'also: ' + r.aliases.join(', ')) : null],
-        r.type, r.pendo_event, r.notes || ''])));
+        r.type, r.vendor_event, r.notes || ''])));
   }
   main.append(h('h2', {id: 'identity'}, 'Identity'),
-    table(['Datafly field', 'Pendo field', 'Notes'], (bp.identity || []).map((r) => [h('code', {}, r.source), h('code', {}, r.target), r.notes || ''])),
+    table(['Datafly field', bp.name + ' field', 'Notes'], (bp.identity || []).map((r) => [h('code', {}, r.source), h('code', {}, r.target), r.notes || ''])),
     h('h2', {}, 'Troubleshooting'),
     table(['Symptom', 'Cause', 'Fix'], (bp.troubleshooting || []).map((t) => [t.symptom, t.cause, t.fix])));
 }
@@ -313,7 +313,8 @@ function configInputs(fields, current) {
       input = h('input', {id, name: f.key, type: 'number', inputmode: 'numeric', min: f.minimum,
         value: value !== undefined ? value : (f.default !== undefined ? f.default : '')});
     } else if (f.type === 'object') {
-      input = h('textarea', {id, name: f.key, spellcheck: 'false', placeholder: '{"Signed Up": "trial_started"}'});
+      input = h('textarea', {id, name: f.key, spellcheck: 'false', rows: f.privacy ? 4 : null,
+        placeholder: f.privacy ? PRIVACY_EXAMPLE : f.key === 'event_mapping' ? '{"Signed Up": "trial_started"}' : '{}'});
       input.value = value !== undefined && value !== null ? JSON.stringify(value, null, 2) : '';
     } else {
       const secret = !!f.secret;
@@ -329,10 +330,12 @@ function configInputs(fields, current) {
     const title = [label(f.key), f.required ? h('span', {class: 'req', 'aria-hidden': 'true'}, '*') : null];
     return h('div', {class: 'field', 'data-field': f.key},
       f.type === 'boolean' ? h('label', {class: 'check', for: id}, input, title) : [h('label', {for: id}, title), input],
-      h('p', {id: helpId, class: 'help'}, h('code', {}, f.key), ' · ', f.description), err);
+      h('p', {id: helpId, class: 'help'}, h('code', {}, f.key), ' · ', f.description), f.privacy ? privacyHelp() : null, err);
   }
-  const basic = fields.filter((f) => !f.advanced).map(one);
-  const advanced = fields.filter((f) => f.advanced);
+  // Privacy rules are always among the advanced settings.
+  const isAdvanced = (f) => f.advanced || f.privacy;
+  const basic = fields.filter((f) => !isAdvanced(f)).map(one);
+  const advanced = fields.filter(isAdvanced);
   const folded = advanced.length ? h('details', {class: 'advanced'},
     h('summary', {}, 'Advanced settings (' + advanced.length + ', optional)'), advanced.map(one)) : null;
 
@@ -386,7 +389,19 @@ function configInputs(fields, current) {
   return {nodes: [basic, folded], read, show};
 }
 
-/** A plain text field with its own error line (name). */
+/** An example of a privacy field's value. */
+const PRIVACY_EXAMPLE = '{"hash": ["traits.email", "context.traits.email"], "remove": ["context.ip"]}';
+
+/** What a privacy field (a config field with privacy: true) holds, for people. */
+function privacyHelp() {
+  return h('div', {class: 'help privacy-help'},
+    h('p', {}, 'Privacy rules, applied while the request is written (nothing is sent before they are): a JSON object with two lists of event paths, both optional.'),
+    h('ul', {},
+      h('li', {}, h('code', {}, '"hash"'), ': each value is sent as the lowercase hex SHA-256 of its text (an identity too: hashing ', h('code', {}, 'userId'), ' hashes the user id the vendor gets).'),
+      h('li', {}, h('code', {}, '"remove"'), ': each path, and everything under it, is left out of the request.')),
+    h('p', {}, 'Paths name the event exactly (', h('code', {}, 'traits.email'), ' does not cover ', h('code', {}, 'context.traits.email'), '), e.g. ', h('code', {}, PRIVACY_EXAMPLE), '. A path the node cannot read is refused when you save.'));
+}
+
 /** A labelled field with its help and its own error line: {node, input, show(message)}. */
 function field(key, text, input, help) {
   input.id = 'f-' + key;
@@ -492,8 +507,18 @@ function statusBadge(i) { return i.enabled === false ? badge('disabled', 'disabl
 
 // ---- One integration ------------------------------------------------------------------------
 
+/** The vendor's name (the blueprint's `name`) for a blueprint key, from the catalog. */
+const vendorNames = new Map();
+async function vendorName(key) {
+  if (!vendorNames.has(key)) {
+    try { vendorNames.set(key, (await api('GET', '/integration-catalog/' + encodeURIComponent(key))).name); } catch (_) { return 'the vendor'; }
+  }
+  return vendorNames.get(key);
+}
+
 async function integrationPage(main, id, tab) {
   let integration = await api('GET', '/integrations/' + encodeURIComponent(id));
+  const vendor = await vendorName(integration.blueprint);
   const base = '#/integration/' + encodeURIComponent(id);
   const head = h('div', {});
   const diagnosis = h('div', {id: 'diagnosis', 'aria-live': 'polite'});
@@ -537,11 +562,11 @@ async function integrationPage(main, id, tab) {
 
   if (tab === 'live') liveStream(body, integration);
   else if (tab === 'config') await configTab(body, integration, (i) => { integration = i; drawHead(); drawDiagnosis(); });
-  else if (tab === 'dead-letters') await deadLettersTab(body, id);
-  else await overviewTab(body, id);
+  else if (tab === 'dead-letters') await deadLettersTab(body, id, vendor);
+  else await overviewTab(body, id, vendor);
 }
 
-async function overviewTab(body, id) {
+async function overviewTab(body, id, vendor) {
   const stats = h('div', {class: 'stats', id: 'stats'});
   const result = h('div', {id: 'test-result', 'aria-live': 'polite'});
   const test = h('button', {type: 'button', class: 'primary', id: 'send-test', onclick: async () => {
@@ -550,7 +575,7 @@ async function overviewTab(body, id) {
     try {
       const r = await api('POST', '/integrations/' + encodeURIComponent(id) + '/test');
       clear(result).append(r.delivered
-        ? notice('ok', 'The test event was delivered', 'Pendo answered ' + r.vendor_response.status + '.')
+        ? notice('ok', 'The test event was delivered', vendor + ' answered ' + r.vendor_response.status + '.')
         : h('div', {class: 'notice error', role: 'alert'}, h('strong', {}, 'The test event was not delivered'),
           r.diagnosis ? [h('p', {}, r.diagnosis.message), h('p', {class: 'fix'}, 'Fix: ', r.diagnosis.fix)] : null),
       h('details', {}, h('summary', {}, 'Request and response'),
@@ -590,7 +615,7 @@ async function configTab(body, integration, saved) {
   body.append(h('p', {class: 'sub'}, 'Secret fields show only their last four characters; leave them empty to keep them.'), form);
 }
 
-async function deadLettersTab(body, id) {
+async function deadLettersTab(body, id, vendor) {
   const path = '/integrations/' + encodeURIComponent(id) + '/dead-letters';
   const top = h('div', {'aria-live': 'polite'});
   const list = h('div', {});
@@ -599,7 +624,7 @@ async function deadLettersTab(body, id) {
     const data = (await api('GET', path + '?limit=100')).data;
     clear(list);
     if (!data.length) {
-      list.append(empty('No dead letters. Events that Pendo refuses for good (a 4xx other than an auth or region error, or too many retries) land here with the reason, for replay.'));
+      list.append(empty('No dead letters. Events that ' + vendor + ' refuses for good (a 4xx other than an auth or region error, or too many retries) land here with the reason, for replay.'));
       return;
     }
     const boxes = data.map((d) => h('input', {type: 'checkbox', value: d.id, 'aria-label': 'Select dead letter ' + d.id}));

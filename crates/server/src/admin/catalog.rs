@@ -24,21 +24,24 @@ fn blueprint_summary(bp: &Blueprint) -> Value {
             let mut o = json!({"key": f.key, "required": f.required, "type": f.kind, "description": f.description});
             if let Some(d) = &f.default { o["default"] = d.clone(); }
             if let Some(e) = &f.allowed { o["enum"] = json!(e); }
+            if let Some(m) = f.minimum { o["minimum"] = m.into(); }
             if f.secret { o["secret"] = true.into(); }
             if f.advanced { o["advanced"] = true.into(); }
+            if f.privacy { o["privacy"] = true.into(); }
             o
         }).collect::<Vec<_>>(),
     })
 }
 
-/// A blueprint with its event mapping, identity and troubleshooting tables.
+/// A blueprint with its event mapping, identity and troubleshooting tables. A mapping row's
+/// `vendor_event` is the vendor's event (the blueprint's `name` says which vendor).
 fn blueprint_detail(bp: &Blueprint) -> Value {
     let mut v = blueprint_summary(bp);
     v["event_mapping"] = json!(bp.variants.iter().map(|var| json!({
         "variant": var.key,
         "rows": var.event_mapping.iter().map(|r| json!({
             "datafly_event": r.source, "aliases": r.aliases, "type": r.kind,
-            "pendo_event": if r.target == "*" { Value::from("passed through") } else { Value::from(r.target.clone()) },
+            "vendor_event": if r.target == "*" { Value::from("passed through") } else { Value::from(r.target.clone()) },
             "notes": r.notes,
         })).collect::<Vec<_>>(),
     })).collect::<Vec<_>>());
@@ -80,5 +83,53 @@ pub(super) fn detail(key: &str) -> Resp {
     match Blueprint::get(key) {
         Some(bp) => json(StatusCode::OK, &blueprint_detail(bp)),
         None => not_found("blueprint with this key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field<'v>(bp: &'v Value, key: &str) -> &'v Value {
+        bp["config_fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["key"] == key))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn the_catalog_lists_every_vendor() {
+        let keys: Vec<&str> = catalog().iter().map(|b| b.key.as_str()).collect();
+        for vendor in ["pendo", "amplitude", "heap"] {
+            assert!(keys.contains(&vendor), "{keys:?}");
+        }
+    }
+
+    #[test]
+    fn every_vendors_privacy_field_is_an_advanced_object_the_form_can_show() {
+        for key in ["pendo", "amplitude", "heap"] {
+            let bp = blueprint_summary(Blueprint::get(key).unwrap());
+            let privacy: Vec<&Value> = bp["config_fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["privacy"] == true)
+                .collect();
+            assert_eq!(privacy.len(), 1, "{key}: {privacy:?}");
+            assert_eq!(privacy[0]["type"], "object", "{key}");
+            assert_eq!(privacy[0]["advanced"], true, "{key}");
+            assert!(field(&bp, "api_key")["secret"] == true, "{key}");
+            assert!(field(&bp, "data_region")["enum"].is_array(), "{key}");
+            assert_eq!(field(&bp, "rate_limit_per_second")["minimum"], 1, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_mapping_row_names_the_vendors_event_whatever_the_vendor() {
+        let amp = blueprint_detail(Blueprint::get("amplitude").unwrap());
+        let rows = amp["event_mapping"][0]["rows"].as_array().unwrap();
+        assert_eq!(rows[0]["vendor_event"], "[Amplitude] Page Viewed");
+        assert!(rows.iter().any(|r| r["vendor_event"] == "passed through"));
+        assert!(rows.iter().all(|r| r.get("pendo_event").is_none()));
     }
 }

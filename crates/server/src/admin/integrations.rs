@@ -1,6 +1,5 @@
 //! Installed integrations: install from the catalog, list, read (secrets masked), change
-//! (a new configuration restarts delivery), remove, and the test button that sends one event
-//! to the vendor now and shows what it answered.
+//! (a new configuration restarts delivery) and remove (the test button is `test_event.rs`).
 
 use super::reply::{error, list, not_an_object, not_found, store_failed, validation};
 use super::state::AdminState;
@@ -254,127 +253,6 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
     json(StatusCode::OK, &integration_json(shared, &rec).await)
 }
 
-/// Sends one test event now and says what Pendo answered.
-pub(super) async fn test_event(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
-    let Some(bp) = Blueprint::get(&rec.blueprint) else {
-        return not_found("blueprint");
-    };
-    let Some(variant) = bp.variant(&rec.variant) else {
-        return not_found("variant");
-    };
-    let config = match IntegrationConfig::validate(bp, &Value::Object(rec.config.clone())) {
-        Ok(c) => c,
-        Err(e) => return validation(e.fields),
-    };
-    let fcfg = match crate::pipeline::forward_config(shared.pipeline(), rec, bp, &config) {
-        Ok(f) => f,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                &e.to_string(),
-            );
-        }
-    };
-    let mut mapper = signal_core::Mapper::new(bp, variant, config);
-    let now = crate::clock::now_ms();
-    let src = json!({"type": "track", "event": "Signal Test Event", "userId": "signal-edge-test",
-                     "timestamp": now, "properties": {"sent_by": "signal-edge test button"}})
-    .to_string();
-    let mut buf = src.into_bytes();
-    let mut parser = signal_core::Parser::new();
-    let body = {
-        let Ok(doc) = parser.parse(&mut buf, signal_core::Shape::Event(None)) else {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "the test event does not parse",
-            );
-        };
-        let Ok(ev) = doc.event(0) else {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "the test event is invalid",
-            );
-        };
-        // The test event's first request (for every vendor so far, its one event request).
-        match mapper.map(&ev, &(), now).outcome {
-            signal_core::Mapped::Send(items) => match items.get(0) {
-                Some(item) => (item.request, bytes::Bytes::copy_from_slice(item.body)),
-                None => return error(StatusCode::CONFLICT, "CONFLICT", &not_sent_why(bp, None)),
-            },
-            signal_core::Mapped::Dropped(reason) => {
-                return error(
-                    StatusCode::CONFLICT,
-                    "CONFLICT",
-                    &not_sent_why(bp, Some(reason)),
-                );
-            }
-        }
-    };
-    let (request, body) = body;
-    let url = fcfg
-        .targets
-        .get(request)
-        .map(|t| t.shown_url.clone())
-        .unwrap_or_default();
-    let shown = json!({"method": "POST", "url": url, "body": String::from_utf8_lossy(&body)});
-    let name = &bp.name;
-    match shared.engine().send_test(&fcfg, request, body).await {
-        Ok((status, answer)) => {
-            let diagnosis = bp
-                .diagnose_status(status)
-                .map(|t| json!({"code": t.code, "message": t.message, "fix": t.fix}));
-            json(
-                StatusCode::OK,
-                &json!({
-                    "vendor_request": shown,
-                    "vendor_response": {"status": status, "body": String::from_utf8_lossy(&answer)},
-                    "delivered": (200..300).contains(&status),
-                    "diagnosis": diagnosis,
-                }),
-            )
-        }
-        Err(why) => json(
-            StatusCode::OK,
-            &json!({
-                "vendor_request": shown, "vendor_response": null, "delivered": false,
-                "diagnosis": {"code": "unreachable", "message": format!("{name} did not answer: {why}"),
-                              "fix": "Check the node's network access to the region's host and data_region."},
-            }),
-        ),
-    }
-}
-
-/// Why the test event (a track call, "Signal Test Event", with a userId) is not sent, in words
-/// that say what to change.
-fn not_sent_why(bp: &Blueprint, dropped: Option<signal_core::DropReason>) -> String {
-    use signal_core::DropReason;
-    const EVENT: &str = "the test event, a track call named `Signal Test Event`,";
-    let name = &bp.name;
-    match dropped {
-        Some(DropReason::EventMapping) => format!(
-            "{EVENT} is mapped to null in this integration's event_mapping, so it is never sent: \
-             remove `Signal Test Event` from event_mapping (or map it to a {name} event name) to \
-             use the test button"
-        ),
-        Some(DropReason::Consent) => format!(
-            "{EVENT} carries no analytics consent and this integration has require_consent on, \
-             so it is not sent: send a real event with consent, or turn require_consent off to \
-             use the test button"
-        ),
-        Some(reason) => format!(
-            "{EVENT} would not be sent to {name} with this configuration (reason: {reason}); \
-             check the integration's event_mapping and consent settings"
-        ),
-        None => format!(
-            "{EVENT} makes no {name} request with this configuration; check the integration's \
-             event_mapping"
-        ),
-    }
-}
-
 /// `GET /integrations`: every installed integration, as a paged list.
 pub(super) async fn list_all(shared: &AdminState, query: &str) -> Resp {
     match shared.store().integrations() {
@@ -423,23 +301,5 @@ mod tests {
         let b = new_id(getrandom::fill).ok().unwrap_or_default();
         assert!(a.starts_with("int_") && a.len() == 20, "{a}");
         assert_ne!(a, b, "ids differ");
-    }
-
-    #[test]
-    fn the_test_buttons_refusal_is_a_sentence_not_debug_text() {
-        use signal_core::DropReason;
-        let bp = Blueprint::get("pendo").unwrap();
-        for reason in [
-            DropReason::EventMapping,
-            DropReason::Consent,
-            DropReason::Anonymous,
-        ] {
-            let why = not_sent_why(bp, Some(reason));
-            assert!(
-                !why.contains("Dropped(") && why.contains("Signal Test Event"),
-                "{why}"
-            );
-        }
-        assert!(not_sent_why(bp, Some(DropReason::EventMapping)).contains("event_mapping"));
     }
 }

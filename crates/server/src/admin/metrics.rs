@@ -112,7 +112,7 @@ fn render(
             out.push_str(&format!("signal_outcome_reasons_total{{integration=\"{id}\",outcome=\"{outcome}\",reason=\"{reason}\"}} {n}\n"));
         }
     }
-    out.push_str("# HELP signal_delivery_latency_ms Time from a request's send to Pendo's answer.\n# TYPE signal_delivery_latency_ms histogram\n");
+    out.push_str("# HELP signal_delivery_latency_ms Time from a request's send to the vendor's answer.\n# TYPE signal_delivery_latency_ms histogram\n");
     for (id, rt) in runtimes {
         let (buckets, sum) = rt.stats.histogram();
         let mut cumulative = 0;

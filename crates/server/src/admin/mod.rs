@@ -8,8 +8,8 @@
 //!   `GET /v1/admin/integrations/{id}/stats`.
 //! - `catalog.rs`: `GET /v1/admin/integration-catalog[/{key}]`, the blueprints.
 //! - `integrations.rs`: install (`POST .../integration-catalog/{key}/install`), list, read,
-//!   change (enable, disable, configure) and remove integrations; the test button
-//!   (`POST .../integrations/{id}/test`).
+//!   change (enable, disable, configure) and remove integrations.
+//! - `test_event.rs`: the test button (`POST .../integrations/{id}/test`).
 //! - `live.rs`: `GET .../integrations/{id}/events`, server-sent or the most recent as JSON.
 //! - `dead_letters.rs`: `.../integrations/{id}/dead-letters`: page, replay, purge.
 //! - `sources.rs`: `/v1/admin/sources[/{id}]`: list, create, change, remove.
@@ -44,6 +44,7 @@ mod metrics;
 mod reply;
 mod sources;
 mod state;
+mod test_event;
 #[cfg(test)]
 mod tests;
 
@@ -139,7 +140,7 @@ async fn integration(
         (Method::GET, ["events"]) => {
             live::events(shared, &rec, live::wants_stream(&req), query).await
         }
-        (Method::POST, ["test"]) => integrations::test_event(shared, &rec).await,
+        (Method::POST, ["test"]) => test_event::test_event(shared, &rec).await,
         (Method::GET, ["stats"]) => metrics::stats(shared, &rec).await,
         (m, ["dead-letters", more @ ..]) => {
             dead_letters::route(shared, &rec, m, more, req, query).await
