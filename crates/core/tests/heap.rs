@@ -18,15 +18,7 @@ fn heap() -> &'static Blueprint {
 
 #[test]
 fn every_case_maps_to_what_the_spec_says() {
-    let file = vendor_cases::load(CASES);
-    assert_eq!(file.vendor, "heap");
-    let bad = vendor_cases::mismatches(&file);
-    assert!(
-        bad.is_empty(),
-        "{} case(s):\n\n{}",
-        bad.len(),
-        bad.join("\n\n")
-    );
+    vendor_cases::assert_every_case(CASES, "heap");
 }
 
 #[test]

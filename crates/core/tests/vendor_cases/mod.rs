@@ -258,6 +258,20 @@ pub fn map_value(
     }
 }
 
+/// Loads `cases` (the case file of `vendor`) and fails naming every case that does not come out
+/// as the file says.
+pub fn assert_every_case(cases: &str, vendor: &str) {
+    let file = load(cases);
+    assert_eq!(file.vendor, vendor);
+    let bad = mismatches(&file);
+    assert!(
+        bad.is_empty(),
+        "{} case(s):\n\n{}",
+        bad.len(),
+        bad.join("\n\n")
+    );
+}
+
 /// Runs every case; returns one paragraph per case that does not come out as its file says.
 pub fn mismatches(file: &CaseFile) -> Vec<String> {
     let mut out = Vec::new();
