@@ -44,7 +44,20 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amplitude_events_arrive_batched_and_a_named_bad_event_is_dead_lettered_alone() {
-    let (_dir, sim, edge, id) = with_amplitude(fixture(), &[]).await;
+    // The node already leaves out ids Amplitude documents as invalid (under 5 characters, or
+    // `null`, `undefined`...), so the sandbox is made stricter than the node (user ids of at
+    // least 7 characters), as a project setting or a rule the node does not know would be:
+    // the vendor's 400 then names the one event it refuses.
+    let mut strict = fixture();
+    for route in &mut strict.routes {
+        for field in &mut route.item.fields {
+            if field.name == "user_id" {
+                field.min_length = Some(7);
+                field.min_length_option = None;
+            }
+        }
+    }
+    let (_dir, sim, edge, id) = with_amplitude(strict, &[]).await;
     let events = [
         json!({"type": "page", "userId": "alice-1", "name": "Pricing", "messageId": "m-page",
                "timestamp": "2026-11-30T10:00:00.000Z",
@@ -52,8 +65,8 @@ async fn amplitude_events_arrive_batched_and_a_named_bad_event_is_dead_lettered_
         track("alice-1", "Signed Up", 1),
         json!({"type": "identify", "userId": "bobby-2", "messageId": "m-identify",
                "timestamp": "2026-11-30T10:00:00.000Z", "traits": {"plan": "pro"}}),
-        // Amplitude refuses a user_id under 5 characters: its 400 names this event by index.
-        json!({"type": "track", "userId": "ab", "event": "Signed Up", "messageId": "m-short",
+        // The stricter sandbox refuses this 6-character user_id: its 400 names it by index.
+        json!({"type": "track", "userId": "abcdef", "event": "Signed Up", "messageId": "m-short",
                "timestamp": "2026-11-30T10:00:00.000Z"}),
         json!({"type": "track", "userId": "bobby-2", "event": "Order Completed", "messageId": "m-order",
                "timestamp": "2026-11-30T10:00:00.000Z", "properties": {"revenue": 42.5}}),
