@@ -12,7 +12,7 @@ impl KeyRules {
             return false;
         };
         self.max_key_chars.is_none_or(|max| b.len() <= max)
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+            && b.iter().all(|&c| KEY_CHAR[usize::from(c)])
             && !(self.forbid_leading_digit && first.is_ascii_digit())
             && !(self.forbid_dunder_wrap && is_dunder_wrapped(key))
             && !self.is_reserved(key)
@@ -68,6 +68,18 @@ impl KeyRules {
         }
     }
 }
+
+/// The bytes a valid key is made of: ASCII letters, digits and `_` (one load per byte).
+static KEY_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
 
 fn is_dunder_wrapped(key: &str) -> bool {
     key.starts_with("__") && key.ends_with("__")

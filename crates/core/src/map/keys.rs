@@ -53,10 +53,16 @@ impl<'r> KeyWriter<'r> {
     /// Writes an input key under the rules (renamed with a warning if it must be); false when
     /// the key is left out (its value must not be written).
     pub fn input(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
-        let Some(rules) = self.rules.filter(|_| self.slow) else {
+        let Some(rules) = self.rules else {
             self.emit(b, key);
             return true;
         };
+        if !self.slow {
+            // Every input key passed the rules in `begin`: letters, digits and `_`, nothing to
+            // escape.
+            self.emit_raw(b, key);
+            return true;
+        }
         let valid = rules.is_valid(key);
         if valid {
             b.scratch.clear();
@@ -113,6 +119,22 @@ impl<'r> KeyWriter<'r> {
         if self.slow {
             b.taken.push(k0 + 1..k1 - 1);
         }
+        b.out.push(b':');
+        self.key = k0..k1;
+    }
+
+    /// [`emit`](Self::emit) for a key known to need no escapes, on the fast path.
+    #[inline]
+    fn emit_raw(&mut self, b: &mut KeyBufs<'_>, key: &str) {
+        if self.count > 0 {
+            b.out.push(b',');
+        }
+        self.count += 1;
+        let k0 = b.out.len() as u32;
+        b.out.push(b'"');
+        b.out.extend_from_slice(key.as_bytes());
+        b.out.push(b'"');
+        let k1 = b.out.len() as u32;
         b.out.push(b':');
         self.key = k0..k1;
     }
