@@ -12,7 +12,7 @@ use super::write::IdState;
 use super::write::{Bufs, Writer};
 use crate::event::Event;
 use crate::identity::IdentityLookup;
-use crate::json::write_str;
+use crate::json::{write_str, write_val};
 use crate::tape::{Obj, Val};
 use std::ops::Range;
 
@@ -49,13 +49,30 @@ impl Writer<'_, '_, '_, '_> {
             scratch: keyname,
         };
         let mut w = KeyWriter::begin(&mut kb, opts.keys, obj);
+        // What can apply to this object's keys, worked out once rather than per key.
+        let omits =
+            !opts.omit.is_empty() || opts.omit_used.iter().any(|(i, _)| account_from == Some(*i));
+        let moves = !opts.moves.is_empty();
+        let plain = pr.is_none() && vp.style.is_plain();
         for (k, v) in obj.iter().flat_map(|o| o.iter()) {
-            if opts.omit.iter().any(|o| &**o == k)
-                || opts
-                    .omit_used
-                    .iter()
-                    .any(|(i, key)| account_from == Some(*i) && &**key == k)
+            if omits
+                && (opts.omit.iter().any(|o| &**o == k)
+                    || opts
+                        .omit_used
+                        .iter()
+                        .any(|(i, key)| account_from == Some(*i) && &**key == k))
             {
+                continue;
+            }
+            if plain && !moves {
+                if !w.input(&mut kb, k) {
+                    continue;
+                }
+                let vstart = kb.out.len() as u32;
+                write_val(kb.out, v);
+                if fields {
+                    field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
+                }
                 continue;
             }
             let child = pr.and_then(|p| p.child(k));
