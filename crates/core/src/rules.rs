@@ -39,22 +39,29 @@ impl KeyRules {
         if self.forbid_leading_digit && key.starts_with(|c: char| c.is_ascii_digit()) {
             name.push('_');
         }
-        name.extend(key.chars().map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        }));
+        if key.is_ascii() {
+            name.extend(key.bytes().map(|c| {
+                if KEY_CHAR[usize::from(c)] {
+                    char::from(c)
+                } else {
+                    '_'
+                }
+            }));
+        } else {
+            name.extend(key.chars().map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            }));
+        }
         self.cut(name);
         if name.is_empty()
             || self.is_reserved(name)
             || (self.forbid_dunder_wrap && is_dunder_wrapped(name))
         {
-            let (before, after) = self
-                .rename
-                .split_once("{key}")
-                .unwrap_or((&self.rename, ""));
+            let (before, after) = split_key(&self.rename);
             name.insert_str(0, before);
             name.push_str(after);
             self.cut(name);
@@ -81,6 +88,20 @@ static KEY_CHAR: [bool; 256] = {
     t
 };
 
+/// A rename pattern around its `{key}` (the whole pattern before, when it has none): found
+/// by its `{`, cheaper than a substring search for each renamed key.
+fn split_key(pattern: &str) -> (&str, &str) {
+    let mut from = 0;
+    while let Some(i) = pattern[from..].find('{') {
+        let at = from + i;
+        if let Some(after) = pattern[at..].strip_prefix("{key}") {
+            return (&pattern[..at], after);
+        }
+        from = at + 1;
+    }
+    (pattern, "")
+}
+
 fn is_dunder_wrapped(key: &str) -> bool {
     key.starts_with("__") && key.ends_with("__")
 }
@@ -92,6 +113,14 @@ mod tests {
 
     fn track_rules() -> &'static crate::blueprint::KeyRules {
         &Blueprint::get("pendo").expect("embedded").key_rules["properties"]
+    }
+
+    #[test]
+    fn a_rename_pattern_splits_at_its_key_placeholder() {
+        assert_eq!(super::split_key("custom_{key}"), ("custom_", ""));
+        assert_eq!(super::split_key("{key}_custom"), ("", "_custom"));
+        assert_eq!(super::split_key("a{b}{key}!"), ("a{b}", "!"));
+        assert_eq!(super::split_key("no_placeholder"), ("no_placeholder", ""));
     }
 
     #[test]
