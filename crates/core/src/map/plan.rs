@@ -140,6 +140,9 @@ pub(crate) struct Flags {
     pub walk: bool,
     /// One `@path` and nothing else: read and written without evaluation.
     pub simple: bool,
+    /// One source and no transform, value map, `@reject` or default: its value is the
+    /// source's, read without the evaluation loop.
+    pub one: bool,
 }
 
 impl ValuePlan<'_> {
@@ -168,19 +171,21 @@ impl ValuePlan<'_> {
             || !self.obj.is_plain()
             || !self.style.is_plain()
             || private_below;
-        let simple = !walk
-            && self.sources.len() == 1
-            && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
+        let one = self.sources.len() == 1
             && self.fns.is_empty()
             && self.map.is_none()
             && self.reject.is_empty()
-            && self.default.is_none()
+            && self.default.is_none();
+        let simple = !walk
+            && one
+            && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
             && self.max_age_days.is_none();
         self.flags = Flags {
             user,
             account,
             walk,
             simple,
+            one,
         };
     }
 }
