@@ -21,7 +21,12 @@ impl KeyRules {
     /// True when the vendor keeps `key` for itself.
     #[inline]
     pub fn is_reserved(&self, key: &str) -> bool {
-        self.reserved.iter().any(|r| r == key)
+        // Length and first byte first: most keys differ there, without a call to compare.
+        let b = key.as_bytes();
+        self.reserved.iter().any(|r| {
+            let r = r.as_bytes();
+            r.len() == b.len() && r.first() == b.first() && r == b
+        })
     }
 
     /// The valid name for `key`: invalid characters become `_`, a leading digit gets a `_` in
