@@ -54,7 +54,13 @@ impl Writer<'_, '_, '_, '_> {
             !opts.omit.is_empty() || opts.omit_used.iter().any(|(i, _)| account_from == Some(*i));
         let moves = !opts.moves.is_empty();
         let plain = pr.is_none() && vp.style.is_plain();
+        // Which `@fill` keys the object has, noted while its keys go by (bit i: fill i).
+        let note_fills = !opts.fills.is_empty() && opts.fills.len() <= 64;
+        let mut present = 0u64;
         for (k, v) in obj.iter().flat_map(|o| o.iter()) {
+            if note_fills {
+                present |= fill_bits(&opts.fills, k);
+            }
             if omits
                 && (opts.omit.iter().any(|o| &**o == k)
                     || opts
@@ -124,6 +130,7 @@ impl Writer<'_, '_, '_, '_> {
             sc,
             ids: self.ids,
             now: self.now,
+            present: note_fills.then_some(present),
         };
         fill.keys(
             &mut w,
@@ -139,6 +146,15 @@ impl Writer<'_, '_, '_, '_> {
         }
         n
     }
+}
+
+/// The bits of the `@fill` keys equal to `k`.
+#[inline]
+fn fill_bits(fills: &[(Box<str>, Fill<'_>)], k: &str) -> u64 {
+    fills.iter().enumerate().fold(
+        0,
+        |acc, (i, (key, _))| if **key == *k { acc | 1 << i } else { acc },
+    )
 }
 
 /// True for a value `flatten` spreads over several keys: an object, or an array holding
@@ -158,6 +174,9 @@ struct Filler<'a, 't, 'de> {
     sc: &'a mut Scratch,
     ids: &'a dyn IdentityLookup,
     now: i64,
+    /// Which fill keys the object has (bit i: fill i), when the copy noted them; else they
+    /// are looked up.
+    present: Option<u64>,
 }
 
 impl Filler<'_, '_, '_> {
@@ -171,9 +190,12 @@ impl Filler<'_, '_, '_> {
         style: Style,
         mut fields: Option<&mut Vec<(Range<u32>, Range<u32>)>>,
     ) {
-        let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
-        for (key, fill) in &opts.fills {
-            if has(key) {
+        let has = |i: usize, k: &str| match self.present {
+            Some(bits) => bits >> i & 1 != 0,
+            None => obj.is_some_and(|o| o.get(k).is_some()),
+        };
+        for (i, (key, fill)) in opts.fills.iter().enumerate() {
+            if has(i, key) {
                 continue;
             }
             let vstart;
