@@ -56,17 +56,26 @@ impl<'r> KeyWriter<'r> {
 
     /// Writes an input key under the rules (renamed with a warning if it must be); false when
     /// the key is left out (its value must not be written).
+    #[inline]
     pub fn input(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
-        let Some(rules) = self.rules else {
-            self.emit(b, key);
-            return true;
-        };
-        if !self.slow {
+        match self.rules {
+            None => {
+                self.emit(b, key);
+                true
+            }
             // Every input key passed the rules in `begin`: letters, digits and `_`, nothing to
             // escape.
-            self.emit_raw(b, key);
-            return true;
+            Some(_) if !self.slow => {
+                self.emit_raw(b, key);
+                true
+            }
+            Some(rules) => self.input_renaming(b, rules, key),
         }
+    }
+
+    /// [`input`](Self::input) once some key of the object must be renamed.
+    #[inline(never)]
+    fn input_renaming(&mut self, b: &mut KeyBufs<'_>, rules: &KeyRules, key: &str) -> bool {
         if rules.is_valid(key) {
             // Input keys are unique among themselves: only a renamed or added key written
             // before this one can hold its name.
