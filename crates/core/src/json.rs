@@ -21,7 +21,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the escaped characters of `s`, without quotes.
-#[inline]
+#[inline(always)]
 pub fn write_str_body(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     // The common case: nothing to escape, one copy.
