@@ -102,10 +102,11 @@ pub(crate) enum Node<'b> {
     Val(Box<ValuePlan<'b>>),
 }
 
-/// An object template's member: its key, `"key":` ready to copy, and its node.
+/// An object template's member: its key, its head ready to copy, and its node.
 #[derive(Debug)]
 pub(crate) struct Member<'b> {
     pub key: Box<str>,
+    /// `,"key":`: written whole after another member, from the quote for the first.
     pub head: Box<[u8]>,
     pub node: Node<'b>,
 }

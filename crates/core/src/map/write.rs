@@ -222,10 +222,8 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         let mut count = 0;
         for (i, m) in members.iter().enumerate() {
             let before = self.b.out.len();
-            if count > 0 {
-                self.b.out.push(b',');
-            }
-            self.b.out.extend_from_slice(&m.head);
+            let head = if count > 0 { &m.head[..] } else { &m.head[1..] };
+            self.b.out.extend_from_slice(head);
             let vstart = self.b.out.len();
             let role = match &top {
                 Some((it, _)) => it.roles.get(i).copied().unwrap_or_default(),
