@@ -12,7 +12,7 @@ impl KeyRules {
             return false;
         };
         self.max_key_chars.is_none_or(|max| b.len() <= max)
-            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+            && b.iter().all(|&c| KEY_CHAR[usize::from(c)])
             && !(self.forbid_leading_digit && first.is_ascii_digit())
             && !(self.forbid_dunder_wrap && is_dunder_wrapped(key))
             && !self.is_reserved(key)
@@ -21,7 +21,12 @@ impl KeyRules {
     /// True when the vendor keeps `key` for itself.
     #[inline]
     pub fn is_reserved(&self, key: &str) -> bool {
-        self.reserved.iter().any(|r| r == key)
+        // Length and first byte first: most keys differ there, without a call to compare.
+        let b = key.as_bytes();
+        self.reserved.iter().any(|r| {
+            let r = r.as_bytes();
+            r.len() == b.len() && r.first() == b.first() && r == b
+        })
     }
 
     /// The valid name for `key`: invalid characters become `_`, a leading digit gets a `_` in
@@ -39,22 +44,29 @@ impl KeyRules {
         if self.forbid_leading_digit && key.starts_with(|c: char| c.is_ascii_digit()) {
             name.push('_');
         }
-        name.extend(key.chars().map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        }));
+        if key.is_ascii() {
+            name.extend(key.bytes().map(|c| {
+                if KEY_CHAR[usize::from(c)] {
+                    char::from(c)
+                } else {
+                    '_'
+                }
+            }));
+        } else {
+            name.extend(key.chars().map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            }));
+        }
         self.cut(name);
         if name.is_empty()
             || self.is_reserved(name)
             || (self.forbid_dunder_wrap && is_dunder_wrapped(name))
         {
-            let (before, after) = self
-                .rename
-                .split_once("{key}")
-                .unwrap_or((&self.rename, ""));
+            let (before, after) = split_key(&self.rename);
             name.insert_str(0, before);
             name.push_str(after);
             self.cut(name);
@@ -69,6 +81,32 @@ impl KeyRules {
     }
 }
 
+/// The bytes a valid key is made of: ASCII letters, digits and `_` (one load per byte).
+static KEY_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
+
+/// A rename pattern around its `{key}` (the whole pattern before, when it has none): found
+/// by its `{`, cheaper than a substring search for each renamed key.
+fn split_key(pattern: &str) -> (&str, &str) {
+    let mut from = 0;
+    while let Some(i) = pattern[from..].find('{') {
+        let at = from + i;
+        if let Some(after) = pattern[at..].strip_prefix("{key}") {
+            return (&pattern[..at], after);
+        }
+        from = at + 1;
+    }
+    (pattern, "")
+}
+
 fn is_dunder_wrapped(key: &str) -> bool {
     key.starts_with("__") && key.ends_with("__")
 }
@@ -80,6 +118,14 @@ mod tests {
 
     fn track_rules() -> &'static crate::blueprint::KeyRules {
         &Blueprint::get("pendo").expect("embedded").key_rules["properties"]
+    }
+
+    #[test]
+    fn a_rename_pattern_splits_at_its_key_placeholder() {
+        assert_eq!(super::split_key("custom_{key}"), ("custom_", ""));
+        assert_eq!(super::split_key("{key}_custom"), ("", "_custom"));
+        assert_eq!(super::split_key("a{b}{key}!"), ("a{b}", "!"));
+        assert_eq!(super::split_key("no_placeholder"), ("no_placeholder", ""));
     }
 
     #[test]

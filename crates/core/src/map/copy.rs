@@ -12,7 +12,7 @@ use super::write::IdState;
 use super::write::{Bufs, Writer};
 use crate::event::Event;
 use crate::identity::IdentityLookup;
-use crate::json::write_str;
+use crate::json::{write_str, write_val};
 use crate::tape::{Obj, Val};
 use std::ops::Range;
 
@@ -49,13 +49,36 @@ impl Writer<'_, '_, '_, '_> {
             scratch: keyname,
         };
         let mut w = KeyWriter::begin(&mut kb, opts.keys, obj);
+        // What can apply to this object's keys, worked out once rather than per key.
+        let omits =
+            !opts.omit.is_empty() || opts.omit_used.iter().any(|(i, _)| account_from == Some(*i));
+        let moves = !opts.moves.is_empty();
+        let plain = pr.is_none() && vp.style.is_plain();
+        // Which `@fill` keys the object has, noted while its keys go by (bit i: fill i).
+        let note_fills = !opts.fills.is_empty() && opts.fills.len() <= 64;
+        let mut present = 0u64;
         for (k, v) in obj.iter().flat_map(|o| o.iter()) {
-            if opts.omit.iter().any(|o| &**o == k)
-                || opts
-                    .omit_used
-                    .iter()
-                    .any(|(i, key)| account_from == Some(*i) && &**key == k)
+            if note_fills {
+                present |= fill_bits(&opts.fills, k);
+            }
+            if omits
+                && (opts.omit.iter().any(|o| &**o == k)
+                    || opts
+                        .omit_used
+                        .iter()
+                        .any(|(i, key)| account_from == Some(*i) && &**key == k))
             {
+                continue;
+            }
+            if plain && !moves {
+                if !w.input(&mut kb, k) {
+                    continue;
+                }
+                let vstart = kb.out.len() as u32;
+                write_val(kb.out, v);
+                if fields {
+                    field_spans.push((w.key_span(), vstart..kb.out.len() as u32));
+                }
                 continue;
             }
             let child = pr.and_then(|p| p.child(k));
@@ -107,6 +130,7 @@ impl Writer<'_, '_, '_, '_> {
             sc,
             ids: self.ids,
             now: self.now,
+            present: note_fills.then_some(present),
         };
         fill.keys(
             &mut w,
@@ -122,6 +146,15 @@ impl Writer<'_, '_, '_, '_> {
         }
         n
     }
+}
+
+/// The bits of the `@fill` keys equal to `k`.
+#[inline]
+fn fill_bits(fills: &[(Box<str>, Fill<'_>)], k: &str) -> u64 {
+    fills.iter().enumerate().fold(
+        0,
+        |acc, (i, (key, _))| if **key == *k { acc | 1 << i } else { acc },
+    )
 }
 
 /// True for a value `flatten` spreads over several keys: an object, or an array holding
@@ -141,6 +174,9 @@ struct Filler<'a, 't, 'de> {
     sc: &'a mut Scratch,
     ids: &'a dyn IdentityLookup,
     now: i64,
+    /// Which fill keys the object has (bit i: fill i), when the copy noted them; else they
+    /// are looked up.
+    present: Option<u64>,
 }
 
 impl Filler<'_, '_, '_> {
@@ -154,9 +190,12 @@ impl Filler<'_, '_, '_> {
         style: Style,
         mut fields: Option<&mut Vec<(Range<u32>, Range<u32>)>>,
     ) {
-        let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
-        for (key, fill) in &opts.fills {
-            if has(key) {
+        let has = |i: usize, k: &str| match self.present {
+            Some(bits) => bits >> i & 1 != 0,
+            None => obj.is_some_and(|o| o.get(k).is_some()),
+        };
+        for (i, (key, fill)) in opts.fills.iter().enumerate() {
+            if has(i, key) {
                 continue;
             }
             let vstart;

@@ -141,7 +141,7 @@ impl<'b> Cx<'b, '_> {
                     let Some(k) = self.with_config(&format!("{at}.{k}"), k)? else {
                         continue;
                     };
-                    let mut head = Vec::new();
+                    let mut head = vec![b','];
                     crate::json::write_str(&mut head, &k);
                     head.push(b':');
                     members.push(Member {

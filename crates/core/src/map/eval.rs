@@ -27,6 +27,11 @@ pub(super) fn eval<'v>(
     ids: &dyn IdentityLookup,
     now: i64,
 ) -> Option<V<'v>> {
+    if vp.flags.one
+        && let Some(src) = vp.sources.first()
+    {
+        return source(src, ev, st, sc, ids, now);
+    }
     let mut got = None;
     for src in &vp.sources {
         got = source(src, ev, st, sc, ids, now);

@@ -17,6 +17,9 @@ pub(super) struct KeyWriter<'r> {
     /// Set when some input key needs a new name.
     slow: bool,
     count: usize,
+    /// Index in `taken` of the first key written that was renamed or added (`usize::MAX`:
+    /// none yet).
+    renamed: usize,
     /// Where the key being written starts and ends (for merge fields).
     key: Range<u32>,
 }
@@ -46,36 +49,56 @@ impl<'r> KeyWriter<'r> {
             rules,
             slow,
             count: 0,
+            renamed: usize::MAX,
             key: 0..0,
         }
     }
 
     /// Writes an input key under the rules (renamed with a warning if it must be); false when
     /// the key is left out (its value must not be written).
+    #[inline]
     pub fn input(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
-        let Some(rules) = self.rules.filter(|_| self.slow) else {
-            self.emit(b, key);
-            return true;
-        };
-        let valid = rules.is_valid(key);
-        if valid {
-            b.scratch.clear();
-            b.scratch.push_str(key);
-        } else {
-            rules.rename_into(key, b.scratch);
+        match self.rules {
+            None => {
+                self.emit(b, key);
+                true
+            }
+            // Every input key passed the rules in `begin`: letters, digits and `_`, nothing to
+            // escape.
+            Some(_) if !self.slow => {
+                self.emit_raw(b, key);
+                true
+            }
+            Some(rules) => self.input_renaming(b, rules, key),
         }
-        if self.is_taken(b, b.scratch) {
+    }
+
+    /// [`input`](Self::input) once some key of the object must be renamed.
+    #[inline(never)]
+    fn input_renaming(&mut self, b: &mut KeyBufs<'_>, rules: &KeyRules, key: &str) -> bool {
+        if rules.is_valid(key) {
+            // Input keys are unique among themselves: only a renamed or added key written
+            // before this one can hold its name.
+            if self.is_taken(b, self.renamed, key) {
+                b.warnings.push(Warning::PropertyCollision {
+                    from: key.to_owned(),
+                    to: key.to_owned(),
+                });
+                return false;
+            }
+            self.emit_raw(b, key);
+            return true;
+        }
+        rules.rename_into(key, b.scratch);
+        if self.is_taken(b, 0, b.scratch) {
             b.warnings.push(Warning::PropertyCollision {
                 from: key.to_owned(),
                 to: b.scratch.clone(),
             });
             return false;
         }
-        if valid {
-            self.emit(b, key);
-            return true;
-        }
         let new = b.scratch.clone();
+        self.note_renamed(b);
         self.emit(b, &new);
         b.warnings.push(Warning::PropertyRenamed {
             from: key.to_owned(),
@@ -87,19 +110,31 @@ impl<'r> KeyWriter<'r> {
 
     /// Writes a key the mapping adds (valid by construction), unless that name is taken.
     pub fn added(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
-        if self.slow && self.is_taken(b, key) {
-            return false;
+        if self.slow {
+            if self.is_taken(b, 0, key) {
+                return false;
+            }
+            self.note_renamed(b);
         }
         self.emit(b, key);
         true
     }
 
     /// Keys written while renaming are ASCII letters, digits and `_` (valid or renamed), so
-    /// their bytes in `out` are the key itself, with no escapes.
-    fn is_taken(&self, b: &KeyBufs<'_>, key: &str) -> bool {
+    /// their bytes in `out` are the key itself, with no escapes. Only the keys written from
+    /// the `from`-th on are looked at.
+    fn is_taken(&self, b: &KeyBufs<'_>, from: usize, key: &str) -> bool {
         b.taken
+            .get(from..)
+            .unwrap_or_default()
             .iter()
             .any(|r| &b.out[r.start as usize..r.end as usize] == key.as_bytes())
+    }
+
+    /// The key about to be written is not an input key as it came: valid input keys from now
+    /// on must be compared with it.
+    fn note_renamed(&mut self, b: &KeyBufs<'_>) {
+        self.renamed = self.renamed.min(b.taken.len());
     }
 
     fn emit(&mut self, b: &mut KeyBufs<'_>, key: &str) {
@@ -109,6 +144,25 @@ impl<'r> KeyWriter<'r> {
         self.count += 1;
         let k0 = b.out.len() as u32;
         write_str(b.out, key);
+        let k1 = b.out.len() as u32;
+        if self.slow {
+            b.taken.push(k0 + 1..k1 - 1);
+        }
+        b.out.push(b':');
+        self.key = k0..k1;
+    }
+
+    /// [`emit`](Self::emit) for a key known to need no escapes (one that passed the rules).
+    #[inline]
+    fn emit_raw(&mut self, b: &mut KeyBufs<'_>, key: &str) {
+        if self.count > 0 {
+            b.out.push(b',');
+        }
+        self.count += 1;
+        let k0 = b.out.len() as u32;
+        b.out.push(b'"');
+        b.out.extend_from_slice(key.as_bytes());
+        b.out.push(b'"');
         let k1 = b.out.len() as u32;
         if self.slow {
             b.taken.push(k0 + 1..k1 - 1);

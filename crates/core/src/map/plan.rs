@@ -69,6 +69,29 @@ pub(crate) struct ItemPlan<'b> {
     pub hold_by: Vec<&'b str>,
     /// `require_any`: (keys, reason).
     pub require_any: Option<(Vec<&'b str>, DropReason)>,
+    /// What each member of the root object is to the batch (by member index; empty when the
+    /// root is not an object): worked out here so that writing compares no keys.
+    pub roles: Vec<Role>,
+}
+
+/// What a top-level member of an item is to its request's batch.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Role {
+    /// `merge_into`: its members are the merged fields.
+    pub fields: bool,
+    /// `merge_by`: its value is the merge id.
+    pub merge: bool,
+    /// Its rank in `hold_by`.
+    pub hold: Option<usize>,
+    /// One of `require_any`'s keys.
+    pub any: bool,
+}
+
+impl Role {
+    /// Nothing to record for this member.
+    pub fn is_none(self) -> bool {
+        !self.fields && !self.merge && self.hold.is_none() && !self.any
+    }
 }
 
 /// A node of an item: a literal, an object template, or a directive.
@@ -79,10 +102,11 @@ pub(crate) enum Node<'b> {
     Val(Box<ValuePlan<'b>>),
 }
 
-/// An object template's member: its key, `"key":` ready to copy, and its node.
+/// An object template's member: its key, its head ready to copy, and its node.
 #[derive(Debug)]
 pub(crate) struct Member<'b> {
     pub key: Box<str>,
+    /// `,"key":`: written whole after another member, from the quote for the first.
     pub head: Box<[u8]>,
     pub node: Node<'b>,
 }
@@ -117,6 +141,9 @@ pub(crate) struct Flags {
     pub walk: bool,
     /// One `@path` and nothing else: read and written without evaluation.
     pub simple: bool,
+    /// One source and no transform, value map, `@reject` or default: its value is the
+    /// source's, read without the evaluation loop.
+    pub one: bool,
 }
 
 impl ValuePlan<'_> {
@@ -145,19 +172,21 @@ impl ValuePlan<'_> {
             || !self.obj.is_plain()
             || !self.style.is_plain()
             || private_below;
-        let simple = !walk
-            && self.sources.len() == 1
-            && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
+        let one = self.sources.len() == 1
             && self.fns.is_empty()
             && self.map.is_none()
             && self.reject.is_empty()
-            && self.default.is_none()
+            && self.default.is_none();
+        let simple = !walk
+            && one
+            && matches!(&self.sources[0], Source::Path(_, pr) if pr.act.is_none())
             && self.max_age_days.is_none();
         self.flags = Flags {
             user,
             account,
             walk,
             simple,
+            one,
         };
     }
 }
@@ -436,7 +465,7 @@ fn compile_item<'b>(
     }
     let root = cx.node(&format!("requests.{req}.item"), &item, false)?;
     let batch = spec.batch.as_ref();
-    Ok(ItemPlan {
+    let mut plan = ItemPlan {
         request: index,
         root,
         merge_by: batch.and_then(|b| b.merge_by.as_deref()),
@@ -451,5 +480,24 @@ fn compile_item<'b>(
                 super::directive::reason(&r.reason),
             )
         }),
-    })
+        roles: Vec::new(),
+    };
+    if let Node::Obj(members) = &plan.root {
+        plan.roles = members
+            .iter()
+            .map(|m| {
+                let key = Some(&*m.key);
+                Role {
+                    fields: plan.merge_into == key,
+                    merge: plan.merge_by == key,
+                    hold: plan.hold_by.iter().position(|k| *k == &*m.key),
+                    any: plan
+                        .require_any
+                        .as_ref()
+                        .is_some_and(|(keys, _)| keys.contains(&&*m.key)),
+                }
+            })
+            .collect();
+    }
+    Ok(plan)
 }

@@ -3,7 +3,7 @@
 
 use super::eval::eval;
 use super::path::Got;
-use super::plan::{Action, ItemPlan, NamePlan, Node, Plan, Source, ValuePlan, kind_bit};
+use super::plan::{Action, ItemPlan, NamePlan, Node, Plan, Role, Source, ValuePlan, kind_bit};
 use super::value::{Scratch, V, push_text, put};
 use super::{DropReason, Warning};
 use crate::event::{Event, EventType};
@@ -195,15 +195,17 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         Ok(())
     }
 
-    /// Writes a node; false when it is absent (nothing written).
+    /// Writes a node; false when it is absent (nothing written). Small and inlined: a lone
+    /// `@path` or a literal costs no call, a directive is evaluated out of line.
+    #[inline]
     fn node(&mut self, n: &Node<'_>, fields: bool) -> Result<bool, DropReason> {
         match n {
+            Node::Val(vp) if vp.flags.simple && !fields => Ok(self.simple(vp)),
             Node::Lit(raw) => {
                 self.b.out.extend_from_slice(raw);
                 Ok(true)
             }
             Node::Obj(members) => self.object(members, None),
-            Node::Val(vp) if vp.flags.simple && !fields => Ok(self.simple(vp)),
             Node::Val(vp) => self.value(vp, fields),
         }
     }
@@ -218,42 +220,42 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         let mark = self.b.out.len();
         self.b.out.push(b'{');
         let mut count = 0;
-        for m in members {
+        for (i, m) in members.iter().enumerate() {
             let before = self.b.out.len();
-            if count > 0 {
-                self.b.out.push(b',');
-            }
-            self.b.out.extend_from_slice(&m.head);
+            let head = if count > 0 { &m.head[..] } else { &m.head[1..] };
+            self.b.out.extend_from_slice(head);
             let vstart = self.b.out.len();
-            let fields = top
-                .as_ref()
-                .is_some_and(|(it, _)| it.merge_into == Some(&*m.key));
+            let role = match &top {
+                Some((it, _)) => it.roles.get(i).copied().unwrap_or_default(),
+                None => Role::default(),
+            };
             let recorded = self.b.fields.len();
-            if self.node(&m.node, fields)? {
-                count += 1;
-                // An object copied from the event records its fields as it goes; one built from
-                // a template or a transform (a literal object, `flatten`) is read back.
-                if fields && self.b.fields.len() == recorded {
-                    members_of(&self.b.out, vstart, &mut self.b.fields);
-                }
-                if let Some((it, cap)) = top.as_mut() {
-                    if it.merge_by == Some(&*m.key) {
-                        cap.merge = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
-                    }
-                    if let Some(rank) = it.hold_by.iter().position(|k| *k == &*m.key)
-                        && cap.hold_rank.is_none_or(|r| rank < r)
-                    {
-                        cap.hold_rank = Some(rank);
-                        cap.hold = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
-                    }
-                    if let Some((keys, _)) = &it.require_any
-                        && keys.contains(&&*m.key)
-                    {
-                        cap.any = true;
-                    }
-                }
-            } else {
+            if !self.node(&m.node, role.fields)? {
                 self.b.out.truncate(before);
+                continue;
+            }
+            count += 1;
+            if role.is_none() {
+                continue;
+            }
+            // An object copied from the event records its fields as it goes; one built from
+            // a template or a transform (a literal object, `flatten`) is read back.
+            if role.fields && self.b.fields.len() == recorded {
+                members_of(&self.b.out, vstart, &mut self.b.fields);
+            }
+            if let Some((_, cap)) = top.as_mut() {
+                if role.merge {
+                    cap.merge = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
+                }
+                if let Some(rank) = role.hold
+                    && cap.hold_rank.is_none_or(|r| rank < r)
+                {
+                    cap.hold_rank = Some(rank);
+                    cap.hold = Some(capture(&self.b.out[vstart..], &mut self.b.ids));
+                }
+                if role.any {
+                    cap.any = true;
+                }
             }
         }
         if count == 0 {
@@ -265,6 +267,7 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
     }
 
     /// A directive.
+    #[inline(never)]
     fn value(&mut self, vp: &ValuePlan<'_>, fields: bool) -> Result<bool, DropReason> {
         self.identity_for(vp)?;
         let start = self.b.out.len();
