@@ -144,7 +144,7 @@ impl Worker {
                     tracing::warn!(integration = %self.cfg.integration_id, %code, "integration paused; its events are held");
                 }
                 self.paused = Some(code);
-                self.next_probe = Some(now + self.cfg.probe_interval);
+                self.next_probe = Some(policy::after(now, self.cfg.probe_interval));
                 let s = &shared;
                 self.emit(
                     &req.pieces,
@@ -196,11 +196,11 @@ impl Worker {
             self.rate = (self.rate / 2).max(1);
             self.limiter = limiter(self.rate);
             self.rate_changed = now;
-            let hold = now + not_before.unwrap_or(Duration::from_secs(1));
+            let hold = policy::after(now, not_before.unwrap_or(Duration::from_secs(1)));
             self.hold_until = Some(self.hold_until.map_or(hold, |h| h.max(hold)));
         }
         if probe {
-            self.next_probe = Some(now + self.cfg.probe_interval);
+            self.next_probe = Some(policy::after(now, self.cfg.probe_interval));
         }
         let policy = self.cfg.retry;
         let too_old = now.duration_since(req.first_at) >= policy.max_age;
@@ -230,7 +230,7 @@ impl Worker {
             &[],
         );
         req.attempts = shared.attempt;
-        self.later(now + delay, req);
+        self.later(policy::after(now, delay), req);
     }
 
     /// Halves: each half its own request, first half first; a single item dead-letters.
@@ -310,7 +310,7 @@ impl Worker {
         if !waiting.is_empty() {
             let why = Some(format!("delayed: {reason}"));
             self.emit(&waiting, shared, OutcomeKind::Retrying, why, None, &[]);
-            let until = now + delay;
+            let until = policy::after(now, delay);
             let mut alone = Vec::new();
             for p in waiting {
                 match p.hold.clone() {

@@ -101,6 +101,7 @@ pub(crate) async fn send(
     headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
     timeout: Duration,
+    retry_cap: Duration,
 ) -> Result<Answer, NoAnswer> {
     let mut req = Request::builder()
         .method(method)
@@ -125,6 +126,7 @@ pub(crate) async fn send(
             resp.headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok()),
+            retry_cap,
         );
         let body = read_capped(resp.into_body(), MAX_ANSWER_BYTES).await?;
         Ok(Answer {
@@ -185,6 +187,7 @@ mod tests {
             &[auth],
             Bytes::from_static(b"{}"),
             Duration::from_secs(20),
+            Duration::from_secs(3600),
         )
         .await
         .expect("the status and the start of the body, not a timeout");

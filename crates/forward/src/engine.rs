@@ -59,6 +59,7 @@ impl Engine {
             &target.headers,
             body,
             config.timeout,
+            config.retry.cap,
         )
         .await
         .map(|a| (a.status, a.body))

@@ -3,7 +3,7 @@
 
 use crate::config::RetryPolicy;
 use signal_core::response::{self, Decision, ResponseRule};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What an answer means: the target's response rules (first match wins); when none matches,
 /// a 4xx (other than 408 and 429) the blueprint's troubleshooting table marks as pausing
@@ -40,9 +40,23 @@ pub(crate) fn backoff(policy: &RetryPolicy, attempt: u32, unit: f64) -> Duration
     exp.mul_f64(unit.clamp(0.0, 1.0))
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and read as absent).
-pub(crate) fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and read as absent), capped
+/// at `cap` (the retry policy's cap): a vendor asking for days, or for `u64::MAX` seconds,
+/// holds an integration no longer than its own backoff ever would.
+pub(crate) fn retry_after(value: Option<&str>, cap: Duration) -> Option<Duration> {
+    value?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s).min(cap))
+}
+
+/// `now + d`, never panicking: a sum past what an `Instant` holds is a year from now instead.
+pub(crate) fn after(now: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(365 * 86_400);
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(d))
+        .unwrap_or(now)
 }
 
 /// A small, fast PRNG for jitter (splitmix64).
@@ -126,9 +140,26 @@ mod tests {
 
     #[test]
     fn retry_after_reads_seconds() {
-        assert_eq!(retry_after(Some("2")), Some(Duration::from_secs(2)));
-        assert_eq!(retry_after(Some(" 120 ")), Some(Duration::from_secs(120)));
-        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
-        assert_eq!(retry_after(None), None);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(retry_after(Some("2"), hour), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(Some(" 120 "), hour),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT"), hour),
+            None
+        );
+        assert_eq!(retry_after(None, hour), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_the_retry_policy_cap() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(retry_after(Some("172800"), hour), Some(hour));
+        assert_eq!(retry_after(Some("18446744073709551615"), hour), Some(hour));
+        let now = Instant::now();
+        assert!(after(now, Duration::MAX) > now);
+        assert_eq!(after(now, hour), now + hour);
     }
 }

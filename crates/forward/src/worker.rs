@@ -370,10 +370,11 @@ impl Worker {
         let client = self.client.clone();
         let (method, url, headers) = (t.method.clone(), t.url.clone(), t.headers.clone());
         let body = t.body(&req.pieces);
-        let timeout = self.cfg.timeout;
+        let (timeout, cap) = (self.cfg.timeout, self.cfg.retry.cap);
         self.inflight.spawn(async move {
             let start = Instant::now();
-            let answer = client::send(&client, method, &url, &headers, body.clone(), timeout).await;
+            let answer =
+                client::send(&client, method, &url, &headers, body.clone(), timeout, cap).await;
             Done {
                 req,
                 body,

@@ -347,7 +347,10 @@ async fn a_429_with_retry_after_holds_every_request_of_the_integration() {
         ..FaultPlan::default()
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(config("i", &sim.base_url(), "ik"), tx);
+    let mut cfg = config("i", &sim.base_url(), "ik");
+    // Retry-After is honoured up to the retry policy's cap; 2 s is within this one.
+    cfg.retry.cap = Duration::from_secs(5);
+    let integration = Engine::new().start(cfg, tx);
     integration.deliver(track(0));
     // The 429 comes back as a retrying outcome.
     let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())

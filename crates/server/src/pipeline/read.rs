@@ -211,8 +211,16 @@ impl ReadLoop {
             dead: None,
         };
         lock(&self.reading).hold(record.seq, flight);
+        let mut refused = 0usize;
         for job in jobs {
-            self.integration.deliver(job);
+            refused += usize::from(!self.integration.deliver(job));
+        }
+        if refused > 0 {
+            tracing::warn!(
+                seq = record.seq,
+                refused,
+                "the integration's delivery task is gone: events not handed over"
+            );
         }
     }
 }

