@@ -270,9 +270,11 @@ impl Worker {
         {
             wake = wake.min(first);
         }
+        // Only deadlines ahead count: a probe time already past (a probe is not sent while a
+        // retry waits) would otherwise turn the sleep off and leave due timers unserved.
         if self.paused.is_some()
             && !self.probing
-            && let Some(p) = self.next_probe
+            && let Some(p) = self.next_probe.filter(|p| *p > now)
         {
             wake = wake.min(p);
         }

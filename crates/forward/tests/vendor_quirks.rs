@@ -80,3 +80,29 @@ async fn a_days_long_retry_after_on_a_429_holds_no_longer_than_the_retry_cap() {
     let got = finals(&mut rx, 3, Duration::from_secs(3)).await;
     assert_eq!(ids(&got, OutcomeKind::Delivered).len(), 3, "{got:?}");
 }
+
+/// Paused; the probe is answered 503 and its retry is due after the next probe time: with no
+/// new event arriving, the retry is still sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_due_while_paused_is_sent_without_a_new_event() {
+    let vendor = Vendor::start(|_, n| match n {
+        0 => (401, Vec::new(), String::new()),
+        1 => (503, Vec::new(), String::new()),
+        _ => ok("{}"),
+    })
+    .await;
+    let mut cfg = config(&vendor, plain_request(), plain_rules(), json!({"k": "s"}));
+    cfg.probe_interval = Duration::from_millis(50);
+    cfg.retry.base = Duration::from_millis(1500);
+    cfg.retry.cap = Duration::from_millis(1500);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    integration.deliver(job(0, 0, json!({"n": 0}), None));
+    let got = finals(&mut rx, 1, Duration::from_secs(6)).await;
+    let seen = vendor.seen().len();
+    assert_eq!(
+        ids(&got, OutcomeKind::Delivered).len(),
+        1,
+        "never delivered; vendor saw {seen} requests"
+    );
+}
