@@ -2,7 +2,7 @@
 //! the rule's warnings), retried (backoff, `Retry-After`, a throttle halving the rate), the
 //! integration paused (the request held, a diagnosis shown), dead-lettered, split in halves,
 //! dropped, or partial (the named items dead-lettered with the answer, the delayed ones held
-//! by their hold id, the rest sent again at once, at most `max_partial` times).
+//! by their hold id, the rest sent again at once, at most `max_partial` times, then retried).
 
 use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorResponse};
 use crate::policy;
@@ -176,7 +176,8 @@ impl Worker {
             } => {
                 let d = diagnosis.and_then(|c| self.diagnosis(&c));
                 let delay = Duration::from_secs(delay_s);
-                self.partial(req, &shared, &reason, (&dead, &delayed, delay), d, now);
+                let plan = (&dead[..], &delayed[..], delay, retry_after);
+                self.partial(req, &shared, &reason, plan, d, now);
             }
         }
     }
@@ -263,13 +264,15 @@ impl Worker {
         self.ready.push_front(first);
     }
 
-    /// Dead-letters `dead`, holds `delayed` (by hold id, or alone), sends the rest at once.
+    /// Dead-letters `dead`, holds `delayed` (by hold id, or alone), sends the rest at once;
+    /// past `max_partial` rounds the rest is retried as a failed request is (backoff,
+    /// `Retry-After`, `max_attempts`, `max_age`).
     fn partial(
         &mut self,
         req: Req,
         shared: &Shared,
         reason: &str,
-        (dead, delayed, delay): (&[usize], &[usize], Duration),
+        (dead, delayed, delay, not_before): (&[usize], &[usize], Duration, Option<Duration>),
         diagnosis: Option<Diagnosis>,
         now: Instant,
     ) {
@@ -330,8 +333,16 @@ impl Worker {
             return;
         }
         if partials + 1 > self.cfg.max_partial {
-            let why = Some(format!("partial_limit: {reason}"));
-            self.emit(&rest, shared, OutcomeKind::DeadLettered, why, None, &[]);
+            // The rest was never rejected: it waits and counts an attempt, like any retry.
+            let req = Req {
+                target,
+                pieces: rest,
+                attempts,
+                partials,
+                first_at,
+            };
+            let why = format!("partial_limit: {reason}");
+            self.retry(req, shared, why, false, not_before, false, now);
             return;
         }
         let why = Some(format!("partial: {reason}"));

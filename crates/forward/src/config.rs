@@ -56,7 +56,7 @@ pub struct ForwardConfig {
     /// How often a paused integration tries one held request.
     pub probe_interval: Duration,
     /// How many times one request may come back `partial` (some items dead-lettered or
-    /// delayed, the rest sent again) before the rest is dead-lettered.
+    /// delayed, the rest sent again at once) before the rest goes through the retry policy.
     pub max_partial: u32,
 }
 

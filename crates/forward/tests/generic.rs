@@ -389,10 +389,23 @@ async fn a_request_goes_partial_a_bounded_number_of_times_and_warnings_come_from
         .map(|o| (o.id, o.reason.clone().unwrap_or_default()))
         .collect();
     assert_eq!(reasons.len(), 4, "{got:?}");
-    for id in [0, 1, 2] {
+    for id in [0, 1, 2, 3] {
         assert_eq!(reasons[&id], "vendor_rejected: status_400");
     }
-    assert_eq!(reasons[&3], "partial_limit: status_400");
+    // Past max_partial (2) rounds, event 3 (never rejected until then) went through the retry
+    // policy; sent again alone, the vendor silenced it too.
+    assert!(
+        got.iter().any(|o| o.id == 3
+            && o.kind == OutcomeKind::Retrying
+            && o.reason.as_deref() == Some("partial_limit: status_400")),
+        "{got:?}"
+    );
+    let sent = vendor
+        .seen()
+        .iter()
+        .filter(|s| s.uri.starts_with("/2/"))
+        .count();
+    assert_eq!(sent, 4, "three partial rounds, one retry");
     let delivered: Vec<&Outcome> = got
         .iter()
         .filter(|o| o.kind == OutcomeKind::Delivered)

@@ -106,3 +106,42 @@ async fn a_retry_due_while_paused_is_sent_without_a_new_event() {
         "never delivered; vendor saw {seen} requests"
     );
 }
+
+/// Per-user 429s naming a different user's event each round: once `max_partial` (3) rounds
+/// are used up, the events of users never throttled are still delivered, not dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_never_throttled_are_delivered_after_max_partial_rounds() {
+    let vendor = Vendor::start(|s, _| {
+        let first = events(s)
+            .first()
+            .and_then(|e| e["user_id"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        // The vendor throttles whoever is first in the batch if it is one of u-0..u-3.
+        if ["u-0", "u-1", "u-2", "u-3"].contains(&first.as_str()) {
+            let body = json!({"code": 429, "error": "Too many requests for some devices and users",
+                              "throttled_events": [0]});
+            (429, Vec::new(), body.to_string())
+        } else {
+            ok(r#"{"code":200}"#)
+        }
+    })
+    .await;
+    let cfg = config(
+        &vendor,
+        amplitude_request(10, 50),
+        amplitude_rules(30),
+        json!({"api_key": AMPLITUDE_KEY}),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    for n in 0..6u64 {
+        let u = format!("u-{n}");
+        integration.deliver(job(n, 0, json!({"user_id": u}), Some(&u)));
+    }
+    let got = finals(&mut rx, 2, Duration::from_secs(5)).await;
+    assert!(
+        ids(&got, OutcomeKind::DeadLettered).is_empty(),
+        "dead-lettered: {got:?}"
+    );
+    assert_eq!(ids(&got, OutcomeKind::Delivered), [4, 5].into(), "{got:?}");
+}
