@@ -339,9 +339,18 @@ impl Worker {
             self.limiter = limiter(self.rate);
             self.rate_changed = Instant::now();
         }
-        self.targets = Prepared::all(&cfg);
-        if self.batchers.len() != self.targets.len() {
-            // Another set of requests: what was batching goes to the same index, if it exists.
+        let targets = Prepared::all(&cfg);
+        let shape = |t: &Prepared| (t.limits.is_some(), t.merge.clone());
+        let reshaped = self.targets.len() != targets.len()
+            || self
+                .targets
+                .iter()
+                .zip(&targets)
+                .any(|(a, b)| shape(a) != shape(b));
+        self.targets = targets;
+        if reshaped {
+            // Another set of requests, or one batched or merged otherwise: what was batching
+            // goes to the same index (into its new batch, or alone), if it exists.
             let now = Instant::now();
             let old = std::mem::replace(&mut self.batchers, batchers(&self.targets));
             for (t, b) in old.into_iter().enumerate() {

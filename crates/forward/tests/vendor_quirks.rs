@@ -145,3 +145,31 @@ async fn events_never_throttled_are_delivered_after_max_partial_rounds() {
     );
     assert_eq!(ids(&got, OutcomeKind::Delivered), [4, 5].into(), "{got:?}");
 }
+
+/// An update that keeps the number of requests but makes a batched one unbatched: events
+/// after it are still sent and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_making_a_batched_request_unbatched_still_delivers() {
+    let vendor = Vendor::start(|_, _| ok("{}")).await;
+    let key = json!({"api_key": AMPLITUDE_KEY});
+    let cfg = config(
+        &vendor,
+        amplitude_request(10, 20),
+        amplitude_rules(30),
+        key.clone(),
+    );
+    let unbatched = json!({"events": {"url": "{region.base}/2/httpapi",
+        "auth": {"body": {"api_key": "{config.api_key}"}}, "item": {}, "response": "amplitude_v2"}});
+    let cfg2 = config(&vendor, unbatched, amplitude_rules(30), key);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let integration = Engine::new().start(cfg, tx);
+    integration.update(cfg2);
+    integration.deliver(job(0, 0, json!({"n": 0}), None));
+    let got = finals(&mut rx, 1, Duration::from_secs(2)).await;
+    let seen = vendor.seen().len();
+    assert_eq!(
+        ids(&got, OutcomeKind::Delivered).len(),
+        1,
+        "stranded; vendor saw {seen}"
+    );
+}
