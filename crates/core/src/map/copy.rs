@@ -131,6 +131,7 @@ impl Writer<'_, '_, '_, '_> {
             ids: self.ids,
             now: self.now,
             present: note_fills.then_some(present),
+            pr,
         };
         fill.keys(
             &mut w,
@@ -177,6 +178,8 @@ struct Filler<'a, 't, 'de> {
     /// Which fill keys the object has (bit i: fill i), when the copy noted them; else they
     /// are looked up.
     present: Option<u64>,
+    /// The privacy rules below the copied object: a sibling filled from keeps its own.
+    pr: Option<&'a Priv>,
 }
 
 impl Filler<'_, '_, '_> {
@@ -207,6 +210,10 @@ impl Filler<'_, '_, '_> {
                     else {
                         continue;
                     };
+                    let cp = self.pr.and_then(|p| p.child(from));
+                    if cp.is_some_and(|c| c.act == Some(Act::Remove)) {
+                        continue;
+                    }
                     if style.flatten && needs_flat(v) {
                         let mut prefix = String::from(&**key);
                         let mut tmp = String::new();
@@ -217,14 +224,14 @@ impl Filler<'_, '_, '_> {
                             style,
                             tmp: &mut tmp,
                         }
-                        .member(&mut prefix, v, None);
+                        .member(&mut prefix, v, cp);
                         continue;
                     }
                     if !w.added(kb, key) {
                         continue;
                     }
                     vstart = kb.out.len() as u32;
-                    write_styled(kb.out, v, style);
+                    write_private(kb.out, v, cp, &mut self.sc.next, style);
                 }
                 Fill::Value(fvp) => {
                     let Some(v) = eval(fvp, self.ev, self.st, self.sc, self.ids, self.now) else {
