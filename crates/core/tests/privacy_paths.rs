@@ -85,3 +85,39 @@ fn sha256_hex(s: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[test]
+fn a_removed_anonymous_id_does_not_become_the_user() {
+    let ev = r#"{"type":"track","event":"e","anonymousId":"SECRETANON"}"#;
+    let remove = json!({"remove": ["anonymousId"]});
+    for (vendor, config) in [
+        ("pendo", pendo(remove.clone())),
+        (
+            "heap",
+            json!({"app_id": "1", "anonymous_users": "identity", "privacy": remove}),
+        ),
+        (
+            "heap",
+            json!({"app_id": "1", "anonymous_users": "user_id_hash", "privacy": remove}),
+        ),
+    ] {
+        let out = run(vendor, config, ev);
+        assert_eq!(
+            out,
+            ["dropped anonymous"],
+            "{vendor}: a removed anonymousId was sent as the user"
+        );
+    }
+    // A known user still goes, without the removed anonymous id.
+    let out = run(
+        "pendo",
+        pendo(json!({"remove": ["anonymousId"]})),
+        r#"{"type":"track","event":"e","userId":"u1","anonymousId":"SECRETANON"}"#,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].contains("\"u1\"") && !out[0].contains("SECRETANON"),
+        "{}",
+        out[0]
+    );
+}
