@@ -121,3 +121,25 @@ fn a_removed_anonymous_id_does_not_become_the_user() {
         out[0]
     );
 }
+
+#[test]
+fn a_coalesced_object_uses_the_rules_of_the_source_it_came_from() {
+    // Pendo's identify values read `traits`, else `context.traits`.
+    let out = run(
+        "pendo",
+        pendo(json!({"hash": ["traits.email", "context.traits.phone"]})),
+        r#"{"type":"identify","userId":"u1","context":{"traits":{"email":"e@x.com","phone":"SECRET-555"}}}"#,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        !out[0].contains("SECRET-555"),
+        "context.traits.phone not hashed: {}",
+        out[0]
+    );
+    assert!(out[0].contains(&sha256_hex("SECRET-555")), "{}", out[0]);
+    assert!(
+        out[0].contains("e@x.com"),
+        "no rule names context.traits.email: {}",
+        out[0]
+    );
+}

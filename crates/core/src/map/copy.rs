@@ -21,14 +21,16 @@ impl Writer<'_, '_, '_, '_> {
     pub(super) fn copy_object(
         &mut self,
         obj: Option<Obj<'_, '_>>,
+        src: usize,
         vp: &ValuePlan<'_>,
         fields: bool,
     ) -> usize {
         let opts: &ObjOpts<'_> = &vp.obj;
-        let pr = vp.sources.iter().find_map(|s| match s {
-            Source::Path(_, pr) if !pr.below.is_empty() => Some(pr),
+        // The rules of the source the object was read from, not of another one.
+        let pr = match vp.sources.get(src) {
+            Some(Source::Path(_, pr)) if !pr.below.is_empty() => Some(pr),
             _ => None,
-        });
+        };
         let mark = self.b.out.len();
         let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
         let account_from = self.b.st.account_done.flatten();
