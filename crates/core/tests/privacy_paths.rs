@@ -143,3 +143,26 @@ fn a_coalesced_object_uses_the_rules_of_the_source_it_came_from() {
         out[0]
     );
 }
+
+#[test]
+fn a_removed_path_in_a_template_is_not_sent() {
+    let out = run(
+        "amplitude",
+        json!({"api_key": "a", "privacy": {"remove": ["name"]}}),
+        r#"{"type":"page","userId":"user-1","name":"SECRET-PAGE"}"#,
+    );
+    assert!(
+        out.iter().all(|b| !b.contains("SECRET-PAGE")),
+        "removed `name` sent: {out:?}"
+    );
+    let out = run(
+        "amplitude",
+        json!({"api_key": "a", "group_type": "org", "privacy": {"remove": ["messageId"]}}),
+        r#"{"type":"group","userId":"user-1","groupId":"g-1","messageId":"SECRET-MID","traits":{"a":1}}"#,
+    );
+    assert!(!out.is_empty() && !out[0].starts_with("dropped"), "{out:?}");
+    assert!(
+        out.iter().all(|b| !b.contains("SECRET-MID")),
+        "removed messageId sent: {out:?}"
+    );
+}

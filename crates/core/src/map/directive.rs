@@ -241,7 +241,14 @@ impl<'b> Cx<'b, '_> {
             }
             "@template" => {
                 let text = v.as_str().ok_or_else(|| invalid(at, "a template string"))?;
-                out.push(Source::Template(self.template(at, text)?));
+                let parts = self.template(at, text)?;
+                // A removed path reads as absent, and a template with an absent part is absent.
+                let removed = parts.iter().any(
+                    |p| matches!(p, Part::Path(_, pr) if pr.act == Some(privacy::Act::Remove)),
+                );
+                if !removed {
+                    out.push(Source::Template(parts));
+                }
             }
             "@identity" => out.push(match v.as_str() {
                 Some("user") => Source::User,
