@@ -166,3 +166,32 @@ fn a_removed_path_in_a_template_is_not_sent() {
         "removed messageId sent: {out:?}"
     );
 }
+
+#[test]
+fn a_hashed_object_copied_key_by_key_has_every_value_hashed() {
+    let out = run(
+        "pendo",
+        pendo(json!({"hash": ["traits"]})),
+        r#"{"type":"identify","userId":"u1","traits":{"email":"SECRET@x.com"}}"#,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        !out[0].contains("SECRET@x.com"),
+        "hashed `traits` sent in clear: {}",
+        out[0]
+    );
+    assert!(out[0].contains(&sha256_hex("SECRET@x.com")), "{}", out[0]);
+    let heap = run(
+        "heap",
+        json!({"app_id": "1", "privacy": {"hash": ["properties"]}}),
+        r#"{"type":"track","event":"e","userId":"u1","properties":{"plan":"SECRET-PLAN","n":{"x":"SECRET-X"}}}"#,
+    );
+    assert!(
+        heap.iter().all(|b| !b.contains("SECRET")),
+        "hashed `properties` sent in clear: {heap:?}"
+    );
+    assert!(
+        heap.iter().any(|b| b.contains(&sha256_hex("SECRET-PLAN"))),
+        "{heap:?}"
+    );
+}

@@ -28,7 +28,9 @@ impl Writer<'_, '_, '_, '_> {
         let opts: &ObjOpts<'_> = &vp.obj;
         // The rules of the source the object was read from, not of another one.
         let pr = match vp.sources.get(src) {
-            Some(Source::Path(_, pr)) if !pr.below.is_empty() => Some(pr),
+            Some(Source::Path(_, pr)) if !pr.below.is_empty() || pr.act == Some(Act::Hash) => {
+                Some(pr)
+            }
             _ => None,
         };
         let mark = self.b.out.len();
