@@ -56,3 +56,44 @@ fn merge_rules_that_cannot_merge_fail_to_load() {
         BlueprintRule::UnknownItemKey("nope".into()).to_string()
     );
 }
+
+#[test]
+fn an_envelope_without_exactly_one_items_place_fails_to_load() {
+    let (path, _) = load_with(|v| {
+        v["requests"]["visitors"]["envelope"] =
+            json!({"a": {"@items": true}, "b": {"@items": true}});
+    });
+    assert_eq!(path, "requests.visitors.envelope", "two @items");
+    let (path, _) = load_with(|v| v["requests"]["visitors"]["envelope"] = json!({"a": 1}));
+    assert_eq!(path, "requests.visitors.envelope", "no @items");
+}
+
+#[test]
+fn an_unknown_config_field_in_url_or_auth_fails_to_load() {
+    let (path, rule) =
+        load_with(|v| v["requests"]["track"]["url"] = json!("{region.base}/{config.nope}"));
+    assert_eq!(path, "requests.track.url");
+    assert_eq!(
+        rule,
+        BlueprintRule::UnknownConfigField("nope".into()).to_string()
+    );
+    let (path, rule) =
+        load_with(|v| v["requests"]["track"]["auth"] = json!({"header": {"x": "{config.nope}"}}));
+    assert_eq!(path, "requests.track.auth");
+    assert_eq!(
+        rule,
+        BlueprintRule::UnknownConfigField("nope".into()).to_string()
+    );
+}
+
+#[test]
+fn a_secret_config_field_cannot_go_into_an_item() {
+    // integration_key is Pendo's secret: it belongs in the auth header, never in event data.
+    let (path, _) =
+        load_with(|v| v["requests"]["track"]["item"]["x"] = json!({"@config": "integration_key"}));
+    assert_eq!(path, "requests.track.item.x.@config");
+    let (path, _) = load_with(|v| {
+        v["requests"]["track"]["item"]["x"] = json!({"@template": "k={config.integration_key}"});
+    });
+    assert_eq!(path, "requests.track.item.x.@template");
+}

@@ -99,6 +99,17 @@ impl<'b> Cx<'b, '_> {
             .filter(|v| !v.is_null()))
     }
 
+    /// A secret config field (an api key) is for the auth, never for an item's data.
+    fn not_secret(&self, at: &str, field: &str) -> Result<(), Fault> {
+        if self.bp.field(field).is_some_and(|f| f.secret) {
+            return Err(invalid(
+                at,
+                "a secret config field cannot go into an item (it would reach the vendor's event data)",
+            ));
+        }
+        Ok(())
+    }
+
     /// A key or transform name with `{config.<field>}` or `{config.<field>|<default>}` parts,
     /// filled in from the config; `None` when a part's field is unset and has no default.
     /// Checking a blueprint (no config), a part is its default, or the field's name.
@@ -235,6 +246,7 @@ impl<'b> Cx<'b, '_> {
                 let field = v
                     .as_str()
                     .ok_or_else(|| invalid(at, "a config field's key"))?;
+                self.not_secret(at, field)?;
                 if let Some(val) = self.config_value(at, field)? {
                     out.push(Source::Lit(lit(&Tpl::from(val))));
                 }
@@ -277,6 +289,7 @@ impl<'b> Cx<'b, '_> {
             }
             let name = &rest[open + 1..open + close];
             if let Some(field) = name.strip_prefix("config.") {
+                self.not_secret(at, field)?;
                 let v = self.config_value(at, field)?;
                 let s = match v {
                     Some(Value::String(s)) => s.clone(),
