@@ -53,6 +53,9 @@ impl Writer<'_, '_, '_, '_> {
             scratch: keyname,
         };
         let mut w = KeyWriter::begin(&mut kb, opts.keys, obj);
+        if vp.style.flatten {
+            w.track_dotted();
+        }
         // What can apply to this object's keys, worked out once rather than per key.
         let omits =
             !opts.omit.is_empty() || opts.omit_used.iter().any(|(i, _)| account_from == Some(*i));
