@@ -292,61 +292,6 @@ pub(crate) fn kind_bit(t: EventType) -> u8 {
     1 << (EventType::ALL.iter().position(|k| *k == t).unwrap_or(0) as u8)
 }
 
-/// A batch's `merge_by` and `merge_into`: both or neither, each naming a key of the item, the
-/// `merge_into` one an object (what merges is its members).
-fn merge_rules(name: &str, b: &crate::request::Batch, item: &Tpl) -> Result<(), Fault> {
-    let at = |k: &str| format!("requests.{name}.batch.{k}");
-    let into = match (&b.merge_by, &b.merge_into) {
-        (None, None) => return Ok(()),
-        (Some(_), None) => {
-            return Err(fault(
-                &at("merge_into"),
-                BlueprintRule::Invalid(
-                    "merge_by needs merge_into: the item key whose object merges",
-                ),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(fault(
-                &at("merge_by"),
-                BlueprintRule::Invalid("merge_into needs merge_by: the item key merged by"),
-            ));
-        }
-        (Some(by), Some(into)) => {
-            if item.get(by).is_none() {
-                return Err(fault(
-                    &at("merge_by"),
-                    BlueprintRule::UnknownItemKey(by.clone()),
-                ));
-            }
-            into
-        }
-    };
-    let Some(v) = item.get(into) else {
-        return Err(fault(
-            &at("merge_into"),
-            BlueprintRule::UnknownItemKey(into.clone()),
-        ));
-    };
-    let object = match v {
-        Tpl::Obj(m) if m.iter().any(|(k, _)| k.starts_with('@')) => !m.iter().any(|(k, _)| {
-            matches!(
-                k.as_str(),
-                "@identity" | "@template" | "@event_name" | "@now" | "@link"
-            )
-        }),
-        Tpl::Obj(_) => true,
-        _ => false,
-    };
-    if !object {
-        return Err(fault(
-            &at("merge_into"),
-            BlueprintRule::Invalid("merge_into must name an item key whose value is an object"),
-        ));
-    }
-    Ok(())
-}
-
 /// Compiles `bp` for an integration with `config` (`None`: only checking the blueprint).
 pub(crate) fn compile<'b>(
     bp: &'b Blueprint,
@@ -387,9 +332,6 @@ pub(crate) fn compile<'b>(
                     BlueprintRule::UnknownItemKey(key.clone()),
                 ));
             }
-        }
-        if let Some(b) = &spec.batch {
-            merge_rules(name, b, &item)?;
         }
     }
     let mut rows = Vec::new();
