@@ -120,7 +120,7 @@ impl Writer<'_, '_, '_, '_> {
             }
             let ok = match moved {
                 Some((to, _)) => w.added(&mut kb, to),
-                None => w.input(&mut kb, k),
+                None => !(vp.style.flatten && w.dotted_taken(&mut kb, k)) && w.input(&mut kb, k),
             };
             if !ok {
                 continue;

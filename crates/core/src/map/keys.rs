@@ -63,9 +63,10 @@ impl<'r> KeyWriter<'r> {
         self.dotted = true;
     }
 
-    /// True (with a warning) when flattening and `key` was written already.
+    /// True (with a warning) when flattening and `key` was written already. `added` checks it;
+    /// the caller checks an input key (so the unflattened fast path pays nothing).
     #[inline]
-    fn dotted_taken(&self, b: &mut KeyBufs<'_>, key: &str) -> bool {
+    pub fn dotted_taken(&self, b: &mut KeyBufs<'_>, key: &str) -> bool {
         if self.dotted && key.contains('.') && self.is_taken(b, 0, key) {
             b.warnings.push(Warning::PropertyCollision {
                 from: key.to_owned(),
@@ -80,9 +81,6 @@ impl<'r> KeyWriter<'r> {
     /// the key is left out (its value must not be written).
     #[inline]
     pub fn input(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
-        if self.dotted_taken(b, key) {
-            return false;
-        }
         match self.rules {
             None => {
                 self.emit(b, key);
