@@ -51,7 +51,7 @@ fn body(line: &str) -> Value {
 
 #[test]
 fn a_track_item_is_written_from_its_directives_and_transforms_in_file_order() {
-    let mut m = mapper(acme(), json!({"api_key": "k1"}));
+    let mut m = mapper(acme(), json!({"api_key": "k1", "tenant": "k1"}));
     let out = run(
         &mut m,
         &MemoryIdentity::new(),

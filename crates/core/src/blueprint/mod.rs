@@ -9,6 +9,7 @@
 //! and checks every directive by compiling the write plan once.
 
 mod error;
+mod request_check;
 mod rules;
 mod tables;
 pub(crate) mod template;
@@ -172,6 +173,7 @@ impl Blueprint {
                 ));
             }
         }
+        request_check::check(&bp, &tree).map_err(|(path, rule)| err(path, rule))?;
         crate::map::check(&bp).map_err(|(path, rule)| err(path, rule))?;
         Ok(bp)
     }

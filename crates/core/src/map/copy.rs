@@ -21,14 +21,18 @@ impl Writer<'_, '_, '_, '_> {
     pub(super) fn copy_object(
         &mut self,
         obj: Option<Obj<'_, '_>>,
+        src: usize,
         vp: &ValuePlan<'_>,
         fields: bool,
     ) -> usize {
         let opts: &ObjOpts<'_> = &vp.obj;
-        let pr = vp.sources.iter().find_map(|s| match s {
-            Source::Path(_, pr) if !pr.below.is_empty() => Some(pr),
+        // The rules of the source the object was read from, not of another one.
+        let pr = match vp.sources.get(src) {
+            Some(Source::Path(_, pr)) if !pr.below.is_empty() || pr.act == Some(Act::Hash) => {
+                Some(pr)
+            }
             _ => None,
-        });
+        };
         let mark = self.b.out.len();
         let has = |k: &str| obj.is_some_and(|o| o.get(k).is_some());
         let account_from = self.b.st.account_done.flatten();
@@ -49,6 +53,9 @@ impl Writer<'_, '_, '_, '_> {
             scratch: keyname,
         };
         let mut w = KeyWriter::begin(&mut kb, opts.keys, obj);
+        if vp.style.flatten {
+            w.track_dotted();
+        }
         // What can apply to this object's keys, worked out once rather than per key.
         let omits =
             !opts.omit.is_empty() || opts.omit_used.iter().any(|(i, _)| account_from == Some(*i));
@@ -113,7 +120,7 @@ impl Writer<'_, '_, '_, '_> {
             }
             let ok = match moved {
                 Some((to, _)) => w.added(&mut kb, to),
-                None => w.input(&mut kb, k),
+                None => !(vp.style.flatten && w.dotted_taken(&mut kb, k)) && w.input(&mut kb, k),
             };
             if !ok {
                 continue;
@@ -131,6 +138,7 @@ impl Writer<'_, '_, '_, '_> {
             ids: self.ids,
             now: self.now,
             present: note_fills.then_some(present),
+            pr,
         };
         fill.keys(
             &mut w,
@@ -177,6 +185,8 @@ struct Filler<'a, 't, 'de> {
     /// Which fill keys the object has (bit i: fill i), when the copy noted them; else they
     /// are looked up.
     present: Option<u64>,
+    /// The privacy rules below the copied object: a sibling filled from keeps its own.
+    pr: Option<&'a Priv>,
 }
 
 impl Filler<'_, '_, '_> {
@@ -207,6 +217,10 @@ impl Filler<'_, '_, '_> {
                     else {
                         continue;
                     };
+                    let cp = self.pr.and_then(|p| p.child(from));
+                    if cp.is_some_and(|c| c.act == Some(Act::Remove)) {
+                        continue;
+                    }
                     if style.flatten && needs_flat(v) {
                         let mut prefix = String::from(&**key);
                         let mut tmp = String::new();
@@ -217,14 +231,14 @@ impl Filler<'_, '_, '_> {
                             style,
                             tmp: &mut tmp,
                         }
-                        .member(&mut prefix, v, None);
+                        .member(&mut prefix, v, cp);
                         continue;
                     }
                     if !w.added(kb, key) {
                         continue;
                     }
                     vstart = kb.out.len() as u32;
-                    write_styled(kb.out, v, style);
+                    write_private(kb.out, v, cp, &mut self.sc.next, style);
                 }
                 Fill::Value(fvp) => {
                     let Some(v) = eval(fvp, self.ev, self.st, self.sc, self.ids, self.now) else {

@@ -99,6 +99,17 @@ impl<'b> Cx<'b, '_> {
             .filter(|v| !v.is_null()))
     }
 
+    /// A secret config field (an api key) is for the auth, never for an item's data.
+    fn not_secret(&self, at: &str, field: &str) -> Result<(), Fault> {
+        if self.bp.field(field).is_some_and(|f| f.secret) {
+            return Err(invalid(
+                at,
+                "a secret config field cannot go into an item (it would reach the vendor's event data)",
+            ));
+        }
+        Ok(())
+    }
+
     /// A key or transform name with `{config.<field>}` or `{config.<field>|<default>}` parts,
     /// filled in from the config; `None` when a part's field is unset and has no default.
     /// Checking a blueprint (no config), a part is its default, or the field's name.
@@ -235,13 +246,21 @@ impl<'b> Cx<'b, '_> {
                 let field = v
                     .as_str()
                     .ok_or_else(|| invalid(at, "a config field's key"))?;
+                self.not_secret(at, field)?;
                 if let Some(val) = self.config_value(at, field)? {
                     out.push(Source::Lit(lit(&Tpl::from(val))));
                 }
             }
             "@template" => {
                 let text = v.as_str().ok_or_else(|| invalid(at, "a template string"))?;
-                out.push(Source::Template(self.template(at, text)?));
+                let parts = self.template(at, text)?;
+                // A removed path reads as absent, and a template with an absent part is absent.
+                let removed = parts.iter().any(
+                    |p| matches!(p, Part::Path(_, pr) if pr.act == Some(privacy::Act::Remove)),
+                );
+                if !removed {
+                    out.push(Source::Template(parts));
+                }
             }
             "@identity" => out.push(match v.as_str() {
                 Some("user") => Source::User,
@@ -270,6 +289,7 @@ impl<'b> Cx<'b, '_> {
             }
             let name = &rest[open + 1..open + close];
             if let Some(field) = name.strip_prefix("config.") {
+                self.not_secret(at, field)?;
                 let v = self.config_value(at, field)?;
                 let s = match v {
                     Some(Value::String(s)) => s.clone(),

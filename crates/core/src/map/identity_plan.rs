@@ -3,7 +3,8 @@
 //! account's sources.
 
 use super::directive::{Cx, fault};
-use super::plan::{AccountPlan, AnonPlan, Fault, LinkKind, UserPlan};
+use super::plan::{AccountPlan, AnonPlan, Fault, IdSource, LinkKind, UserPlan};
+use super::privacy::Act;
 use crate::blueprint::{AnonymousMode, BlueprintRule};
 
 /// The identity rules.
@@ -41,6 +42,10 @@ pub(super) fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>
                     ));
                 }
             }
+            if privacy.act == Some(Act::Remove) {
+                // A removed anonymous id is absent: it cannot stand for the user.
+                mode = AnonymousMode::Drop;
+            }
             Some(AnonPlan {
                 from,
                 privacy,
@@ -50,14 +55,19 @@ pub(super) fn identity(cx: &Cx<'_, '_>) -> Result<(UserPlan, Option<AccountPlan>
             })
         }
     };
-    let user = UserPlan {
-        from: cx.id_sources(
-            "identity_rules.user.from",
-            &rules.user.from,
-            &[LinkKind::UserForAnonymous],
-        )?,
-        anonymous,
-    };
+    let mut from = cx.id_sources(
+        "identity_rules.user.from",
+        &rules.user.from,
+        &[LinkKind::UserForAnonymous],
+    )?;
+    if anonymous
+        .as_ref()
+        .is_some_and(|a| a.privacy.act == Some(Act::Remove))
+    {
+        // Nor is it looked up: the user it was linked to is not this event's to name.
+        from.retain(|s| !matches!(s, IdSource::Link(LinkKind::UserForAnonymous)));
+    }
+    let user = UserPlan { from, anonymous };
     let account = match &rules.account {
         None => None,
         Some(a) => Some(AccountPlan {

@@ -22,6 +22,9 @@ pub(super) struct KeyWriter<'r> {
     renamed: usize,
     /// Where the key being written starts and ends (for merge fields).
     key: Range<u32>,
+    /// Flattening: keys with a `.` are remembered and checked, since a flattened key
+    /// (`a.b` from `{"a": {"b": 1}}`) can land on an input key or another flattened one.
+    dotted: bool,
 }
 
 /// The buffers a [`KeyWriter`] writes into.
@@ -51,7 +54,27 @@ impl<'r> KeyWriter<'r> {
             count: 0,
             renamed: usize::MAX,
             key: 0..0,
+            dotted: false,
         }
+    }
+
+    /// Checks keys with a `.` against those written (flattening; see `dotted`).
+    pub fn track_dotted(&mut self) {
+        self.dotted = true;
+    }
+
+    /// True (with a warning) when flattening and `key` was written already. `added` checks it;
+    /// the caller checks an input key (so the unflattened fast path pays nothing).
+    #[inline]
+    pub fn dotted_taken(&self, b: &mut KeyBufs<'_>, key: &str) -> bool {
+        if self.dotted && key.contains('.') && self.is_taken(b, 0, key) {
+            b.warnings.push(Warning::PropertyCollision {
+                from: key.to_owned(),
+                to: key.to_owned(),
+            });
+            return true;
+        }
+        false
     }
 
     /// Writes an input key under the rules (renamed with a warning if it must be); false when
@@ -110,6 +133,9 @@ impl<'r> KeyWriter<'r> {
 
     /// Writes a key the mapping adds (valid by construction), unless that name is taken.
     pub fn added(&mut self, b: &mut KeyBufs<'_>, key: &str) -> bool {
+        if self.dotted_taken(b, key) {
+            return false;
+        }
         if self.slow {
             if self.is_taken(b, 0, key) {
                 return false;
@@ -145,7 +171,7 @@ impl<'r> KeyWriter<'r> {
         let k0 = b.out.len() as u32;
         write_str(b.out, key);
         let k1 = b.out.len() as u32;
-        if self.slow {
+        if self.slow || (self.dotted && key.contains('.')) {
             b.taken.push(k0 + 1..k1 - 1);
         }
         b.out.push(b':');
@@ -164,7 +190,7 @@ impl<'r> KeyWriter<'r> {
         b.out.extend_from_slice(key.as_bytes());
         b.out.push(b'"');
         let k1 = b.out.len() as u32;
-        if self.slow {
+        if self.slow || (self.dotted && key.contains('.')) {
             b.taken.push(k0 + 1..k1 - 1);
         }
         b.out.push(b':');

@@ -21,8 +21,11 @@ pub(crate) struct Priv {
 }
 
 impl Priv {
-    /// The rules for the key `k` of this object.
+    /// The rules for the key `k` of this object: every key of a hashed object is hashed.
     pub fn child(&self, k: &str) -> Option<&Priv> {
+        if self.act == Some(Act::Hash) {
+            return Some(&HASHED);
+        }
         self.below
             .iter()
             .find_map(|(c, p)| (&**c == k).then_some(p))
@@ -44,6 +47,12 @@ impl Priv {
         }
     }
 }
+
+/// The rules of a key inside a hashed object.
+static HASHED: Priv = Priv {
+    act: Some(Act::Hash),
+    below: Vec::new(),
+};
 
 /// Parsed privacy rules: each path compiled.
 #[derive(Debug, Clone, Default)]

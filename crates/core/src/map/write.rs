@@ -272,7 +272,7 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
         self.identity_for(vp)?;
         let start = self.b.out.len();
         let written = match self.object_source(vp, fields) {
-            Some(obj) => self.copy_object(obj, vp, fields) > 0,
+            Some((obj, src)) => self.copy_object(obj, src, vp, fields) > 0,
             None => {
                 let Bufs {
                     st,
@@ -355,20 +355,27 @@ impl<'t, 'de> Writer<'_, '_, 't, 'de> {
     /// When the directive copies an object of the event under object rules: that object
     /// (`Some(None)`: absent, but there are keys to fill in). Object rules apply to objects
     /// read by `@path` with no transform.
-    fn object_source(&self, vp: &ValuePlan<'_>, fields: bool) -> Option<Option<Obj<'t, 'de>>> {
+    /// The object a directive copies key by key, with the index of the source it was read
+    /// from (its privacy rules are the ones that apply); `(None, usize::MAX)` when no source is
+    /// present but `@fill` keys are.
+    fn object_source(
+        &self,
+        vp: &ValuePlan<'_>,
+        fields: bool,
+    ) -> Option<(Option<Obj<'t, 'de>>, usize)> {
         if !(fields || vp.flags.walk) || !vp.fns.is_empty() || vp.map.is_some() {
             return None;
         }
-        for src in &vp.sources {
+        for (i, src) in vp.sources.iter().enumerate() {
             let Source::Path(p, _) = src else { return None };
             if let Some(g) = p.read(self.ev) {
                 return match g {
-                    Got::Tape(t) => t.as_obj().map(Some),
+                    Got::Tape(t) => t.as_obj().map(|o| (Some(o), i)),
                     _ => None,
                 };
             }
         }
-        (!vp.obj.fills.is_empty()).then_some(None)
+        (!vp.obj.fills.is_empty()).then_some((None, usize::MAX))
     }
 }
 
