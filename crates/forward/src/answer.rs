@@ -47,6 +47,11 @@ impl Worker {
         }
     }
 
+    /// Dead-letters `pieces` with `why` (`vendor_rejected: status_400`, `too_old: ...`).
+    fn dead_letter(&self, pieces: &[Piece], s: &Shared, why: String, d: Option<Diagnosis>) {
+        self.emit(pieces, s, OutcomeKind::DeadLettered, Some(why), d, &[]);
+    }
+
     /// A request whose target is gone (a new configuration with fewer requests): its events
     /// are dead-lettered, never silently lost.
     pub(crate) fn lost(&self, req: &Req) {
@@ -56,8 +61,8 @@ impl Worker {
             request: None,
             response: None,
         };
-        let why = Some(format!("no_such_request: {}", req.target));
-        self.emit(&req.pieces, &s, OutcomeKind::DeadLettered, why, None, &[]);
+        let why = format!("no_such_request: {}", req.target);
+        self.dead_letter(&req.pieces, &s, why, None);
     }
 
     fn diagnosis(&self, code: &str) -> Option<Diagnosis> {
@@ -159,8 +164,12 @@ impl Worker {
             }
             Decision::DeadLetter { diagnosis } => {
                 let d = diagnosis.and_then(|c| self.diagnosis(&c));
-                let why = Some(format!("vendor_rejected: {reason}"));
-                self.emit(&req.pieces, &shared, OutcomeKind::DeadLettered, why, d, &[]);
+                self.dead_letter(
+                    &req.pieces,
+                    &shared,
+                    format!("vendor_rejected: {reason}"),
+                    d,
+                );
             }
             Decision::Drop { reason: why } => {
                 let d = self.diagnosis(&why);
@@ -207,15 +216,7 @@ impl Worker {
         let too_old = now.duration_since(req.first_at) >= policy.max_age;
         if shared.attempt >= policy.max_attempts || too_old {
             let why = if too_old { "too_old" } else { "max_attempts" };
-            let why = Some(format!("{why}: {reason}"));
-            self.emit(
-                &req.pieces,
-                shared,
-                OutcomeKind::DeadLettered,
-                why,
-                None,
-                &[],
-            );
+            self.dead_letter(&req.pieces, shared, format!("{why}: {reason}"), None);
             return;
         }
         let mut delay = policy::backoff(&policy, shared.attempt, self.jitter.unit());
@@ -237,15 +238,8 @@ impl Worker {
     /// Halves: each half its own request, first half first; a single item dead-letters.
     fn split(&mut self, mut req: Req, shared: &Shared, reason: &str) {
         if req.pieces.len() < 2 {
-            let why = Some(format!("vendor_rejected: {reason}"));
-            self.emit(
-                &req.pieces,
-                shared,
-                OutcomeKind::DeadLettered,
-                why,
-                None,
-                &[],
-            );
+            let why = format!("vendor_rejected: {reason}");
+            self.dead_letter(&req.pieces, shared, why, None);
             return;
         }
         let why = Some(format!("split: {reason}"));
@@ -293,23 +287,15 @@ impl Worker {
                 rest.push(p);
             }
         }
-        let why = Some(format!("vendor_rejected: {reason}"));
-        self.emit(
-            &gone,
-            shared,
-            OutcomeKind::DeadLettered,
-            why,
-            diagnosis,
-            &[],
-        );
+        let why = format!("vendor_rejected: {reason}");
+        self.dead_letter(&gone, shared, why, diagnosis);
         // A delayed item past the retry policy's age is given up on (a vendor that throttles
         // one id for ever does not keep it for ever).
         let max_age = self.cfg.retry.max_age;
         let (old, waiting): (Vec<Piece>, Vec<Piece>) = waiting
             .into_iter()
             .partition(|p| now.duration_since(p.first_at) >= max_age);
-        let why = Some(format!("too_old: {reason}"));
-        self.emit(&old, shared, OutcomeKind::DeadLettered, why, None, &[]);
+        self.dead_letter(&old, shared, format!("too_old: {reason}"), None);
         if !waiting.is_empty() {
             let why = Some(format!("delayed: {reason}"));
             self.emit(&waiting, shared, OutcomeKind::Retrying, why, None, &[]);
