@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
+#[allow(dead_code)] // this file uses only some of the shared helpers
+mod support;
+use support::finals;
+
 fn pendo() -> &'static Blueprint {
     Blueprint::get("pendo").expect("embedded")
 }
@@ -67,29 +71,6 @@ async fn sim(region: &str, key: &str) -> (Sim, Arc<Subscriptions>) {
     let subs = Subscriptions::new();
     subs.add(key, region);
     (Sim::start(region, subs.clone()).await.expect("sim"), subs)
-}
-
-/// Outcomes until `n` events reached a final one (delivered or dead-lettered), or the deadline.
-async fn finals(
-    rx: &mut mpsc::UnboundedReceiver<Outcome>,
-    n: usize,
-    within: Duration,
-) -> Vec<Outcome> {
-    let mut seen = Vec::new();
-    let mut done = 0;
-    let deadline = tokio::time::Instant::now() + within;
-    while done < n {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(o)) => {
-                if matches!(o.kind, OutcomeKind::Delivered | OutcomeKind::DeadLettered) {
-                    done += 1;
-                }
-                seen.push(o);
-            }
-            _ => break,
-        }
-    }
-    seen
 }
 
 fn map_all(events: &[&str]) -> Vec<Job> {

@@ -7,11 +7,10 @@ mod support;
 
 use bytes::Bytes;
 use serde_json::json;
-use signal_forward::{Engine, Job, JobBody, Outcome, OutcomeKind};
+use signal_forward::{Job, JobBody, Outcome, OutcomeKind};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 use support::*;
-use tokio::sync::mpsc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_naming_events_dead_letters_those_with_the_answer_and_delivers_the_rest() {
@@ -37,8 +36,7 @@ async fn a_400_naming_events_dead_letters_those_with_the_answer_and_delivers_the
         amplitude_rules(30),
         json!({"api_key": AMPLITUDE_KEY}),
     );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..6u64 {
         let time = if n == 1 || n == 4 {
             json!("yesterday")
@@ -97,8 +95,7 @@ async fn a_413_splits_until_each_half_is_accepted_and_a_lone_oversized_event_dea
         amplitude_rules(30),
         json!({"api_key": "k"}),
     );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..9u64 {
         integration.deliver(job(
             n,
@@ -156,8 +153,7 @@ async fn a_per_user_429_holds_that_user_while_others_go_at_the_full_rate() {
         json!({"api_key": "k"}),
     );
     cfg.rate_limit_per_second = 20;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     let hot = |id| {
         job(
             id,
@@ -252,8 +248,7 @@ async fn a_text_400_naming_events_dead_letters_those_and_resends_the_rest() {
         {"status": ["4xx"], "outcome": "dead_letter"}
     ]});
     let cfg = config(&vendor, requests, rules, json!({"app_id": "1234567890"}));
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..5u64 {
         let props = if n == 3 {
             json!("not an object")
@@ -299,8 +294,7 @@ async fn basic_bearer_query_and_body_auth_reach_the_vendor_and_never_an_outcome(
     let secrets = json!({"user": "basic-user-31", "password": "basic-pass-77", "token": "bearer-tok-55",
                          "secret": "query-secret-19", "app_id": "body-app-id-23"});
     let cfg = config(&vendor, requests, json!({}), secrets.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for r in 0..4 {
         integration.deliver(job(r as u64, r, json!({"event": "e"}), None));
         // One at a time: the vendor sees them in order.
@@ -366,8 +360,7 @@ async fn a_request_goes_partial_a_bounded_number_of_times_and_warnings_come_from
         {"path": "missing", "gt": 0, "warning": "metadata_missing", "message": "Pendo reported {n} record(s) missing"}]}]);
     let mut cfg = config(&vendor, requests, rules, json!({"api_key": "k"}));
     cfg.max_partial = 2;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..4u64 {
         integration.deliver(job(n, 0, json!({"n": n}), None));
     }
@@ -443,8 +436,7 @@ async fn a_user_throttled_past_the_retry_age_is_dead_lettered_not_held_for_ever(
         json!({"api_key": "k"}),
     );
     cfg.retry.max_age = Duration::from_millis(500);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     integration.deliver(job(0, 0, json!({"user_id": "hot"}), Some("hot")));
     let got = finals(&mut rx, 1, Duration::from_secs(5)).await;
     let kinds: Vec<(OutcomeKind, Option<&str>)> =

@@ -7,10 +7,9 @@
 mod support;
 
 use serde_json::json;
-use signal_forward::{Engine, OutcomeKind};
+use signal_forward::OutcomeKind;
 use std::time::Duration;
 use support::*;
-use tokio::sync::mpsc;
 
 /// Plain rules: 2xx delivered, 401 pauses, 429 throttles, 5xx retries.
 fn plain_rules() -> serde_json::Value {
@@ -39,8 +38,7 @@ async fn a_retry_after_of_u64_max_seconds_does_not_stop_the_integration() {
     })
     .await;
     let cfg = config(&vendor, plain_request(), plain_rules(), json!({"k": "s"}));
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     assert!(integration.deliver(job(0, 0, json!({"n": 0}), None)));
     // The first answer is in before the second event arrives.
     while vendor.seen().is_empty() {
@@ -72,8 +70,7 @@ async fn a_days_long_retry_after_on_a_429_holds_no_longer_than_the_retry_cap() {
     })
     .await;
     let cfg = config(&vendor, plain_request(), plain_rules(), json!({"k": "s"}));
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..3u64 {
         integration.deliver(job(n, 0, json!({"n": n}), None));
     }
@@ -95,8 +92,7 @@ async fn a_retry_due_while_paused_is_sent_without_a_new_event() {
     cfg.probe_interval = Duration::from_millis(50);
     cfg.retry.base = Duration::from_millis(1500);
     cfg.retry.cap = Duration::from_millis(1500);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     integration.deliver(job(0, 0, json!({"n": 0}), None));
     let got = finals(&mut rx, 1, Duration::from_secs(6)).await;
     let seen = vendor.seen().len();
@@ -132,8 +128,7 @@ async fn events_never_throttled_are_delivered_after_max_partial_rounds() {
         amplitude_rules(30),
         json!({"api_key": AMPLITUDE_KEY}),
     );
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     for n in 0..6u64 {
         let u = format!("u-{n}");
         integration.deliver(job(n, 0, json!({"user_id": u}), Some(&u)));
@@ -161,8 +156,7 @@ async fn an_update_making_a_batched_request_unbatched_still_delivers() {
     let unbatched = json!({"events": {"url": "{region.base}/2/httpapi",
         "auth": {"body": {"api_key": "{config.api_key}"}}, "item": {}, "response": "amplitude_v2"}});
     let cfg2 = config(&vendor, unbatched, amplitude_rules(30), key);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let integration = Engine::new().start(cfg, tx);
+    let (integration, mut rx) = start(cfg);
     integration.update(cfg2);
     integration.deliver(job(0, 0, json!({"n": 0}), None));
     let got = finals(&mut rx, 1, Duration::from_secs(2)).await;
@@ -171,5 +165,38 @@ async fn an_update_making_a_batched_request_unbatched_still_delivers() {
         ids(&got, OutcomeKind::Delivered).len(),
         1,
         "stranded; vendor saw {seen}"
+    );
+}
+
+/// Items already waiting in a batch when an update makes their request unbatched are carried
+/// over and sent, not left in the old batcher (the update's drain, which the test above,
+/// updating before any item, does not reach).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_waiting_in_a_batch_when_it_becomes_unbatched_are_delivered() {
+    let vendor = Vendor::start(|_, _| ok("{}")).await;
+    let key = json!({"api_key": AMPLITUDE_KEY});
+    // A linger far longer than the test: only the update can send these.
+    let cfg = config(
+        &vendor,
+        amplitude_request(10, 60_000),
+        amplitude_rules(30),
+        key.clone(),
+    );
+    let unbatched = json!({"events": {"url": "{region.base}/2/httpapi",
+        "auth": {"body": {"api_key": "{config.api_key}"}}, "item": {}, "response": "amplitude_v2"}});
+    let cfg2 = config(&vendor, unbatched, amplitude_rules(30), key);
+    let (integration, mut rx) = start(cfg);
+    for n in 0..3 {
+        integration.deliver(job(n, 0, json!({"n": n}), None));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(vendor.seen().len(), 0, "the batch waits for its linger");
+    integration.update(cfg2);
+    let got = finals(&mut rx, 3, Duration::from_secs(3)).await;
+    assert_eq!(
+        ids(&got, OutcomeKind::Delivered).len(),
+        3,
+        "stranded in the old batcher; vendor saw {}",
+        vendor.seen().len()
     );
 }

@@ -10,7 +10,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use signal_core::Blueprint;
 use signal_core::request::{RequestSpec, resolve};
-use signal_forward::{ForwardConfig, Job, JobBody, Outcome, OutcomeKind, RetryPolicy};
+use signal_forward::{
+    Engine, ForwardConfig, Integration, Job, JobBody, Outcome, OutcomeKind, RetryPolicy,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -172,6 +174,12 @@ pub fn job(id: u64, request: usize, item: Value, hold: Option<&str>) -> Job {
         body: JobBody::Item(Bytes::from(item.to_string())),
         hold: hold.map(Box::from),
     }
+}
+
+/// Starts delivering with `cfg` on a fresh engine; its handle and its outcomes.
+pub fn start(cfg: ForwardConfig) -> (Integration, mpsc::UnboundedReceiver<Outcome>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Engine::new().start(cfg, tx), rx)
 }
 
 /// Outcomes until `n` events reached a final one, or the deadline.
