@@ -283,22 +283,10 @@ pub async fn with_dead_letters_past_their_cap() -> (tempfile::TempDir, Sim, Edge
     .await
 }
 
-/// `sha256=<hex>` of an HMAC-SHA256 over `timestamp.body` with `key`: what a client signs with,
-/// worked out here apart from the node's own code.
-pub fn signature(key: &[u8], ts: &str, body: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
+#[path = "../support/signature.rs"]
+mod signature;
+/// `sha256=<hex>` of an HMAC-SHA256 over `timestamp.body` with `key` (`tests/support`).
+pub use signature::signature;
 
 /// Now, in milliseconds since the epoch, as the `x-timestamp` header carries it.
 pub fn now_ms() -> String {

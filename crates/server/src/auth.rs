@@ -217,7 +217,7 @@ mod tests {
     }
 
     /// A signature as a client sends it. (The HMAC itself is checked against one worked out
-    /// apart from this code in the end-to-end tests, `tests/e2e/harness.rs`.)
+    /// apart from this code in the end-to-end tests, `tests/support/signature.rs`.)
     fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
         let hex = hmac_hex(secret.as_bytes(), ts, body).expect("any key length");
         format!("sha256={hex}")

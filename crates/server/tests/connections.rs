@@ -103,11 +103,9 @@ fn endless_requests(mut send: Sender, auth: Option<&'static str>) {
     });
 }
 
-/// An HTTP/2 client that always has one stream whose body never comes (each answered 408,
-/// then the next opened at once) used to be never idle and hold its slot for ever: now the
-/// 408 closes its connection, and an honest client waiting in the backlog is answered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_h2_client_whose_bodies_never_come_loses_its_slot_to_an_honest_client() {
+/// The answer an honest HTTP/1.1 client gets while one HTTP/2 client, sending `auth`, keeps
+/// the only connection slot busy with endless requests.
+async fn honest_answer_beside_an_endless_h2_client(auth: Option<&'static str>) -> Option<Vec<u8>> {
     let _serial = SERIAL.lock().await;
     let (node, _dir) = node(ONE_SLOT).await;
     let addr = node.ingest_addr;
@@ -116,9 +114,17 @@ async fn an_h2_client_whose_bodies_never_come_loses_its_slot_to_an_honest_client
         &hyper::client::conn::http2::Builder::new(TokioExecutor::new()),
     )
     .await;
-    endless_requests(send, Some("Bearer key-1"));
+    endless_requests(send, auth);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let answer = honest_answer(addr).await;
+    honest_answer(addr).await
+}
+
+/// An HTTP/2 client that always has one stream whose body never comes (each answered 408,
+/// then the next opened at once) used to be never idle and hold its slot for ever: now the
+/// 408 closes its connection, and an honest client waiting in the backlog is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_client_whose_bodies_never_come_loses_its_slot_to_an_honest_client() {
+    let answer = honest_answer_beside_an_endless_h2_client(Some("Bearer key-1")).await;
     assert!(
         answer.is_some_and(|b| b.starts_with(b"HTTP/1.1 404")),
         "an honest client was not answered within 10 s while one h2 connection held the only slot"
@@ -130,17 +136,7 @@ async fn an_h2_client_whose_bodies_never_come_loses_its_slot_to_an_honest_client
 /// once it has had its turn (the header timeout), and the one waiting is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_h2_client_gives_its_slot_to_a_client_waiting_for_one() {
-    let _serial = SERIAL.lock().await;
-    let (node, _dir) = node(ONE_SLOT).await;
-    let addr = node.ingest_addr;
-    let send = h2(
-        addr,
-        &hyper::client::conn::http2::Builder::new(TokioExecutor::new()),
-    )
-    .await;
-    endless_requests(send, None);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let answer = honest_answer(addr).await;
+    let answer = honest_answer_beside_an_endless_h2_client(None).await;
     assert!(
         answer.is_some_and(|b| b.starts_with(b"HTTP/1.1 404")),
         "an honest client was not answered within 10 s while a busy h2 connection held the only \

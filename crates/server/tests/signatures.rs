@@ -4,12 +4,15 @@
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use hmac::{KeyInit, Mac};
 use hyper::Method;
 use hyper::header::{HeaderMap, HeaderValue};
 use signal_server::gateway::{AuthError, Rejection, Request, admit};
 use signal_store::SourceRecord;
 use std::io::Write;
+
+#[path = "../../../tests/support/signature.rs"]
+mod support_signature;
+use support_signature::signature;
 
 const NOW: i64 = 1_764_140_000_000;
 
@@ -29,21 +32,6 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(bytes).expect("gzip");
     gz.finish().expect("gzip")
-}
-
-/// `sha256=<hex>` of `ts.body` under `secret`, worked out here apart from the server's code.
-fn signature(secret: &str, ts: &str, body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
-    mac.update(ts.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
 }
 
 /// `admit` of a gzip `wire` body signed with `sig` at `NOW`.
@@ -69,12 +57,12 @@ fn a_compressed_body_is_signed_over_the_bytes_as_sent_not_as_inflated() {
     let wire = gzip(json);
     let ts = NOW.to_string();
     assert_eq!(
-        admit_signed(&wire, &signature("k-secret", &ts, &wire)),
+        admit_signed(&wire, &signature(b"k-secret", &ts, &wire)),
         Ok("web".to_owned()),
         "a signature over the bytes as sent is accepted"
     );
     assert_eq!(
-        admit_signed(&wire, &signature("k-secret", &ts, json)),
+        admit_signed(&wire, &signature(b"k-secret", &ts, json)),
         Err(Rejection::Unauthorized(AuthError::BadSignature)),
         "a signature over the inflated bytes is refused"
     );
