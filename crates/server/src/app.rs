@@ -102,14 +102,6 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// For callers that still report errors as text (`demo.rs`, `loadgen.rs`): `?` turns a start
-/// error into its message.
-impl From<StartError> for String {
-    fn from(e: StartError) -> String {
-        e.to_string()
-    }
-}
-
 impl Node {
     /// Opens the data directory, starts delivery for every installed integration, and binds
     /// both servers.
