@@ -25,6 +25,7 @@
 //!   partial failures by index, per-user holds, 413 splits, merges (issue 12).
 //! - `fixture_vendor.rs`: a vendor that exists only in `tests/fixtures` installs, maps and
 //!   delivers with its partial failure handled; a blueprint file that does not load exits 64.
+//! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, and `--drain`.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
@@ -43,6 +44,7 @@ mod fixture_vendor;
 mod gateway_hardening;
 mod harness;
 mod heap;
+mod loadgen;
 mod pipeline_faults;
 mod records;
 mod tmpfs;

@@ -22,6 +22,17 @@ pub enum DemoError {
     },
     /// The node has no source to send events with.
     NoSource,
+    /// The null sink could not start or be read.
+    Sink(crate::sink::SinkError),
+    /// A management API call of the load harness was refused.
+    Admin {
+        /// What was asked (`PATCH /v1/admin/integrations/{id}`).
+        call: String,
+        /// The management API's status.
+        status: u16,
+        /// Its body.
+        body: String,
+    },
     /// The JSON report could not be written.
     Report(std::io::Error),
 }
@@ -72,6 +83,10 @@ impl std::fmt::Display for DemoError {
             DemoError::Http(e) => write!(f, "request to the node: {e}"),
             DemoError::Install { status, body } => write!(f, "install refused ({status}): {body}"),
             DemoError::NoSource => f.write_str("no source"),
+            DemoError::Sink(e) => e.fmt(f),
+            DemoError::Admin { call, status, body } => {
+                write!(f, "{call} refused ({status}): {body}")
+            }
             DemoError::Report(e) => write!(f, "writing the report: {e}"),
         }
     }
@@ -84,7 +99,8 @@ impl std::error::Error for DemoError {
             DemoError::Settings(e) => Some(e),
             DemoError::Start(e) => Some(e),
             DemoError::Http(e) => Some(e),
-            DemoError::Install { .. } | DemoError::NoSource => None,
+            DemoError::Sink(e) => Some(e),
+            DemoError::Install { .. } | DemoError::NoSource | DemoError::Admin { .. } => None,
         }
     }
 }

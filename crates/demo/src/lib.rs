@@ -4,6 +4,7 @@
 //! - `demo.rs`: `signal-edge demo`, the node plus the Pendo sandbox and a stream of sample events.
 //! - `loadgen.rs`: `signal-edge loadgen`, the load harness (the node in-process, the sandbox as
 //!   Pendo).
+//! - `sink.rs`: the null receiver `loadgen --sink null` delivers to, in its own process.
 //! - `error.rs`: [`DemoError`], why either stopped.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -12,5 +13,6 @@
 pub mod demo;
 mod error;
 pub mod loadgen;
+pub mod sink;
 
 pub use crate::error::{DemoError, HttpError};

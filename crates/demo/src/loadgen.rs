@@ -1,22 +1,35 @@
 //! `signal-edge loadgen`: drives a node's ingestion API with concurrent keep-alive clients sending
 //! batches of the realistic event mix, at a fixed offered rate or flat out, for a set time, and
-//! reports accepted events/s and acknowledgement latency; with the Pendo sandbox as Pendo, also
-//! delivered requests/s and end-to-end latency (sent to delivered), and the resident memory.
+//! reports accepted events/s and acknowledgement latency; when delivering, also delivered
+//! requests/s and end-to-end latency (sent to delivered), and the resident memory.
 //!
 //! The node runs in this process (its own data directory under the system's temp dir, the same
-//! disk), so the figures are those of one 2-core machine doing everything.
+//! disk), so the figures are those of one 2-core machine doing everything. The vendor is the
+//! Pendo sandbox in this process (`--sink sandbox`, the default) or the null receiver in its own
+//! process (`--sink null`, `vendor.rs`, `crate::sink`). `--drain N` measures delivery alone
+//! (`drain.rs`).
+//!
+//! - `body.rs`: the batch templates, the latency histogram, memory and CPU time.
+//! - `vendor.rs`: the sandbox or the null sink, and what each has received.
+//! - `drain.rs`: `--drain N`, a backlog delivered with no ingest.
 
 use crate::DemoError;
 use crate::error::HttpError;
+use body::{Histogram, Template, percentile, rss_kib, templates};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use signal_sandbox::{Sim, Subscriptions};
 use signal_server::Node;
 use signal_server::{Flags, Settings};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+pub use vendor::Sink;
+use vendor::{Received, Vendor};
+
+mod body;
+mod drain;
+mod vendor;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -29,139 +42,49 @@ pub struct LoadOptions {
     pub rate: Option<u64>,
     /// How long to send.
     pub duration: Duration,
-    /// Install a Pendo integration against the sandbox and measure delivery.
+    /// Install a Pendo integration against the sink and measure delivery (always, with the
+    /// null sink or a drain).
     pub deliver: bool,
+    /// Where the node delivers.
+    pub sink: Sink,
+    /// The program the null sink runs as (`<program> __null-sink`); `None` is this executable.
+    pub sink_program: Option<std::path::PathBuf>,
+    /// Measure delivery alone: a backlog of this many events drained with no ingest.
+    pub drain: Option<u64>,
+    /// Vendor HTTP settings for the node, by variable (`SIGNAL_VENDOR_HTTP` -> `h2c`), read as
+    /// the node reads its environment.
+    pub node_env: Vec<(String, String)>,
     /// Also write the results as JSON here.
     pub json: Option<std::path::PathBuf>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            clients: 16,
+            batch: 100,
+            rate: None,
+            duration: Duration::from_secs(30),
+            deliver: false,
+            sink: Sink::Sandbox,
+            sink_program: None,
+            drain: None,
+            node_env: Vec::new(),
+            json: None,
+        }
+    }
+}
+
+impl LoadOptions {
+    fn delivers(&self) -> bool {
+        self.deliver || self.sink == Sink::Null || self.drain.is_some()
+    }
 }
 
 type Client = hyper_util::client::legacy::Client<
     hyper_util::client::legacy::connect::HttpConnector,
     Full<Bytes>,
 >;
-
-const MARK: &[u8] = b"\"lg_sent_ms\":";
-const PLACEHOLDER: &[u8] = b"0000000000000";
-
-/// A batch body with the positions of its send-time placeholders.
-struct Template {
-    body: Vec<u8>,
-    stamps: Vec<usize>,
-    /// Where each event's 24-character messageId starts: made unique on every send, or the
-    /// gateway's deduplication would (rightly) swallow the repeats.
-    ids: Vec<usize>,
-    events: usize,
-    tracks: usize,
-}
-
-fn templates(batch: usize, count: usize) -> Vec<Template> {
-    let mut samples = signal_core::sample::Samples::new(7);
-    samples.consent_withheld = 0.0;
-    (0..count)
-        .map(|_| {
-            let mut body = b"{\"batch\":[".to_vec();
-            let mut stamps = Vec::new();
-            let mut ids = Vec::new();
-            let mut tracks = 0;
-            for i in 0..batch {
-                if i > 0 {
-                    body.push(b',');
-                }
-                let (kind, ev) = samples.next_event();
-                let text = ev;
-                let id_key = b"\"messageId\":\"";
-                let start_of_event = body.len();
-                let key = b"\"properties\":{";
-                match text.windows(key.len()).position(|w| w == key) {
-                    Some(at)
-                        if matches!(
-                            kind,
-                            signal_core::EventType::Track | signal_core::EventType::Page
-                        ) =>
-                    {
-                        tracks += 1;
-                        body.extend_from_slice(&text[..at + key.len()]);
-                        body.extend_from_slice(MARK);
-                        stamps.push(body.len());
-                        body.extend_from_slice(PLACEHOLDER);
-                        body.push(b',');
-                        body.extend_from_slice(&text[at + key.len()..]);
-                    }
-                    _ => body.extend_from_slice(&text),
-                }
-                if let Some(at) = body[start_of_event..]
-                    .windows(id_key.len())
-                    .position(|w| w == id_key)
-                {
-                    ids.push(start_of_event + at + id_key.len());
-                }
-            }
-            body.extend_from_slice(b"]}");
-            Template {
-                body,
-                stamps,
-                ids,
-                events: batch,
-                tracks,
-            }
-        })
-        .collect()
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// End-to-end latencies, in 1 ms buckets up to 10 minutes: the sandbox's samples are folded in
-/// every second, so a long run holds no growing list (the run measures the node's memory).
-struct Histogram(Vec<u64>);
-
-impl Histogram {
-    fn new() -> Self {
-        Self(vec![0; 600_001])
-    }
-
-    fn add(&mut self, samples: Vec<u32>) {
-        for s in samples {
-            let i = (s as usize).min(self.0.len() - 1);
-            self.0[i] += 1;
-        }
-    }
-
-    fn count(&self) -> u64 {
-        self.0.iter().sum()
-    }
-
-    fn percentile(&self, p: f64) -> f64 {
-        let total = self.count();
-        if total == 0 {
-            return f64::NAN;
-        }
-        let target = ((total as f64) * p).ceil() as u64;
-        let mut seen = 0;
-        for (ms, n) in self.0.iter().enumerate() {
-            seen += n;
-            if seen >= target.max(1) {
-                return ms as f64;
-            }
-        }
-        (self.0.len() - 1) as f64
-    }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64
-}
 
 /// The counters the clients share.
 #[derive(Default)]
@@ -172,65 +95,163 @@ struct Counters {
     errors: AtomicU64,
 }
 
-/// A node in-process on a fresh data directory, with the Pendo sandbox as every region's Pendo
-/// (recording off, the send-time property sampled), and the Pendo integration when delivering.
-async fn start(opts: &LoadOptions, client: &Client) -> Result<(Node, Sim), DemoError> {
-    let mut settings =
-        Settings::resolve(&Flags::default(), |_| None).map_err(DemoError::Settings)?;
+/// A running node and its vendor; the Pendo integration's id when delivering.
+struct Started {
+    node: Node,
+    vendor: Vendor,
+    integration: Option<String>,
+    client: Client,
+}
+
+/// A node in-process on a fresh data directory, with the sink as every region's Pendo, and the
+/// Pendo integration when delivering.
+async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
+    let _ = std::fs::remove_dir_all(data_dir());
+    let client: Client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(1024)
+            .build(hyper_util::client::legacy::connect::HttpConnector::new());
+    let env = opts.node_env.clone();
+    let mut settings = Settings::resolve(&Flags::default(), |k| {
+        env.iter().find(|(v, _)| v == k).map(|(_, x)| x.clone())
+    })
+    .map_err(DemoError::Settings)?;
     settings.data_dir = data_dir();
     settings.ingest_addr = ([127, 0, 0, 1], 0).into();
     settings.admin_addr = ([127, 0, 0, 1], 0).into();
     settings.source_rate_limit = u32::MAX;
     settings.admin_token = Some("loadgen".into());
     settings.pipeline_key = Some("dk_live_loadgen".into());
-    let subs = Subscriptions::new();
-    subs.add("loadgen-key", "us");
-    let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
-    sim.set_recording(false);
-    sim.measure_latency("lg_sent_ms");
+    let program = match &opts.sink_program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(DemoError::Report)?,
+    };
+    let vendor = Vendor::start(opts.sink, &program).await?;
+    if let Some(placement) = vendor.placement() {
+        eprintln!("{placement}");
+    }
     settings
         .base_urls
-        .insert("SIGNAL_PENDO_BASE_URL_US".into(), sim.base_url());
+        .insert("SIGNAL_PENDO_BASE_URL_US".into(), vendor.base_url());
     let (node, _) = Node::start(settings).await.map_err(DemoError::Start)?;
-    if opts.deliver {
+    let mut integration = None;
+    if opts.delivers() {
         let body = json!({"name": "Pendo (load)", "config": {"api_key": "a", "integration_key": "loadgen-key", "rate_limit_per_second": 1_000_000}});
-        let req = hyper::Request::post(format!(
-            "http://{}/v1/admin/integration-catalog/pendo/install",
-            node.admin_addr
-        ))
-        .header("authorization", "Bearer loadgen")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(HttpError::Request)?;
-        let resp = client.request(req).await.map_err(HttpError::Send)?;
-        if resp.status().as_u16() != 201 {
+        let (status, answer) = admin(
+            &client,
+            &node,
+            "POST",
+            "/v1/admin/integration-catalog/pendo/install",
+            &body,
+        )
+        .await?;
+        if status != 201 {
             return Err(DemoError::Install {
-                status: resp.status().as_u16(),
-                body: String::new(),
+                status,
+                body: answer.to_string(),
             });
         }
+        integration = answer["id"].as_str().map(str::to_owned);
     }
-    Ok((node, sim))
+    Ok(Started {
+        node,
+        vendor,
+        integration,
+        client,
+    })
+}
+
+/// One call to the node's management API: its status and JSON answer (`null` if not JSON).
+async fn admin(
+    client: &Client,
+    node: &Node,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> Result<(u16, Value), DemoError> {
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", node.admin_addr))
+        .header("authorization", "Bearer loadgen")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(HttpError::Request)?;
+    let resp = client.request(req).await.map_err(HttpError::Send)?;
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(HttpError::Body)?
+        .to_bytes();
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 fn data_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("signal-loadgen-{}", std::process::id()))
 }
 
-/// One client: sends its templates (fresh send times and messageIds) until told to stop, at its
-/// share of the offered rate; returns its acknowledgement latencies in µs.
+/// What the vendor has received, summed over the run: the latency histogram, and the track
+/// requests (the null sink's own count, or one per sandbox latency sample).
+struct Delivered {
+    e2e: Histogram,
+    requests: u64,
+    tracks: u64,
+}
+
+impl Delivered {
+    fn new() -> Self {
+        Self {
+            e2e: Histogram::new(),
+            requests: 0,
+            tracks: 0,
+        }
+    }
+
+    async fn update(&mut self, vendor: &Vendor) -> Result<(), DemoError> {
+        let Received {
+            requests,
+            tracks,
+            latencies,
+        } = vendor.received().await?;
+        self.e2e.add_counts(latencies);
+        self.requests = requests;
+        self.tracks = tracks.unwrap_or_else(|| self.e2e.count());
+        Ok(())
+    }
+}
+
+/// How the clients send: at what interval each (`None`: flat out), until how many events are
+/// accepted in all, and the first request number (messageIds differ between phases).
+#[derive(Clone, Copy)]
+struct Phase {
+    interval: Option<Duration>,
+    until: u64,
+    first: usize,
+}
+
+/// One client: sends its templates (fresh send times and messageIds) until told to stop or the
+/// phase's events are accepted, at its share of the offered rate; returns its acknowledgement
+/// latencies in µs.
 async fn client_task(
     c: usize,
     client: Client,
     templates: Arc<Vec<Template>>,
     url: Arc<String>,
     counters: Arc<Counters>,
-    interval: Option<Duration>,
+    phase: Phase,
 ) -> Vec<u64> {
     let mut lat = Vec::new();
+    let interval = phase.interval;
     let mut next =
         Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / 8.0 % 1.0));
-    let mut n = c;
-    while !counters.stop.load(Ordering::Relaxed) {
+    let mut n = phase.first + c;
+    while !counters.stop.load(Ordering::Relaxed)
+        && counters.accepted.load(Ordering::Relaxed) < phase.until
+    {
         if let Some(interval) = interval {
             if let Some(wait) = next.checked_duration_since(Instant::now()) {
                 tokio::time::sleep(wait).await;
@@ -278,103 +299,156 @@ async fn client_task(
     lat
 }
 
+/// The clients of one phase, sending to `node`.
+fn spawn_clients(
+    opts: &LoadOptions,
+    s: &Started,
+    counters: &Arc<Counters>,
+    phase: Phase,
+) -> Vec<tokio::task::JoinHandle<Vec<u64>>> {
+    let templates = Arc::new(templates(opts.batch, 64));
+    let url = Arc::new(format!("http://{}/v1/batch", s.node.ingest_addr));
+    (0..opts.clients)
+        .map(|c| {
+            tokio::spawn(client_task(
+                c,
+                s.client.clone(),
+                templates.clone(),
+                url.clone(),
+                counters.clone(),
+                phase,
+            ))
+        })
+        .collect()
+}
+
 /// Progress, once a second, for the run's duration: accepted events/s, delivered requests/s,
-/// resident memory. Returns the memory samples.
+/// the track backlog (sent, not yet at the vendor), resident memory. Returns the memory and
+/// backlog samples.
 async fn watch(
     opts: &LoadOptions,
-    sim: &Sim,
+    vendor: &Vendor,
     counters: &Counters,
-    e2e: &mut Histogram,
-) -> Vec<u64> {
+    delivered: &mut Delivered,
+) -> Result<(Vec<u64>, Vec<u64>), DemoError> {
     let start = Instant::now();
-    let mut rss = Vec::new();
+    let (mut rss, mut backlog) = (Vec::new(), Vec::new());
     let mut last = (0u64, 0u64);
     let mut second = tokio::time::interval(Duration::from_secs(1));
     second.tick().await;
     while start.elapsed() < opts.duration {
         second.tick().await;
         let a = counters.accepted.load(Ordering::Relaxed);
-        let d = sim.stats().accepted;
-        e2e.add(sim.take_latencies());
+        if opts.delivers() {
+            delivered.update(vendor).await?;
+        }
+        let d = delivered.requests;
+        let behind = counters
+            .tracks_sent
+            .load(Ordering::Relaxed)
+            .saturating_sub(delivered.tracks);
         rss.push(rss_kib());
+        backlog.push(behind);
         eprintln!(
-            "{:>4.0}s  accepted {:>8}/s  delivered {:>7} requests/s  rss {:>7} KiB  errors {}",
+            "{:>4.0}s  accepted {:>8}/s  delivered {:>7} requests/s  backlog {:>8}  rss {:>7} KiB  errors {}",
             start.elapsed().as_secs_f64(),
             a - last.0,
             d - last.1,
+            behind,
             rss.last().copied().unwrap_or(0),
             counters.errors.load(Ordering::Relaxed)
         );
         last = (a, d);
     }
-    rss
+    Ok((rss, backlog))
 }
 
-/// Runs the load and prints the results; returns them as JSON.
+/// Runs the load (or the drain, `--drain`) and prints the results; returns them as JSON.
 ///
 /// # Errors
 ///
-/// The node or the sandbox cannot start, the install is refused, or the JSON report cannot be
-/// written.
+/// The node or the sink cannot start, the install is refused, the sink cannot be read, or the
+/// JSON report cannot be written.
 pub async fn run(opts: LoadOptions) -> Result<Value, DemoError> {
+    let s = start(&opts).await?;
+    let report = match opts.drain {
+        Some(events) => drain::run(&opts, &s, events).await,
+        None => timed(&opts, &s).await,
+    };
+    s.node.stop().await;
+    drop(s.vendor);
     let _ = std::fs::remove_dir_all(data_dir());
-    let client: Client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .build(hyper_util::client::legacy::connect::HttpConnector::new());
-    let (node, sim) = start(&opts, &client).await?;
-    let templates = Arc::new(templates(opts.batch, 64));
-    let url = Arc::new(format!("http://{}/v1/batch", node.ingest_addr));
+    let report = report?;
+    print_report(&opts, &report)?;
+    Ok(report)
+}
+
+/// Prints the report as a table, and writes it as JSON when asked.
+fn print_report(opts: &LoadOptions, report: &Value) -> Result<(), DemoError> {
+    println!("| figure | value |\n|---|---|");
+    for (k, v) in report.as_object().into_iter().flatten() {
+        println!("| {k} | {v} |");
+    }
+    if let Some(path) = &opts.json {
+        std::fs::write(path, serde_json::to_vec_pretty(report).unwrap_or_default())
+            .map_err(DemoError::Report)?;
+    }
+    Ok(())
+}
+
+/// The timed run: send for the duration, then let delivery catch up (up to a minute) to check
+/// nothing was lost.
+async fn timed(opts: &LoadOptions, s: &Started) -> Result<Value, DemoError> {
     let counters = Arc::new(Counters::default());
     let start = Instant::now();
     let interval = opts.rate.map(|r| {
         Duration::from_secs_f64(opts.clients as f64 * opts.batch as f64 / r.max(1) as f64)
     });
-    let tasks: Vec<_> = (0..opts.clients)
-        .map(|c| {
-            let task = client_task(
-                c,
-                client.clone(),
-                templates.clone(),
-                url.clone(),
-                counters.clone(),
-                interval,
-            );
-            tokio::spawn(task)
-        })
-        .collect();
-    let mut e2e = Histogram::new();
-    let rss = watch(&opts, &sim, &counters, &mut e2e).await;
+    let phase = Phase {
+        interval,
+        until: u64::MAX,
+        first: 0,
+    };
+    let tasks = spawn_clients(opts, s, &counters, phase);
+    let mut delivered = Delivered::new();
+    let watched = watch(opts, &s.vendor, &counters, &mut delivered).await;
     counters.stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     let mut acks = Vec::new();
     for t in tasks {
         acks.extend(t.await.unwrap_or_default());
     }
+    let (rss, backlog) = watched?;
     acks.sort_unstable();
-    let delivered_during = sim.stats().accepted;
-    // Let delivery catch up (up to a minute) to check nothing was lost.
     let expected_tracks = counters.tracks_sent.load(Ordering::Relaxed);
-    e2e.add(sim.take_latencies());
-    if opts.deliver {
+    let mut delivered_during = 0;
+    if opts.delivers() {
+        delivered.update(&s.vendor).await?;
+        delivered_during = delivered.requests;
         let wait = Instant::now();
-        while e2e.count() < expected_tracks && wait.elapsed() < Duration::from_secs(60) {
+        while delivered.tracks < expected_tracks && wait.elapsed() < Duration::from_secs(60) {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            e2e.add(sim.take_latencies());
+            delivered.update(&s.vendor).await?;
         }
     }
     let total = counters.accepted.load(Ordering::Relaxed);
-    let report = json!({
+    let half = backlog.len() / 2;
+    Ok(json!({
+        "sink": opts.sink.name(),
+        "sink_placement": s.vendor.placement(),
+        "vendor_http": opts.node_env.iter().find(|(k, _)| k == "SIGNAL_VENDOR_HTTP").map_or("auto", |(_, v)| v.as_str()),
         "clients": opts.clients, "batch": opts.batch, "offered_events_per_s": opts.rate,
         "seconds": elapsed,
         "accepted_events": total,
         "accepted_events_per_s": total as f64 / elapsed,
         "errors": counters.errors.load(Ordering::Relaxed),
         "ack_latency_ms": {"p50": percentile(&acks, 0.5) / 1000.0, "p99": percentile(&acks, 0.99) / 1000.0, "p999": percentile(&acks, 0.999) / 1000.0},
-        "delivered_requests_per_s": if opts.deliver { Value::from(delivered_during as f64 / elapsed) } else { Value::Null },
+        "delivered_requests_per_s": if opts.delivers() { Value::from(delivered_during as f64 / elapsed) } else { Value::Null },
+        "delivered_requests": if opts.delivers() { Value::from(delivered.requests) } else { Value::Null },
         "track_events_sent": expected_tracks,
-        "track_requests_delivered": e2e.count(),
-        "end_to_end_latency_ms": if opts.deliver { json!({"p50": e2e.percentile(0.5), "p99": e2e.percentile(0.99)}) } else { Value::Null },
+        "track_requests_delivered": delivered.tracks,
+        "track_backlog": {"max_first_half": backlog[..half].iter().max(), "max_second_half": backlog[half..].iter().max(), "at_end_of_sending": backlog.last()},
+        "end_to_end_latency_ms": if opts.delivers() { json!({"p50": delivered.e2e.percentile(0.5), "p99": delivered.e2e.percentile(0.99)}) } else { Value::Null },
         "rss_kib": {
             "first": rss.first(),
             "at_2_min": rss.get(119),
@@ -382,16 +456,5 @@ pub async fn run(opts: LoadOptions) -> Result<Value, DemoError> {
             "max_after_2_min": rss.iter().skip(120).max(),
             "last": rss.last(),
         },
-    });
-    println!("| figure | value |\n|---|---|");
-    for (k, v) in report.as_object().into_iter().flatten() {
-        println!("| {k} | {v} |");
-    }
-    if let Some(path) = &opts.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report).unwrap_or_default())
-            .map_err(DemoError::Report)?;
-    }
-    node.stop().await;
-    let _ = std::fs::remove_dir_all(data_dir());
-    Ok(report)
+    }))
 }

@@ -13,7 +13,7 @@ async fn every_track_event_sent_is_delivered_to_the_sandbox() {
         rate: Some(100),
         duration: Duration::from_secs(2),
         deliver: true,
-        json: None,
+        ..LoadOptions::default()
     })
     .await
     .expect("the load runs");

@@ -19,10 +19,18 @@ Usage:
   signal-edge demo [OPTIONS]      serve, plus a Pendo sandbox on loopback, the Pendo integration
                                   installed against it, and a stream of sample events.
   signal-edge loadgen [--clients N] [--batch N] [--rate EVENTS_PER_S] [--seconds N]
-                  [--deliver] [--json FILE]
-                                  Drive a node (run in this process, with the Pendo sandbox as
-                                  Pendo) with the realistic mix; report accepted events/s, ack
-                                  latency, delivered requests/s, end-to-end latency, memory.
+                  [--deliver] [--sink sandbox|null] [--drain N] [--json FILE]
+                                  Drive a node (run in this process) with the realistic mix;
+                                  report accepted events/s, ack latency, delivered requests/s,
+                                  the track backlog, end-to-end latency, memory.
+                                  --sink sandbox (default): the Pendo sandbox in this process
+                                  is Pendo (delivery measured with --deliver). --sink null: a
+                                  receiver in its own process (pinned to the last CPU with
+                                  taskset when there is more than one) that answers 200 and
+                                  only counts; implies --deliver. --drain N: delivery alone: a
+                                  warm-up, then N events ingested with delivery held, then
+                                  drained with no ingest; reports requests/s and node CPU
+                                  microseconds per vendor request.
   signal-edge map [--blueprint KEY] [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
                                   print, per event, the vendor requests it becomes, why it is
@@ -83,14 +91,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut config = None;
     let mut blueprint = String::from(DEFAULT_BLUEPRINT);
     let mut flags = Flags::default();
-    let mut load = signal_demo::loadgen::LoadOptions {
-        clients: 16,
-        batch: 100,
-        rate: None,
-        duration: std::time::Duration::from_secs(30),
-        deliver: false,
-        json: None,
-    };
+    let mut load = signal_demo::loadgen::LoadOptions::default();
     while let Some(arg) = args.next()? {
         match arg {
             Short('h') | Long("help") => {
@@ -115,6 +116,8 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 load.duration = std::time::Duration::from_secs(args.value()?.parse()?);
             }
             Long("deliver") => load.deliver = true,
+            Long("sink") => load.sink = args.value()?.parse()?,
+            Long("drain") => load.drain = Some(args.value()?.parse()?),
             Long("json") => load.json = Some(args.value()?.string()?.into()),
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
@@ -130,6 +133,10 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             blueprint_dir: dir.as_deref().map(std::path::Path::new),
         };
         return map(file.as_deref(), &options);
+    }
+    if command == signal_demo::sink::SUBCOMMAND {
+        signal_demo::sink::run_child()?;
+        return Ok(ExitCode::SUCCESS);
     }
     if command == "loadgen" {
         init_logging(flags.log.as_deref().unwrap_or("warn"));

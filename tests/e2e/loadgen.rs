@@ -1,0 +1,83 @@
+//! `signal-edge loadgen --sink null` and `--drain`, the real binary: the null receiver runs as
+//! its own process (the binary re-executed), and what it counted is what loadgen reports.
+
+use serde_json::Value;
+use std::process::Command;
+
+/// Runs `signal-edge loadgen <args> --json <file>` and returns the JSON report and stderr.
+fn loadgen(args: &[&str]) -> (Value, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+        .arg("loadgen")
+        .args(args)
+        .arg("--json")
+        .arg(&report)
+        .env("TMPDIR", dir.path())
+        .output()
+        .expect("loadgen runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let text = std::fs::read(&report).expect("the JSON report");
+    (serde_json::from_slice(&text).expect("JSON"), err)
+}
+
+#[test]
+fn every_track_event_sent_is_counted_by_the_null_sink_process() {
+    let (report, err) = loadgen(&[
+        "--sink",
+        "null",
+        "--clients",
+        "2",
+        "--batch",
+        "10",
+        "--rate",
+        "200",
+        "--seconds",
+        "2",
+    ]);
+    assert_eq!(report["sink"], "null", "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    let sent = report["track_events_sent"].as_u64().unwrap_or(0);
+    assert!(sent > 0, "{report}");
+    // Counted by the receiver process: one Pendo track request per track or page event.
+    assert_eq!(report["track_requests_delivered"], sent, "{report}");
+    assert!(
+        report["delivered_requests"].as_u64().unwrap_or(0) >= sent,
+        "{report}"
+    );
+    let placement = report["sink_placement"].as_str().unwrap_or_default();
+    assert!(placement.starts_with("null sink: pid "), "{report}");
+    assert!(err.contains(placement), "{err}");
+}
+
+#[test]
+fn a_drain_delivers_the_whole_backlog_and_reports_its_rate_and_cost() {
+    let (report, _) = loadgen(&[
+        "--sink",
+        "null",
+        "--clients",
+        "2",
+        "--batch",
+        "50",
+        "--drain",
+        "2000",
+    ]);
+    assert_eq!(report["drain_complete"], true, "{report}");
+    let backlog = report["backlog_track_requests"].as_u64().unwrap_or(0);
+    assert!(backlog > 0, "{report}");
+    assert!(
+        report["backlog_events"].as_u64().unwrap_or(0) >= 2000,
+        "{report}"
+    );
+    assert_eq!(report["drain_track_requests"], backlog, "{report}");
+    assert!(
+        report["drain_requests"].as_u64().unwrap_or(0) >= backlog,
+        "{report}"
+    );
+    assert!(
+        report["drain_requests_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report}"
+    );
+    assert!(report["node_cpu_us_per_request"].is_number(), "{report}");
+}
