@@ -81,3 +81,94 @@ fn a_drain_delivers_the_whole_backlog_and_reports_its_rate_and_cost() {
     );
     assert!(report["node_cpu_us_per_request"].is_number(), "{report}");
 }
+
+#[test]
+fn with_h2c_the_node_delivers_everything_over_http2() {
+    let (report, _) = loadgen(&[
+        "--sink",
+        "null",
+        "--http",
+        "h2c",
+        "--clients",
+        "2",
+        "--batch",
+        "10",
+        "--rate",
+        "200",
+        "--seconds",
+        "2",
+    ]);
+    assert_eq!(report["vendor_http"]["protocol"], "h2c", "{report}");
+    let sent = report["track_events_sent"].as_u64().unwrap_or(0);
+    assert!(sent > 0, "{report}");
+    assert_eq!(report["track_requests_delivered"], sent, "{report}");
+    assert_eq!(
+        report["delivered_requests_over_http2"], report["delivered_requests"],
+        "{report}"
+    );
+}
+
+#[test]
+fn the_vendor_http_settings_are_in_help_and_a_bad_one_exits_64_naming_it() {
+    let help = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+        .arg("--help")
+        .output()
+        .expect("run");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "SIGNAL_VENDOR_HTTP",
+        "SIGNAL_VENDOR_H2_CONNECTIONS",
+        "SIGNAL_VENDOR_H2_STREAMS",
+    ] {
+        assert!(help.contains(var), "--help names {var}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (var, value, why) in [
+        ("SIGNAL_VENDOR_HTTP", "h3", "`h3` is not a protocol"),
+        ("SIGNAL_VENDOR_H2_CONNECTIONS", "0", "`0` is out of range"),
+        (
+            "SIGNAL_VENDOR_H2_STREAMS",
+            "lots",
+            "`lots` is not a whole number",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+            .args([
+                "serve",
+                "--ingest-addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env(var, value)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(64), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{var}: {why}")),
+            "{var}={value}: {err}"
+        );
+    }
+    // loadgen's node reads the same settings, and refuses them the same way.
+    let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+        .args([
+            "loadgen",
+            "--sink",
+            "null",
+            "--http",
+            "h3",
+            "--seconds",
+            "1",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("SIGNAL_VENDOR_HTTP: `h3` is not a protocol"),
+        "{err}"
+    );
+}

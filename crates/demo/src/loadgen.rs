@@ -51,8 +51,8 @@ pub struct LoadOptions {
     pub sink_program: Option<std::path::PathBuf>,
     /// Measure delivery alone: a backlog of this many events drained with no ingest.
     pub drain: Option<u64>,
-    /// Vendor HTTP settings for the node, by variable (`SIGNAL_VENDOR_HTTP` -> `h2c`), read as
-    /// the node reads its environment.
+    /// The node's environment, by variable (`SIGNAL_VENDOR_HTTP` -> `h2c`): the node resolves
+    /// its settings from these alone (no config file, nothing else from the process).
     pub node_env: Vec<(String, String)>,
     /// Also write the results as JSON here.
     pub json: Option<std::path::PathBuf>,
@@ -101,6 +101,8 @@ struct Started {
     vendor: Vendor,
     integration: Option<String>,
     client: Client,
+    /// The node's vendor HTTP settings, for the report.
+    http: Value,
 }
 
 /// A node in-process on a fresh data directory, with the sink as every region's Pendo, and the
@@ -116,6 +118,11 @@ async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
         env.iter().find(|(v, _)| v == k).map(|(_, x)| x.clone())
     })
     .map_err(DemoError::Settings)?;
+    let http = json!({
+        "protocol": settings.vendor_http.protocol.name(),
+        "h2_connections": settings.vendor_http.h2_connections,
+        "h2_streams": settings.vendor_http.h2_streams,
+    });
     settings.data_dir = data_dir();
     settings.ingest_addr = ([127, 0, 0, 1], 0).into();
     settings.admin_addr = ([127, 0, 0, 1], 0).into();
@@ -158,6 +165,7 @@ async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
         vendor,
         integration,
         client,
+        http,
     })
 }
 
@@ -200,6 +208,7 @@ struct Delivered {
     e2e: Histogram,
     requests: u64,
     tracks: u64,
+    http2: Option<u64>,
 }
 
 impl Delivered {
@@ -208,6 +217,7 @@ impl Delivered {
             e2e: Histogram::new(),
             requests: 0,
             tracks: 0,
+            http2: None,
         }
     }
 
@@ -215,8 +225,10 @@ impl Delivered {
         let Received {
             requests,
             tracks,
+            http2,
             latencies,
         } = vendor.received().await?;
+        self.http2 = http2;
         self.e2e.add_counts(latencies);
         self.requests = requests;
         self.tracks = tracks.unwrap_or_else(|| self.e2e.count());
@@ -436,7 +448,7 @@ async fn timed(opts: &LoadOptions, s: &Started) -> Result<Value, DemoError> {
     Ok(json!({
         "sink": opts.sink.name(),
         "sink_placement": s.vendor.placement(),
-        "vendor_http": opts.node_env.iter().find(|(k, _)| k == "SIGNAL_VENDOR_HTTP").map_or("auto", |(_, v)| v.as_str()),
+        "vendor_http": s.http,
         "clients": opts.clients, "batch": opts.batch, "offered_events_per_s": opts.rate,
         "seconds": elapsed,
         "accepted_events": total,
@@ -445,6 +457,7 @@ async fn timed(opts: &LoadOptions, s: &Started) -> Result<Value, DemoError> {
         "ack_latency_ms": {"p50": percentile(&acks, 0.5) / 1000.0, "p99": percentile(&acks, 0.99) / 1000.0, "p999": percentile(&acks, 0.999) / 1000.0},
         "delivered_requests_per_s": if opts.delivers() { Value::from(delivered_during as f64 / elapsed) } else { Value::Null },
         "delivered_requests": if opts.delivers() { Value::from(delivered.requests) } else { Value::Null },
+        "delivered_requests_over_http2": delivered.http2,
         "track_events_sent": expected_tracks,
         "track_requests_delivered": delivered.tracks,
         "track_backlog": {"max_first_half": backlog[..half].iter().max(), "max_second_half": backlog[half..].iter().max(), "at_end_of_sending": backlog.last()},

@@ -5,7 +5,7 @@
 //! single-threaded runtime, pinned with `taskset` to the machine's last CPU when the machine has
 //! `taskset` and more than one CPU. It speaks HTTP/1.1 (keep-alive) and HTTP/2 with prior
 //! knowledge (h2c) on the same port (hyper-util's auto server). It counts requests, their body
-//! bytes and the Pendo track requests (path ending `/data/track`), and for a body carrying
+//! bytes, those over HTTP/2, and the Pendo track requests (path ending `/data/track`), and for a body carrying
 //! loadgen's send time (`"lg_sent_ms":`) the end-to-end latency in 1 ms buckets.
 //! `GET /_count` answers the counts as JSON and hands over (and forgets) the latency buckets.
 //! The process stops when its stdin closes (its parent exited or dropped the handle).
@@ -32,6 +32,7 @@ struct Counts {
     requests: AtomicU64,
     bytes: AtomicU64,
     tracks: AtomicU64,
+    http2: AtomicU64,
     /// End-to-end latency in ms -> requests, since the last `GET /_count`.
     latencies: Mutex<BTreeMap<u64, u64>>,
 }
@@ -60,11 +61,15 @@ async fn handle(
             "requests": counts.requests.load(Ordering::Relaxed),
             "bytes": counts.bytes.load(Ordering::Relaxed),
             "tracks": counts.tracks.load(Ordering::Relaxed),
+            "http2": counts.http2.load(Ordering::Relaxed),
             "latencies": taken.into_iter().collect::<Vec<_>>(),
         });
         return Ok(Response::new(Full::new(Bytes::from(body.to_string()))));
     }
     let track = req.uri().path().ends_with("/data/track");
+    if req.version() == hyper::Version::HTTP_2 {
+        counts.http2.fetch_add(1, Ordering::Relaxed);
+    }
     let body = req.into_body().collect().await?.to_bytes();
     if track {
         if let Some(sent) = sent_ms(&body) {
@@ -144,6 +149,8 @@ pub struct SinkCounts {
     pub bytes: u64,
     /// Pendo track requests (path ending `/data/track`).
     pub tracks: u64,
+    /// Requests that came over HTTP/2.
+    pub http2: u64,
 }
 
 /// A running receiver process; killed when dropped.
@@ -284,6 +291,7 @@ impl NullSink {
                 requests: n("requests"),
                 bytes: n("bytes"),
                 tracks: n("tracks"),
+                http2: n("http2"),
             },
             latencies,
         ))

@@ -19,7 +19,8 @@ Usage:
   signal-edge demo [OPTIONS]      serve, plus a Pendo sandbox on loopback, the Pendo integration
                                   installed against it, and a stream of sample events.
   signal-edge loadgen [--clients N] [--batch N] [--rate EVENTS_PER_S] [--seconds N]
-                  [--deliver] [--sink sandbox|null] [--drain N] [--json FILE]
+                  [--deliver] [--sink sandbox|null] [--drain N] [--http auto|h1|h2c]
+                  [--json FILE]
                                   Drive a node (run in this process) with the realistic mix;
                                   report accepted events/s, ack latency, delivered requests/s,
                                   the track backlog, end-to-end latency, memory.
@@ -30,7 +31,8 @@ Usage:
                                   only counts; implies --deliver. --drain N: delivery alone: a
                                   warm-up, then N events ingested with delivery held, then
                                   drained with no ingest; reports requests/s and node CPU
-                                  microseconds per vendor request.
+                                  microseconds per vendor request. --http: the node's
+                                  SIGNAL_VENDOR_HTTP (SIGNAL_VENDOR_H2_* from the environment).
   signal-edge map [--blueprint KEY] [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
                                   print, per event, the vendor requests it becomes, why it is
@@ -69,10 +71,27 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
   SIGNAL_MAX_BUFFERED_BODY_BYTES  request bodies buffered at once per listener
                            (max_buffered_body_bytes), default 64MiB, same units, at least 2MiB;
                            over it, 503 with Retry-After.
+  SIGNAL_VENDOR_HTTP       how delivery speaks to vendors (vendor_http), default auto: HTTP/2
+                           where an https vendor offers it (ALPN), else HTTP/1.1 keep-alive;
+                           h1: HTTP/1.1 only; h2c: HTTP/2 only, with prior knowledge over
+                           plain http (ALPN over https); a vendor that does not speak it gets
+                           no request (connection errors, retried).
+  SIGNAL_VENDOR_H2_CONNECTIONS  with h2c, connections per vendor host (vendor_h2_connections),
+                           default 1, 1 to 64; requests are spread over them in turn.
+  SIGNAL_VENDOR_H2_STREAMS  with h2c, requests in flight on one connection (vendor_h2_streams),
+                           default 100, 1 to 1000; more wait for a stream. Each integration
+                           still has at most 32 requests in flight.
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.
 ";
+
+/// The vendor HTTP settings loadgen's node reads from the environment.
+const VENDOR_HTTP_VARS: [&str; 3] = [
+    "SIGNAL_VENDOR_HTTP",
+    "SIGNAL_VENDOR_H2_CONNECTIONS",
+    "SIGNAL_VENDOR_H2_STREAMS",
+];
 
 fn main() -> ExitCode {
     match run() {
@@ -118,6 +137,10 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
             Long("deliver") => load.deliver = true,
             Long("sink") => load.sink = args.value()?.parse()?,
             Long("drain") => load.drain = Some(args.value()?.parse()?),
+            Long("http") => {
+                let v = args.value()?.string()?;
+                load.node_env.push(("SIGNAL_VENDOR_HTTP".into(), v));
+            }
             Long("json") => load.json = Some(args.value()?.string()?.into()),
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
@@ -140,11 +163,24 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if command == "loadgen" {
         init_logging(flags.log.as_deref().unwrap_or("warn"));
+        // The node in loadgen takes the vendor HTTP settings from the environment too (--http
+        // over SIGNAL_VENDOR_HTTP).
+        for var in VENDOR_HTTP_VARS {
+            if let Ok(v) = std::env::var(var)
+                && !load.node_env.iter().any(|(k, _)| k == var)
+            {
+                load.node_env.push((var.into(), v));
+            }
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         return Ok(match runtime.block_on(signal_demo::loadgen::run(load)) {
             Ok(_) => ExitCode::SUCCESS,
+            Err(e @ signal_demo::DemoError::Settings(_)) => {
+                eprintln!("signal-edge loadgen: {e}");
+                ExitCode::from(64)
+            }
             Err(e) => {
                 eprintln!("signal-edge loadgen: {e}");
                 ExitCode::FAILURE

@@ -83,3 +83,78 @@ impl ForwardConfig {
         self.targets.iter().position(|t| t.name == name)
     }
 }
+
+/// Which HTTP the node speaks to vendors (`SIGNAL_VENDOR_HTTP`, signal.toml `vendor_http`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VendorProtocol {
+    /// `auto`: HTTP/2 when an https vendor offers it through ALPN, else HTTP/1.1 keep-alive;
+    /// HTTP/1.1 on plain http. One connection pool per host.
+    #[default]
+    Auto,
+    /// `h1`: HTTP/1.1 keep-alive only, on http and https.
+    Http1,
+    /// `h2c`: HTTP/2 only: with prior knowledge over cleartext http (h2c), through ALPN over
+    /// https; `connections` connections per host, at most `streams` requests in flight on each.
+    /// A vendor that does not speak it gets no request (each attempt fails as a connection
+    /// error, retried as one).
+    H2c,
+}
+
+impl VendorProtocol {
+    /// The setting's spelling (`auto`, `h1`, `h2c`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VendorProtocol::Auto => "auto",
+            VendorProtocol::Http1 => "h1",
+            VendorProtocol::H2c => "h2c",
+        }
+    }
+}
+
+impl std::str::FromStr for VendorProtocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(VendorProtocol::Auto),
+            "h1" => Ok(VendorProtocol::Http1),
+            "h2c" => Ok(VendorProtocol::H2c),
+            other => Err(format!("`{other}` is not a protocol: use auto, h1 or h2c")),
+        }
+    }
+}
+
+/// How the node's one HTTP client talks to vendors: the protocol, and for HTTP/2 (`h2c`) how
+/// many connections per host and how many requests in flight on each. Process-wide (one
+/// client for every integration); an integration's own `concurrency` still bounds its requests
+/// in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VendorHttp {
+    /// The protocol.
+    pub protocol: VendorProtocol,
+    /// HTTP/2 connections per vendor host (`SIGNAL_VENDOR_H2_CONNECTIONS`), requests spread
+    /// over them in turn; with `h2c` only.
+    pub h2_connections: usize,
+    /// Requests in flight at once on one HTTP/2 connection (`SIGNAL_VENDOR_H2_STREAMS`); more
+    /// wait for a stream; with `h2c` only.
+    pub h2_streams: usize,
+}
+
+impl VendorHttp {
+    /// The most HTTP/2 connections per host the setting takes.
+    pub const MAX_H2_CONNECTIONS: usize = 64;
+    /// The most streams per connection the setting takes.
+    pub const MAX_H2_STREAMS: usize = 1000;
+}
+
+impl Default for VendorHttp {
+    /// `auto`; for `h2c`, 1 connection per host and 100 streams on it (the least that HTTP/2
+    /// servers are advised to allow).
+    fn default() -> Self {
+        Self {
+            protocol: VendorProtocol::Auto,
+            h2_connections: 1,
+            h2_streams: 100,
+        }
+    }
+}

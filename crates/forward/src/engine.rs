@@ -21,10 +21,16 @@ impl Default for Engine {
 }
 
 impl Engine {
-    /// An engine with a fresh connection pool.
+    /// An engine with a fresh connection pool, speaking to vendors as today (`auto`).
     pub fn new() -> Self {
+        Self::with_http(crate::VendorHttp::default())
+    }
+
+    /// An engine whose client speaks to vendors as `http` says (protocol, HTTP/2 connections
+    /// and streams).
+    pub fn with_http(http: crate::VendorHttp) -> Self {
         Self {
-            client: client::build(),
+            client: client::build(http),
         }
     }
 

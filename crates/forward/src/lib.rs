@@ -27,7 +27,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub use crate::config::{ForwardConfig, RetryPolicy};
+pub use crate::config::{ForwardConfig, RetryPolicy, VendorHttp, VendorProtocol};
 pub use crate::engine::{Engine, Integration, SendError};
 pub use crate::job::{Job, JobBody};
 pub use crate::outcome::{Diagnosis, Outcome, OutcomeKind, VendorRequest, VendorResponse};

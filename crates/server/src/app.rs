@@ -139,11 +139,12 @@ impl Node {
             spool_limit,
             sources.clone(),
         ));
+        let engine = Engine::with_http(settings.vendor_http);
         let deliveries = Arc::new(Deliveries::new(PipelineState::new(
             settings,
             store.clone(),
             spool.clone(),
-            Engine::new(),
+            engine,
         )));
         for rec in store.integrations().map_err(StartError::Store)? {
             if rec.enabled {

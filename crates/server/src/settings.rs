@@ -55,6 +55,9 @@ pub struct Settings {
     /// Bytes of request bodies buffered at once, per listener; over it a request is answered
     /// 503 with Retry-After.
     pub max_buffered_body_bytes: usize,
+    /// How delivery speaks HTTP to vendors: `SIGNAL_VENDOR_HTTP` (`auto`, `h1`, `h2c`),
+    /// `SIGNAL_VENDOR_H2_CONNECTIONS`, `SIGNAL_VENDOR_H2_STREAMS`.
+    pub vendor_http: signal_forward::VendorHttp,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -247,6 +250,57 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
         }
     }
 
+    /// A whole number with no flag, from `min` to `max`.
+    fn bounded(
+        &self,
+        [var, key]: [&str; 2],
+        default: u64,
+        (min, max): (u64, u64),
+    ) -> Result<u64, SettingsError> {
+        let n = self.number(var, key, default)?;
+        if (min..=max).contains(&n) {
+            return Ok(n);
+        }
+        let setting = self
+            .pick(&None, var, var, key)
+            .map_or_else(|| var.to_owned(), |(_, s)| s);
+        Err(SettingsError {
+            setting,
+            why: format!("`{n}` is out of range: from {min} to {max}"),
+        })
+    }
+
+    /// The vendor HTTP settings.
+    fn vendor_http(&self) -> Result<signal_forward::VendorHttp, SettingsError> {
+        use signal_forward::{VendorHttp, VendorProtocol};
+        let default = VendorHttp::default();
+        let protocol = match self.pick(
+            &None,
+            "SIGNAL_VENDOR_HTTP",
+            "SIGNAL_VENDOR_HTTP",
+            "vendor_http",
+        ) {
+            None => default.protocol,
+            Some((text, setting)) => text
+                .parse::<VendorProtocol>()
+                .map_err(|why| SettingsError { setting, why })?,
+        };
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(VendorHttp {
+            protocol,
+            h2_connections: count(self.bounded(
+                ["SIGNAL_VENDOR_H2_CONNECTIONS", "vendor_h2_connections"],
+                default.h2_connections as u64,
+                (1, VendorHttp::MAX_H2_CONNECTIONS as u64),
+            )?),
+            h2_streams: count(self.bounded(
+                ["SIGNAL_VENDOR_H2_STREAMS", "vendor_h2_streams"],
+                default.h2_streams as u64,
+                (1, VendorHttp::MAX_H2_STREAMS as u64),
+            )?),
+        })
+    }
+
     /// A secret from the environment, trimmed; empty or blank is unset (the data dir's file).
     fn secret(&self, var: &str) -> Option<String> {
         (self.env)(var)
@@ -366,6 +420,7 @@ impl Settings {
                 MIN_MAX_BUFFERED_BODY_BYTES,
             )?)
             .unwrap_or(usize::MAX),
+            vendor_http: src.vendor_http()?,
         })
     }
 

@@ -215,3 +215,63 @@ fn region_overrides_point_base_urls_elsewhere() {
         Some("https://app.pendo.io")
     );
 }
+
+#[test]
+fn vendor_http_defaults_to_today_and_is_read_from_env_or_file() {
+    use signal_forward::{VendorHttp, VendorProtocol};
+    let s = Settings::resolve(&Flags::default(), env(&[])).expect("defaults");
+    assert_eq!(s.vendor_http, VendorHttp::default());
+    assert_eq!(s.vendor_http.protocol, VendorProtocol::Auto);
+    let s = Settings::resolve(
+        &Flags::default(),
+        env(&[
+            ("SIGNAL_VENDOR_HTTP", "h2c"),
+            ("SIGNAL_VENDOR_H2_CONNECTIONS", "4"),
+            ("SIGNAL_VENDOR_H2_STREAMS", "250"),
+        ]),
+    )
+    .expect("env");
+    assert_eq!(
+        s.vendor_http,
+        VendorHttp {
+            protocol: VendorProtocol::H2c,
+            h2_connections: 4,
+            h2_streams: 250
+        }
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("signal.toml");
+    std::fs::write(&file, "vendor_http = \"h1\"\nvendor_h2_connections = 2\n").expect("write");
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    let s = Settings::resolve(&flags, env(&[])).expect("file");
+    assert_eq!(s.vendor_http.protocol, VendorProtocol::Http1);
+    assert_eq!(s.vendor_http.h2_connections, 2);
+}
+
+#[test]
+fn bad_vendor_http_settings_are_named() {
+    let bad = |pairs: &[(&str, &str)]| {
+        Settings::resolve(&Flags::default(), env(pairs))
+            .expect_err("bad")
+            .to_string()
+    };
+    assert_eq!(
+        bad(&[("SIGNAL_VENDOR_HTTP", "h3")]),
+        "SIGNAL_VENDOR_HTTP: `h3` is not a protocol: use auto, h1 or h2c"
+    );
+    assert_eq!(
+        bad(&[("SIGNAL_VENDOR_H2_CONNECTIONS", "0")]),
+        "SIGNAL_VENDOR_H2_CONNECTIONS: `0` is out of range: from 1 to 64"
+    );
+    assert_eq!(
+        bad(&[("SIGNAL_VENDOR_H2_STREAMS", "1001")]),
+        "SIGNAL_VENDOR_H2_STREAMS: `1001` is out of range: from 1 to 1000"
+    );
+    assert_eq!(
+        bad(&[("SIGNAL_VENDOR_H2_STREAMS", "many")]),
+        "SIGNAL_VENDOR_H2_STREAMS: `many` is not a whole number"
+    );
+}

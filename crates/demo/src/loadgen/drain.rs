@@ -128,7 +128,7 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
     );
     // 3. The drain.
     d.update(&s.vendor).await?;
-    let (requests0, tracks0) = (d.requests, d.tracks);
+    let (requests0, tracks0, http2_0) = (d.requests, d.tracks, d.http2);
     let cpu0 = cpu_us();
     let t0 = Instant::now();
     enable(s, true).await?;
@@ -152,7 +152,7 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
     Ok(json!({
         "sink": opts.sink.name(),
         "sink_placement": s.vendor.placement(),
-        "vendor_http": opts.node_env.iter().find(|(k, _)| k == "SIGNAL_VENDOR_HTTP").map_or("auto", |(_, v)| v.as_str()),
+        "vendor_http": s.http,
         "clients": opts.clients, "batch": opts.batch,
         "warmup_events": warm,
         "backlog_events": backlog_events,
@@ -162,6 +162,7 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
         "drain_seconds": seconds,
         "drain_requests": requests,
         "drain_track_requests": d.tracks - tracks0,
+        "drain_requests_over_http2": d.http2.zip(http2_0).map(|(b, a)| b - a),
         "drain_requests_per_s": rate,
         "node_cpu_us": cpu,
         "node_cpu_us_per_request": per_request,

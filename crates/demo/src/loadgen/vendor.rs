@@ -50,6 +50,8 @@ pub(super) enum Vendor {
 pub(super) struct Received {
     pub requests: u64,
     pub tracks: Option<u64>,
+    /// Requests over HTTP/2 (the null sink only).
+    pub http2: Option<u64>,
     pub latencies: Vec<(u64, u64)>,
 }
 
@@ -98,19 +100,24 @@ impl Vendor {
                 Ok(Received {
                     requests: sim.stats().accepted,
                     tracks: None,
+                    http2: None,
                     latencies,
                 })
             }
             Vendor::Null(sink) => {
                 let (
                     SinkCounts {
-                        requests, tracks, ..
+                        requests,
+                        tracks,
+                        http2,
+                        ..
                     },
                     latencies,
                 ) = sink.counts().await.map_err(DemoError::Sink)?;
                 Ok(Received {
                     requests,
                     tracks: Some(tracks),
+                    http2: Some(http2),
                     latencies,
                 })
             }
