@@ -460,7 +460,7 @@ async fn timed(opts: &LoadOptions, s: &Started) -> Result<Value, DemoError> {
         "delivered_requests_over_http2": delivered.http2,
         "track_events_sent": expected_tracks,
         "track_requests_delivered": delivered.tracks,
-        "track_backlog": {"max_first_half": backlog[..half].iter().max(), "max_second_half": backlog[half..].iter().max(), "at_end_of_sending": backlog.last()},
+        "track_backlog": if opts.delivers() { json!({"max_first_half": backlog[..half].iter().max(), "max_second_half": backlog[half..].iter().max(), "at_end_of_sending": backlog.last()}) } else { Value::Null },
         "end_to_end_latency_ms": if opts.delivers() { json!({"p50": delivered.e2e.percentile(0.5), "p99": delivered.e2e.percentile(0.99)}) } else { Value::Null },
         "rss_kib": {
             "first": rss.first(),
