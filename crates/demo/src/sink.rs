@@ -263,6 +263,11 @@ impl NullSink {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its base URL.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)

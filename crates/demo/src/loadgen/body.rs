@@ -135,7 +135,12 @@ const TICKS_PER_S: u64 = 100;
 /// This process's CPU time so far (user + system, every thread), in µs, from `/proc/self/stat`
 /// (10 ms resolution); `None` where there is no such file.
 pub(super) fn cpu_us() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_us_of("self")
+}
+
+/// The CPU time of process `pid` (`self` for this one), as [`cpu_us`].
+pub(super) fn cpu_us_of(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) in parentheses: state is field 3,
     // utime field 14, stime field 15.
     let rest = &stat[stat.rfind(')')? + 1..];

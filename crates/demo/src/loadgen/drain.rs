@@ -13,6 +13,10 @@
 //!    and page event, known from the batches sent), polled every 20 ms; the sink's counts, the
 //!    CPU time and the clock are read then.
 //!
+//! The null sink's CPU time over the drain is reported beside (its own process, so not in the
+//! node's), to show whether the sink was the limit. With `--sink sandbox` the sandbox runs in
+//! this process and its CPU is counted in the node's.
+//!
 //! Requests delivered = every request the sink counted between start and end (track requests
 //! and the batched identify/group metadata requests); node CPU per request = CPU time over the
 //! drain / requests delivered. The ingest clients are idle through the drain; the polling costs
@@ -129,12 +133,17 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
     // 3. The drain.
     d.update(&s.vendor).await?;
     let (requests0, tracks0, http2_0) = (d.requests, d.tracks, d.http2);
-    let cpu0 = cpu_us();
+    let (cpu0, sink0) = (cpu_us(), s.vendor.sink_cpu_us());
     let t0 = Instant::now();
     enable(s, true).await?;
     let done = wait_for(s, &mut d, tracks0 + backlog_tracks).await?;
     let seconds = t0.elapsed().as_secs_f64();
     let cpu = cpu_us().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    let sink_cpu = s
+        .vendor
+        .sink_cpu_us()
+        .zip(sink0)
+        .map(|(b, a)| b.saturating_sub(a));
     let requests = d.requests - requests0;
     let per_request = cpu
         .filter(|_| requests > 0)
@@ -167,6 +176,8 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
         "node_cpu_us": cpu,
         "node_cpu_us_per_request": per_request,
         "node_cores_busy": cpu.map(|c| c as f64 / 1e6 / seconds),
+        "sink_cpu_us_per_request": sink_cpu.filter(|_| requests > 0).map(|c| c as f64 / requests as f64),
+        "sink_cores_busy": sink_cpu.map(|c| c as f64 / 1e6 / seconds),
         "errors": counters.errors.load(Ordering::Relaxed),
     }))
 }

@@ -88,6 +88,15 @@ impl Vendor {
         }
     }
 
+    /// The null sink's CPU time so far, in µs (`None` for the sandbox, which runs in this
+    /// process).
+    pub(super) fn sink_cpu_us(&self) -> Option<u64> {
+        match self {
+            Vendor::Sandbox(_) => None,
+            Vendor::Null(sink) => super::body::cpu_us_of(&sink.pid().to_string()),
+        }
+    }
+
     /// What it has received so far.
     pub(super) async fn received(&self) -> Result<Received, DemoError> {
         match self {
