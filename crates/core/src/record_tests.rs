@@ -175,3 +175,23 @@ fn the_header_is_a_few_bytes() {
         assert!(out.len() <= 10);
     }
 }
+
+#[test]
+fn a_record_damaged_anywhere_is_read_or_refused_never_a_panic() {
+    let mut reader = Reader::new();
+    let good = v2(br#"{"type":"group","groupId":"acme","userId":"u","traits":{"n":1},"timestamp":"2025-11-26T07:00:00.000Z"}"#);
+    let mut refused = 0;
+    for at in 0..good.len() {
+        for byte in [0x00, 0x02, 0x80, 0xff, b'{', b'"', b'}', b'1'] {
+            let mut bad = good.clone();
+            bad[at] = byte;
+            let mut cut = bad.clone();
+            cut.truncate(at);
+            for mut rec in [bad, cut] {
+                let read = reader.read(&mut rec).and_then(|d| d.event().map(drop));
+                refused += usize::from(read.is_err());
+            }
+        }
+    }
+    assert!(refused > good.len(), "most damage is refused: {refused}");
+}
