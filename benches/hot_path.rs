@@ -1,6 +1,7 @@
 //! The hot path: parse + map + serialize one event, over a realistic generated mix (40% page,
 //! 40% track, 15% identify, 5% group; 300 B to 2 KB), against the same mapping written the
-//! straightforward way on `serde_json::Value`, in one benchmark group.
+//! straightforward way on `serde_json::Value`, in one benchmark group. Then delivery's side:
+//! a spool record of each version decoded, and decoded and mapped (`record_decode`).
 //!
 //! `cargo bench --bench hot_path`. simd-json unescapes strings in place, so each body is first
 //! copied into one reused buffer with simd-json's padding after it, as the gateway holds a body
@@ -10,6 +11,7 @@
 //! between groups that run the same code.
 
 use criterion::{Criterion, Throughput, criterion_group};
+use signal_core::record::Reader;
 use signal_core::sample::Samples;
 use signal_core::{Mapped, Mapper, MemoryIdentity, PADDING, Parser, Shape};
 use std::hint::black_box;
@@ -277,12 +279,134 @@ fn vendors(mix: &[Vec<u8>]) {
     }
 }
 
+/// The mix as spool records, as the gateway writes them (version 2: `signal_core::record`'s
+/// header, then the JSON), with a request's context; and the same records as the previous
+/// release wrote them (version 1: the JSON alone, byte for byte the same).
+fn records(mix: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut parser = Parser::new();
+    let (mut v1, mut v2) = (Vec::new(), Vec::new());
+    for body in mix {
+        let mut buf = body.clone();
+        let doc = parser.parse(&mut buf, Shape::Event(None)).expect("valid");
+        let ev = doc.event(0).expect("valid");
+        let mut rec = Vec::new();
+        signal_core::record::write_header(&mut rec, &ev, NOW);
+        let header = rec.len();
+        rec.extend_from_slice(
+            format!(
+                "{{\"receivedAt\":{NOW},\"sourceId\":\"web\",\"context\":{{\"ip\":\"203.0.113.9\",\
+                 \"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 \
+                 Firefox/125.0\"}},\"batch\":["
+            )
+            .as_bytes(),
+        );
+        rec.extend_from_slice(body);
+        rec.extend_from_slice(b"]}");
+        v1.push(rec[header..].to_vec());
+        v2.push(rec);
+    }
+    (v1, v2)
+}
+
+/// Delivery's decode of one record (`signal_core::record::Reader`, as the pipeline's reader
+/// thread reads it: a copy with room for the padding), then, when `map`, the Pendo mapping;
+/// the request bytes written (0 when dropped), or the event's type when not mapped.
+fn deliver(
+    reader: &mut Reader,
+    m: &mut Mapper,
+    ids: &MemoryIdentity,
+    rec: &[u8],
+    map: bool,
+) -> usize {
+    let mut buf = Vec::with_capacity(rec.len() + PADDING);
+    buf.extend_from_slice(rec);
+    let Ok(decoded) = reader.read(&mut buf) else {
+        return 0;
+    };
+    let Ok(ev) = decoded.event() else { return 0 };
+    if !map {
+        return ev.kind as usize + usize::from(ev.timestamp.is_some());
+    }
+    match m.map(&ev, ids, NOW).outcome {
+        Mapped::Send(items) => items.iter().map(|i| i.body.len()).sum(),
+        Mapped::Dropped(_) => 0,
+    }
+}
+
+/// Delivery's side, paired rounds: the decode of a version 1 record (parsed and validated
+/// whole, as the previous release did) against a version 2 record (trusted); then decode plus
+/// the Pendo mapping, the whole per-event path of delivery, each way. Both ways must map to the
+/// same bytes.
+fn record_decode(mix: &[Vec<u8>]) {
+    const ROUNDS: usize = 41;
+    let (v1, v2) = records(mix);
+    let mut reader = Reader::new();
+    let mut m = mapper();
+    let ids = MemoryIdentity::new();
+    let size = |r: &[Vec<u8>]| r.iter().map(Vec::len).sum::<usize>() as f64 / r.len() as f64;
+    let total = |recs: &[Vec<u8>], reader: &mut Reader, m: &mut Mapper, map: bool| {
+        recs.iter()
+            .map(|r| deliver(reader, m, &ids, r, map))
+            .sum::<usize>()
+    };
+    assert_eq!(
+        total(&v1, &mut reader, &mut m, true),
+        total(&v2, &mut reader, &mut m, true),
+        "both versions map to the same bytes"
+    );
+    let mut t = [(); 4].map(|()| Vec::with_capacity(ROUNDS));
+    let mut ratio = [(); 2].map(|()| Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        let mut time = |recs: &[Vec<u8>], map: bool| {
+            let start = Instant::now();
+            black_box(total(recs, &mut reader, &mut m, map));
+            start.elapsed().as_secs_f64()
+        };
+        let times = [
+            time(&v1, false),
+            time(&v2, false),
+            time(&v1, true),
+            time(&v2, true),
+        ];
+        for (all, one) in t.iter_mut().zip(times) {
+            all.push(one);
+        }
+        ratio[0].push(times[0] / times[1]);
+        ratio[1].push(times[2] / times[3]);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let n = mix.len() as f64;
+    let us = |v: &mut Vec<f64>| median(v) / n * 1e6;
+    let [a, b, c, d] = &mut t;
+    let [r0, r1] = &mut ratio;
+    println!(
+        "records ({ROUNDS} paired rounds of {} records; medians; v1 {:.0} B, v2 {:.0} B average):\n  \
+         decode v1 (parse + validate):  {:.3} us/event\n  \
+         decode v2 (trusted):           {:.3} us/event  (v1 time / v2 time {:.2}x)\n  \
+         decode + map v1:               {:.3} us/event\n  \
+         decode + map v2:               {:.3} us/event  (v1 time / v2 time {:.2}x)",
+        mix.len(),
+        size(&v1),
+        size(&v2),
+        us(a),
+        us(b),
+        median(r0),
+        us(c),
+        us(d),
+        median(r1),
+    );
+}
+
 criterion_group!(benches, hot_path);
 
 fn main() {
     let mix = Samples::new(42).take(EVENTS);
     check_same_output(&mix);
     paired_ratio(&mix);
+    record_decode(&mix);
     vendors(&mix);
     benches();
     Criterion::default().configure_from_args().final_summary();

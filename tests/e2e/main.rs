@@ -27,6 +27,8 @@
 //!   delivers with its partial failure handled; a blueprint file that does not load exits 64.
 //! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, and `--drain`.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
+//! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
+//!   bodies that release sent (issue 13).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
@@ -45,6 +47,7 @@ mod gateway_hardening;
 mod harness;
 mod heap;
 mod loadgen;
+mod old_spool;
 mod pipeline_faults;
 mod records;
 mod tmpfs;

@@ -141,6 +141,10 @@ async fn a_spooled_record_the_pipeline_cannot_read_is_a_dead_letter_naming_why()
         b"{\"receivedAt\":1,\"context\":{}, not json".to_vec(),
         br#"{"receivedAt":1,"context":{"userAgent":"a","user_agent":"b"},"batch":[{"type":"track","event":"Bad","userId":"u"}]}"#.to_vec(),
         br#"{"receivedAt":1,"context":{},"batch":[{"type":"track","userId":"u"}]}"#.to_vec(),
+        // A format this node does not know (a later release's), and a version 2 header cut
+        // short.
+        b"\x03{\"receivedAt\":1,\"context\":{},\"batch\":[]}".to_vec(),
+        vec![0x02, 0x08, 0x80],
     ];
     let append = spool.append(bad);
     std::thread::scope(|s| s.spawn(|| append.wait().expect("appended")).join())
@@ -150,7 +154,7 @@ async fn a_spooled_record_the_pipeline_cannot_read_is_a_dead_letter_naming_why()
     let path = format!("/v1/admin/integrations/{id}/dead-letters");
     let listed = edge
         .poll(&path, |v| {
-            v["data"].as_array().is_some_and(|a| a.len() == 3)
+            v["data"].as_array().is_some_and(|a| a.len() == 5)
         })
         .await;
     let reasons: Vec<&str> = listed["data"]
@@ -167,14 +171,17 @@ async fn a_spooled_record_the_pipeline_cannot_read_is_a_dead_letter_naming_why()
             "the spooled record does not parse: context.user_agent: given twice, also as \
              `userAgent`: send one spelling",
             "the spooled record's event is invalid: batch[0].event: is required",
+            "the spooled record is of an unknown format (first byte 0x03; this node reads \
+             version 1, starting with `{`, and version 2, starting with 0x02)",
+            "the spooled record's version 2 header is corrupt: a number cut short",
         ],
         "each kept as a dead letter, oldest first, naming why: {listed}"
     );
     let stats = edge
         .poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
-            v["counts"]["dead_lettered"].as_u64() == Some(3)
+            v["counts"]["dead_lettered"].as_u64() == Some(5)
         })
         .await;
-    assert_eq!(stats["counts"]["dead_lettered"], 3, "{stats}");
+    assert_eq!(stats["counts"]["dead_lettered"], 5, "{stats}");
     assert!(track_bodies(&sim).is_empty(), "nothing of them sent");
 }

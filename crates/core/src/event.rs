@@ -191,6 +191,23 @@ pub struct Event<'t, 'de> {
     pub integrations: Option<Obj<'t, 'de>>,
     /// Whether the event named its own `type` (else the endpoint implied it).
     pub typed: bool,
+    /// The event's own `sentAt` (not the batch's): what a spool record, which does not carry
+    /// the batch's, gives delivery (`record.rs` writes it into a version 2 header).
+    pub(crate) own_sent_at: Option<i64>,
+}
+
+/// What the gateway computed of an event, carried by a version 2 spool record (`record.rs`):
+/// delivery reads the event with these instead of the event's own `type` and timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Known {
+    /// The event's type.
+    pub kind: EventType,
+    /// `timestamp`, else `originalTimestamp`, in epoch milliseconds.
+    pub timestamp: Option<i64>,
+    /// The event's own `sentAt`, in epoch milliseconds.
+    pub sent_at: Option<i64>,
+    /// The record's `receivedAt` (the gateway's clock).
+    pub received_at: Option<i64>,
 }
 
 // === decoding ===
@@ -304,6 +321,18 @@ fn id<'de>(key: &str, v: Val<'_, 'de>) -> Result<Id<'de>, EventError> {
         .ok_or_else(|| wrong(key, "a string or a number"))
 }
 
+/// An id the gateway has validated: read, not checked (not empty, not too long).
+#[inline]
+fn trusted_id<'de>(key: &str, v: Val<'_, 'de>) -> Result<Id<'de>, EventError> {
+    if let Some(s) = v.as_str() {
+        return Ok(Id::Str(s));
+    }
+    v.as_static_number()
+        .and_then(NumId::new)
+        .map(Id::Num)
+        .ok_or_else(|| wrong(key, "a string or a number"))
+}
+
 pub(crate) fn timestamp(key: &str, v: Val<'_, '_>) -> Result<i64, EventError> {
     let ms = match (v.as_str(), v.as_static_number()) {
         (Some(s), _) => parse_iso8601(s),
@@ -324,6 +353,18 @@ fn opt_bool(key: &str, v: Val<'_, '_>) -> Result<Option<bool>, EventError> {
 impl<'t, 'de> Context<'t, 'de> {
     /// Lays the keys of a `context` object over this one (a batch's context first, then the event's).
     pub(crate) fn overlay(&mut self, ctx: Obj<'t, 'de>) -> Result<(), EventError> {
+        self.overlay_with::<true>(ctx)
+    }
+
+    /// [`overlay`](Self::overlay) of a context the gateway has validated (a version 2 spool
+    /// record's): the same fields read, without the rules (one spelling of each key, ids not
+    /// empty nor too long). A value of the wrong JSON type is still an error: the record is
+    /// then not what the gateway wrote.
+    pub(crate) fn overlay_trusted(&mut self, ctx: Obj<'t, 'de>) -> Result<(), EventError> {
+        self.overlay_with::<false>(ctx)
+    }
+
+    fn overlay_with<const CHECK: bool>(&mut self, ctx: Obj<'t, 'de>) -> Result<(), EventError> {
         self.raw = [Some(ctx), self.raw[0]];
         let mut seen_ua = false;
         let mut seen_group = false;
@@ -333,7 +374,7 @@ impl<'t, 'de> Context<'t, 'de> {
                 "ip" => self.ip = Some(string(k, v)?),
                 "locale" => self.locale = Some(string(k, v)?),
                 "userAgent" | "user_agent" => {
-                    if std::mem::replace(&mut seen_ua, true) {
+                    if std::mem::replace(&mut seen_ua, true) && CHECK {
                         let other = if k == "userAgent" {
                             "user_agent"
                         } else {
@@ -344,7 +385,7 @@ impl<'t, 'de> Context<'t, 'de> {
                     self.user_agent = Some(string(k, v)?);
                 }
                 "groupId" | "group_id" => {
-                    if std::mem::replace(&mut seen_group, true) {
+                    if std::mem::replace(&mut seen_group, true) && CHECK {
                         let other = if k == "groupId" {
                             "group_id"
                         } else {
@@ -352,7 +393,7 @@ impl<'t, 'de> Context<'t, 'de> {
                         };
                         return Err(EventError::new(k, Rule::BothSpellings { other }));
                     }
-                    self.group_id = Some(id(k, v)?);
+                    self.group_id = Some(if CHECK { id(k, v)? } else { trusted_id(k, v)? });
                 }
                 "traits" => self.traits = Some(object(k, v)?),
                 "page" => self
@@ -447,6 +488,7 @@ impl<'t, 'de> Event<'t, 'de> {
             message_id: None,
             integrations: None,
             typed: false,
+            own_sent_at: None,
         };
         let mut original_ts = None;
         for (k, v) in obj.iter() {
@@ -476,7 +518,10 @@ impl<'t, 'de> Event<'t, 'de> {
                     .map_err(|e| e.within("context"))?,
                 Field::Timestamp => ev.timestamp = Some(timestamp(k, v)?),
                 Field::OriginalTimestamp => original_ts = Some(timestamp(k, v)?),
-                Field::SentAt => ev.sent_at = Some(timestamp(k, v)?),
+                Field::SentAt => {
+                    ev.own_sent_at = Some(timestamp(k, v)?);
+                    ev.sent_at = ev.own_sent_at;
+                }
                 Field::ReceivedAt => ev.received_at = Some(timestamp(k, v)?),
                 Field::MessageId => ev.message_id = Some(string(k, v)?),
                 Field::Integrations => ev.integrations = Some(object(k, v)?),
@@ -514,6 +559,65 @@ impl<'t, 'de> Event<'t, 'de> {
                 return Err(EventError::new("groupId", Rule::Required));
             }
             _ => {}
+        }
+        Ok(ev)
+    }
+
+    /// Reads one event the gateway has validated (a version 2 spool record's), with what it
+    /// computed then: no duplicate-key walk, no check of spellings, ids, names or required
+    /// fields, no `type` name looked up and no ISO 8601 parsed (`known` holds the type and the
+    /// timestamps). The fields are taken from the tape as [`decode`](Self::decode) takes them;
+    /// a value of the wrong JSON type is an error (the record is not what the gateway wrote).
+    pub(crate) fn trusted(
+        v: Val<'t, 'de>,
+        base: Context<'t, 'de>,
+        known: Known,
+    ) -> Result<Self, EventError> {
+        let obj = v.as_obj().ok_or_else(|| wrong("", "an object"))?;
+        let mut ev = Event {
+            kind: known.kind,
+            event: None,
+            name: None,
+            user_id: None,
+            anonymous_id: None,
+            group_id: None,
+            properties: None,
+            traits: None,
+            context: base,
+            timestamp: known.timestamp,
+            sent_at: known.sent_at,
+            received_at: known.received_at,
+            message_id: None,
+            integrations: None,
+            // The gateway writes every record's `type`.
+            typed: true,
+            own_sent_at: known.sent_at,
+        };
+        for (k, v) in obj.iter() {
+            let Some((field, _)) = field_of(k) else {
+                continue;
+            };
+            let Some(v) = present(v) else { continue };
+            match field {
+                Field::Type
+                | Field::Timestamp
+                | Field::OriginalTimestamp
+                | Field::SentAt
+                | Field::ReceivedAt => {}
+                Field::Event => ev.event = Some(string(k, v)?),
+                Field::Name => ev.name = Some(string(k, v)?),
+                Field::UserId => ev.user_id = Some(trusted_id(k, v)?),
+                Field::AnonymousId => ev.anonymous_id = Some(trusted_id(k, v)?),
+                Field::GroupId => ev.group_id = Some(trusted_id(k, v)?),
+                Field::Properties => ev.properties = Some(object(k, v)?),
+                Field::Traits => ev.traits = Some(object(k, v)?),
+                Field::Context => ev
+                    .context
+                    .overlay_trusted(object(k, v)?)
+                    .map_err(|e| e.within("context"))?,
+                Field::MessageId => ev.message_id = Some(string(k, v)?),
+                Field::Integrations => ev.integrations = Some(object(k, v)?),
+            }
         }
         Ok(ev)
     }

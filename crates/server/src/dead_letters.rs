@@ -76,7 +76,7 @@ fn letter_json(d: &DeadLetter) -> Value {
 /// `writeKey` in the record or its events. A record that is not JSON (never written by the
 /// gateway) is shown as it is.
 fn without_write_key(record: &[u8]) -> String {
-    let Ok(mut v) = serde_json::from_slice::<Value>(record) else {
+    let Ok(mut v) = serde_json::from_slice::<Value>(signal_core::record::json(record)) else {
         return String::from_utf8_lossy(record).into_owned();
     };
     if let Some(o) = v.as_object_mut() {

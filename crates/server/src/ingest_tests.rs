@@ -70,7 +70,8 @@ fn events_in(spool: &Spool) -> Vec<String> {
         .expect("read")
         .iter()
         .map(|r| {
-            let v: Value = serde_json::from_slice(&r.payload).expect("record");
+            let v: Value =
+                serde_json::from_slice(signal_core::record::json(&r.payload)).expect("record");
             v["batch"][0]["messageId"]
                 .as_str()
                 .unwrap_or_default()

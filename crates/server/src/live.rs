@@ -36,7 +36,8 @@ pub const LIVE_BODY_BYTES: usize = 4 * 1024;
 /// the gateway's `receivedAt` (it wins, as in mapping), without a `writeKey` some clients put in
 /// the body; and the id of the source that sent it (the record's `sourceId`).
 fn input_json(record: &[u8]) -> (Value, Option<String>) {
-    let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(record) else {
+    let json = signal_core::record::json(record);
+    let Ok(Value::Object(mut envelope)) = serde_json::from_slice::<Value>(json) else {
         return (Value::Null, None);
     };
     let source = match envelope.remove("sourceId") {

@@ -1,5 +1,6 @@
 //! A request's body into spool records (the gateway's step 3, re-exported by `gateway.rs`):
-//! one record per event, `{"receivedAt":..,"sourceId":..,"context":{..},"batch":[event]}`,
+//! one record per event, `{"receivedAt":..,"sourceId":..,"context":{..},"batch":[event]}`
+//! after a version 2 header of what validating the event computed (`signal_core::record`),
 //! the context being the batch's own enriched with the request's ip and User-Agent (cut to
 //! [`MAX_USER_AGENT_BYTES`]). The batch's context is copied into every record, so it counts
 //! against each event's 32 KiB limit: an event whose bytes plus the context's pass it is
@@ -11,7 +12,9 @@
 use crate::rejection::{Rejection, Request};
 use hyper::header::HeaderMap;
 use signal_core::limits::MAX_EVENT_BYTES;
-use signal_core::{Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape};
+use signal_core::{
+    Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape, record,
+};
 use signal_store::SourceRecord;
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -83,6 +86,7 @@ impl OwnedLink {
 /// One accepted event: its spool record, its messageId, its identity links.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// A version 2 header (`signal_core::record`), then
     /// `{"receivedAt":..,"sourceId":..,"context":{..},"batch":[event]}`.
     pub record: Vec<u8>,
     /// The event's messageId, for deduplication.
@@ -214,27 +218,35 @@ struct Envelope<'a> {
 }
 
 impl Envelope<'_> {
-    /// Everything of a record but its event: `{"receivedAt":..,"sourceId":..,"context":..,"batch":[`.
+    /// Everything of a record's JSON but its event: `{"receivedAt":..,"sourceId":..,"context":..,"batch":[`.
     fn head(&self) -> Vec<u8> {
         let mut rec = Vec::with_capacity(self.context.len() + 96);
-        rec.extend_from_slice(b"{\"receivedAt\":");
-        rec.extend_from_slice(self.received.to_string().as_bytes());
-        rec.extend_from_slice(b",\"sourceId\":");
-        signal_core::json::write_str(&mut rec, self.source);
-        rec.extend_from_slice(b",\"context\":");
-        rec.extend_from_slice(&self.context);
-        rec.extend_from_slice(b",\"batch\":[");
+        self.write_head(&mut rec);
         rec
     }
 
-    /// The record of one event, given its `type` when the endpoint implied it.
-    fn record(&self, raw: &[u8], typed: bool, kind: EventType) -> Vec<u8> {
-        let mut rec = self.head();
-        rec.reserve(raw.len() + 32);
-        if typed {
+    fn write_head(&self, rec: &mut Vec<u8>) {
+        rec.extend_from_slice(b"{\"receivedAt\":");
+        rec.extend_from_slice(self.received.to_string().as_bytes());
+        rec.extend_from_slice(b",\"sourceId\":");
+        signal_core::json::write_str(rec, self.source);
+        rec.extend_from_slice(b",\"context\":");
+        rec.extend_from_slice(&self.context);
+        rec.extend_from_slice(b",\"batch\":[");
+    }
+
+    /// The version 2 record of one event (`signal_core::record`): the header of what was
+    /// computed validating `ev`, then the JSON, the event given its `type` when the endpoint
+    /// implied it.
+    fn record(&self, ev: &Event<'_, '_>, raw: &[u8]) -> Vec<u8> {
+        let mut rec =
+            Vec::with_capacity(record::MAX_HEADER_BYTES + self.context.len() + 96 + raw.len() + 32);
+        record::write_header(&mut rec, ev, self.received);
+        self.write_head(&mut rec);
+        if ev.typed {
             rec.extend_from_slice(raw);
         } else {
-            rec.extend_from_slice(&with_first_key(raw, "type", kind.as_str()));
+            rec.extend_from_slice(&with_first_key(raw, "type", ev.kind.as_str()));
         }
         rec.extend_from_slice(b"]}");
         rec
@@ -243,7 +255,7 @@ impl Envelope<'_> {
     /// An accepted event, `raw` its text.
     fn prepare(&self, ev: &Event<'_, '_>, raw: &[u8]) -> Prepared {
         Prepared {
-            record: self.record(raw, ev.typed, ev.kind),
+            record: self.record(ev, raw),
             message_id: ev.message_id.map(str::to_owned),
             links: crate::links::links(ev, self.link_traits)
                 .into_iter()

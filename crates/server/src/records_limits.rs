@@ -4,10 +4,11 @@
 //! event's record nests it two levels deeper and holds the `type` its endpoint implies, and a
 //! browser's batch event gets an `anonymousId` written in.
 
-use super::{Envelope, Prepared, RECORD_OVERHEAD, padded};
+use super::{Envelope, Prepared, RECORD_OVERHEAD};
 use crate::rejection::Rejection;
 use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
-use signal_core::{Parser, Shape};
+use signal_core::record;
+use signal_core::{PADDING, Parser, Shape};
 use std::cell::RefCell;
 
 /// The most one request's records may take in the spool, in bytes: twice the body limit
@@ -28,9 +29,9 @@ pub(super) fn check_multiplied<'b>(
     envelope: &Envelope<'_>,
     raws: impl Iterator<Item = &'b [u8]>,
 ) -> Result<(), Rejection> {
-    // A record is its head, the event as sent (a batch's events carry their own `type`) and
-    // `]}`.
-    let fixed = envelope.head().len() as u64 + 2 + RECORD_OVERHEAD;
+    // A record is its header (at most `MAX_HEADER_BYTES`), its head, the event as sent (a
+    // batch's events carry their own `type`) and `]}`.
+    let fixed = (record::MAX_HEADER_BYTES + envelope.head().len()) as u64 + 2 + RECORD_OVERHEAD;
     let (events, bytes) = raws.fold((0usize, 0u64), |(n, sum), raw| {
         (n + 1, sum + fixed + raw.len() as u64)
     });
@@ -46,16 +47,22 @@ pub(super) fn check_multiplied<'b>(
 }
 
 thread_local! {
-    /// Reads records as the pipeline does ([`Parser::for_records`]).
+    /// Reads records as version 1 records are read ([`Parser::for_records`]).
     static RECORD: RefCell<Parser> = RefCell::new(Parser::for_records());
 }
 
-/// Whether the pipeline reads `record` (parsed whole, its event valid): a single event's is
-/// two levels deeper, and may be a few bytes larger, than the body it came in.
-pub(super) fn readable(record: &[u8]) -> Result<(), signal_core::EventError> {
+/// Whether `rec`'s JSON validates whole, as a version 1 record is read (its event valid): a
+/// single event's is two levels deeper, may be a few bytes larger, and holds the `type` or
+/// `anonymousId` written in, than the body it came in. Delivery trusts a version 2 record
+/// without checking this again (`signal_core::record`): this is the check that makes it so
+/// for a single event (a batch's events are written as they were validated, or read again
+/// with their `anonymousId`).
+pub(super) fn readable(rec: &[u8]) -> Result<(), signal_core::EventError> {
+    let json = record::json(rec);
     RECORD.with_borrow_mut(|p| {
-        let mut buf = padded(record);
-        let doc = p.parse_padded(&mut buf, record.len(), Shape::Batch)?;
+        let mut buf = Vec::with_capacity(json.len() + PADDING);
+        buf.extend_from_slice(json);
+        let doc = p.parse_padded(&mut buf, json.len(), Shape::Batch)?;
         doc.event(0).map(drop)
     })
 }
@@ -64,6 +71,6 @@ pub(super) fn readable(record: &[u8]) -> Result<(), signal_core::EventError> {
 /// in), when over the event limit: the pipeline would refuse it. The rest of a batch event's
 /// record is as the batch was: no deeper.
 pub(super) fn grown_past_the_limit(p: &Prepared, head_len: usize) -> Option<usize> {
-    let bytes = p.record.len().saturating_sub(head_len + 2);
+    let bytes = record::json(&p.record).len().saturating_sub(head_len + 2);
     (bytes > MAX_EVENT_BYTES).then_some(bytes)
 }

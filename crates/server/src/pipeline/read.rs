@@ -8,7 +8,8 @@ use super::{Flight, Limits, Reading};
 use crate::live::{Entry, Live, Meta, Stats};
 use crate::{clock::now_ms, sync::lock};
 use bytes::Bytes;
-use signal_core::{Mapped, Mapper, Parser, Shape};
+use signal_core::record::Reader;
+use signal_core::{Mapped, Mapper, PADDING};
 use signal_forward::Job;
 use signal_spool::{DeadLetterInfo, DeadLetters, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +46,7 @@ pub(super) struct ReadLoop {
 impl ReadLoop {
     /// Reads, maps and hands on until told to stop.
     pub(super) fn run(mut self) {
-        let mut parser = Parser::for_records();
+        let mut reader = Reader::new();
         let mut last_seen = lock(&self.reading).consumer.committed();
         while !self.stop.load(Ordering::Acquire) {
             let batch = self.next_batch();
@@ -64,7 +65,7 @@ impl ReadLoop {
                 last_seen = last_seen.max(last);
             }
             for record in batch {
-                self.hand_on(&mut parser, record);
+                self.hand_on(&mut reader, record);
             }
         }
     }
@@ -149,23 +150,18 @@ impl ReadLoop {
 
     /// Parses and maps one record, and hands it to the delivery task (or drops it, or keeps it
     /// as a dead letter when it cannot be read).
-    fn hand_on(&mut self, parser: &mut Parser, mut record: Record) {
-        let mut buf = record.payload.clone();
-        let doc = match parser.parse(&mut buf, Shape::Batch) {
+    fn hand_on(&mut self, reader: &mut Reader, mut record: Record) {
+        // Either record version (`signal_core::record`): a version 2 record is not validated
+        // again. The copy has room for simd-json's padding, which spares it a copy of its own.
+        let mut buf = Vec::with_capacity(record.payload.len() + PADDING);
+        buf.extend_from_slice(&record.payload);
+        let decoded = match reader.read(&mut buf) {
             Ok(d) => d,
-            Err(e) => {
-                return self
-                    .dead_letter(&record, format!("the spooled record does not parse: {e}"));
-            }
+            Err(e) => return self.dead_letter(&record, e.to_string()),
         };
-        let ev = match doc.event(0) {
+        let ev = match decoded.event() {
             Ok(ev) => ev,
-            Err(e) => {
-                return self.dead_letter(
-                    &record,
-                    format!("the spooled record's event is invalid: {e}"),
-                );
-            }
+            Err(e) => return self.dead_letter(&record, e.to_string()),
         };
         let input = Bytes::from(std::mem::take(&mut record.payload));
         let mapping = self.mapper.map(&ev, &self.store, now_ms());

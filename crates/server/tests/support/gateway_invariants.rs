@@ -13,8 +13,8 @@
 /// Feeds `data` through route, admit, build and check_fits; the source whose records were
 /// built, if they were. Asserts: no panic; every refusal is a 4xx with a code and a message;
 /// what is admitted is at most 512 KiB inflated and from an origin its source takes; every
-/// record is JSON naming its source, readable by the pipeline's parser (its event valid), and
-/// bounded, and all a request's records together are at most `MAX_REQUEST_RECORD_BYTES`; every
+/// record is a version 2 header and JSON naming its source, valid when parsed whole, read by
+/// the pipeline's reader into the same event, and bounded, and all a request's records together are at most `MAX_REQUEST_RECORD_BYTES`; every
 /// event of a batch is accepted or named once.
 pub fn check_gateway(data: &[u8]) -> Option<String> {
     use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -183,21 +183,43 @@ pub fn check_gateway(data: &[u8]) -> Option<String> {
     };
     let bound = MAX_EVENT_BYTES + 2 * MAX_USER_AGENT_BYTES + 512;
     let mut parser = Parser::for_records();
+    let mut reader = signal_core::record::Reader::new();
     for e in &built.events {
         assert!(e.record.len() <= bound, "a record of {} bytes", e.record.len());
-        let v: serde_json::Value = serde_json::from_slice(&e.record).unwrap_or_else(|err| {
+        let json = signal_core::record::json(&e.record);
+        assert_ne!(json.len(), e.record.len(), "a version 2 record");
+        let v: serde_json::Value = serde_json::from_slice(json).unwrap_or_else(|err| {
             panic!("record is not JSON ({err}): {}", String::from_utf8_lossy(&e.record))
         });
         assert_eq!(v["sourceId"], admitted.source.id.as_str());
         assert!(v["batch"].as_array().is_some_and(|b| b.len() == 1), "{v}");
-        let mut rec = e.record.clone();
+        // What the version 2 header lets delivery skip holds: the JSON validates whole.
+        let mut rec = json.to_vec();
         let doc = parser
             .parse(&mut rec, Shape::Batch)
-            .unwrap_or_else(|err| panic!("the pipeline cannot read the record ({err}): {v}"));
-        let ev = doc
+            .unwrap_or_else(|err| panic!("the record does not validate ({err}): {v}"));
+        let full = doc
             .event(0)
             .unwrap_or_else(|err| panic!("the record's event is invalid ({err}): {v}"));
+        // And the pipeline's reader reads the same event from the record as it is.
+        let mut rec = e.record.clone();
+        let decoded = reader
+            .read(&mut rec)
+            .unwrap_or_else(|err| panic!("the pipeline cannot read the record ({err}): {v}"));
+        let ev = decoded
+            .event()
+            .unwrap_or_else(|err| panic!("the pipeline cannot read the record's event ({err}): {v}"));
         assert_eq!(ev.message_id, e.message_id.as_deref());
+        assert_eq!(
+            (ev.kind, ev.timestamp, ev.sent_at, ev.received_at, ev.event, ev.name),
+            (full.kind, full.timestamp, full.sent_at, full.received_at, full.event, full.name),
+            "{v}"
+        );
+        assert_eq!(
+            (ev.user_id, ev.anonymous_id, ev.group_id, ev.context.group_id),
+            (full.user_id, full.anonymous_id, full.group_id, full.context.group_id),
+            "{v}"
+        );
     }
     for r in &built.rejected {
         assert!(
