@@ -196,8 +196,11 @@ pub struct Event<'t, 'de> {
     pub(crate) own_sent_at: Option<i64>,
 }
 
-/// What the gateway computed of an event, carried by a version 2 spool record (`record.rs`):
-/// delivery reads the event with these instead of the event's own `type` and timestamps.
+/// What validating an event computed, so that it is not computed again: carried by a version 2
+/// spool record (`record.rs`), where delivery reads the event with these instead of the
+/// event's own `type` and timestamps, and kept by a single-event [`Document`](crate::Document)
+/// that [`Parser::parse`](crate::Parser::parse) has validated, so that reading its event
+/// afterwards does not validate it a second time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Known {
     /// The event's type.
@@ -208,6 +211,21 @@ pub(crate) struct Known {
     pub sent_at: Option<i64>,
     /// The record's `receivedAt` (the gateway's clock).
     pub received_at: Option<i64>,
+    /// Whether the event named its own `type` (a record's always does).
+    pub typed: bool,
+}
+
+impl Known {
+    /// What validating `ev` computed.
+    pub(crate) fn of(ev: &Event<'_, '_>) -> Self {
+        Self {
+            kind: ev.kind,
+            timestamp: ev.timestamp,
+            sent_at: ev.own_sent_at,
+            received_at: ev.received_at,
+            typed: ev.typed,
+        }
+    }
 }
 
 // === decoding ===
@@ -589,8 +607,7 @@ impl<'t, 'de> Event<'t, 'de> {
             received_at: known.received_at,
             message_id: None,
             integrations: None,
-            // The gateway writes every record's `type`.
-            typed: true,
+            typed: known.typed,
             own_sent_at: known.sent_at,
         };
         for (k, v) in obj.iter() {

@@ -149,7 +149,14 @@ impl Parser {
             }
             doc.spans.clear();
             doc.spans.push(0..body_len as u32);
-            doc.event(0)?;
+            // Validated once here; `events` then reads it with what this computed.
+            let known = crate::event::Known::of(&doc.event(0)?);
+            if let Kind::Single { implied, .. } = doc.kind {
+                doc.kind = Kind::Single {
+                    implied,
+                    known: Some(known),
+                };
+            }
         }
         Ok(doc)
     }
@@ -183,7 +190,10 @@ fn fill<'p, 'de>(
         tape,
         home,
         spans,
-        kind: Kind::Single { implied: None },
+        kind: Kind::Single {
+            implied: None,
+            known: None,
+        },
     })
 }
 
@@ -284,6 +294,8 @@ impl<'de> Document<'_, 'de> {
             timestamp: at(after_received[0])?,
             sent_at: at(after_received[1])?,
             received_at: received,
+            // The gateway writes every record's `type`.
+            typed: true,
         };
         let (v, _) = Val::split(&nodes[array + 1..])
             .ok_or_else(|| EventError::new("batch[0]", Rule::Required))?;
@@ -299,6 +311,8 @@ fn too_large(what: &'static str, limit: usize, unit: &'static str) -> EventError
 enum Kind {
     Single {
         implied: Option<EventType>,
+        /// Set once the parse has validated the event.
+        known: Option<crate::event::Known>,
     },
     /// Tape positions of the batch array and the batch's context, sentAt and receivedAt.
     Batch {
@@ -348,7 +362,10 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
         })
     };
     match shape {
-        Shape::Event(implied) => Ok(Kind::Single { implied }),
+        Shape::Event(implied) => Ok(Kind::Single {
+            implied,
+            known: None,
+        }),
         Shape::Batch => as_batch(),
         Shape::EventOrBatch => {
             let is_batch = root
@@ -358,7 +375,10 @@ fn classify(nodes: &[Node<'_>], shape: Shape) -> Result<Kind, EventError> {
             if is_batch {
                 as_batch()
             } else {
-                Ok(Kind::Single { implied: None })
+                Ok(Kind::Single {
+                    implied: None,
+                    known: None,
+                })
             }
         }
     }
@@ -582,11 +602,12 @@ impl<'p, 'de> Document<'p, 'de> {
     pub fn events(&self) -> Events<'_, 'de> {
         let nodes: &[Node<'de>] = &self.tape.0;
         match self.kind {
-            Kind::Single { implied } => Events {
+            Kind::Single { implied, known } => Events {
                 rest: nodes,
                 index: 0,
                 remaining: 1,
                 implied,
+                known,
                 batch: false,
                 base: Ok((Context::default(), Stamps::default())),
                 spans: self.spans,
@@ -596,6 +617,7 @@ impl<'p, 'de> Document<'p, 'de> {
                 index: 0,
                 remaining: self.len(),
                 implied: None,
+                known: None,
                 batch: true,
                 base: self.batch_base(),
                 spans: self.spans,
@@ -610,6 +632,8 @@ pub struct Events<'t, 'de> {
     index: usize,
     remaining: usize,
     implied: Option<EventType>,
+    /// A single event the parse validated: read with what that computed, not validated again.
+    known: Option<crate::event::Known>,
     batch: bool,
     base: Result<(Context<'t, 'de>, Stamps), EventError>,
     spans: &'t [Range<u32>],
@@ -633,6 +657,8 @@ impl<'t, 'de> Iterator for Events<'t, 'de> {
                 let size = self.spans.get(i).map_or(0, |r| (r.end - r.start) as usize);
                 if self.batch && size > MAX_EVENT_BYTES {
                     Err(too_large("event", MAX_EVENT_BYTES, "bytes"))
+                } else if let Some(known) = self.known {
+                    Event::trusted(v, *base, known)
                 } else {
                     Event::decode(v, self.implied, *base, *stamps)
                 }

@@ -636,3 +636,35 @@ fn a_batch_context_merged_with_extras_never_holds_a_field_twice() {
         assert_eq!(String::from_utf8_lossy(&out), want, "{ctx}");
     }
 }
+
+/// A single event is validated once, by the parse; reading it afterwards takes what that
+/// computed. What it reads must be what a full second validation reads, field for field, for
+/// every kind of event and whether the endpoint implies the type or the event names it.
+#[test]
+fn a_single_event_read_after_the_parse_is_the_event_validated() {
+    let mut bodies = crate::sample::Samples::new(5).take(400);
+    bodies.push(br#"{"userId":"u","event":"Clicked","sentAt":"2026-11-30T10:00:00Z"}"#.to_vec());
+    bodies.push(br#"{"anonymousId":7,"name":"Home","originalTimestamp":1764496800000}"#.to_vec());
+    let mut p = Parser::new();
+    let mut checked = 0;
+    for body in &bodies {
+        for implied in [None, Some(EventType::Track), Some(EventType::Page)] {
+            let mut buf = body.clone();
+            let Ok(doc) = p.parse(&mut buf, Shape::Event(implied)) else {
+                continue;
+            };
+            let read = doc.event(0).map(|e| format!("{e:?}"));
+            let validated = Event::decode(
+                Val(&doc.tape.0),
+                implied,
+                Context::default(),
+                Stamps::default(),
+            )
+            .map(|e| format!("{e:?}"));
+            assert_eq!(read, validated, "{}", String::from_utf8_lossy(body));
+            checked += 1;
+        }
+    }
+    // Every body parses with no implied type, and the two hand-written ones with theirs.
+    assert!(checked >= bodies.len() + 2, "only {checked} read");
+}
