@@ -379,20 +379,18 @@ fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<P
 /// organisation, every integration receives every source's events, and a visitor identified by
 /// the web site must be the same visitor when the back end sends their events. Each record names
 /// its source (`sourceId`), so where a link came from can be traced.
+///
+/// A link the store already holds is not written again (`known_links.rs`): identify and group
+/// calls repeat theirs.
 async fn link_identities(gw: &GatewayState, events: &[Prepared]) -> Stage<()> {
-    let links: Vec<_> = events
-        .iter()
-        .flat_map(|e| e.links.iter().cloned())
-        .collect();
+    let links = gw
+        .known_links()
+        .unknown(events.iter().flat_map(|e| &e.links));
     if links.is_empty() {
         return Ok(());
     }
-    let store = gw.store().clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let borrowed: Vec<_> = links.iter().map(|l| l.as_link()).collect();
-        store.record_links(&borrowed)
-    })
-    .await;
+    let (store, known) = (gw.store().clone(), gw.known_links().clone());
+    let written = tokio::task::spawn_blocking(move || known.write(&store, &links)).await;
     if matches!(written, Ok(Ok(()))) {
         Ok(())
     } else {
