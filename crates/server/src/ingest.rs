@@ -28,7 +28,6 @@ use serde_json::{Value, json};
 use signal_core::Shape;
 use signal_core::limits::MAX_BODY_BYTES;
 use signal_store::SourceRecord;
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -357,16 +356,14 @@ fn unread(gw: &GatewayState, e: ReadError) -> Resp {
 /// one already durable from an earlier request is not stored again. Returns them and how many
 /// were dropped.
 fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<Prepared>, usize) {
-    let dedup = gw.dedup();
-    let mut here = HashSet::new();
     let before = events.len();
+    let keep = gw
+        .dedup()
+        .fresh(source, events.iter().map(|e| e.message_id.as_deref()));
     let fresh: Vec<Prepared> = events
         .into_iter()
-        .filter(|e| {
-            e.message_id
-                .as_deref()
-                .is_none_or(|id| !dedup.contains(source, id) && here.insert(id.to_owned()))
-        })
+        .zip(keep)
+        .filter_map(|(e, keep)| keep.then_some(e))
         .collect();
     let dropped = before - fresh.len();
     (fresh, dropped)
@@ -424,10 +421,8 @@ async fn spool(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> Stage<
             "5",
         )));
     }
-    let mut dedup = gw.dedup();
-    for id in ids.iter().flatten() {
-        dedup.remember(source, id);
-    }
+    gw.dedup()
+        .remember_all(source, ids.iter().flatten().map(String::as_str));
     Ok(())
 }
 
