@@ -9,19 +9,21 @@
 //! `.ci/perf-guard-ratio`; lower it when the hot path gets cheaper.
 //!
 //! `perf_guard run setup|signal|serde` is the measured part (what valgrind runs); the setup
-//! every mode shares is counted once on its own and subtracted.
+//! every mode shares is counted once on its own and subtracted (`support/guard.rs`, shared with
+//! `path_guard`, the guard of the whole path).
 
+#[path = "support/guard.rs"]
+mod guard;
 #[path = "../benches/support/serde_baseline.rs"]
 mod serde_baseline;
 
 use signal_core::sample::Samples;
 use signal_core::{Mapped, Mapper, MemoryIdentity, PADDING, Parser, Shape};
 use std::hint::black_box;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 const EVENTS: usize = 2_000;
 const NOW: i64 = 1_764_140_000_000;
-const TOLERANCE: f64 = 1.10;
 
 fn run(which: &str) {
     // The setup every mode shares (the mix, the blueprint and mapper); the `setup` mode stops
@@ -66,85 +68,13 @@ fn run(which: &str) {
     }
 }
 
-/// Instructions executed by `perf_guard run <which>`, counted by callgrind.
-fn instructions(exe: &std::path::Path, which: &str) -> Result<u64, String> {
-    let dir = std::env::temp_dir().join(format!("perf-guard-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let out_file = dir.join(format!("callgrind.{which}"));
-    let status = Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out_file.display()))
-        .arg(exe)
-        .args(["run", which])
-        .output()
-        .map_err(|e| format!("valgrind: {e} (install valgrind)"))?;
-    if !status.status.success() {
-        return Err(format!(
-            "valgrind failed: {}",
-            String::from_utf8_lossy(&status.stderr)
-        ));
-    }
-    let text = std::fs::read_to_string(&out_file).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_dir_all(&dir);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("summary:")
-                .or_else(|| l.strip_prefix("totals:"))
-        })
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| "no instruction count in callgrind's output".into())
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("run") {
-        run(args.get(2).map_or("signal", String::as_str));
-        return ExitCode::SUCCESS;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        eprintln!("perf_guard: cannot find its own executable");
-        return ExitCode::FAILURE;
-    };
-    let expected: f64 =
-        match std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/perf-guard-ratio"))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            Some(r) => r,
-            None => {
-                eprintln!("perf_guard: .ci/perf-guard-ratio is missing or not a number");
-                return ExitCode::FAILURE;
-            }
-        };
-    let (ours, base) = match (
-        instructions(&exe, "setup"),
-        instructions(&exe, "signal"),
-        instructions(&exe, "serde"),
-    ) {
-        (Ok(setup), Ok(a), Ok(b)) => (a.saturating_sub(setup), b.saturating_sub(setup)),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            eprintln!("perf_guard: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let ratio = ours as f64 / base as f64;
-    println!(
-        "perf guard: {EVENTS} events; signal-core {ours} instructions ({:.0}/event), serde_json baseline {base} ({:.0}/event)",
-        ours as f64 / EVENTS as f64,
-        base as f64 / EVENTS as f64
-    );
-    println!(
-        "perf guard: ratio {ratio:.4}, expected {expected:.4}, limit {:.4} (+10%)",
-        expected * TOLERANCE
-    );
-    if ratio > expected * TOLERANCE {
-        eprintln!(
-            "perf guard: FAILED: the hot path costs {:.1}% more than expected relative to the baseline",
-            (ratio / expected - 1.0) * 100.0
-        );
-        return ExitCode::FAILURE;
-    }
-    println!("perf guard: ok");
-    ExitCode::SUCCESS
+    guard::main(
+        "perf guard",
+        "the hot path",
+        EVENTS,
+        ".ci/perf-guard-ratio",
+        ("signal", "serde"),
+        run,
+    )
 }

@@ -11,9 +11,13 @@
 //! generations. The whole table holds at most `TOTAL_GENERATIONS` (4) generations' worth of ids
 //! (4 million, about 64 MiB at about 16 bytes an id); past that, the source holding the most
 //! ids forgets its older generation first.
+//!
+//! An id is kept as its [`Key`]: a SipHash under keys drawn at random when the table is made,
+//! so nobody can choose ids that pile into one bucket; the tables use that hash as it is
+//! ([`PassThrough`]) rather than hash it again.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::{Duration, Instant};
 
 /// The most full generations the whole table holds, all sources together: with `cap` ids a
@@ -22,10 +26,37 @@ const TOTAL_GENERATIONS: usize = 4;
 
 const GENERATION: Duration = Duration::from_secs(12 * 3600);
 
+/// A message id as the table keeps it (see the module's docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(u64);
+
+/// A hasher for [`Key`]s, already keyed hashes: their value is the hash.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A set of [`Key`]s.
+type Keys = HashSet<Key, BuildHasherDefault<PassThrough>>;
+
 /// One source's two generations of hashed ids.
 struct Generations {
-    current: HashSet<u64>,
-    previous: HashSet<u64>,
+    current: Keys,
+    previous: Keys,
     since: Instant,
 }
 
@@ -43,7 +74,7 @@ impl Generations {
         if reuse {
             self.current.clear();
         } else {
-            self.current = HashSet::new();
+            self.current = Keys::default();
         }
         self.since = Instant::now();
         forgotten
@@ -53,6 +84,8 @@ impl Generations {
 /// Recently seen message ids, per source.
 pub struct Dedup {
     cap: usize,
+    /// The random keys ids are hashed under.
+    hasher: RandomState,
     sources: HashMap<String, Generations>,
     total: usize,
 }
@@ -63,23 +96,41 @@ impl Dedup {
     pub fn new(cap: usize) -> Self {
         Self {
             cap: cap.max(1),
+            hasher: RandomState::new(),
             sources: HashMap::new(),
             total: 0,
         }
     }
 
-    fn key(message_id: &str) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        message_id.hash(&mut h);
-        h.finish()
+    /// `message_id`'s key in this table.
+    fn key(&self, message_id: &str) -> Key {
+        Key(self.hasher.hash_one(message_id))
     }
 
     /// Whether `message_id` from `source` was made durable recently.
+    #[cfg(test)]
     pub fn contains(&self, source: &str, message_id: &str) -> bool {
-        let key = Self::key(message_id);
-        self.sources
-            .get(source)
-            .is_some_and(|g| g.current.contains(&key) || g.previous.contains(&key))
+        self.fresh(source, [Some(message_id)]) == [false]
+    }
+
+    /// For each of a request's events (its messageId, if it has one), in order, whether it is
+    /// to be stored: false for an id made durable recently, or repeating one earlier in `ids`.
+    pub fn fresh<'a>(
+        &self,
+        source: &str,
+        ids: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> Vec<bool> {
+        let g = self.sources.get(source);
+        let mut here = Keys::default();
+        ids.into_iter()
+            .map(|id| {
+                id.is_none_or(|id| {
+                    let key = self.key(id);
+                    !g.is_some_and(|g| g.current.contains(&key) || g.previous.contains(&key))
+                        && here.insert(key)
+                })
+            })
+            .collect()
     }
 
     /// How many ids are remembered, all sources together.
@@ -91,30 +142,45 @@ impl Dedup {
     /// Remembers `message_id` from `source`: call only once its event is durable. A source
     /// past its cap forgets its own oldest generation; past the node-wide cap, the source that
     /// holds the most ids does (so one source's flood never pushes out another's ids).
+    #[cfg(test)]
     pub fn remember(&mut self, source: &str, message_id: &str) {
-        let key = Self::key(message_id);
+        self.remember_all(source, [message_id]);
+    }
+
+    /// [`remember`](Self::remember) of each of `ids`, for one request's events (ids that
+    /// [`fresh`](Self::fresh) let through: not in the previous generation, so only the current
+    /// one is looked at; two requests racing with one new id may leave it in both, counted
+    /// twice until one goes).
+    pub fn remember_all<'a>(&mut self, source: &str, ids: impl IntoIterator<Item = &'a str>) {
         let cap = self.cap;
-        let g = self
-            .sources
-            .entry(source.to_owned())
-            .or_insert_with(|| Generations {
-                current: HashSet::new(),
-                previous: HashSet::new(),
-                since: Instant::now(),
-            });
-        if g.current.contains(&key) || g.previous.contains(&key) {
-            return;
+        if !self.sources.contains_key(source) {
+            self.sources.insert(
+                source.to_owned(),
+                Generations {
+                    current: Keys::default(),
+                    previous: Keys::default(),
+                    since: Instant::now(),
+                },
+            );
         }
-        if g.current.len() >= cap || g.since.elapsed() >= GENERATION {
-            self.total -= g.turn_over(true);
-        }
-        g.current.insert(key);
-        self.total += 1;
-        while self.total > TOTAL_GENERATIONS * cap {
-            let Some(largest) = self.sources.values_mut().max_by_key(|g| g.len()) else {
-                break;
+        let keys: Vec<Key> = ids.into_iter().map(|id| self.key(id)).collect();
+        for key in keys {
+            let Some(g) = self.sources.get_mut(source) else {
+                return;
             };
-            self.total -= largest.turn_over(false);
+            if g.current.len() >= cap || g.since.elapsed() >= GENERATION {
+                self.total -= g.turn_over(true);
+            }
+            if !g.current.insert(key) {
+                continue;
+            }
+            self.total += 1;
+            while self.total > TOTAL_GENERATIONS * cap {
+                let Some(largest) = self.sources.values_mut().max_by_key(|g| g.len()) else {
+                    break;
+                };
+                self.total -= largest.turn_over(false);
+            }
         }
     }
 }

@@ -28,7 +28,6 @@ use serde_json::{Value, json};
 use signal_core::Shape;
 use signal_core::limits::MAX_BODY_BYTES;
 use signal_store::SourceRecord;
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -357,16 +356,14 @@ fn unread(gw: &GatewayState, e: ReadError) -> Resp {
 /// one already durable from an earlier request is not stored again. Returns them and how many
 /// were dropped.
 fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<Prepared>, usize) {
-    let dedup = gw.dedup();
-    let mut here = HashSet::new();
     let before = events.len();
+    let keep = gw
+        .dedup()
+        .fresh(source, events.iter().map(|e| e.message_id.as_deref()));
     let fresh: Vec<Prepared> = events
         .into_iter()
-        .filter(|e| {
-            e.message_id
-                .as_deref()
-                .is_none_or(|id| !dedup.contains(source, id) && here.insert(id.to_owned()))
-        })
+        .zip(keep)
+        .filter_map(|(e, keep)| keep.then_some(e))
         .collect();
     let dropped = before - fresh.len();
     (fresh, dropped)
@@ -379,20 +376,18 @@ fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<P
 /// organisation, every integration receives every source's events, and a visitor identified by
 /// the web site must be the same visitor when the back end sends their events. Each record names
 /// its source (`sourceId`), so where a link came from can be traced.
+///
+/// A link the store already holds is not written again (`known_links.rs`): identify and group
+/// calls repeat theirs.
 async fn link_identities(gw: &GatewayState, events: &[Prepared]) -> Stage<()> {
-    let links: Vec<_> = events
-        .iter()
-        .flat_map(|e| e.links.iter().cloned())
-        .collect();
+    let links = gw
+        .known_links()
+        .unknown(events.iter().flat_map(|e| &e.links));
     if links.is_empty() {
         return Ok(());
     }
-    let store = gw.store().clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let borrowed: Vec<_> = links.iter().map(|l| l.as_link()).collect();
-        store.record_links(&borrowed)
-    })
-    .await;
+    let (store, known) = (gw.store().clone(), gw.known_links().clone());
+    let written = tokio::task::spawn_blocking(move || known.write(&store, &links)).await;
     if matches!(written, Ok(Ok(()))) {
         Ok(())
     } else {
@@ -426,10 +421,8 @@ async fn spool(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> Stage<
             "5",
         )));
     }
-    let mut dedup = gw.dedup();
-    for id in ids.iter().flatten() {
-        dedup.remember(source, id);
-    }
+    gw.dedup()
+        .remember_all(source, ids.iter().flatten().map(String::as_str));
     Ok(())
 }
 

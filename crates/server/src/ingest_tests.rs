@@ -29,13 +29,17 @@ fn shared(dir: &std::path::Path, spool: Spool) -> GatewayState {
 
 /// The records of a batch whose third event repeats the first's messageId.
 fn batch() -> Built {
-    let headers = HeaderMap::new();
-    let body = json!({"batch": [
+    built(&json!({"batch": [
         {"type": "track", "event": "A", "userId": "u", "messageId": "m1"},
         {"type": "track", "event": "B", "userId": "u", "messageId": "m2"},
         {"type": "track", "event": "A", "userId": "u", "messageId": "m1"},
-    ]})
-    .to_string();
+    ]}))
+}
+
+/// The records of `body`, a batch.
+fn built(body: &Value) -> Built {
+    let headers = HeaderMap::new();
+    let body = body.to_string();
     let req = GatewayRequest {
         method: &hyper::Method::POST,
         path: "/v1/batch",
@@ -128,4 +132,41 @@ async fn concurrent_requests_with_one_new_id_are_both_stored_at_least_once() {
     // Neither was durable when the other looked: both stored, none lost. (Had the ids been
     // remembered before the appends, one failing append would have lost the other's events.)
     assert_eq!(events_in(&spool), ["m1", "m2", "m1", "m2"]);
+}
+
+/// A site identifies a signed-in user at every page load, with the same anonymousId -> userId
+/// link: once the store holds it, a request carrying it again does not wait for a store write.
+#[tokio::test]
+async fn an_identity_link_already_stored_is_not_written_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool");
+    let shared = shared(dir.path(), spool.clone());
+    let identify = |anonymous: &str, id: &str| {
+        built(&json!({"batch": [
+            {"type": "identify", "anonymousId": anonymous, "userId": "u1", "messageId": id},
+        ]}))
+    };
+    let (status, v) = answer(store(&shared, &source(), identify("a1", "m1")).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    shared.store().faults().fail_writes(true);
+    let (status, v) = answer(store(&shared, &source(), identify("a1", "m2")).await).await;
+    assert_eq!(
+        (status, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "the link is in the store already: {v}"
+    );
+    let (status, v) = answer(store(&shared, &source(), identify("a2", "m3")).await).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a new link must be stored first: {v}"
+    );
+    shared.store().faults().fail_writes(false);
+    let mut user = String::new();
+    assert!(
+        signal_core::IdentityLookup::user_for_anonymous(shared.store(), "a1", &mut user)
+            && user == "u1",
+        "the first link is stored"
+    );
+    assert_eq!(events_in(&spool), ["m1", "m2"]);
 }

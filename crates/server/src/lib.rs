@@ -52,6 +52,7 @@ mod encoding;
 pub mod gateway;
 mod http;
 mod ingest;
+mod known_links;
 mod links;
 mod live;
 mod pipeline;

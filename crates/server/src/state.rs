@@ -11,6 +11,7 @@
 //! This module is at the bottom: it imports none of the parts it serves.
 
 use crate::dedup::Dedup;
+use crate::known_links::KnownLinks;
 use crate::settings::Settings;
 use crate::sync::{lock, read, write};
 use governor::DefaultDirectRateLimiter;
@@ -23,6 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 /// How many message ids the gateway remembers per source and generation.
 const DEDUP_CAPACITY: usize = 1_000_000;
+
+/// How many identity links the gateway remembers as written (about 100 bytes each).
+const KNOWN_LINKS: usize = 100_000;
 
 /// The sources, as the gateway sees them: shared with the management API, which changes them,
 /// and readable by a program that embeds the node ([`crate::Handles`]).
@@ -43,6 +47,8 @@ pub(crate) struct GatewayState {
     spool_limit: u64,
     /// Where identity links are written.
     store: Store,
+    /// The links the store holds, so a repeated one is not written again.
+    known_links: Arc<KnownLinks>,
     /// Counters by (source, what): `accepted`, `rejected`, `rejected_<CODE>`.
     counters: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -69,6 +75,7 @@ impl GatewayState {
             spool,
             spool_limit,
             store,
+            known_links: Arc::new(KnownLinks::new(KNOWN_LINKS)),
             counters: Mutex::new(BTreeMap::new()),
         }
     }
@@ -134,6 +141,11 @@ impl GatewayState {
     /// The store identity links are written to.
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The links the store is known to hold.
+    pub(crate) fn known_links(&self) -> &Arc<KnownLinks> {
+        &self.known_links
     }
 
     /// Puts `spool` in place of the one the gateway appends to (a test's disk recovering).

@@ -1,0 +1,174 @@
+//! The identity links the gateway has made durable, remembered so that a link the store
+//! already holds is not written again. Identify and group calls repeat their links: a site
+//! calls `identify` at every page load of a signed-in user, with the same
+//! `anonymousId -> userId` and `userId -> accountId`; without this, each request carrying one
+//! is a durable store transaction (a write and an `fdatasync`) before its answer.
+//!
+//! The store's links are written only by the gateway, through [`KnownLinks::write`], so what
+//! this remembers is what the store holds:
+//!
+//! - a link is remembered only once its write is durable, and as the value it now holds for its
+//!   key (a later link for the same key replaces it, as in the store);
+//! - writes and the updates that follow them are made in one order (a lock held across both,
+//!   taken only on blocking threads), so the memory never holds a value the store has since
+//!   replaced;
+//! - [`KnownLinks::unknown`] answers from memory under a short lock: a link it drops was the
+//!   store's value at that moment (a concurrent request writing another value for the key is
+//!   ordered after this one).
+//!
+//! At most `cap` links are remembered; past that, the memory is emptied and refilled (a link
+//! forgotten is only written once more).
+
+use crate::gateway::OwnedLink;
+use crate::sync::lock;
+use signal_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A link as (its table: 0 users, 1 accounts, 2 groups; its key; its value).
+fn parts(link: &OwnedLink) -> (usize, &str, &str) {
+    match link {
+        OwnedLink::User(a, u) => (0, a, u),
+        OwnedLink::Account(u, a) => (1, u, a),
+        OwnedLink::Group(u, g) => (2, u, g),
+    }
+}
+
+/// Per table, key -> value.
+type Tables = [HashMap<Box<str>, Box<str>>; 3];
+
+/// The links known to be in the store, by table and key.
+pub(crate) struct KnownLinks {
+    known: Mutex<Tables>,
+    /// Held across a store write and the update that follows it.
+    order: Mutex<()>,
+    cap: usize,
+}
+
+impl KnownLinks {
+    /// Remembering at most `cap` links.
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            known: Mutex::new(Default::default()),
+            order: Mutex::new(()),
+            cap: cap.max(1),
+        }
+    }
+
+    /// `links` less those the store already holds, and less repeats (the last link for a key
+    /// kept, in place of the earlier: it is the one the store ends up with).
+    pub(crate) fn unknown<'a>(
+        &self,
+        links: impl IntoIterator<Item = &'a OwnedLink>,
+    ) -> Vec<OwnedLink> {
+        let known = lock(&self.known);
+        let mut out: Vec<&OwnedLink> = Vec::new();
+        for link in links {
+            let (table, key, value) = parts(link);
+            if let Some(i) = out.iter().position(|l| {
+                let (t, k, _) = parts(l);
+                t == table && k == key
+            }) {
+                out.remove(i);
+            }
+            if known[table].get(key).is_none_or(|v| **v != *value) {
+                out.push(link);
+            }
+        }
+        out.into_iter().cloned().collect()
+    }
+
+    /// Writes `links` to `store` durably and remembers them. Blocks (the store's write and its
+    /// sync): call on a blocking thread.
+    ///
+    /// # Errors
+    ///
+    /// The store's; nothing is remembered then.
+    pub(crate) fn write(&self, store: &Store, links: &[OwnedLink]) -> Result<(), StoreError> {
+        let _order = lock(&self.order);
+        let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
+        store.record_links(&borrowed)?;
+        let mut known = lock(&self.known);
+        if known.iter().map(HashMap::len).sum::<usize>() + links.len() > self.cap {
+            known.iter_mut().for_each(HashMap::clear);
+        }
+        for link in links {
+            let (table, key, value) = parts(link);
+            known[table].insert(Box::from(key), Box::from(value));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(a: &str, u: &str) -> OwnedLink {
+        OwnedLink::User(a.into(), u.into())
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("store.redb")).expect("store");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_link_written_is_not_written_again_but_a_changed_one_is() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(100);
+        let links = vec![
+            user("a1", "u1"),
+            OwnedLink::Account("u1".into(), "acme".into()),
+        ];
+        assert_eq!(known.unknown(&links), links, "nothing known yet");
+        known.write(&store, &links).expect("write");
+        assert!(known.unknown(&links).is_empty(), "both in the store");
+        assert_eq!(
+            known.unknown(&[user("a1", "u2"), user("a2", "u1")]),
+            vec![user("a1", "u2"), user("a2", "u1")],
+            "a new value for a known key, and a new key"
+        );
+        let group = OwnedLink::Group("a1".into(), "u1".into());
+        assert_eq!(
+            known.unknown(std::slice::from_ref(&group)),
+            vec![group],
+            "a key is known per table"
+        );
+    }
+
+    #[test]
+    fn the_last_link_for_a_key_in_one_request_is_the_one_written() {
+        let known = KnownLinks::new(100);
+        assert_eq!(
+            known.unknown(&[user("a1", "u1"), user("a2", "u9"), user("a1", "u2")]),
+            vec![user("a2", "u9"), user("a1", "u2")]
+        );
+    }
+
+    #[test]
+    fn a_failed_write_is_not_remembered() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(100);
+        store.faults().fail_writes(true);
+        assert!(known.write(&store, &[user("a1", "u1")]).is_err());
+        store.faults().fail_writes(false);
+        assert_eq!(known.unknown(&[user("a1", "u1")]), vec![user("a1", "u1")]);
+    }
+
+    #[test]
+    fn past_its_cap_it_forgets_and_writes_again() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(2);
+        known
+            .write(&store, &[user("a1", "u1"), user("a2", "u2")])
+            .expect("write");
+        known.write(&store, &[user("a3", "u3")]).expect("write");
+        assert_eq!(
+            known.unknown(&[user("a1", "u1"), user("a3", "u3")]),
+            vec![user("a1", "u1")],
+            "the older links forgotten, the newest kept"
+        );
+    }
+}
