@@ -26,8 +26,9 @@ mod serde_baseline;
 
 use hyper::Method;
 use hyper::header::{HeaderMap, HeaderValue, USER_AGENT};
+use signal_core::record::Reader;
 use signal_core::sample::Samples;
-use signal_core::{Event, Mapped, Mapper, MemoryIdentity, Parser, Shape};
+use signal_core::{Event, Mapped, Mapper, MemoryIdentity, PADDING, Shape};
 use signal_forward::Job;
 use signal_server::gateway::{self, Request};
 use signal_spool::{Consumer, Spool, SpoolConfig, Start};
@@ -41,17 +42,19 @@ const EVENTS: usize = 2_000;
 const BATCH: usize = 100;
 const NOW: i64 = 1_764_140_000_000;
 
-/// The record -> event decode, as delivery's reader does it today (`pipeline/read.rs`: the
-/// payload copied, parsed as a batch and its one event validated); `then` gets the event. The
-/// one place to change when the reader changes.
+/// The record -> event decode, as delivery's reader does it (`pipeline/read.rs`: the payload
+/// copied with simd-json's padding spare, then `signal_core::record::Reader`, which reads a
+/// version 2 record without validating it again); `then` gets the event. The one place to
+/// change when the reader changes.
 fn decoded<R>(
-    parser: &mut Parser,
+    reader: &mut Reader,
     payload: &[u8],
     then: impl FnOnce(&Event<'_, '_>) -> R,
 ) -> Option<R> {
-    let mut buf = payload.to_vec();
-    let doc = parser.parse(&mut buf, Shape::Batch).ok()?;
-    let ev = doc.event(0).ok()?;
+    let mut buf = Vec::with_capacity(payload.len() + PADDING);
+    buf.extend_from_slice(payload);
+    let record = reader.read(&mut buf).ok()?;
+    let ev = record.event().ok()?;
     Some(then(&ev))
 }
 
@@ -143,7 +146,7 @@ impl Setup {
 
 /// One batch through the whole path; the bytes of the requests it makes. Panics when anything
 /// on the way fails: a guard that skipped failing events would count less work, and pass.
-fn batch_through(s: &mut Setup, parser: &mut Parser, ids: &MemoryIdentity, body: &[u8]) -> usize {
+fn batch_through(s: &mut Setup, reader: &mut Reader, ids: &MemoryIdentity, body: &[u8]) -> usize {
     let req = Request {
         method: &Method::POST,
         path: "/v1/batch",
@@ -169,7 +172,7 @@ fn batch_through(s: &mut Setup, parser: &mut Parser, ids: &MemoryIdentity, body:
     let mapper = &mut s.mapper;
     read.iter()
         .map(|record| {
-            decoded(parser, &record.payload, |ev| {
+            decoded(reader, &record.payload, |ev| {
                 match mapper.map(ev, ids, NOW).outcome {
                     Mapped::Send(items) => items
                         .iter()
@@ -191,11 +194,11 @@ fn run(mode: &str) {
         }
         "path" => {
             let ids = MemoryIdentity::new();
-            let mut parser = Parser::for_records();
+            let mut reader = Reader::new();
             let batches = std::mem::take(&mut s.batches);
             let out: usize = batches
                 .iter()
-                .map(|body| batch_through(&mut s, &mut parser, &ids, body))
+                .map(|body| batch_through(&mut s, &mut reader, &ids, body))
                 .sum();
             assert!(out > 0, "no request bytes");
             black_box((out, batches));
