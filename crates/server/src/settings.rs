@@ -55,6 +55,9 @@ pub struct Settings {
     /// Bytes of request bodies buffered at once, per listener; over it a request is answered
     /// 503 with Retry-After.
     pub max_buffered_body_bytes: usize,
+    /// Threads of delivery's own runtime (vendor requests, their answers and outcomes), apart
+    /// from ingestion's; 0 runs delivery on the node's runtime, sharing its threads.
+    pub delivery_threads: usize,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -94,6 +97,12 @@ pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
 
 /// Each integration's default dead-letter cap: 256 MiB.
 pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
+
+/// Delivery's own threads by default (`SIGNAL_DELIVERY_THREADS`).
+pub const DEFAULT_DELIVERY_THREADS: u64 = 1;
+
+/// The most threads delivery's runtime is given, whatever the setting says.
+pub const MAX_DELIVERY_THREADS: usize = 64;
 
 /// The default budget of request bodies buffered at once, per listener: 64 MiB.
 pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
@@ -366,6 +375,13 @@ impl Settings {
                 MIN_MAX_BUFFERED_BODY_BYTES,
             )?)
             .unwrap_or(usize::MAX),
+            delivery_threads: usize::try_from(src.number(
+                "SIGNAL_DELIVERY_THREADS",
+                "delivery_threads",
+                DEFAULT_DELIVERY_THREADS,
+            )?)
+            .unwrap_or(usize::MAX)
+            .min(MAX_DELIVERY_THREADS),
         })
     }
 
