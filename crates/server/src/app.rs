@@ -3,6 +3,7 @@
 
 use crate::admin::AdminState;
 use crate::clock::now_rfc3339;
+use crate::delivery_threads::DeliveryThreads;
 use crate::pipeline::{Deliveries, PipelineStartError};
 use crate::secrets::{NoRandomness, SecretError, random_token};
 use crate::settings::Settings;
@@ -78,6 +79,8 @@ pub enum StartError {
     Address(std::io::Error),
     /// An installed integration's delivery cannot start.
     Delivery(PipelineStartError),
+    /// Delivery's own threads (`SIGNAL_DELIVERY_THREADS`) cannot be started.
+    DeliveryThreads(std::io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -96,6 +99,7 @@ impl fmt::Display for StartError {
             } => write!(f, "{setting} {addr}: {error}"),
             Self::Address(e) => e.fmt(f),
             Self::Delivery(e) => e.fmt(f),
+            Self::DeliveryThreads(e) => write!(f, "SIGNAL_DELIVERY_THREADS: {e}"),
         }
     }
 }
@@ -140,11 +144,14 @@ impl Node {
             sources.clone(),
         ));
         let engine = Engine::with_http(settings.vendor_http);
+        let threads =
+            DeliveryThreads::new(settings.delivery_threads).map_err(StartError::DeliveryThreads)?;
         let deliveries = Arc::new(Deliveries::new(PipelineState::new(
             settings,
             store.clone(),
             spool.clone(),
             engine,
+            threads,
         )));
         for rec in store.integrations().map_err(StartError::Store)? {
             if rec.enabled {

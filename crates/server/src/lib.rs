@@ -47,6 +47,7 @@ mod clock;
 mod cors;
 mod dead_letters;
 mod dedup;
+mod delivery_threads;
 pub mod dry_run;
 mod encoding;
 pub mod gateway;

@@ -13,6 +13,8 @@ mod memory_tests;
 mod outcomes;
 mod read;
 mod start_error;
+#[cfg(test)]
+mod threads_tests;
 
 pub(crate) use deliveries::Deliveries;
 pub use start_error::PipelineStartError;
@@ -211,6 +213,9 @@ impl Runtime {
         let live = Arc::new(Live::new(1000));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
+        // The delivery task, its requests and the outcome task run on delivery's own threads
+        // (when it has them), never behind ingestion's tasks.
+        let _on_delivery_threads = shared.threads().enter();
         let integration = shared.engine().start(fcfg, tx);
         let reading = Arc::new(Mutex::new(Reading::new(consumer)));
         let outcomes = Outcomes::spawn(

@@ -58,6 +58,9 @@ pub struct Settings {
     /// How delivery speaks HTTP to vendors: `SIGNAL_VENDOR_HTTP` (`auto`, `h1`, `h2c`),
     /// `SIGNAL_VENDOR_H2_CONNECTIONS`, `SIGNAL_VENDOR_H2_STREAMS`.
     pub vendor_http: signal_forward::VendorHttp,
+    /// Threads of delivery's own runtime (vendor requests, their answers and outcomes), apart
+    /// from ingestion's; 0 runs delivery on the node's runtime, sharing its threads.
+    pub delivery_threads: usize,
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -97,6 +100,12 @@ pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
 
 /// Each integration's default dead-letter cap: 256 MiB.
 pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
+
+/// Delivery's own threads by default (`SIGNAL_DELIVERY_THREADS`).
+pub const DEFAULT_DELIVERY_THREADS: u64 = 1;
+
+/// The most threads delivery's runtime is given, whatever the setting says.
+pub const MAX_DELIVERY_THREADS: usize = 64;
 
 /// The default budget of request bodies buffered at once, per listener: 64 MiB.
 pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 64 << 20;
@@ -421,6 +430,13 @@ impl Settings {
             )?)
             .unwrap_or(usize::MAX),
             vendor_http: src.vendor_http()?,
+            delivery_threads: usize::try_from(src.number(
+                "SIGNAL_DELIVERY_THREADS",
+                "delivery_threads",
+                DEFAULT_DELIVERY_THREADS,
+            )?)
+            .unwrap_or(usize::MAX)
+            .min(MAX_DELIVERY_THREADS),
         })
     }
 

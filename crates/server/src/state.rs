@@ -11,6 +11,7 @@
 //! This module is at the bottom: it imports none of the parts it serves.
 
 use crate::dedup::Dedup;
+use crate::delivery_threads::DeliveryThreads;
 use crate::known_links::KnownLinks;
 use crate::settings::Settings;
 use crate::sync::{lock, read, write};
@@ -166,17 +167,31 @@ pub(crate) struct PipelineState {
     spool: Spool,
     /// The HTTP client and delivery tasks.
     engine: Engine,
+    /// Where delivery's tasks run (`SIGNAL_DELIVERY_THREADS`).
+    threads: Arc<DeliveryThreads>,
 }
 
 impl PipelineState {
     /// Delivery's state.
-    pub(crate) fn new(settings: Settings, store: Store, spool: Spool, engine: Engine) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        store: Store,
+        spool: Spool,
+        engine: Engine,
+        threads: DeliveryThreads,
+    ) -> Self {
         Self {
             settings,
             store,
             spool,
             engine,
+            threads: Arc::new(threads),
         }
+    }
+
+    /// Where delivery's tasks run.
+    pub(crate) fn threads(&self) -> &DeliveryThreads {
+        &self.threads
     }
 
     /// The store identity links are resolved from.

@@ -17,22 +17,24 @@ fn silent_vendor() -> (std::net::TcpListener, String) {
     (l, addr)
 }
 
-fn shared(dir: &std::path::Path, vendor: &str) -> PipelineState {
+pub(super) fn shared(dir: &std::path::Path, vendor: &str) -> PipelineState {
     let vendor = vendor.to_owned();
     let settings = Settings::resolve(&Flags::default(), |k| {
         k.starts_with("SIGNAL_PENDO_BASE_URL_")
             .then(|| vendor.clone())
     })
     .unwrap();
+    let threads = crate::delivery_threads::DeliveryThreads::new(settings.delivery_threads).unwrap();
     PipelineState::new(
         settings,
         signal_store::Store::open(&dir.join("store.redb")).unwrap(),
         Spool::open(SpoolConfig::new(dir.join("spool"))).unwrap(),
         signal_forward::Engine::new(),
+        threads,
     )
 }
 
-fn pendo() -> IntegrationRecord {
+pub(super) fn pendo() -> IntegrationRecord {
     let config = serde_json::json!({"api_key": "a", "integration_key": "ik"});
     IntegrationRecord {
         id: "pendo".into(),
@@ -49,7 +51,7 @@ fn pendo() -> IntegrationRecord {
 }
 
 /// `n` track events of about `size` bytes each, as the gateway spools them.
-fn append(spool: &Spool, n: usize, size: usize) {
+pub(super) fn append(spool: &Spool, n: usize, size: usize) {
     let pad = "x".repeat(size);
     let records = (0..n)
         .map(|i| {
