@@ -16,8 +16,11 @@
 //!   store's value at that moment (a concurrent request writing another value for the key is
 //!   ordered after this one).
 //!
-//! At most `cap` links are remembered; past that, the memory is emptied and refilled (a link
-//! forgotten is only written once more).
+//! At most `cap` links are remembered, each at most [`MAX_REMEMBERED_BYTES`] of key and value
+//! (ids are client strings: an account id may be kilobytes, and remembering those would let a
+//! client fill memory; a longer link is simply written every time, as before); past `cap`, the
+//! memory is emptied and refilled (a link forgotten is only written once more). A write that
+//! fails forgets its keys: a failed commit does not prove the store unchanged.
 
 use crate::gateway::OwnedLink;
 use crate::sync::lock;
@@ -33,6 +36,9 @@ fn parts(link: &OwnedLink) -> (usize, &str, &str) {
         OwnedLink::Group(u, g) => (2, u, g),
     }
 }
+
+/// The most bytes of key and value a remembered link takes; a longer one is written every time.
+pub(crate) const MAX_REMEMBERED_BYTES: usize = 256;
 
 /// Per table, key -> value.
 type Tables = [HashMap<Box<str>, Box<str>>; 3];
@@ -83,18 +89,31 @@ impl KnownLinks {
     ///
     /// # Errors
     ///
-    /// The store's; nothing is remembered then.
+    /// The store's; nothing is remembered then, and what was remembered for these keys is
+    /// forgotten (the store may or may not hold the new values).
     pub(crate) fn write(&self, store: &Store, links: &[OwnedLink]) -> Result<(), StoreError> {
         let _order = lock(&self.order);
         let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
-        store.record_links(&borrowed)?;
+        if let Err(e) = store.record_links(&borrowed) {
+            let mut known = lock(&self.known);
+            for link in links {
+                let (table, key, _) = parts(link);
+                known[table].remove(key);
+            }
+            return Err(e);
+        }
         let mut known = lock(&self.known);
         if known.iter().map(HashMap::len).sum::<usize>() + links.len() > self.cap {
             known.iter_mut().for_each(HashMap::clear);
         }
         for link in links {
             let (table, key, value) = parts(link);
-            known[table].insert(Box::from(key), Box::from(value));
+            if key.len() + value.len() <= MAX_REMEMBERED_BYTES {
+                known[table].insert(Box::from(key), Box::from(value));
+            } else {
+                // A long value replacing a short one: the short one is no longer the store's.
+                known[table].remove(key);
+            }
         }
         Ok(())
     }
@@ -155,6 +174,41 @@ mod tests {
         assert!(known.write(&store, &[user("a1", "u1")]).is_err());
         store.faults().fail_writes(false);
         assert_eq!(known.unknown(&[user("a1", "u1")]), vec![user("a1", "u1")]);
+    }
+
+    #[test]
+    fn a_write_that_fails_forgets_the_values_it_may_have_replaced() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(100);
+        known.write(&store, &[user("a1", "u1")]).expect("write");
+        store.faults().fail_writes(true);
+        assert!(known.write(&store, &[user("a1", "u2")]).is_err());
+        store.faults().fail_writes(false);
+        // The store may hold u2 now: u1 is written again rather than assumed.
+        assert_eq!(known.unknown(&[user("a1", "u1")]), vec![user("a1", "u1")]);
+    }
+
+    #[test]
+    fn a_long_link_is_written_every_time_not_remembered() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(100);
+        let short = OwnedLink::Account("u1".into(), "acme".into());
+        known
+            .write(&store, std::slice::from_ref(&short))
+            .expect("write");
+        let long = OwnedLink::Account("u1".into(), "x".repeat(30_000));
+        known
+            .write(&store, std::slice::from_ref(&long))
+            .expect("write");
+        assert_eq!(known.unknown(std::slice::from_ref(&long)), vec![long]);
+        // Nor does the short value it replaced count as the store's any more.
+        assert_eq!(known.unknown(std::slice::from_ref(&short)), vec![short]);
+        let kept: usize = lock(&known.known)
+            .iter()
+            .flat_map(HashMap::iter)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        assert!(kept <= MAX_REMEMBERED_BYTES, "{kept} bytes remembered");
     }
 
     #[test]
