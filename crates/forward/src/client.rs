@@ -7,8 +7,9 @@
 //! - `h1`: the same, HTTP/1.1 only.
 //! - `h2c`: HTTP/2 only (prior knowledge on http, ALPN on https). hyper-util's pool keeps ONE
 //!   HTTP/2 connection per host and client, so `h2_connections` clients are kept and requests
-//!   go to them in turn; a semaphore per client holds its requests in flight (request sent to
-//!   answer read) to `h2_streams`.
+//!   go to them in turn; a semaphore per client and host holds the requests in flight on that
+//!   connection (request sent to answer read) to `h2_streams`, so a slow vendor's requests
+//!   never hold another vendor's back.
 
 use crate::config::{VendorHttp, VendorProtocol};
 use bytes::Bytes;
@@ -40,7 +41,28 @@ pub(crate) struct HttpClient {
 /// One hyper-util client (one HTTP/2 connection per host under `h2c`).
 struct Lane {
     client: Inner,
-    streams: Option<Semaphore>,
+    /// `h2c`: the streams of each host's connection (hosts come from the configured vendors'
+    /// URLs, so the map stays small).
+    streams: Option<Streams>,
+}
+
+/// Per host (`authority`), a semaphore of `per_host` requests in flight.
+struct Streams {
+    per_host: usize,
+    hosts: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Streams {
+    fn of(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
 }
 
 impl HttpClient {
@@ -78,8 +100,10 @@ pub(crate) fn build(settings: VendorHttp) -> HttpClient {
         }
         Lane {
             client: builder.build(connector(settings.protocol)),
-            streams: (settings.protocol == VendorProtocol::H2c)
-                .then(|| Semaphore::new(settings.h2_streams.max(1))),
+            streams: (settings.protocol == VendorProtocol::H2c).then(|| Streams {
+                per_host: settings.h2_streams.max(1),
+                hosts: Default::default(),
+            }),
         }
     };
     let lanes = match settings.protocol {
@@ -172,9 +196,15 @@ pub(crate) async fn send(
         .body(Full::new(body))
         .map_err(|e| NoAnswer::Connect(format!("bad request: {e}")))?;
     let lane = client.lane();
+    let streams = lane.streams.as_ref().map(|s| {
+        s.of(req
+            .uri()
+            .authority()
+            .map_or("", hyper::http::uri::Authority::as_str))
+    });
     let exchange = async {
         // Held until the answer is read: the stream is open until then.
-        let _stream = match &lane.streams {
+        let _stream = match &streams {
             Some(streams) => Some(
                 streams
                     .acquire()
@@ -371,6 +401,37 @@ mod tests {
             most.load(Ordering::SeqCst) <= 2,
             "at most 2 streams at once"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_h2c_a_slow_vendor_does_not_hold_another_vendors_requests_back() {
+        let (slow, _, _) = vendor(true, Duration::from_secs(5)).await;
+        let (quick, _, _) = vendor(true, Duration::ZERO).await;
+        let client = build(h2c(1, 2));
+        // The slow vendor holds both of its streams...
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let (client, slow) = (client.clone(), slow.clone());
+                tokio::spawn(async move { post(&client, &slow).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // ...and the quick one answers within a second all the same.
+        let answer = send(
+            &client,
+            hyper::Method::POST,
+            &quick,
+            &[],
+            Bytes::from_static(b"{}"),
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )
+        .await
+        .expect("the quick vendor answers while the slow one holds its streams");
+        assert_eq!(answer.status, 200);
+        for h in held {
+            h.abort();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
