@@ -430,6 +430,40 @@ impl<'t, 'de> Context<'t, 'de> {
 }
 
 impl<'t, 'de> Event<'t, 'de> {
+    /// Reads one of the fields that a full decode and a trusted read ([`Event::trusted`]) take
+    /// alike into `self`: `CHECK` checks ids (not empty, not too long) and the context's
+    /// rules. False for the type and the timestamps, which each read takes its own way.
+    #[inline]
+    fn read_shared<const CHECK: bool>(
+        &mut self,
+        field: Field,
+        k: &str,
+        v: Val<'t, 'de>,
+    ) -> Result<bool, EventError> {
+        let read_id = if CHECK { id } else { trusted_id };
+        match field {
+            Field::Event => self.event = Some(string(k, v)?),
+            Field::Name => self.name = Some(string(k, v)?),
+            Field::UserId => self.user_id = Some(read_id(k, v)?),
+            Field::AnonymousId => self.anonymous_id = Some(read_id(k, v)?),
+            Field::GroupId => self.group_id = Some(read_id(k, v)?),
+            Field::Properties => self.properties = Some(object(k, v)?),
+            Field::Traits => self.traits = Some(object(k, v)?),
+            Field::Context => self
+                .context
+                .overlay_with::<CHECK>(object(k, v)?)
+                .map_err(|e| e.within("context"))?,
+            Field::MessageId => self.message_id = Some(string(k, v)?),
+            Field::Integrations => self.integrations = Some(object(k, v)?),
+            Field::Type
+            | Field::Timestamp
+            | Field::OriginalTimestamp
+            | Field::SentAt
+            | Field::ReceivedAt => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// Decodes and validates one event object.
     ///
     /// `implied` is the type the endpoint implies (`/v1/t` implies track); `base` is the batch's
@@ -476,6 +510,9 @@ impl<'t, 'de> Event<'t, 'de> {
             };
             seen.mark(field, k, other)?;
             let Some(v) = present(v) else { continue };
+            if ev.read_shared::<true>(field, k, v)? {
+                continue;
+            }
             match field {
                 Field::Type => {
                     let t = string(k, v)?;
@@ -484,17 +521,6 @@ impl<'t, 'de> Event<'t, 'de> {
                             .ok_or_else(|| EventError::new(k, Rule::UnknownType))?,
                     );
                 }
-                Field::Event => ev.event = Some(string(k, v)?),
-                Field::Name => ev.name = Some(string(k, v)?),
-                Field::UserId => ev.user_id = Some(id(k, v)?),
-                Field::AnonymousId => ev.anonymous_id = Some(id(k, v)?),
-                Field::GroupId => ev.group_id = Some(id(k, v)?),
-                Field::Properties => ev.properties = Some(object(k, v)?),
-                Field::Traits => ev.traits = Some(object(k, v)?),
-                Field::Context => ev
-                    .context
-                    .overlay(object(k, v)?)
-                    .map_err(|e| e.within("context"))?,
                 Field::Timestamp => ev.timestamp = Some(timestamp(k, v)?),
                 Field::OriginalTimestamp => original_ts = Some(timestamp(k, v)?),
                 Field::SentAt => {
@@ -502,8 +528,7 @@ impl<'t, 'de> Event<'t, 'de> {
                     ev.sent_at = ev.own_sent_at;
                 }
                 Field::ReceivedAt => ev.received_at = Some(timestamp(k, v)?),
-                Field::MessageId => ev.message_id = Some(string(k, v)?),
-                Field::Integrations => ev.integrations = Some(object(k, v)?),
+                _ => {}
             }
         }
         ev.timestamp = ev.timestamp.or(original_ts);

@@ -2,9 +2,7 @@
 //! that takes it instead of checking again ([`Event::trusted`]). A version 2 spool record
 //! carries `Known` in its header (`record.rs`); a single-event body keeps it from its parse.
 
-use super::{
-    Context, Event, EventType, Field, Id, NumId, field_of, object, present, string, wrong,
-};
+use super::{Context, Event, EventType, Id, NumId, field_of, present, wrong};
 use crate::error::EventError;
 use crate::tape::Val;
 
@@ -87,26 +85,8 @@ impl<'t, 'de> Event<'t, 'de> {
                 continue;
             };
             let Some(v) = present(v) else { continue };
-            match field {
-                Field::Type
-                | Field::Timestamp
-                | Field::OriginalTimestamp
-                | Field::SentAt
-                | Field::ReceivedAt => {}
-                Field::Event => ev.event = Some(string(k, v)?),
-                Field::Name => ev.name = Some(string(k, v)?),
-                Field::UserId => ev.user_id = Some(trusted_id(k, v)?),
-                Field::AnonymousId => ev.anonymous_id = Some(trusted_id(k, v)?),
-                Field::GroupId => ev.group_id = Some(trusted_id(k, v)?),
-                Field::Properties => ev.properties = Some(object(k, v)?),
-                Field::Traits => ev.traits = Some(object(k, v)?),
-                Field::Context => ev
-                    .context
-                    .overlay_trusted(object(k, v)?)
-                    .map_err(|e| e.within("context"))?,
-                Field::MessageId => ev.message_id = Some(string(k, v)?),
-                Field::Integrations => ev.integrations = Some(object(k, v)?),
-            }
+            // The type and the timestamps come from `known`.
+            ev.read_shared::<false>(field, k, v)?;
         }
         Ok(ev)
     }
