@@ -81,6 +81,8 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
   SIGNAL_VENDOR_H2_STREAMS  with h2c, requests in flight on one connection (vendor_h2_streams),
                            default 100, 1 to 1000; more wait for a stream. Each integration
                            still has at most 32 requests in flight.
+  SIGNAL_DELIVERY_THREADS  threads of delivery's own runtime (delivery_threads), default 1, at
+                           most 64; 0 runs delivery on the node's runtime beside ingestion.
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.

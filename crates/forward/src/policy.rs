@@ -54,9 +54,7 @@ pub(crate) fn retry_after(value: Option<&str>, cap: Duration) -> Option<Duration
 /// `now + d`, never panicking: a sum past what an `Instant` holds is a year from now instead.
 pub(crate) fn after(now: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(365 * 86_400);
-    now.checked_add(d.min(FAR))
-        .or_else(|| now.checked_add(d))
-        .unwrap_or(now)
+    now.checked_add(d.min(FAR)).unwrap_or(now)
 }
 
 /// A small, fast PRNG for jitter (splitmix64).

@@ -4,11 +4,11 @@
 //! event's record nests it two levels deeper and holds the `type` its endpoint implies, and a
 //! browser's batch event gets an `anonymousId` written in.
 
-use super::{Envelope, Prepared, RECORD_OVERHEAD};
+use super::{Envelope, Prepared, RECORD_OVERHEAD, padded};
 use crate::rejection::Rejection;
 use signal_core::limits::{MAX_BODY_BYTES, MAX_EVENT_BYTES};
 use signal_core::record;
-use signal_core::{PADDING, Parser, Shape};
+use signal_core::{Parser, Shape};
 use std::cell::RefCell;
 
 /// The most one request's records may take in the spool, in bytes: twice the body limit
@@ -60,8 +60,7 @@ thread_local! {
 pub(super) fn readable(rec: &[u8]) -> Result<(), signal_core::EventError> {
     let json = record::json(rec);
     RECORD.with_borrow_mut(|p| {
-        let mut buf = Vec::with_capacity(json.len() + PADDING);
-        buf.extend_from_slice(json);
+        let mut buf = padded(json);
         let doc = p.parse_padded(&mut buf, json.len(), Shape::Batch)?;
         doc.event(0).map(drop)
     })

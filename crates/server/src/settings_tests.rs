@@ -275,3 +275,28 @@ fn bad_vendor_http_settings_are_named() {
         "SIGNAL_VENDOR_H2_STREAMS: `many` is not a whole number"
     );
 }
+
+#[test]
+fn delivery_threads_default_to_one_are_read_from_env_or_file_and_kept_to_64() {
+    let s = Settings::resolve(&Flags::default(), env(&[])).expect("defaults");
+    assert_eq!(s.delivery_threads, 1);
+    let s = Settings::resolve(&Flags::default(), env(&[("SIGNAL_DELIVERY_THREADS", "0")]))
+        .expect("env");
+    assert_eq!(s.delivery_threads, 0, "0 shares the node's runtime");
+    let s = Settings::resolve(&Flags::default(), env(&[("SIGNAL_DELIVERY_THREADS", "65")]))
+        .expect("env");
+    assert_eq!(s.delivery_threads, 64, "more than 64 is kept to 64");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("signal.toml");
+    std::fs::write(&file, "delivery_threads = 2\n").expect("write");
+    let flags = Flags {
+        config: Some(file),
+        ..Flags::default()
+    };
+    assert_eq!(
+        Settings::resolve(&flags, env(&[]))
+            .expect("file")
+            .delivery_threads,
+        2
+    );
+}
