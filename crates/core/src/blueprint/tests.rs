@@ -128,6 +128,16 @@ fn misused_gap_features_are_load_errors_naming_path_and_rule() {
     assert_eq!(e.path, "requests.track.item.{config.nope}");
     assert_eq!(e.rule, BlueprintRule::UnknownConfigField("nope".into()));
 
+    // A secret field is for the auth: not in an item's key, as not in its values.
+    let e = pendo_with(|v| item(v, "{config.api_key}", json!({"@path": "event"})))
+        .expect_err("a key made of the api key");
+    assert_eq!(e.path, "requests.track.item.{config.api_key}");
+    assert!(
+        matches!(e.rule, BlueprintRule::Invalid(why) if why.starts_with("a secret config field")),
+        "{:?}",
+        e.rule
+    );
+
     let e = pendo_with(|v| {
         v["events"][1]["send"] = json!([{"request": "track", "if_config": "nope"}]);
     })

@@ -129,6 +129,7 @@ impl<'b> Cx<'b, '_> {
                 Some((f, d)) => (f, Some(d)),
                 None => (inner, None),
             };
+            self.not_secret(at, field)?;
             match (self.config_value(at, field)?, default) {
                 (Some(Value::String(s)), _) => out.push_str(s),
                 (Some(v), _) => out.push_str(&v.to_string()),

@@ -153,7 +153,9 @@ impl Filler<'_> {
     }
 
     /// Fills `{region.base}` and `{config.x}` in `s`; `secret` masks what config brings in.
-    /// Other braces are text. A config field the config lacks is an error.
+    /// Other braces are text. A config field the config lacks is its default when the
+    /// placeholder gives one (`{config.x|default}`, as the blueprint's load check reads it),
+    /// else an error.
     fn fill(&self, s: &str, secret: bool) -> Result<Filled, ResolveError> {
         let mut real = String::with_capacity(s.len());
         let mut shown = String::with_capacity(s.len());
@@ -169,9 +171,15 @@ impl Filler<'_> {
             let placeholder = &from[..=close];
             let inner = &from[1..close];
             if let Some(field) = inner.strip_prefix("config.") {
-                let v = self
-                    .config_text(field, placeholder)?
-                    .ok_or_else(|| self.missing(placeholder))?;
+                let (field, default) = match field.split_once('|') {
+                    Some((f, d)) => (f, Some(d)),
+                    None => (field, None),
+                };
+                let v = match (self.config_text(field, placeholder)?, default) {
+                    (Some(v), _) => v,
+                    (None, Some(d)) => d.to_owned(),
+                    (None, None) => return Err(self.missing(placeholder)),
+                };
                 real.push_str(&v);
                 shown.push_str(if secret { MASK } else { &v });
             } else if let Some(what) = inner.strip_prefix("region.") {

@@ -233,3 +233,16 @@ fn targets_come_in_the_map_order() {
         .collect();
     assert_eq!(names, ["account_metadata", "track", "visitor_metadata"]);
 }
+
+/// The blueprint's load check reads `{config.x|default}` in a request as field `x` with a
+/// default; resolving takes the default when the config lacks `x`, the value when it has it.
+#[test]
+fn a_config_placeholder_with_a_default_takes_it_when_the_field_is_unset() {
+    let spec = json!({"url": "{region.base}/v1/{config.workspace|main}/events",
+                      "auth": {"header": {"X-Key": "{config.key}"}},
+                      "item": {}, "response": "r"});
+    let t = one("events", spec.clone(), json!({"key": "k"})).expect("resolves");
+    assert_eq!(t.url, "https://api.example.com/v1/main/events");
+    let t = one("events", spec, json!({"key": "k", "workspace": "w7"})).expect("resolves");
+    assert_eq!(t.url, "https://api.example.com/v1/w7/events");
+}
