@@ -147,15 +147,12 @@ impl Parser {
             if body_len > MAX_EVENT_BYTES {
                 return Err(too_large("event", MAX_EVENT_BYTES, "bytes"));
             }
-            doc.spans.clear();
+            // `fill` left the spans empty.
             doc.spans.push(0..body_len as u32);
             // Validated once here; `events` then reads it with what this computed.
-            let known = crate::event::Known::of(&doc.event(0)?);
-            if let Kind::Single { implied, .. } = doc.kind {
-                doc.kind = Kind::Single {
-                    implied,
-                    known: Some(known),
-                };
+            let validated = crate::event::Known::of(&doc.event(0)?);
+            if let Kind::Single { known, .. } = &mut doc.kind {
+                *known = Some(validated);
             }
         }
         Ok(doc)

@@ -88,17 +88,6 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
-impl RecordError {
-    /// As an event error (the gateway's refusal of a record it could not read back): the
-    /// parse's or the event's own, else one naming the record's fault.
-    pub fn into_event_error(self) -> EventError {
-        match self {
-            RecordError::NotParsed(e) | RecordError::Invalid(e) => e,
-            other => EventError::new("", crate::error::Rule::NotJson(other.to_string())),
-        }
-    }
-}
-
 /// Writes the version 2 header of `ev`'s record, whose `receivedAt` is `received_ms`, to `out`;
 /// the record's JSON follows it.
 pub fn write_header(out: &mut Vec<u8>, ev: &Event<'_, '_>, received_ms: i64) {
