@@ -374,7 +374,13 @@ async fn bodies_past_the_buffer_budget_get_503_and_the_budget_comes_back() {
         }
     }
     statuses.sort_unstable();
-    assert_eq!(statuses, [408, 408, 408, 408, 408, 503]);
+    // At most five fit; the streams' frames interleave, so a second stream may find the budget
+    // spent before the first refused one has given its bytes back: one or two 503s, never a
+    // sixth body held.
+    let held = statuses.iter().filter(|&&s| s == 408).count();
+    let refused = statuses.iter().filter(|&&s| s == 503).count();
+    assert_eq!(held + refused, 6, "{statuses:?}");
+    assert!((4..=5).contains(&held), "{statuses:?}");
     // 500 KiB: more than was left while the five 384 KiB bodies were held.
     let status = post_track(addr, 500 << 10).await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
