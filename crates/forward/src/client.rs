@@ -179,22 +179,22 @@ async fn read_capped(mut body: hyper::body::Incoming, max: usize) -> Result<Byte
 pub(crate) async fn send(
     client: &HttpClient,
     method: hyper::Method,
-    url: &str,
+    uri: &Result<hyper::Uri, Arc<str>>,
     headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
     timeout: Duration,
     retry_cap: Duration,
 ) -> Result<Answer, NoAnswer> {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(url)
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let uri = uri.clone().map_err(|e| NoAnswer::Connect(e.to_string()))?;
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let h = req.headers_mut();
+    h.reserve(headers.len() + 1);
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in headers {
-        req = req.header(name, value);
+        h.append(name.clone(), value.clone());
     }
-    let req = req
-        .body(Full::new(body))
-        .map_err(|e| NoAnswer::Connect(format!("bad request: {e}")))?;
     let lane = client.lane();
     let streams = lane.streams.as_ref().map(|s| {
         s.of(req
@@ -282,7 +282,7 @@ mod tests {
         let answer = send(
             &client,
             hyper::Method::POST,
-            &url,
+            &url.parse().map_err(|_| Arc::from("")),
             &[auth],
             Bytes::from_static(b"{}"),
             Duration::from_secs(20),
@@ -349,7 +349,7 @@ mod tests {
         send(
             client,
             hyper::Method::POST,
-            url,
+            &url.parse().map_err(|_| Arc::from("")),
             &[],
             Bytes::from_static(b"{}"),
             Duration::from_secs(20),
@@ -420,7 +420,7 @@ mod tests {
         let answer = send(
             &client,
             hyper::Method::POST,
-            &quick,
+            &quick.parse().map_err(|_| Arc::from("")),
             &[],
             Bytes::from_static(b"{}"),
             Duration::from_secs(1),

@@ -61,7 +61,7 @@ impl Engine {
         client::send(
             &self.client,
             target.method.clone(),
-            &target.url,
+            &target.uri,
             &target.headers,
             body,
             config.timeout,

@@ -35,7 +35,8 @@ pub(crate) struct Limits {
 pub(crate) struct Prepared {
     pub method: hyper::Method,
     pub method_str: &'static str,
-    pub url: Arc<str>,
+    /// The URL, parsed once (a URL that does not parse is each request's connect error).
+    pub uri: Result<hyper::Uri, Arc<str>>,
     pub shown_url: Arc<str>,
     pub headers: Arc<[(HeaderName, HeaderValue)]>,
     envelope: Option<Envelope>,
@@ -80,7 +81,10 @@ impl Prepared {
         Self {
             method,
             method_str,
-            url: Arc::from(t.url.as_str()),
+            uri: t
+                .url
+                .parse::<hyper::Uri>()
+                .map_err(|e| Arc::from(format!("bad request: {e}"))),
             shown_url: Arc::from(t.shown_url.as_str()),
             headers: headers.into(),
             envelope: t.envelope.clone(),

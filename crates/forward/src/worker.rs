@@ -379,13 +379,13 @@ impl Worker {
             return;
         };
         let client = self.client.clone();
-        let (method, url, headers) = (t.method.clone(), t.url.clone(), t.headers.clone());
+        let (method, uri, headers) = (t.method.clone(), t.uri.clone(), t.headers.clone());
         let body = t.body(&req.pieces);
         let (timeout, cap) = (self.cfg.timeout, self.cfg.retry.cap);
         self.inflight.spawn(async move {
             let start = Instant::now();
             let answer =
-                client::send(&client, method, &url, &headers, body.clone(), timeout, cap).await;
+                client::send(&client, method, &uri, &headers, body.clone(), timeout, cap).await;
             Done {
                 req,
                 body,

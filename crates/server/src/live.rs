@@ -15,12 +15,9 @@ use tokio::sync::broadcast;
 
 /// What a live event says of the input event (shared by all its outcomes).
 pub struct Meta {
-    /// Its type.
+    /// Its type. (Its `event` or page `name` and its messageId are read from `input` when the
+    /// live event is shown, not copied for each event delivered.)
     pub kind: signal_core::EventType,
-    /// Its `event` or page `name`.
-    pub event: Option<String>,
-    /// Its messageId.
-    pub message_id: Option<String>,
     /// The mapper's warnings.
     pub warnings: Vec<signal_core::Warning>,
     /// The spooled record: `{"receivedAt","context","batch":[event]}` (shared, not copied).
@@ -99,13 +96,34 @@ fn cut(bytes: &[u8], max: usize) -> &[u8] {
     &bytes[..end]
 }
 
+/// What a live event names of its input event.
+#[derive(Clone)]
+struct Said {
+    /// Its `event` (a track) or `name` (a page or screen).
+    event: Option<String>,
+    message_id: Option<String>,
+    /// The source that sent it.
+    source: Option<String>,
+}
+
+impl Said {
+    fn of(event: &Value, source: Option<String>) -> Self {
+        let text = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            event: text("event").or_else(|| text("name")),
+            message_id: text("messageId"),
+            source,
+        }
+    }
+}
+
 /// An entry as the ring keeps it: each body at most `LIVE_BODY_BYTES` (a copy of its start,
 /// never a slice that would hold the whole body), and the whole sizes of those cut.
 struct Kept {
     entry: Entry,
-    /// The input event's JSON text, cut, with its source, when the record was too large to
-    /// keep (its bytes in `entry.meta` are then dropped).
-    input: Option<(String, Option<String>)>,
+    /// The input event's JSON text, cut, and what the live event says of it, when the record
+    /// was too large to keep (its bytes in `entry.meta` are then dropped).
+    input: Option<(String, Said)>,
     /// Whole sizes of the cut fields, by their name in the live event.
     truncated: Vec<(&'static str, usize)>,
 }
@@ -118,6 +136,7 @@ impl Kept {
         let record = &entry.meta.input;
         if record.len() > LIVE_BODY_BYTES {
             let (event, source) = input_json(record);
+            let said = Said::of(&event, source);
             let text = event.to_string();
             let mut kept =
                 String::from_utf8_lossy(cut(text.as_bytes(), LIVE_BODY_BYTES)).into_owned();
@@ -125,12 +144,10 @@ impl Kept {
                 kept.push('…');
                 truncated.push(("input", record.len()));
             }
-            input = Some((kept, source));
+            input = Some((kept, said));
             let m = &entry.meta;
             entry.meta = std::sync::Arc::new(Meta {
                 kind: m.kind,
-                event: m.event.clone(),
-                message_id: m.message_id.clone(),
                 warnings: m.warnings.clone(),
                 input: bytes::Bytes::new(),
             });
@@ -166,20 +183,24 @@ impl Kept {
             .iter()
             .map(|w| json!({"code": w.code(), "message": w.to_string()}))
             .collect();
-        let (input, source) = match &self.input {
-            Some((text, source)) => (Value::String(text.clone()), source.clone()),
-            None => input_json(&e.meta.input),
+        let (input, said) = match &self.input {
+            Some((text, said)) => (Value::String(text.clone()), said.clone()),
+            None => {
+                let (event, source) = input_json(&e.meta.input);
+                let said = Said::of(&event, source);
+                (event, said)
+            }
         };
         let mut v = json!({
             "id": format!("le_{id}"),
             "at": at,
-            "message_id": e.meta.message_id,
+            "message_id": said.message_id,
             "type": e.meta.kind.as_str(),
-            "event": e.meta.event,
+            "event": said.event,
             "outcome": e.outcome,
             "attempt": e.attempt,
             "input": input,
-            "source_id": source,
+            "source_id": said.source,
         });
         if let Some(r) = &e.reason {
             v["reason"] = r.as_str().into();
@@ -290,8 +311,6 @@ mod tests {
     fn entry(record: Vec<u8>, result: Option<signal_forward::Outcome>) -> (Entry, Arc<Meta>) {
         let meta = Arc::new(Meta {
             kind: signal_core::EventType::Track,
-            event: Some("E".into()),
-            message_id: Some("m1".into()),
             warnings: Vec::new(),
             input: bytes::Bytes::from(record),
         });
@@ -310,12 +329,21 @@ mod tests {
     #[test]
     fn a_live_event_names_the_source_that_sent_it() {
         let record = json!({"receivedAt": 0, "sourceId": "src_web", "context": {},
-            "batch": [{"type": "track", "event": "E", "userId": "u"}]});
+            "batch": [{"type": "track", "event": "E", "userId": "u", "messageId": "m9"}]});
         let live = Live::new(10);
         live.push(entry(record.to_string().into_bytes(), None).0);
         let v = &live.recent(1)[0];
         assert_eq!(v["source_id"], "src_web", "{v}");
         assert_eq!(v["input"]["event"], "E", "the input event as it was");
+        assert_eq!((&v["event"], &v["message_id"]), (&json!("E"), &json!("m9")));
+        let page = json!({"receivedAt": 0, "context": {},
+            "batch": [{"type": "page", "name": "Pricing", "userId": "u"}]});
+        live.push(entry(page.to_string().into_bytes(), None).0);
+        let v = &live.recent(1)[0];
+        assert_eq!(
+            (&v["event"], &v["message_id"]),
+            (&json!("Pricing"), &Value::Null)
+        );
     }
 
     /// A paused vendor and 30 KiB events: the ring keeps 1,000 live events per integration, so
@@ -324,7 +352,7 @@ mod tests {
     fn a_large_event_is_kept_cut_in_the_live_ring_with_a_marker() {
         let pad = "é".repeat(15 * 1024);
         let record = json!({"receivedAt": 0, "sourceId": "src_web", "context": {},
-            "batch": [{"type": "track", "event": "E", "userId": "u", "properties": {"pad": pad}}]})
+            "batch": [{"type": "track", "event": "E", "userId": "u", "messageId": "m1", "properties": {"pad": pad}}]})
         .to_string()
         .into_bytes();
         let total = record.len();

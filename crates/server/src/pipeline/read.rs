@@ -47,6 +47,8 @@ impl ReadLoop {
     /// Reads, maps and hands on until told to stop.
     pub(super) fn run(mut self) {
         let mut reader = Reader::new();
+        // The record being decoded, with simd-json's padding: one buffer for every record.
+        let mut buf = Vec::new();
         let mut last_seen = lock(&self.reading).consumer.committed();
         while !self.stop.load(Ordering::Acquire) {
             let batch = self.next_batch();
@@ -64,8 +66,11 @@ impl ReadLoop {
             if let Some(last) = batch.iter().filter(|r| !r.replayed).map(|r| r.seq).max() {
                 last_seen = last_seen.max(last);
             }
+            // One read transaction for the batch's identity lookups, taken after the read: an
+            // event's links are stored before it is spooled, so they are all in it.
+            let links = self.store.links();
             for record in batch {
-                self.hand_on(&mut reader, record);
+                self.hand_on(&mut reader, &mut buf, &links, record);
             }
         }
     }
@@ -150,12 +155,19 @@ impl ReadLoop {
 
     /// Parses and maps one record, and hands it to the delivery task (or drops it, or keeps it
     /// as a dead letter when it cannot be read).
-    fn hand_on(&mut self, reader: &mut Reader, mut record: Record) {
+    fn hand_on(
+        &mut self,
+        reader: &mut Reader,
+        buf: &mut Vec<u8>,
+        links: &signal_store::Links,
+        mut record: Record,
+    ) {
         // Either record version (`signal_core::record`): a version 2 record is not validated
         // again. The copy has room for simd-json's padding, which spares it a copy of its own.
-        let mut buf = Vec::with_capacity(record.payload.len() + PADDING);
+        buf.clear();
+        buf.reserve(record.payload.len() + PADDING);
         buf.extend_from_slice(&record.payload);
-        let decoded = match reader.read(&mut buf) {
+        let decoded = match reader.read(buf) {
             Ok(d) => d,
             Err(e) => return self.dead_letter(&record, e.to_string()),
         };
@@ -164,14 +176,9 @@ impl ReadLoop {
             Err(e) => return self.dead_letter(&record, e.to_string()),
         };
         let input = Bytes::from(std::mem::take(&mut record.payload));
-        let mapping = self.mapper.map(&ev, &self.store, now_ms());
+        let mapping = self.mapper.map(&ev, links, now_ms());
         let meta = Arc::new(Meta {
             kind: ev.kind,
-            event: ev
-                .event
-                .map(str::to_owned)
-                .or_else(|| ev.name.map(str::to_owned)),
-            message_id: ev.message_id.map(str::to_owned),
             warnings: mapping.warnings.to_vec(),
             input,
         });

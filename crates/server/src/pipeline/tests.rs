@@ -130,8 +130,6 @@ fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
     for r in read {
         let meta = Arc::new(Meta {
             kind: signal_core::EventType::Track,
-            event: None,
-            message_id: None,
             warnings: Vec::new(),
             input: bytes::Bytes::from(r.payload.clone()),
         });
