@@ -185,6 +185,27 @@ pub(crate) async fn send(
     timeout: Duration,
     retry_cap: Duration,
 ) -> Result<Answer, NoAnswer> {
+    tokio::time::timeout(
+        timeout,
+        exchange(client, method, uri, headers, body, retry_cap),
+    )
+    .await
+    .unwrap_or(Err(NoAnswer::Timeout))
+}
+
+/// [`send`] without a timeout: the caller cuts it off (the worker, by its own timer).
+///
+/// # Cancel safety
+///
+/// As [`send`]'s.
+pub(crate) async fn exchange(
+    client: &HttpClient,
+    method: hyper::Method,
+    uri: &Result<hyper::Uri, Arc<str>>,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+    retry_cap: Duration,
+) -> Result<Answer, NoAnswer> {
     let uri = uri.clone().map_err(|e| NoAnswer::Connect(e.to_string()))?;
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = method;
@@ -202,41 +223,36 @@ pub(crate) async fn send(
             .authority()
             .map_or("", hyper::http::uri::Authority::as_str))
     });
-    let exchange = async {
-        // Held until the answer is read: the stream is open until then.
-        let _stream = match &streams {
-            Some(streams) => Some(
-                streams
-                    .acquire()
-                    .await
-                    .map_err(|e| NoAnswer::Io(e.to_string()))?,
-            ),
-            None => None,
-        };
-        let resp = lane.client.request(req).await.map_err(|e| {
-            if e.is_connect() {
-                NoAnswer::Connect(e.to_string())
-            } else {
-                NoAnswer::Io(e.to_string())
-            }
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = crate::policy::retry_after(
-            resp.headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            retry_cap,
-        );
-        let body = read_capped(resp.into_body(), MAX_ANSWER_BYTES).await?;
-        Ok(Answer {
-            status,
-            body,
-            retry_after,
-        })
+    // Held until the answer is read: the stream is open until then.
+    let _stream = match &streams {
+        Some(streams) => Some(
+            streams
+                .acquire()
+                .await
+                .map_err(|e| NoAnswer::Io(e.to_string()))?,
+        ),
+        None => None,
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(NoAnswer::Timeout))
+    let resp = lane.client.request(req).await.map_err(|e| {
+        if e.is_connect() {
+            NoAnswer::Connect(e.to_string())
+        } else {
+            NoAnswer::Io(e.to_string())
+        }
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after = crate::policy::retry_after(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        retry_cap,
+    );
+    let body = read_capped(resp.into_body(), MAX_ANSWER_BYTES).await?;
+    Ok(Answer {
+        status,
+        body,
+        retry_after,
+    })
 }
 
 #[cfg(test)]

@@ -12,13 +12,17 @@ use crate::outcome::{Outcome, OutcomeKind};
 use crate::policy::Jitter;
 use crate::prepared::{Piece, Prepared};
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
 
 /// What the engine tells a worker.
 pub(crate) enum Command {
@@ -60,6 +64,21 @@ pub(crate) struct Done {
     pub probe: bool,
 }
 
+/// One request under way: the exchange (a slot number and its answer; cut off, `None`).
+type Exchange = Pin<Box<dyn Future<Output = (u64, Option<Result<Answer, NoAnswer>>)> + Send>>;
+
+/// What the worker keeps of a request under way, by slot: what its answer is judged with, and
+/// when it is cut off. The worker's own timer cuts it off ([`Worker::cut_off_late`]): no timer
+/// and no task of its own per request (each cost about a microsecond a request).
+struct Pending {
+    req: Req,
+    body: Bytes,
+    start: Instant,
+    probe: bool,
+    deadline: Instant,
+    abort: AbortHandle,
+}
+
 /// How fast the rate comes back after a 429: a tenth of the configured rate every 5 s.
 const RECOVERY_STEP: Duration = Duration::from_secs(5);
 
@@ -81,7 +100,10 @@ pub(crate) struct Worker {
     pub(crate) holds: HashMap<Box<str>, Instant>,
     /// Items waiting for their hold to end, by target.
     pub(crate) parked: Vec<(usize, Piece)>,
-    inflight: JoinSet<Done>,
+    /// The requests under way (at most `cfg.concurrency`), polled by the worker's task.
+    inflight: FuturesUnordered<Exchange>,
+    pending: HashMap<u64, Pending>,
+    next_slot: u64,
     /// Why the integration is paused, if it is.
     pub(crate) paused: Option<String>,
     pub(crate) next_probe: Option<Instant>,
@@ -131,7 +153,9 @@ impl Worker {
             tiebreak: 0,
             holds: HashMap::new(),
             parked: Vec::new(),
-            inflight: JoinSet::new(),
+            inflight: FuturesUnordered::new(),
+            pending: HashMap::new(),
+            next_slot: 0,
             paused: None,
             next_probe: None,
             probing: false,
@@ -155,12 +179,18 @@ impl Worker {
             let wake = self.next_wake(now);
             tokio::select! {
                 biased;
-                Some(done) = self.inflight.join_next(), if !self.inflight.is_empty() => {
-                    if let Ok(done) = done {
-                        if done.probe {
+                Some((slot, answer)) = self.inflight.next(), if !self.inflight.is_empty() => {
+                    if let Some(p) = self.pending.remove(&slot) {
+                        if p.probe {
                             self.probing = false;
                         }
-                        self.finish(done);
+                        self.finish(Done {
+                            latency: p.start.elapsed(),
+                            answer: answer.unwrap_or(Err(NoAnswer::Timeout)),
+                            req: p.req,
+                            body: p.body,
+                            probe: p.probe,
+                        });
                     }
                 }
                 cmd = rx.recv() => match cmd {
@@ -187,8 +217,19 @@ impl Worker {
             .is_some_and(|&t| t > now)
     }
 
-    /// Timers: due retries, ended holds, lingering batches, a probe, rate recovery.
+    /// Cuts off the requests past their timeout: each then ends as `timeout`.
+    fn cut_off_late(&mut self, now: Instant) {
+        for p in self.pending.values() {
+            if p.deadline <= now {
+                p.abort.abort();
+            }
+        }
+    }
+
+    /// Timers: requests past their timeout, due retries, ended holds, lingering batches, a
+    /// probe, rate recovery.
     fn tick(&mut self, now: Instant) {
+        self.cut_off_late(now);
         while let Some((&(due, t), _)) = self.retries.first_key_value() {
             if due > now {
                 break;
@@ -255,6 +296,10 @@ impl Worker {
     fn next_wake(&self, now: Instant) -> Instant {
         let far = now + Duration::from_secs(3600);
         let mut wake = far;
+        // A request already cut off is not waited for again (its end comes through `inflight`).
+        for p in self.pending.values().filter(|p| p.deadline > now) {
+            wake = wake.min(p.deadline);
+        }
         if let Some((&(due, _), _)) = self.retries.first_key_value() {
             wake = wake.min(due);
         }
@@ -381,18 +426,26 @@ impl Worker {
         let client = self.client.clone();
         let (method, uri, headers) = (t.method.clone(), t.uri.clone(), t.headers.clone());
         let body = t.body(&req.pieces);
-        let (timeout, cap) = (self.cfg.timeout, self.cfg.retry.cap);
-        self.inflight.spawn(async move {
-            let start = Instant::now();
-            let answer =
-                client::send(&client, method, &uri, &headers, body.clone(), timeout, cap).await;
-            Done {
+        let cap = self.cfg.retry.cap;
+        let (abort, registration) = AbortHandle::new_pair();
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let sent = body.clone();
+        self.inflight.push(Box::pin(async move {
+            let exchange = client::exchange(&client, method, &uri, &headers, sent, cap);
+            (slot, Abortable::new(exchange, registration).await.ok())
+        }));
+        let start = Instant::now();
+        self.pending.insert(
+            slot,
+            Pending {
                 req,
                 body,
-                answer,
-                latency: start.elapsed(),
+                start,
                 probe,
-            }
-        });
+                deadline: start + self.cfg.timeout,
+                abort,
+            },
+        );
     }
 }

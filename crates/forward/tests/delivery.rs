@@ -513,6 +513,40 @@ async fn after_the_last_attempt_an_event_is_dead_lettered_with_the_last_answer()
     );
 }
 
+/// The worker cuts a request off at the integration's timeout (its own timer, not one per
+/// request): the event is retried, says `timeout`, and is delivered once the vendor answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_silent_past_the_timeout_is_cut_off_and_the_event_retried() {
+    let (sim, _subs) = sim("us", "ik").await;
+    sim.set_faults(FaultPlan {
+        stall_rate: 1.0,
+        stall: Duration::from_secs(30),
+        ..FaultPlan::default()
+    });
+    let engine = Engine::new();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = config("t", &sim.base_url(), "ik");
+    cfg.timeout = Duration::from_millis(300);
+    let integration = engine.start(cfg, tx);
+    let start = Instant::now();
+    integration.deliver(track(1));
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("an outcome long before the vendor's 30 s stall ends")
+        .expect("the engine runs");
+    let took = start.elapsed();
+    assert_eq!(first.kind, OutcomeKind::Retrying, "{first:?}");
+    assert_eq!(first.reason.as_deref(), Some("timeout"), "{first:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "cut off after {took:?}"
+    );
+    sim.set_faults(FaultPlan::default());
+    let got = finals(&mut rx, 1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].kind, OutcomeKind::Delivered, "{:?}", got[0]);
+    assert!(got[0].attempt >= 2, "{:?}", got[0]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_integration_does_not_slow_another() {
     let subs = Subscriptions::new();
