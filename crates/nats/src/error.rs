@@ -1,0 +1,55 @@
+//! The log's one error type: opaque, with predicates for what a caller decides on.
+
+use std::fmt;
+
+/// Why a JetStream operation failed.
+#[derive(Debug)]
+pub struct NatsError {
+    kind: Kind,
+    what: &'static str,
+    detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The servers cannot be reached, or did not answer in time.
+    Unavailable,
+    /// JetStream refused (a stream or consumer it will not make, a full stream).
+    Refused,
+}
+
+impl NatsError {
+    pub(crate) fn unavailable(what: &'static str, e: impl fmt::Display) -> Self {
+        Self {
+            kind: Kind::Unavailable,
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    pub(crate) fn refused(what: &'static str, e: impl fmt::Display) -> Self {
+        Self {
+            kind: Kind::Refused,
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    /// JetStream cannot be reached now (no connection, no answer in time): worth trying again
+    /// later; the gateway answers 503 with `Retry-After`.
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == Kind::Unavailable
+    }
+}
+
+impl fmt::Display for NatsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Unavailable => "JetStream unreachable",
+            Kind::Refused => "JetStream refused",
+        };
+        write!(f, "{kind}: {}: {}", self.what, self.detail)
+    }
+}
+
+impl std::error::Error for NatsError {}

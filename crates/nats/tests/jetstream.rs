@@ -1,0 +1,333 @@
+//! The JetStream log against a real `nats-server` on loopback, started by each test: what
+//! several nodes sharing one log must see.
+
+mod support;
+
+use bytes::Bytes;
+use signal_nats::{NatsLog, NatsSettings, ToAppend};
+use signal_spool::{DeadLetterInfo, Start};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use support::NatsServer;
+
+fn settings(server: &NatsServer) -> NatsSettings {
+    NatsSettings {
+        servers: vec![server.url()],
+        ack_wait: Duration::from_secs(1),
+        ..NatsSettings::default()
+    }
+}
+
+/// A node: its own connection to the server.
+async fn node(server: &NatsServer) -> NatsLog {
+    NatsLog::connect(settings(server)).await.expect("connect")
+}
+
+fn records(ids: impl Iterator<Item = u64>) -> Vec<ToAppend> {
+    ids.map(|n| ToAppend {
+        message_id: Some(format!("m{n}")),
+        payload: Bytes::from(format!(r#"{{"batch":[{{"messageId":"m{n}"}}]}}"#)),
+    })
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_id_appended_on_two_nodes_is_kept_and_read_once() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server).await, node(&server).await);
+    let first = a.append("web", records(1..=1)).await.expect("append on A");
+    assert!(!first[0].duplicate);
+    let again = b.append("web", records(1..=1)).await.expect("append on B");
+    assert!(
+        again[0].duplicate,
+        "B's copy is acknowledged as a duplicate"
+    );
+    assert_eq!(again[0].seq, first[0].seq);
+    // Another source may use the same messageId: its own event.
+    let other = b.append("app", records(1..=1)).await.expect("append");
+    assert!(!other[0].duplicate);
+    let consumer = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    let got = consumer
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read");
+    assert_eq!(got.len(), 2, "web's m1 once, app's m1 once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_consumer_shared_by_two_nodes_hands_each_record_to_one_of_them() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server).await, node(&server).await);
+    for chunk in (0..3_000u64).collect::<Vec<_>>().chunks(500) {
+        a.append("web", records(chunk.iter().copied()))
+            .await
+            .expect("append");
+    }
+    let read_all = |log: NatsLog| async move {
+        let consumer = log
+            .consumer("int_1", Start::Earliest)
+            .await
+            .expect("consumer");
+        let mut seen = Vec::new();
+        loop {
+            let got = consumer
+                .read(100, Duration::from_millis(500))
+                .await
+                .expect("read");
+            if got.is_empty() {
+                return seen;
+            }
+            for d in got {
+                d.ack().await.expect("ack");
+                seen.push(d.seq);
+            }
+        }
+    };
+    let (on_a, on_b) = tokio::join!(read_all(a.clone()), read_all(b.clone()));
+    let (set_a, set_b): (BTreeSet<u64>, BTreeSet<u64>) = (
+        on_a.iter().copied().collect(),
+        on_b.iter().copied().collect(),
+    );
+    assert!(set_a.is_disjoint(&set_b), "no record went to both nodes");
+    assert_eq!(
+        on_a.len() + on_b.len(),
+        3_000,
+        "every record went to a node"
+    );
+    assert!(
+        !on_a.is_empty() && !on_b.is_empty(),
+        "both nodes took a share"
+    );
+    let after = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    assert!(
+        after
+            .read(10, Duration::from_millis(1_500))
+            .await
+            .expect("read")
+            .is_empty(),
+        "nothing acknowledged comes back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_a_dead_node_read_goes_to_another_after_the_ack_wait() {
+    let server = NatsServer::start();
+    let a = node(&server).await;
+    a.append("web", records(0..10)).await.expect("append");
+    let taken = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer")
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read");
+    assert_eq!(taken.len(), 10);
+    drop(taken);
+    drop(a); // the node dies without a word
+    let b = node(&server).await;
+    let consumer = b
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    let start = Instant::now();
+    let mut again = Vec::new();
+    while again.len() < 10 && start.elapsed() < Duration::from_secs(10) {
+        again.extend(
+            consumer
+                .read(10, Duration::from_millis(500))
+                .await
+                .expect("read"),
+        );
+    }
+    assert_eq!(again.len(), 10, "every record the dead node held");
+    assert!(
+        again.iter().all(|d| d.deliveries == 2),
+        "each handed out a second time"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_marked_in_progress_is_not_handed_to_another_node() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server).await, node(&server).await);
+    a.append("web", records(0..1)).await.expect("append");
+    let held = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer")
+        .read(1, Duration::from_millis(500))
+        .await
+        .expect("read");
+    let other = b
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    // Three ack waits (1 s each) pass while A says it is still working on it.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        held[0].in_progress().await.expect("+WPI");
+        let got = other
+            .read(1, Duration::from_millis(400))
+            .await
+            .expect("read");
+        assert!(got.is_empty(), "B got a record A is still working on");
+    }
+    held[0].ack().await.expect("ack");
+    assert!(
+        other
+            .read(1, Duration::from_millis(1_500))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integration_installed_later_reads_only_what_arrives_after() {
+    let server = NatsServer::start();
+    let a = node(&server).await;
+    a.append("web", records(0..5)).await.expect("append");
+    let late = a
+        .consumer("int_late", Start::Latest)
+        .await
+        .expect("consumer");
+    a.append("web", records(5..7)).await.expect("append");
+    let got = late
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|d| String::from_utf8_lossy(&d.payload).into_owned())
+        .collect();
+    assert_eq!(got.len(), 2, "{ids:?}");
+    assert!(ids[0].contains("m5") && ids[1].contains("m6"), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_replayed_to_their_integration_alone_and_purged() {
+    let server = NatsServer::start();
+    let a = node(&server).await;
+    a.append("web", records(0..3)).await.expect("append");
+    let one = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    let two = a
+        .consumer("int_2", Start::Earliest)
+        .await
+        .expect("consumer");
+    for d in two
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read")
+    {
+        d.ack().await.expect("ack");
+    }
+    let got = one
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read");
+    assert_eq!(got.len(), 3);
+    let info = DeadLetterInfo {
+        reason: "vendor_rejected: status_400\nsecond line".into(),
+        status: Some(400),
+        body: r#"{"error":"bad"}"#.into(),
+        attempts: 1,
+    };
+    for d in &got[..2] {
+        a.dead_letter("int_1", d.seq, &d.payload, &info)
+            .await
+            .expect("dead letter");
+        // Written twice (a retried write): kept once.
+        a.dead_letter("int_1", d.seq, &d.payload, &info)
+            .await
+            .expect("dead letter");
+        d.ack().await.expect("ack");
+    }
+    got[2].ack().await.expect("ack");
+    let page = a.dead_letter_page("int_1", None, 1).await.expect("page");
+    assert_eq!(page.letters.len(), 1);
+    let first = &page.letters[0];
+    assert_eq!(first.payload, got[0].payload.to_vec());
+    assert_eq!(first.info.reason, "vendor_rejected: status_400 second line");
+    assert_eq!((first.info.status, first.info.attempts), (Some(400), 1));
+    assert_eq!(first.info.body, r#"{"error":"bad"}"#);
+    let rest = a
+        .dead_letter_page("int_1", page.next, 10)
+        .await
+        .expect("page");
+    assert_eq!(
+        (rest.letters.len(), rest.next),
+        (1, None),
+        "two letters in all"
+    );
+    assert!(
+        a.dead_letter_page("int_2", None, 10)
+            .await
+            .expect("page")
+            .letters
+            .is_empty()
+    );
+
+    assert_eq!(
+        a.replay("int_1", Some(&[first.id])).await.expect("replay"),
+        1
+    );
+    let replayed = one
+        .read(10, Duration::from_millis(500))
+        .await
+        .expect("read");
+    assert_eq!(replayed.len(), 1);
+    assert!(replayed[0].replayed);
+    assert_eq!(replayed[0].payload, got[0].payload);
+    replayed[0].ack().await.expect("ack");
+    assert!(
+        two.read(10, Duration::from_millis(500))
+            .await
+            .expect("read")
+            .is_empty(),
+        "another integration does not get int_1's replay"
+    );
+    assert_eq!(a.purge("int_1", None).await.expect("purge"), 1);
+    assert!(
+        a.dead_letter_page("int_1", None, 10)
+            .await
+            .expect("page")
+            .letters
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_an_unavailable_error_within_seconds_not_a_hang() {
+    let mut server = NatsServer::start();
+    let a = node(&server).await;
+    server.kill();
+    let start = Instant::now();
+    let e = a
+        .append("web", records(0..1))
+        .await
+        .expect_err("no server to acknowledge it");
+    assert!(e.is_unavailable(), "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!a.is_connected());
+    let e = NatsLog::connect(NatsSettings {
+        servers: vec![server.url()],
+        ..NatsSettings::default()
+    })
+    .await
+    .err()
+    .expect("nothing listens");
+    assert!(e.is_unavailable(), "{e}");
+}
