@@ -4,7 +4,8 @@
 //! - [`Engine`] (`engine.rs`) owns the HTTP client: one connection pool per vendor host, kept
 //!   alive, HTTP/2 through ALPN where the host offers it over TLS (`client.rs`).
 //! - Each installed integration runs as its own task (`worker.rs`) with its own queue, so a slow,
-//!   failing or paused integration never delays another's events. Its [`ForwardConfig`] holds
+//!   failing or paused integration never delays another's events. The task polls its requests
+//!   itself and cuts them off at the timeout by its own timer (`cut_off.rs`). Its [`ForwardConfig`] holds
 //!   its targets (`signal_core::request::Target`, resolved from the blueprint's `requests`), made
 //!   ready once (`prepared.rs`: URL, headers, envelope). A [`Job`]'s `request` names its target.
 //! - Unbatched targets send one item per request (the item is the body, or sits in the
@@ -36,6 +37,7 @@ mod answer;
 mod batch;
 mod client;
 mod config;
+mod cut_off;
 mod engine;
 mod job;
 mod outcome;

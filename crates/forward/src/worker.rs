@@ -7,13 +7,13 @@
 use crate::batch::{Batcher, write_merged};
 use crate::client::{self, Answer, HttpClient, NoAnswer};
 use crate::config::ForwardConfig;
+use crate::cut_off::{CutOff, guarded};
 use crate::job::{Job, JobBody};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::policy::Jitter;
 use crate::prepared::{Piece, Prepared};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -76,7 +76,7 @@ struct Pending {
     start: Instant,
     probe: bool,
     deadline: Instant,
-    abort: AbortHandle,
+    cut_off: CutOff,
 }
 
 /// How fast the rate comes back after a 429: a tenth of the configured rate every 5 s.
@@ -221,7 +221,7 @@ impl Worker {
     fn cut_off_late(&mut self, now: Instant) {
         for p in self.pending.values() {
             if p.deadline <= now {
-                p.abort.abort();
+                p.cut_off.cut();
             }
         }
     }
@@ -427,13 +427,13 @@ impl Worker {
         let (method, uri, headers) = (t.method.clone(), t.uri.clone(), t.headers.clone());
         let body = t.body(&req.pieces);
         let cap = self.cfg.retry.cap;
-        let (abort, registration) = AbortHandle::new_pair();
+        let cut_off = CutOff::default();
         let slot = self.next_slot;
         self.next_slot += 1;
-        let sent = body.clone();
+        let (sent, cut) = (body.clone(), cut_off.clone());
         self.inflight.push(Box::pin(async move {
             let exchange = client::exchange(&client, method, &uri, &headers, sent, cap);
-            (slot, Abortable::new(exchange, registration).await.ok())
+            (slot, guarded(exchange, cut).await)
         }));
         let start = Instant::now();
         self.pending.insert(
@@ -444,7 +444,7 @@ impl Worker {
                 start,
                 probe,
                 deadline: start + self.cfg.timeout,
-                abort,
+                cut_off,
             },
         );
     }

@@ -111,7 +111,8 @@ impl Said {
         let text = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_owned);
         Self {
             event: text("event").or_else(|| text("name")),
-            message_id: text("messageId"),
+            // Either spelling the gateway accepts (it refuses an event with both).
+            message_id: text("messageId").or_else(|| text("message_id")),
             source,
         }
     }
@@ -343,6 +344,14 @@ mod tests {
         assert_eq!(
             (&v["event"], &v["message_id"]),
             (&json!("Pricing"), &Value::Null)
+        );
+        let snake = json!({"receivedAt": 0, "context": {},
+            "batch": [{"type": "track", "event": "E", "userId": "u", "message_id": "m10"}]});
+        live.push(entry(snake.to_string().into_bytes(), None).0);
+        assert_eq!(
+            live.recent(1)[0]["message_id"],
+            "m10",
+            "snake_case, as the gateway takes it"
         );
     }
 

@@ -342,19 +342,15 @@ impl Store {
         let Ok(t) = txn.open_table(table) else {
             return false;
         };
-        match t.get(key) {
-            Ok(Some(v)) => {
-                out.push_str(v.value());
-                true
-            }
-            _ => false,
-        }
+        copied(t.get(key), out)
     }
 }
 
 /// The identity links as of one moment: one read transaction for many lookups. Delivery takes
 /// one per spool read, after the read: the gateway writes an event's links before it spools the
-/// event, so every link the events read carry, or that came before them, is seen. (A lookup on
+/// event, so every link the events read carry, or that came before them, is seen (on one node:
+/// each node's store holds the links its own gateway wrote). Held, it keeps redb from reusing
+/// the pages later commits free: take one for a batch, not for minutes. (A lookup on
 /// [`Store`] itself opens a transaction and a table each time: about a fifth of the reader
 /// thread's time when every event looked its links up that way.)
 pub struct Links {
@@ -369,13 +365,21 @@ impl Links {
         let Some(t) = self.tables.as_ref().and_then(|t| t.get(table)) else {
             return false;
         };
-        match t.get(key) {
-            Ok(Some(v)) => {
-                out.push_str(v.value());
-                true
-            }
-            _ => false,
+        copied(t.get(key), out)
+    }
+}
+
+/// Whether a lookup found a value, then copied into `out`.
+fn copied(
+    found: Result<Option<redb::AccessGuard<'_, &'static str>>, redb::StorageError>,
+    out: &mut String,
+) -> bool {
+    match found {
+        Ok(Some(v)) => {
+            out.push_str(v.value());
+            true
         }
+        _ => false,
     }
 }
 
