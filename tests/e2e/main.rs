@@ -46,6 +46,7 @@ mod fixture_vendor;
 mod gateway_hardening;
 mod harness;
 mod heap;
+mod jetstream;
 mod loadgen;
 mod old_spool;
 mod pipeline_faults;

@@ -83,6 +83,18 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
                            still has at most 32 requests in flight.
   SIGNAL_DELIVERY_THREADS  threads of delivery's own runtime (delivery_threads), default 1, at
                            most 64; 0 runs delivery on the node's runtime beside ingestion.
+  SIGNAL_LOG_BACKEND       where accepted events are kept (log_backend): local (default, the
+                           spool in the data directory) or nats://host:port[,host:port...]:
+                           NATS JetStream (server 2.10 or later) shared by several nodes; the
+                           200 is sent once JetStream has acknowledged every event.
+  SIGNAL_NATS_CREDS        a NATS credentials file (nats_creds), when the server asks for one.
+  SIGNAL_NATS_REPLICAS     copies of each stream in a NATS cluster (nats_replicas), default 1,
+                           1 to 5.
+  SIGNAL_NATS_DUPLICATE_WINDOW_SECS  how long JetStream drops a repeated source and messageId
+                           (nats_duplicate_window_secs), default 86400.
+  SIGNAL_NATS_ACK_WAIT_SECS  how long a record a node read stays with it unacknowledged before
+                           JetStream hands it to another (nats_ack_wait_secs), default 60;
+                           records waiting on a retry are kept by in-progress marks.
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.
@@ -217,6 +229,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
             };
         }
+        let backend = settings.log_backend.describe(&settings.data_dir);
         let (node, generated) = match Node::start(settings).await {
             Ok(n) => n,
             Err(e) => {
@@ -230,6 +243,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         if let Some(k) = generated.pipeline_key {
             println!("pipeline key of the default source (shown once): {k}");
         }
+        println!("event log: {backend}");
         println!(
             "listening ingest={} admin={}",
             node.ingest_addr, node.admin_addr

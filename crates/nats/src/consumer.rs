@@ -14,6 +14,9 @@ use std::time::Duration;
 /// at most 10,000 in delivery, so this leaves room for ten nodes.
 const MAX_ACK_PENDING: i64 = 100_000;
 
+/// The longest a read of what is there now waits for the server.
+const FETCH_EXPIRY: Duration = Duration::from_millis(50);
+
 /// One integration's consumer on this node.
 pub struct NatsConsumer {
     consumer: jetstream::consumer::Consumer<pull::Config>,
@@ -67,14 +70,51 @@ impl NatsLog {
             .get_stream(&s.events_stream)
             .await
             .map_err(|e| NatsError::unavailable("events stream", e))?;
-        let consumer = stream
-            .get_or_create_consumer(&name, config)
+        let mut consumer: jetstream::consumer::Consumer<pull::Config> = stream
+            .get_or_create_consumer(&name, config.clone())
             .await
             .map_err(|e| NatsError::refused("consumer", e))?;
+        // An existing consumer (another node made it, or this one before a restart with other
+        // settings) keeps its position and start; what this node sets is brought in line.
+        let now = &consumer.cached_info().config;
+        if now.ack_wait != config.ack_wait
+            || now.max_ack_pending != config.max_ack_pending
+            || now.filter_subjects != config.filter_subjects
+        {
+            let mut update = config;
+            update.deliver_policy = now.deliver_policy;
+            consumer = stream
+                .update_consumer(update)
+                .await
+                .map_err(|e| NatsError::refused("update consumer", e))?;
+        }
         Ok(NatsConsumer {
             consumer,
             prefix_replay: format!("{}.replay.", s.prefix),
         })
+    }
+}
+
+impl NatsLog {
+    /// Deletes `integration`'s consumer (the integration was deleted): JetStream forgets its
+    /// position. Its dead letters are purged by [`NatsLog::purge`]. A consumer that does not
+    /// exist is not an error.
+    ///
+    /// # Errors
+    ///
+    /// JetStream unreachable.
+    pub async fn remove_consumer(&self, integration: &str) -> Result<(), NatsError> {
+        let s = &self.settings;
+        let stream = self
+            .js
+            .get_stream(&s.events_stream)
+            .await
+            .map_err(|e| NatsError::unavailable("events stream", e))?;
+        match stream.delete_consumer(&s.consumer_name(integration)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("not found") => Ok(()),
+            Err(e) => Err(NatsError::unavailable("delete consumer", e)),
+        }
     }
 }
 
@@ -90,6 +130,7 @@ impl NatsConsumer {
     ///
     /// Records handed out to a dropped read go to a node again after `ack_wait`.
     pub async fn read(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, NatsError> {
+        let wait = wait.max(Duration::from_millis(1));
         let mut out = self.take(max, None).await?;
         if out.is_empty() {
             out = self.take(1, Some(wait)).await?;
@@ -97,16 +138,23 @@ impl NatsConsumer {
                 out.extend(self.take(max - 1, None).await?);
             }
         }
+        // A record handed out again within the same read (its ack wait passed while the read
+        // was held) is one record.
+        let mut seen = std::collections::HashSet::with_capacity(out.len());
+        out.retain(|d| seen.insert(d.seq));
         Ok(out)
     }
 
     /// `max` records: those there now (`wait` None), or waiting up to `wait` for them.
     async fn take(&self, max: usize, wait: Option<Duration>) -> Result<Vec<Delivery>, NatsError> {
         let mut batch = match wait {
+            // With an expiry, so a fetch the server holds (the consumer at its most pending
+            // records) ends, rather than waiting to be filled with records handed out again.
             None => self
                 .consumer
                 .fetch()
                 .max_messages(max)
+                .expires(FETCH_EXPIRY)
                 .messages()
                 .await
                 .map_err(|e| NatsError::unavailable("fetch", e))?,
@@ -139,14 +187,14 @@ impl NatsConsumer {
 }
 
 impl Delivery {
-    /// Delivered (or kept as a dead letter): JetStream forgets it for this integration. Sent
-    /// without waiting for the server's word (one round trip a record would halve delivery):
-    /// an acknowledgement lost with its connection lets the record go to a node again after
-    /// `ack_wait`, delivered twice, never lost.
+    /// Delivered (or kept as a dead letter): JetStream forgets it for this integration. Queued
+    /// on the connection without waiting for the server's word (one round trip a record would
+    /// halve delivery): an acknowledgement lost with its connection, or arriving after the
+    /// ack wait, lets the record go to a node again, delivered twice, never lost.
     ///
     /// # Errors
     ///
-    /// The connection is gone: the record goes to a node again after `ack_wait`.
+    /// The acknowledgement could not be queued.
     pub async fn ack(&self) -> Result<(), NatsError> {
         self.message
             .ack()

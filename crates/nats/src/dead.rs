@@ -97,6 +97,7 @@ impl NatsLog {
         after: Option<u64>,
         limit: usize,
     ) -> Result<DeadLetterPage, NatsError> {
+        let limit = limit.max(1);
         let stream = self.dead_stream().await?;
         let subject = self.settings.dead_subject(integration);
         let mut from = after.map_or(1, |a| a + 1);
@@ -138,19 +139,18 @@ impl NatsLog {
         let letters = self.chosen(integration, ids).await?;
         let subject = self.settings.replay_subject(integration);
         for l in &letters {
+            // With the letter's time in the id: a dead-letter stream made anew numbers its
+            // letters from 1 again, and a replay must not be taken for an earlier one's.
             let msg = PublishMessage::build()
                 .payload(Bytes::copy_from_slice(&l.payload))
-                .message_id(format!("replay:{integration}:{}", l.id));
+                .message_id(format!("replay:{integration}:{}:{}", l.id, l.at_ms));
             self.js
                 .send_publish(subject.clone(), msg)
                 .await
                 .map_err(|e| NatsError::unavailable("replay", e))?
                 .await
                 .map_err(|e| NatsError::unavailable("replay", e))?;
-            stream
-                .delete_message(l.id)
-                .await
-                .map_err(|e| NatsError::unavailable("replay", e))?;
+            delete(&stream, l.id).await?;
         }
         Ok(letters.len())
     }
@@ -162,22 +162,44 @@ impl NatsLog {
     /// JetStream unreachable.
     pub async fn purge(&self, integration: &str, ids: Option<&[u64]>) -> Result<usize, NatsError> {
         let stream = self.dead_stream().await?;
-        let letters = self.chosen(integration, ids).await?;
-        for l in &letters {
-            stream
-                .delete_message(l.id)
+        let Some(ids) = ids else {
+            let purged = stream
+                .purge()
+                .filter(self.settings.dead_subject(integration))
                 .await
                 .map_err(|e| NatsError::unavailable("purge", e))?;
+            return Ok(usize::try_from(purged.purged).unwrap_or(usize::MAX));
+        };
+        let letters = self.chosen(integration, Some(ids)).await?;
+        for l in &letters {
+            delete(&stream, l.id).await?;
         }
         Ok(letters.len())
     }
 
-    /// The dead letters of `integration` among `ids` (all when `None`).
+    /// The dead letters of `integration` among `ids` (all when `None`): each id read by its
+    /// sequence, not by a walk through every letter.
     async fn chosen(
         &self,
         integration: &str,
         ids: Option<&[u64]>,
     ) -> Result<Vec<DeadLetter>, NatsError> {
+        if let Some(ids) = ids {
+            let stream = self.dead_stream().await?;
+            let subject = self.settings.dead_subject(integration);
+            let mut out = Vec::new();
+            for &id in ids {
+                match stream.direct_get(id).await {
+                    Ok(m) if m.subject.as_str() == subject => out.push(letter(&m)),
+                    Ok(_) => {}
+                    Err(e)
+                        if e.kind()
+                            == async_nats::jetstream::stream::DirectGetErrorKind::NotFound => {}
+                    Err(e) => return Err(NatsError::unavailable("dead letters", e)),
+                }
+            }
+            return Ok(out);
+        }
         let mut out = Vec::new();
         let mut after = None;
         loop {
@@ -192,6 +214,24 @@ impl NatsLog {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// Deletes letter `id`; one already gone (another node replayed or purged it) is done.
+async fn delete(stream: &async_nats::jetstream::stream::Stream, id: u64) -> Result<(), NatsError> {
+    use async_nats::jetstream::stream::DeleteMessageErrorKind;
+    match stream.delete_message(id).await {
+        Ok(_) => Ok(()),
+        Err(e) => match e.kind() {
+            DeleteMessageErrorKind::JetStream(j)
+                if j.error_code() == async_nats::jetstream::ErrorCode::NO_MESSAGE_FOUND
+                    || j.error_code()
+                        == async_nats::jetstream::ErrorCode::STREAM_MESSAGE_DELETE_FAILED =>
+            {
+                Ok(())
+            }
+            _ => Err(NatsError::unavailable("delete dead letter", e)),
+        },
     }
 }
 

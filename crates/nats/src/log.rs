@@ -10,6 +10,19 @@ use std::time::Duration;
 /// operation counts as JetStream unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest a whole append may take (its publishes, waiting for room among the
+/// acknowledgements in flight, and the acknowledgements) before it is given up as unreachable
+/// (the gateway's 503): never a wait without end.
+const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Publish acknowledgements one connection may await at once (async-nats' default is 5,000):
+/// room for about a hundred concurrent requests of 500 events.
+const MAX_ACKS_IN_FLIGHT: usize = 50_000;
+
+/// Acknowledgements one append awaits before it publishes more: it never holds more than this
+/// much of the connection's room while it waits for some.
+const ACK_WINDOW: usize = 256;
+
 /// The log on JetStream: cheap to clone (the connection is shared).
 #[derive(Clone)]
 pub struct NatsLog {
@@ -30,7 +43,7 @@ pub struct ToAppend {
 /// What JetStream said of one appended record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
-    /// Its sequence number in the events stream.
+    /// Its sequence number in the events stream (a duplicate's is the original's).
     pub seq: u64,
     /// The stream already held a record with the same source and messageId (within the
     /// duplicate window): acknowledged, not kept twice.
@@ -65,8 +78,11 @@ impl NatsLog {
             .connect(servers)
             .await
             .map_err(|e| NatsError::unavailable("connect", e))?;
-        let mut js = jetstream::new(client.clone());
-        js.set_timeout(REQUEST_TIMEOUT);
+        let js = jetstream::context::ContextBuilder::new()
+            .timeout(REQUEST_TIMEOUT)
+            .max_ack_inflight(MAX_ACKS_IN_FLIGHT)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
         let log = Self {
             js,
             client,
@@ -83,6 +99,10 @@ impl NatsLog {
 
     async fn ensure_streams(&self) -> Result<(), NatsError> {
         let s = &self.settings;
+        // Events are kept while an integration's consumer has not acknowledged them (interest
+        // retention: what every consumer acknowledged is deleted, as the local spool deletes
+        // segments), up to `max_bytes`; past it a publish is refused (the gateway's 503), never
+        // an event dropped.
         let events = stream::Config {
             name: s.events_stream.clone(),
             subjects: vec![
@@ -90,15 +110,21 @@ impl NatsLog {
                 format!("{}.replay.>", s.prefix),
             ],
             storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Interest,
+            discard: stream::DiscardPolicy::New,
+            max_bytes: i64::try_from(s.max_bytes).unwrap_or(i64::MAX),
             num_replicas: s.replicas,
             duplicate_window: s.duplicate_window,
             ..Default::default()
         };
+        // Dead letters remember their ids as long as the events do, so a letter written again
+        // (a retried write, a record read twice) is kept once.
         let dead = stream::Config {
             name: s.dead_stream.clone(),
             subjects: vec![format!("{}.dead.>", s.prefix)],
             storage: stream::StorageType::File,
             num_replicas: s.replicas,
+            duplicate_window: s.duplicate_window,
             allow_direct: true,
             ..Default::default()
         };
@@ -111,22 +137,36 @@ impl NatsLog {
                         .await
                         .map_err(|e| NatsError::unavailable("stream info", e))?;
                     let now = &info.config;
+                    // Only what this node sets; an operator's other settings stay.
                     if now.num_replicas != config.num_replicas
                         || now.duplicate_window != config.duplicate_window
                         || now.subjects != config.subjects
+                        || now.max_bytes != config.max_bytes
+                        || now.allow_direct != config.allow_direct
                     {
+                        let mut update = now.clone();
+                        update.num_replicas = config.num_replicas;
+                        update.duplicate_window = config.duplicate_window;
+                        update.subjects = config.subjects;
+                        update.max_bytes = config.max_bytes;
+                        update.allow_direct = config.allow_direct;
                         self.js
-                            .update_stream(config)
+                            .update_stream(update)
                             .await
                             .map_err(|e| NatsError::refused("update stream", e))?;
                     }
                 }
-                Err(_) => {
-                    self.js
-                        .create_stream(config)
-                        .await
-                        .map_err(|e| NatsError::refused("create stream", e))?;
-                }
+                Err(e) => match e.kind() {
+                    jetstream::context::GetStreamErrorKind::JetStream(j)
+                        if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                    {
+                        self.js
+                            .create_stream(config)
+                            .await
+                            .map_err(|e| NatsError::refused("create stream", e))?;
+                    }
+                    _ => return Err(NatsError::unavailable("stream", e)),
+                },
             }
         }
         Ok(())
@@ -151,9 +191,32 @@ impl NatsLog {
         source: &str,
         records: Vec<ToAppend>,
     ) -> Result<Vec<Appended>, NatsError> {
+        tokio::time::timeout(APPEND_TIMEOUT, self.append_all(source, records))
+            .await
+            .unwrap_or_else(|_| {
+                Err(NatsError::unavailable(
+                    "append",
+                    format!("not acknowledged within {} s", APPEND_TIMEOUT.as_secs()),
+                ))
+            })
+    }
+
+    /// [`NatsLog::append`] without its time limit: publishes, awaiting the oldest
+    /// acknowledgements whenever `ACK_WINDOW` are outstanding.
+    async fn append_all(
+        &self,
+        source: &str,
+        records: Vec<ToAppend>,
+    ) -> Result<Vec<Appended>, NatsError> {
         let subject = self.settings.events_subject(source);
-        let mut acks = Vec::with_capacity(records.len());
+        let mut out = Vec::with_capacity(records.len());
+        let mut acks = std::collections::VecDeque::with_capacity(ACK_WINDOW);
         for r in records {
+            if acks.len() >= ACK_WINDOW
+                && let Some(ack) = acks.pop_front()
+            {
+                out.push(self.acknowledged(ack).await?);
+            }
             let mut msg = PublishMessage::build().payload(r.payload);
             if let Some(id) = &r.message_id {
                 msg = msg.message_id(format!("{source}:{id}"));
@@ -163,30 +226,48 @@ impl NatsLog {
                 .send_publish(subject.clone(), msg)
                 .await
                 .map_err(publish_error)?;
-            acks.push(ack);
+            acks.push_back(ack);
         }
-        let mut out = Vec::with_capacity(acks.len());
         for ack in acks {
-            let ack = ack.await.map_err(publish_error)?;
-            out.push(Appended {
-                seq: ack.sequence,
-                duplicate: ack.duplicate,
-            });
+            out.push(self.acknowledged(ack).await?);
         }
         Ok(out)
     }
 
-    /// Whether the connection is up now (for readiness).
+    /// One acknowledgement, from the events stream.
+    async fn acknowledged(
+        &self,
+        ack: jetstream::context::PublishAckFuture,
+    ) -> Result<Appended, NatsError> {
+        let ack = ack.await.map_err(publish_error)?;
+        if ack.stream != self.settings.events_stream {
+            return Err(NatsError::refused(
+                "append",
+                format!(
+                    "stored in stream {}, not {}",
+                    ack.stream, self.settings.events_stream
+                ),
+            ));
+        }
+        Ok(Appended {
+            seq: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+
+    /// Whether the connection to the servers is up now (for readiness). It says nothing of
+    /// JetStream itself (a stream without a leader); an append says that.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 }
 
+/// Whatever keeps JetStream from storing the record now (no answer, no responders, no stream
+/// leader, a full stream) is unavailable, the gateway's 503; only a record it will never take
+/// (too large for the server) is refused.
 fn publish_error(e: async_nats::jetstream::context::PublishError) -> NatsError {
     match e.kind() {
-        PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe => {
-            NatsError::unavailable("publish", e)
-        }
-        _ => NatsError::refused("publish", e),
+        PublishErrorKind::MaxPayloadExceeded => NatsError::refused("publish", e),
+        _ => NatsError::unavailable("publish", e),
     }
 }

@@ -19,6 +19,9 @@ pub struct NatsSettings {
     /// How long a record read and not acknowledged stays with the node that read it before
     /// JetStream hands it to another: longer than the longest delivery attempt.
     pub ack_wait: Duration,
+    /// The most bytes the events stream keeps (`SIGNAL_SPOOL_MAX_BYTES`, 10 GiB): past it an
+    /// append is refused until integrations catch up, never an event dropped.
+    pub max_bytes: u64,
     /// The events stream's name (`SIGNAL_EVENTS`); its subjects are `<prefix>.events.<source>`
     /// and `<prefix>.replay.<integration>`.
     pub events_stream: String,
@@ -36,6 +39,7 @@ impl Default for NatsSettings {
             replicas: 1,
             duplicate_window: Duration::from_secs(24 * 3600),
             ack_wait: Duration::from_secs(60),
+            max_bytes: 10 << 30,
             events_stream: "SIGNAL_EVENTS".into(),
             dead_stream: "SIGNAL_DEAD".into(),
             prefix: "signal".into(),

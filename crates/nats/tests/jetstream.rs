@@ -1,5 +1,7 @@
 //! The JetStream log against a real `nats-server` on loopback, started by each test: what
-//! several nodes sharing one log must see.
+//! several nodes sharing one log must see. Events are kept while a consumer has not
+//! acknowledged them (interest retention), so each test makes its integrations' consumers
+//! before the events arrive, as the node does.
 
 mod support;
 
@@ -31,10 +33,16 @@ fn records(ids: impl Iterator<Item = u64>) -> Vec<ToAppend> {
     .collect()
 }
 
+const WAIT: Duration = Duration::from_millis(500);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_message_id_appended_on_two_nodes_is_kept_and_read_once() {
     let server = NatsServer::start();
     let (a, b) = (node(&server).await, node(&server).await);
+    let consumer = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
     let first = a.append("web", records(1..=1)).await.expect("append on A");
     assert!(!first[0].duplicate);
     let again = b.append("web", records(1..=1)).await.expect("append on B");
@@ -46,14 +54,7 @@ async fn the_same_message_id_appended_on_two_nodes_is_kept_and_read_once() {
     // Another source may use the same messageId: its own event.
     let other = b.append("app", records(1..=1)).await.expect("append");
     assert!(!other[0].duplicate);
-    let consumer = a
-        .consumer("int_1", Start::Earliest)
-        .await
-        .expect("consumer");
-    let got = consumer
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read");
+    let got = consumer.read(10, WAIT).await.expect("read");
     assert_eq!(got.len(), 2, "web's m1 once, app's m1 once");
 }
 
@@ -61,6 +62,9 @@ async fn the_same_message_id_appended_on_two_nodes_is_kept_and_read_once() {
 async fn one_consumer_shared_by_two_nodes_hands_each_record_to_one_of_them() {
     let server = NatsServer::start();
     let (a, b) = (node(&server).await, node(&server).await);
+    a.consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
     for chunk in (0..3_000u64).collect::<Vec<_>>().chunks(500) {
         a.append("web", records(chunk.iter().copied()))
             .await
@@ -73,10 +77,7 @@ async fn one_consumer_shared_by_two_nodes_hands_each_record_to_one_of_them() {
             .expect("consumer");
         let mut seen = Vec::new();
         loop {
-            let got = consumer
-                .read(100, Duration::from_millis(500))
-                .await
-                .expect("read");
+            let got = consumer.read(100, WAIT).await.expect("read");
             if got.is_empty() {
                 return seen;
             }
@@ -119,17 +120,14 @@ async fn one_consumer_shared_by_two_nodes_hands_each_record_to_one_of_them() {
 async fn a_record_a_dead_node_read_goes_to_another_after_the_ack_wait() {
     let server = NatsServer::start();
     let a = node(&server).await;
-    a.append("web", records(0..10)).await.expect("append");
-    let taken = a
+    let on_a = a
         .consumer("int_1", Start::Earliest)
         .await
-        .expect("consumer")
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read");
+        .expect("consumer");
+    a.append("web", records(0..10)).await.expect("append");
+    let taken = on_a.read(10, WAIT).await.expect("read");
     assert_eq!(taken.len(), 10);
-    drop(taken);
-    drop(a); // the node dies without a word
+    drop((taken, on_a, a)); // the node dies without a word
     let b = node(&server).await;
     let consumer = b
         .consumer("int_1", Start::Earliest)
@@ -138,12 +136,7 @@ async fn a_record_a_dead_node_read_goes_to_another_after_the_ack_wait() {
     let start = Instant::now();
     let mut again = Vec::new();
     while again.len() < 10 && start.elapsed() < Duration::from_secs(10) {
-        again.extend(
-            consumer
-                .read(10, Duration::from_millis(500))
-                .await
-                .expect("read"),
-        );
+        again.extend(consumer.read(10, WAIT).await.expect("read"));
     }
     assert_eq!(again.len(), 10, "every record the dead node held");
     assert!(
@@ -156,14 +149,13 @@ async fn a_record_a_dead_node_read_goes_to_another_after_the_ack_wait() {
 async fn a_record_marked_in_progress_is_not_handed_to_another_node() {
     let server = NatsServer::start();
     let (a, b) = (node(&server).await, node(&server).await);
-    a.append("web", records(0..1)).await.expect("append");
-    let held = a
+    let on_a = a
         .consumer("int_1", Start::Earliest)
         .await
-        .expect("consumer")
-        .read(1, Duration::from_millis(500))
-        .await
-        .expect("read");
+        .expect("consumer");
+    a.append("web", records(0..1)).await.expect("append");
+    let held = on_a.read(1, WAIT).await.expect("read");
+    assert_eq!(held.len(), 1);
     let other = b
         .consumer("int_1", Start::Earliest)
         .await
@@ -192,16 +184,17 @@ async fn a_record_marked_in_progress_is_not_handed_to_another_node() {
 async fn an_integration_installed_later_reads_only_what_arrives_after() {
     let server = NatsServer::start();
     let a = node(&server).await;
+    // Another integration keeps the first five in the stream.
+    a.consumer("int_early", Start::Earliest)
+        .await
+        .expect("consumer");
     a.append("web", records(0..5)).await.expect("append");
     let late = a
         .consumer("int_late", Start::Latest)
         .await
         .expect("consumer");
     a.append("web", records(5..7)).await.expect("append");
-    let got = late
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read");
+    let got = late.read(10, WAIT).await.expect("read");
     let ids: Vec<String> = got
         .iter()
         .map(|d| String::from_utf8_lossy(&d.payload).into_owned())
@@ -210,11 +203,19 @@ async fn an_integration_installed_later_reads_only_what_arrives_after() {
     assert!(ids[0].contains("m5") && ids[1].contains("m6"), "{ids:?}");
 }
 
+fn given_up() -> DeadLetterInfo {
+    DeadLetterInfo {
+        reason: "vendor_rejected: status_400\nsecond line".into(),
+        status: Some(400),
+        body: r#"{"error":"bad"}"#.into(),
+        attempts: 1,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_replayed_to_their_integration_alone_and_purged() {
     let server = NatsServer::start();
     let a = node(&server).await;
-    a.append("web", records(0..3)).await.expect("append");
     let one = a
         .consumer("int_1", Start::Earliest)
         .await
@@ -223,30 +224,18 @@ async fn dead_letters_are_listed_replayed_to_their_integration_alone_and_purged(
         .consumer("int_2", Start::Earliest)
         .await
         .expect("consumer");
-    for d in two
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read")
-    {
+    a.append("web", records(0..3)).await.expect("append");
+    for d in two.read(10, WAIT).await.expect("read") {
         d.ack().await.expect("ack");
     }
-    let got = one
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read");
+    let got = one.read(10, WAIT).await.expect("read");
     assert_eq!(got.len(), 3);
-    let info = DeadLetterInfo {
-        reason: "vendor_rejected: status_400\nsecond line".into(),
-        status: Some(400),
-        body: r#"{"error":"bad"}"#.into(),
-        attempts: 1,
-    };
     for d in &got[..2] {
-        a.dead_letter("int_1", d.seq, &d.payload, &info)
+        a.dead_letter("int_1", d.seq, &d.payload, &given_up())
             .await
             .expect("dead letter");
         // Written twice (a retried write): kept once.
-        a.dead_letter("int_1", d.seq, &d.payload, &info)
+        a.dead_letter("int_1", d.seq, &d.payload, &given_up())
             .await
             .expect("dead letter");
         d.ack().await.expect("ack");
@@ -280,19 +269,13 @@ async fn dead_letters_are_listed_replayed_to_their_integration_alone_and_purged(
         a.replay("int_1", Some(&[first.id])).await.expect("replay"),
         1
     );
-    let replayed = one
-        .read(10, Duration::from_millis(500))
-        .await
-        .expect("read");
+    let replayed = one.read(10, WAIT).await.expect("read");
     assert_eq!(replayed.len(), 1);
     assert!(replayed[0].replayed);
     assert_eq!(replayed[0].payload, got[0].payload);
     replayed[0].ack().await.expect("ack");
     assert!(
-        two.read(10, Duration::from_millis(500))
-            .await
-            .expect("read")
-            .is_empty(),
+        two.read(10, WAIT).await.expect("read").is_empty(),
         "another integration does not get int_1's replay"
     );
     assert_eq!(a.purge("int_1", None).await.expect("purge"), 1);
@@ -301,6 +284,101 @@ async fn dead_letters_are_listed_replayed_to_their_integration_alone_and_purged(
             .await
             .expect("page")
             .letters
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_replaying_the_same_letters_at_once_both_succeed_and_each_is_sent_once() {
+    let server = NatsServer::start();
+    let (a, b) = (node(&server).await, node(&server).await);
+    let one = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    a.append("web", records(0..20)).await.expect("append");
+    for d in one.read(20, WAIT).await.expect("read") {
+        a.dead_letter("int_1", d.seq, &d.payload, &given_up())
+            .await
+            .expect("letter");
+        d.ack().await.expect("ack");
+    }
+    let (ra, rb) = tokio::join!(a.replay("int_1", None), b.replay("int_1", None));
+    ra.expect("A's replay");
+    rb.expect("B's replay, not a 503 for letters A deleted first");
+    let mut got = Vec::new();
+    loop {
+        let batch = one
+            .read(50, Duration::from_millis(700))
+            .await
+            .expect("read");
+        if batch.is_empty() {
+            break;
+        }
+        for d in &batch {
+            d.ack().await.expect("ack");
+        }
+        got.extend(batch);
+    }
+    assert_eq!(got.len(), 20, "each letter replayed once");
+    assert!(
+        a.dead_letter_page("int_1", None, 50)
+            .await
+            .expect("page")
+            .letters
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_and_concurrent_appends_are_all_acknowledged_past_the_clients_default_room() {
+    let server = NatsServer::start();
+    let a = node(&server).await;
+    a.consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    // One group larger than async-nats' default 5,000 acknowledgements in flight (it waited
+    // for itself for ever)...
+    let big = a
+        .append("web", records(0..6_000))
+        .await
+        .expect("a group of 6,000");
+    assert_eq!(big.len(), 6_000);
+    // ...and forty requests of 500 at once, as a busy gateway sends them.
+    let all = futures_util::future::join_all((0..40u64).map(|r| {
+        let a = a.clone();
+        async move { a.append("app", records(r * 500..(r + 1) * 500)).await }
+    }))
+    .await;
+    assert!(all.iter().all(|r| r.as_ref().is_ok_and(|v| v.len() == 500)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_another_ack_wait_brings_the_shared_consumer_in_line() {
+    let server = NatsServer::start();
+    let a = node(&server).await; // ack wait 1 s
+    a.consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    let b = NatsLog::connect(NatsSettings {
+        ack_wait: Duration::from_secs(30),
+        ..settings(&server)
+    })
+    .await
+    .expect("connect");
+    let on_b = b
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("B's settings");
+    b.append("web", records(0..1)).await.expect("append");
+    let taken = on_b.read(1, WAIT).await.expect("read");
+    assert_eq!(taken.len(), 1);
+    drop(taken); // not acknowledged
+    // Past the old 1 s, inside the new 30 s: not handed out again.
+    assert!(
+        on_b.read(1, Duration::from_millis(2_500))
+            .await
+            .expect("read")
             .is_empty()
     );
 }
@@ -317,7 +395,7 @@ async fn an_unreachable_server_is_an_unavailable_error_within_seconds_not_a_hang
         .expect_err("no server to acknowledge it");
     assert!(e.is_unavailable(), "{e}");
     assert!(
-        start.elapsed() < Duration::from_secs(8),
+        start.elapsed() < Duration::from_secs(12),
         "{:?}",
         start.elapsed()
     );

@@ -79,6 +79,8 @@ pub enum StartError {
     Address(std::io::Error),
     /// An installed integration's delivery cannot start.
     Delivery(PipelineStartError),
+    /// The JetStream log (`SIGNAL_LOG_BACKEND=nats://...`) cannot be reached or set up.
+    Log(signal_nats::NatsError),
     /// Delivery's own threads (`SIGNAL_DELIVERY_THREADS`) cannot be started.
     DeliveryThreads(std::io::Error),
 }
@@ -99,6 +101,7 @@ impl fmt::Display for StartError {
             } => write!(f, "{setting} {addr}: {error}"),
             Self::Address(e) => e.fmt(f),
             Self::Delivery(e) => e.fmt(f),
+            Self::Log(e) => write!(f, "SIGNAL_LOG_BACKEND: {e}"),
             Self::DeliveryThreads(e) => write!(f, "SIGNAL_DELIVERY_THREADS: {e}"),
         }
     }
@@ -123,6 +126,19 @@ impl Node {
         })?;
         let store = Store::open(&dir.join("store.redb")).map_err(StartError::Store)?;
         let (spool, spool_limit) = open_spool(&dir, &settings)?;
+        let nats = match &settings.log_backend {
+            crate::settings::LogBackend::Local => None,
+            crate::settings::LogBackend::Nats(n) => {
+                // The events stream is capped as the spool would be.
+                let mut n = n.clone();
+                n.max_bytes = settings.spool_max_bytes;
+                Some(
+                    signal_nats::NatsLog::connect(n)
+                        .await
+                        .map_err(StartError::Log)?,
+                )
+            }
+        };
         let (admin_token, pipeline_key, pipeline_secret, generated) =
             load_secrets(&dir, &settings).map_err(StartError::Secret)?;
         let sources: SourcesView = Arc::new(RwLock::new(default_source(
@@ -137,22 +153,17 @@ impl Node {
         let admin_addr = admin.local_addr().map_err(StartError::Address)?;
         let limits = settings.conn_limits();
         let (data_dir, source_rate_limit) = (settings.data_dir.clone(), settings.source_rate_limit);
-        let gateway = Arc::new(GatewayState::new(
-            store.clone(),
-            spool.clone(),
-            spool_limit,
-            sources.clone(),
-        ));
+        let gateway = Arc::new(
+            GatewayState::new(store.clone(), spool.clone(), spool_limit, sources.clone())
+                .with_nats(nats.clone()),
+        );
         let engine = Engine::with_http(settings.vendor_http);
         let threads =
             DeliveryThreads::new(settings.delivery_threads).map_err(StartError::DeliveryThreads)?;
-        let deliveries = Arc::new(Deliveries::new(PipelineState::new(
-            settings,
-            store.clone(),
-            spool.clone(),
-            engine,
-            threads,
-        )));
+        let deliveries = Arc::new(Deliveries::new(
+            PipelineState::new(settings, store.clone(), spool.clone(), engine, threads)
+                .with_nats(nats),
+        ));
         for rec in store.integrations().map_err(StartError::Store)? {
             if rec.enabled {
                 deliveries

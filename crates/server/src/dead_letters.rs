@@ -7,11 +7,28 @@ use signal_spool::{DeadLetter, DeadLetters, SpoolError};
 use std::fmt;
 use std::sync::Arc;
 
+/// An integration's dead letters: in the local spool's files, or in JetStream's dead-letter
+/// stream under the integration's subject.
+#[derive(Clone)]
+pub(crate) enum Letters {
+    /// The local consumer's.
+    Local(Arc<DeadLetters>),
+    /// On JetStream.
+    Nats {
+        /// The log (boxed: it is much larger than a local handle).
+        log: Box<signal_nats::NatsLog>,
+        /// Whose.
+        integration: Arc<str>,
+    },
+}
+
 /// Why a dead-letter operation did not happen.
 #[derive(Debug)]
 pub(crate) enum DeadLetterError {
     /// The spool could not read or write them.
     Spool(SpoolError),
+    /// JetStream could not.
+    Nats(signal_nats::NatsError),
     /// The blocking task doing it did not finish (the node is stopping).
     Stopped,
 }
@@ -20,6 +37,7 @@ impl fmt::Display for DeadLetterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Spool(e) => e.fmt(f),
+            Self::Nats(e) => e.fmt(f),
             Self::Stopped => f.write_str("the node is stopping"),
         }
     }
@@ -40,11 +58,17 @@ async fn blocking<T: Send + 'static>(
 
 /// A list page: `{"data", "next_cursor", "has_more"}`, `next_cursor` the last id of the page.
 pub(crate) async fn page(
-    dead: Arc<DeadLetters>,
+    dead: Letters,
     after: Option<u64>,
     limit: usize,
 ) -> Result<Value, DeadLetterError> {
-    let page = blocking(dead, move |d| d.page(after, limit)).await?;
+    let page = match dead {
+        Letters::Local(dead) => blocking(dead, move |d| d.page(after, limit)).await?,
+        Letters::Nats { log, integration } => log
+            .dead_letter_page(&integration, after, limit)
+            .await
+            .map_err(DeadLetterError::Nats)?,
+    };
     Ok(json!({
         "data": page.letters.iter().map(letter_json).collect::<Vec<_>>(),
         "next_cursor": page.next.map(|id| id.to_string()),
@@ -53,16 +77,25 @@ pub(crate) async fn page(
 }
 
 /// Replays these dead letters (all when `None`); how many.
-pub(crate) async fn replay(
-    dead: Arc<DeadLetters>,
-    ids: Option<Vec<u64>>,
-) -> Result<usize, DeadLetterError> {
-    blocking(dead, move |d| d.replay(ids.as_deref())).await
+pub(crate) async fn replay(dead: Letters, ids: Option<Vec<u64>>) -> Result<usize, DeadLetterError> {
+    match dead {
+        Letters::Local(dead) => blocking(dead, move |d| d.replay(ids.as_deref())).await,
+        Letters::Nats { log, integration } => log
+            .replay(&integration, ids.as_deref())
+            .await
+            .map_err(DeadLetterError::Nats),
+    }
 }
 
 /// Deletes every dead letter; how many.
-pub(crate) async fn purge(dead: Arc<DeadLetters>) -> Result<usize, DeadLetterError> {
-    blocking(dead, |d| d.purge(None)).await
+pub(crate) async fn purge(dead: Letters) -> Result<usize, DeadLetterError> {
+    match dead {
+        Letters::Local(dead) => blocking(dead, |d| d.purge(None)).await,
+        Letters::Nats { log, integration } => log
+            .purge(&integration, None)
+            .await
+            .map_err(DeadLetterError::Nats),
+    }
 }
 
 fn letter_json(d: &DeadLetter) -> Value {

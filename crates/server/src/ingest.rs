@@ -412,18 +412,40 @@ async fn spool(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> Stage<
         ids.push(e.message_id);
         records.push(e.record);
     }
-    if let Err(e) = gw.spool().append(records).await {
+    if let Some(nats) = gw.nats() {
+        // JetStream: the 200 only once it has acknowledged every record; a record another
+        // node (or a retry) already put there is acknowledged as a duplicate, kept once.
+        let appends = ids
+            .iter()
+            .zip(records)
+            .map(|(id, record)| signal_nats::ToAppend {
+                message_id: id.clone(),
+                payload: bytes::Bytes::from(record),
+            })
+            .collect();
+        if let Err(e) = nats.append(source, appends).await {
+            tracing::error!(error = %e, "JetStream append failed");
+            return Err(not_durable(
+                "events could not be made durable (JetStream did not acknowledge them); retry",
+            ));
+        }
+    } else if let Err(e) = gw.spool().append(records).await {
         tracing::error!(error = %e, "spool append failed");
-        return Err(Box::new(retry_later(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "events could not be made durable; retry",
-            "5",
-        )));
+        return Err(not_durable("events could not be made durable; retry"));
     }
     gw.dedup()
         .remember_all(source, ids.iter().flatten().map(String::as_str));
     Ok(())
+}
+
+/// The 503 of an append that was not made durable: nothing of the request was accepted.
+fn not_durable(message: &str) -> Box<Resp> {
+    Box::new(retry_later(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        message,
+        "5",
+    ))
 }
 
 /// Answer: the 200 with how many were accepted and which were rejected, counted; a browser's

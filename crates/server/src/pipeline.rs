@@ -12,6 +12,7 @@ mod deliveries;
 mod memory_tests;
 mod outcomes;
 mod read;
+mod source;
 mod start_error;
 #[cfg(test)]
 mod threads_tests;
@@ -19,6 +20,7 @@ mod threads_tests;
 pub(crate) use deliveries::Deliveries;
 pub use start_error::PipelineStartError;
 
+use crate::dead_letters::Letters;
 use crate::live::{Live, Meta, Stats};
 use crate::state::PipelineState;
 use crate::sync::lock;
@@ -26,7 +28,7 @@ use outcomes::Outcomes;
 use serde_json::Value;
 use signal_core::{Blueprint, IntegrationConfig, Mapper};
 use signal_forward::{ForwardConfig, RetryPolicy};
-use signal_spool::{Consumer, DeadLetterInfo, DeadLetters, Receipt, Start};
+use signal_spool::{DeadLetterInfo, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,14 +59,14 @@ impl Limits {
 /// A record's bytes are kept once, in its live-event facts (`Meta::input`). Only in-memory work
 /// is done under its lock: file writes are made without it (`dead_letter.rs`).
 struct Reading {
-    consumer: Consumer,
+    consumer: source::Source,
     inflight: HashMap<u64, Flight>,
     /// The sum of the `bytes` of `inflight`.
     inflight_bytes: usize,
 }
 
 impl Reading {
-    fn new(consumer: Consumer) -> Self {
+    fn new(consumer: source::Source) -> Self {
         Self {
             consumer,
             inflight: HashMap::new(),
@@ -151,7 +153,7 @@ pub struct Runtime {
     reading: Arc<Mutex<Reading>>,
     /// The consumer's dead letters, shared: listing, replaying and purging them never takes
     /// `reading`, the lock delivery works under.
-    dead: Arc<DeadLetters>,
+    dead: Letters,
 }
 
 pub(crate) fn forward_config(
@@ -182,6 +184,7 @@ pub(crate) fn forward_config(
 
 impl Runtime {
     /// Starts delivery for `rec`, reading the spool from its cursor (or `start` the first time).
+    #[cfg(test)]
     pub(crate) fn start(
         shared: &PipelineState,
         rec: &IntegrationRecord,
@@ -191,10 +194,23 @@ impl Runtime {
     }
 
     /// `start`, holding at most `limits` in delivery.
+    #[cfg(test)]
     pub(crate) fn start_with(
         shared: &PipelineState,
         rec: &IntegrationRecord,
         start: Start,
+        limits: Limits,
+    ) -> Result<Self, PipelineStartError> {
+        Self::start_on(shared, rec, start, None, limits)
+    }
+
+    /// `start_with`, reading from `nats` (the integration's JetStream consumer, made by the
+    /// caller: it is async) when the node's log is JetStream, else from the local spool.
+    pub(crate) fn start_on(
+        shared: &PipelineState,
+        rec: &IntegrationRecord,
+        start: Start,
+        nats: Option<signal_nats::NatsConsumer>,
         limits: Limits,
     ) -> Result<Self, PipelineStartError> {
         let bp = Blueprint::get(&rec.blueprint)
@@ -205,17 +221,48 @@ impl Runtime {
         let config = IntegrationConfig::validate(bp, &Value::Object(rec.config.clone()))
             .map_err(PipelineStartError::Config)?;
         let fcfg = forward_config(shared, rec, bp, &config)?;
-        let consumer = shared
-            .spool()
-            .consumer(&rec.id, start)
-            .map_err(PipelineStartError::Spool)?;
-        let dead = consumer.dead_letters();
         let live = Arc::new(Live::new(1000));
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
         // The delivery task, its requests and the outcome task run on delivery's own threads
         // (when it has them), never behind ingestion's tasks.
         let _on_delivery_threads = shared.threads().enter();
+        let runtime = tokio::runtime::Handle::current();
+        let (consumer, dead, letters): (_, Arc<dyn dead_letter::DeadLetterStore>, _) =
+            match (nats, shared.nats()) {
+                (Some(c), Some(log)) => {
+                    let ack_wait = log.settings().ack_wait;
+                    let letters = Letters::Nats {
+                        log: Box::new(log.clone()),
+                        integration: Arc::from(rec.id.as_str()),
+                    };
+                    (
+                        source::Source::Nats(Arc::new(source::NatsSource::new(
+                            c,
+                            runtime.clone(),
+                            ack_wait,
+                        ))),
+                        Arc::new(source::NatsDeadLetters::new(
+                            log.clone(),
+                            &rec.id,
+                            runtime.clone(),
+                        )),
+                        letters,
+                    )
+                }
+                _ => {
+                    let consumer = shared
+                        .spool()
+                        .consumer(&rec.id, start)
+                        .map_err(PipelineStartError::Spool)?;
+                    let dead = consumer.dead_letters();
+                    (
+                        source::Source::Local(consumer),
+                        dead.clone(),
+                        Letters::Local(dead),
+                    )
+                }
+            };
         let integration = shared.engine().start(fcfg, tx);
         let reading = Arc::new(Mutex::new(Reading::new(consumer)));
         let outcomes = Outcomes::spawn(
@@ -253,7 +300,7 @@ impl Runtime {
             integration,
             outcomes,
             reading,
-            dead,
+            dead: letters,
         })
     }
 
@@ -270,7 +317,7 @@ impl Runtime {
 
     /// The integration's dead letters, for listing, replay and purge: a handle of their own, so
     /// that reading them (from disk) never holds up delivery.
-    pub fn dead_letters(&self) -> Arc<DeadLetters> {
+    pub(crate) fn dead_letters(&self) -> Letters {
         self.dead.clone()
     }
 
@@ -282,7 +329,7 @@ impl Runtime {
         }
         self.integration.stop().await;
         self.outcomes.finish().await;
-        let _ = lock(&self.reading).consumer.flush();
+        lock(&self.reading).consumer.flush();
     }
 }
 

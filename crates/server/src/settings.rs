@@ -61,6 +61,35 @@ pub struct Settings {
     /// Threads of delivery's own runtime (vendor requests, their answers and outcomes), apart
     /// from ingestion's; 0 runs delivery on the node's runtime, sharing its threads.
     pub delivery_threads: usize,
+    /// Where accepted events are kept: the local spool, or NATS JetStream shared by several
+    /// nodes (`SIGNAL_LOG_BACKEND`, `SIGNAL_NATS_CREDS`, `SIGNAL_NATS_REPLICAS`,
+    /// `SIGNAL_NATS_DUPLICATE_WINDOW_SECS`).
+    pub log_backend: LogBackend,
+}
+
+/// Where accepted events are kept (`SIGNAL_LOG_BACKEND`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogBackend {
+    /// `local` (the default): the segment spool in the data directory.
+    Local,
+    /// `nats://host:port[,host:port...]`: JetStream's streams, shared by every node.
+    Nats(signal_nats::NatsSettings),
+}
+
+impl LogBackend {
+    /// How `serve` names it: `local spool (<dir>)` or `NATS JetStream (<servers>, ...)`.
+    pub fn describe(&self, data_dir: &std::path::Path) -> String {
+        match self {
+            Self::Local => format!("local spool ({})", data_dir.join("spool").display()),
+            Self::Nats(n) => format!(
+                "NATS JetStream ({}; {} replica{}, duplicate window {} s)",
+                n.servers.join(","),
+                n.replicas,
+                if n.replicas == 1 { "" } else { "s" },
+                n.duplicate_window.as_secs()
+            ),
+        }
+    }
 }
 
 /// A setting that cannot be used: which one, and why.
@@ -310,6 +339,58 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
         })
     }
 
+    /// The event log's backend and, for NATS, its settings.
+    fn log_backend(&self) -> Result<LogBackend, SettingsError> {
+        let Some((text, setting)) = self.pick(
+            &None,
+            "SIGNAL_LOG_BACKEND",
+            "SIGNAL_LOG_BACKEND",
+            "log_backend",
+        ) else {
+            return Ok(LogBackend::Local);
+        };
+        if text.trim() == "local" {
+            return Ok(LogBackend::Local);
+        }
+        let servers =
+            signal_nats::NatsSettings::servers_of(text.trim()).map_err(|e| SettingsError {
+                setting,
+                why: e.to_string(),
+            })?;
+        let default = signal_nats::NatsSettings::default();
+        Ok(LogBackend::Nats(signal_nats::NatsSettings {
+            servers,
+            creds: self
+                .pick(
+                    &None,
+                    "SIGNAL_NATS_CREDS",
+                    "SIGNAL_NATS_CREDS",
+                    "nats_creds",
+                )
+                .map(|(v, _)| PathBuf::from(v)),
+            replicas: usize::try_from(self.bounded(
+                ["SIGNAL_NATS_REPLICAS", "nats_replicas"],
+                1,
+                (1, 5),
+            )?)
+            .unwrap_or(1),
+            ack_wait: Duration::from_secs(self.bounded(
+                ["SIGNAL_NATS_ACK_WAIT_SECS", "nats_ack_wait_secs"],
+                default.ack_wait.as_secs(),
+                (1, 24 * 3600),
+            )?),
+            duplicate_window: Duration::from_secs(self.bounded(
+                [
+                    "SIGNAL_NATS_DUPLICATE_WINDOW_SECS",
+                    "nats_duplicate_window_secs",
+                ],
+                default.duplicate_window.as_secs(),
+                (1, 7 * 24 * 3600),
+            )?),
+            ..default
+        }))
+    }
+
     /// A secret from the environment, trimmed; empty or blank is unset (the data dir's file).
     fn secret(&self, var: &str) -> Option<String> {
         (self.env)(var)
@@ -437,6 +518,7 @@ impl Settings {
             )?)
             .unwrap_or(usize::MAX)
             .min(MAX_DELIVERY_THREADS),
+            log_backend: src.log_backend()?,
         })
     }
 

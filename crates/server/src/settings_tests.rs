@@ -300,3 +300,38 @@ fn delivery_threads_default_to_one_are_read_from_env_or_file_and_kept_to_64() {
         2
     );
 }
+
+#[test]
+fn the_log_backend_is_local_by_default_or_nats_servers_with_their_settings() {
+    let backend = |pairs: &[(&str, &str)]| {
+        Settings::resolve(&Flags::default(), env(pairs)).map(|s| s.log_backend)
+    };
+    assert_eq!(backend(&[]).expect("default"), LogBackend::Local);
+    assert_eq!(
+        backend(&[("SIGNAL_LOG_BACKEND", "local")]).expect("local"),
+        LogBackend::Local
+    );
+    let LogBackend::Nats(n) = backend(&[
+        ("SIGNAL_LOG_BACKEND", "nats://10.0.0.1:4222,10.0.0.2:4222"),
+        ("SIGNAL_NATS_REPLICAS", "3"),
+        ("SIGNAL_NATS_ACK_WAIT_SECS", "90"),
+        ("SIGNAL_NATS_CREDS", "/etc/signal/node.creds"),
+    ])
+    .expect("nats") else {
+        panic!("a nats:// backend");
+    };
+    assert_eq!(n.servers, ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"]);
+    assert_eq!(n.replicas, 3);
+    assert_eq!(n.ack_wait, Duration::from_secs(90));
+    assert_eq!(n.duplicate_window, Duration::from_secs(24 * 3600));
+    assert_eq!(n.creds, Some(PathBuf::from("/etc/signal/node.creds")));
+    let e = backend(&[("SIGNAL_LOG_BACKEND", "kafka://k:9092")]).expect_err("not nats");
+    assert_eq!(e.setting, "SIGNAL_LOG_BACKEND");
+    assert!(e.why.contains("must be `local` or nats://"), "{}", e.why);
+    let e = backend(&[
+        ("SIGNAL_LOG_BACKEND", "nats://n:4222"),
+        ("SIGNAL_NATS_REPLICAS", "7"),
+    ])
+    .expect_err("too many replicas");
+    assert_eq!(e.setting, "SIGNAL_NATS_REPLICAS");
+}

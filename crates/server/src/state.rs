@@ -52,6 +52,9 @@ pub(crate) struct GatewayState {
     known_links: Arc<KnownLinks>,
     /// Counters by (source, what): `accepted`, `rejected`, `rejected_<CODE>`.
     counters: Mutex<BTreeMap<(String, String), u64>>,
+    /// The JetStream log, when the node's log is JetStream: accepted events are appended
+    /// there (the 200 after its acknowledgement), not to `spool`.
+    nats: Option<signal_nats::NatsLog>,
 }
 
 impl GatewayState {
@@ -78,6 +81,7 @@ impl GatewayState {
             store,
             known_links: Arc::new(KnownLinks::new(KNOWN_LINKS)),
             counters: Mutex::new(BTreeMap::new()),
+            nats: None,
         }
     }
 
@@ -129,6 +133,17 @@ impl GatewayState {
         lock(&self.dedup)
     }
 
+    /// Accepted events go to `nats` (the node's log is JetStream).
+    pub(crate) fn with_nats(mut self, nats: Option<signal_nats::NatsLog>) -> Self {
+        self.nats = nats;
+        self
+    }
+
+    /// The JetStream log, when the node's log is JetStream.
+    pub(crate) fn nats(&self) -> Option<&signal_nats::NatsLog> {
+        self.nats.as_ref()
+    }
+
     /// The spool accepted events are appended to.
     pub(crate) fn spool(&self) -> &Spool {
         &self.spool
@@ -169,6 +184,9 @@ pub(crate) struct PipelineState {
     engine: Engine,
     /// Where delivery's tasks run (`SIGNAL_DELIVERY_THREADS`).
     threads: Arc<DeliveryThreads>,
+    /// The JetStream log, when the node's log is JetStream (`SIGNAL_LOG_BACKEND`): records
+    /// are read from it instead of the spool.
+    nats: Option<signal_nats::NatsLog>,
 }
 
 impl PipelineState {
@@ -186,7 +204,19 @@ impl PipelineState {
             spool,
             engine,
             threads: Arc::new(threads),
+            nats: None,
         }
+    }
+
+    /// Delivery reads from `nats` (the node's log is JetStream).
+    pub(crate) fn with_nats(mut self, nats: Option<signal_nats::NatsLog>) -> Self {
+        self.nats = nats;
+        self
+    }
+
+    /// The JetStream log, when the node's log is JetStream.
+    pub(crate) fn nats(&self) -> Option<&signal_nats::NatsLog> {
+        self.nats.as_ref()
     }
 
     /// Where delivery's tasks run.

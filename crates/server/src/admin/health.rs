@@ -1,5 +1,6 @@
 //! Liveness and readiness, unauthenticated: `/healthz` says the process answers, `/readyz`
-//! whether it can take events now (spool directory writable, appends not failing, store open).
+//! whether it can take events now (spool directory writable, appends not failing, store open,
+//! JetStream connected when it is the node's log).
 //! `HEAD` on either answers as `GET` without the body (load balancers and uptime checks use it).
 
 use super::state::AdminState;
@@ -18,7 +19,13 @@ pub(super) fn readyz(shared: &AdminState) -> Resp {
     let spool_dir = shared.data_dir().join("spool");
     let writable = std::fs::metadata(&spool_dir).is_ok_and(|m| !m.permissions().readonly());
     // Not ready while spool appends fail (a full or failing disk): ingestion answers 503.
-    let ready = writable && !shared.spool().is_failing() && shared.store().integrations().is_ok();
+    // And, on JetStream, while the connection to it is down (the gateway answers 503 then).
+    let log_up = shared
+        .gateway()
+        .nats()
+        .is_none_or(signal_nats::NatsLog::is_connected);
+    let ready =
+        writable && !shared.spool().is_failing() && log_up && shared.store().integrations().is_ok();
     if ready {
         json(StatusCode::OK, &json!({"status": "ready"}))
     } else {

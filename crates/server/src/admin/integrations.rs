@@ -286,6 +286,15 @@ pub(super) async fn remove(shared: &AdminState, id: &str) -> Resp {
         // The integration is gone; what is left is its cursor or dead letters on disk.
         tracing::warn!(integration = id, error = %e, "removed, but its place in the spool could not be released");
     }
+    if let Some(nats) = shared.gateway().nats() {
+        let gone = match nats.remove_consumer(id).await {
+            Ok(()) => nats.purge(id, None).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = gone {
+            tracing::warn!(integration = id, error = %e, "removed, but its JetStream consumer or dead letters could not be");
+        }
+    }
     text(StatusCode::NO_CONTENT, "text/plain", "")
 }
 

@@ -161,7 +161,11 @@ async fn dead_letter_handles(
         .await
         .iter()
         .filter(|(i, _)| id.is_none_or(|id| id == i.as_str()))
-        .map(|(i, rt)| (i.clone(), rt.dead_letters()))
+        .filter_map(|(i, rt)| match rt.dead_letters() {
+            // JetStream's dead letters are counted by its own monitoring, not here.
+            crate::dead_letters::Letters::Local(d) => Some((i.clone(), d)),
+            crate::dead_letters::Letters::Nats { .. } => None,
+        })
         .collect()
 }
 

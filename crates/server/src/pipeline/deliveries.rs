@@ -38,7 +38,15 @@ impl Deliveries {
         if let Some(old) = running.remove(&rec.id) {
             old.stop().await;
         }
-        let rt = Runtime::start(&self.state, rec, start)?;
+        let nats = match self.state.nats() {
+            Some(log) => Some(
+                log.consumer(&rec.id, start)
+                    .await
+                    .map_err(PipelineStartError::Log)?,
+            ),
+            None => None,
+        };
+        let rt = Runtime::start_on(&self.state, rec, start, nats, super::Limits::DEFAULT)?;
         running.insert(rec.id.clone(), rt);
         Ok(())
     }

@@ -4,6 +4,8 @@
 //! these dead letters, are written without delivery's lock (on this thread, which is not a
 //! tokio worker).
 
+use super::dead_letter::DeadLetterStore;
+use super::source::Source;
 use super::{Flight, Limits, Reading};
 use crate::live::{Entry, Live, Meta, Stats};
 use crate::{clock::now_ms, sync::lock};
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use signal_core::record::Reader;
 use signal_core::{Mapped, Mapper, PADDING};
 use signal_forward::Job;
-use signal_spool::{DeadLetterInfo, DeadLetters, Record};
+use signal_spool::{DeadLetterInfo, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +36,7 @@ pub(super) struct ReadLoop {
     pub(super) spool: signal_spool::Spool,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) reading: Arc<Mutex<Reading>>,
-    pub(super) dead: Arc<DeadLetters>,
+    pub(super) dead: Arc<dyn DeadLetterStore>,
     pub(super) mapper: Mapper,
     pub(super) store: signal_store::Store,
     pub(super) integration: signal_forward::Integration,
@@ -50,13 +52,21 @@ impl ReadLoop {
         // The record being decoded, with simd-json's padding: one buffer for every record.
         let mut buf = Vec::new();
         let mut last_seen = lock(&self.reading).consumer.committed();
+        let nats = match &lock(&self.reading).consumer {
+            Source::Nats(n) => Some(n.clone()),
+            Source::Local(_) => None,
+        };
         while !self.stop.load(Ordering::Acquire) {
+            if let Some(n) = &nats {
+                // Held records stay this node's while they wait on a retry or a pause.
+                n.keep_alive();
+            }
             let batch = self.next_batch();
             if batch.is_empty() {
                 if self.room(&lock(&self.reading)) == 0 {
                     self.stats.read_held();
                     std::thread::sleep(Duration::from_millis(20));
-                } else {
+                } else if nats.is_none() {
                     // Wait without holding the consumer, so acknowledgements go on meanwhile.
                     self.spool
                         .wait_durable_after(last_seen, Duration::from_millis(100));
@@ -67,10 +77,13 @@ impl ReadLoop {
                 last_seen = last_seen.max(last);
             }
             // One read transaction for the batch's identity lookups, taken after the read: an
-            // event's links are stored before it is spooled, so they are all in it.
-            let links = self.store.links();
+            // event's links are stored before it is spooled, so they are all in it (on this
+            // node: on JetStream, links another node stored are not in this node's store).
+            // Let go while a dead letter's write is retried, so a long disk fault does not keep
+            // redb from reusing its pages.
+            let mut links = None;
             for record in batch {
-                self.hand_on(&mut reader, &mut buf, &links, record);
+                self.hand_on(&mut reader, &mut buf, &mut links, record);
             }
         }
     }
@@ -87,15 +100,27 @@ impl ReadLoop {
             .min(events - r.inflight.len())
     }
 
-    /// Up to 500 records, as many as there is room for in delivery.
+    /// Up to 500 records, as many as there is room for in delivery. From JetStream, the read
+    /// (which waits up to 100 ms for a first record) is made without delivery's lock.
     fn next_batch(&self) -> Vec<Record> {
         let mut r = lock(&self.reading);
         let room = self.room(&r);
         if room == 0 {
             return Vec::new();
         }
-        r.consumer.read(room).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "spool read failed");
+        let nats = match &mut r.consumer {
+            Source::Local(c) => {
+                return c.read(room).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "spool read failed");
+                    Vec::new()
+                });
+            }
+            Source::Nats(n) => n.clone(),
+        };
+        drop(r);
+        nats.read(room).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "JetStream read failed; trying again");
+            std::thread::sleep(Duration::from_millis(100));
             Vec::new()
         })
     }
@@ -104,9 +129,14 @@ impl ReadLoop {
     /// delivery's lock.
     fn acknowledge(&self, record: &Record) {
         let done = if record.replayed {
-            self.dead.replay_done(record.seq)
+            self.dead
+                .finish_replay(record.seq)
+                .map_err(|e| e.to_string())
         } else {
-            lock(&self.reading).consumer.ack(record.receipt())
+            lock(&self.reading)
+                .consumer
+                .ack(record.receipt())
+                .map_err(|e| e.to_string())
         };
         if let Err(e) = done {
             tracing::error!(seq = record.seq, error = %e, "cannot acknowledge an event not sent; it is read again at the next start");
@@ -159,7 +189,7 @@ impl ReadLoop {
         &mut self,
         reader: &mut Reader,
         buf: &mut Vec<u8>,
-        links: &signal_store::Links,
+        links: &mut Option<signal_store::Links>,
         mut record: Record,
     ) {
         // Either record version (`signal_core::record`): a version 2 record is not validated
@@ -169,13 +199,20 @@ impl ReadLoop {
         buf.extend_from_slice(&record.payload);
         let decoded = match reader.read(buf) {
             Ok(d) => d,
-            Err(e) => return self.dead_letter(&record, e.to_string()),
+            Err(e) => {
+                *links = None;
+                return self.dead_letter(&record, e.to_string());
+            }
         };
         let ev = match decoded.event() {
             Ok(ev) => ev,
-            Err(e) => return self.dead_letter(&record, e.to_string()),
+            Err(e) => {
+                *links = None;
+                return self.dead_letter(&record, e.to_string());
+            }
         };
         let input = Bytes::from(std::mem::take(&mut record.payload));
+        let links = links.get_or_insert_with(|| self.store.links());
         let mapping = self.mapper.map(&ev, links, now_ms());
         let meta = Arc::new(Meta {
             kind: ev.kind,

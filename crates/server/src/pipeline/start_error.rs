@@ -19,6 +19,8 @@ pub enum PipelineStartError {
     Targets(signal_core::request::ResolveError),
     /// The spool cannot give it a consumer.
     Spool(SpoolError),
+    /// JetStream cannot give it its consumer (unreachable, or refused).
+    Log(signal_nats::NatsError),
     /// Its reader thread cannot be started.
     Thread(std::io::Error),
 }
@@ -32,6 +34,7 @@ impl fmt::Display for PipelineStartError {
             Self::UnknownRegion(region) => write!(f, "unknown region {region}"),
             Self::Targets(e) => e.fmt(f),
             Self::Spool(e) => e.fmt(f),
+            Self::Log(e) => e.fmt(f),
             Self::Thread(e) => e.fmt(f),
         }
     }

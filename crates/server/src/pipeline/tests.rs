@@ -126,7 +126,7 @@ fn rig_with_replays(n: usize, replayed: &[u64]) -> Rig {
         assert!(again.iter().all(|r| r.replayed), "replays come first");
         read.extend(again);
     }
-    let mut reading = Reading::new(consumer);
+    let mut reading = Reading::new(super::source::Source::Local(consumer));
     for r in read {
         let meta = Arc::new(Meta {
             kind: signal_core::EventType::Track,

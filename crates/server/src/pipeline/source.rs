@@ -1,0 +1,167 @@
+//! Where one integration's delivery reads its records: the local spool's consumer, or its
+//! durable consumer on NATS JetStream, shared by every node (`SIGNAL_LOG_BACKEND`).
+//!
+//! A JetStream record read is held here (its message, to acknowledge it) until the pipeline
+//! acknowledges it: delivered, dropped, or kept as a dead letter. While held (waiting on a
+//! retry, a pause, a full batch), it is marked in progress every third of `ack_wait`, so
+//! JetStream does not hand it to another node meanwhile. Acknowledgements go out on delivery's
+//! runtime without waiting (`signal_nats::Delivery::ack`).
+
+use signal_nats::{Delivery, NatsConsumer};
+use signal_spool::{Consumer, Receipt, Record, SpoolError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// How long a read waits for the first JetStream record before the reader looks again.
+const NATS_WAIT: Duration = Duration::from_millis(100);
+
+/// The records' source.
+pub(super) enum Source {
+    /// The local spool's consumer.
+    Local(Consumer),
+    /// The integration's consumer on JetStream.
+    Nats(Arc<NatsSource>),
+}
+
+impl Source {
+    /// Marks a record delivered (or dead-lettered, or dropped).
+    pub(super) fn ack(&self, receipt: Receipt) -> Result<(), SpoolError> {
+        match self {
+            Self::Local(c) => c.ack(receipt),
+            Self::Nats(n) => {
+                n.ack(receipt.seq());
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the local consumer's position (JetStream keeps its own).
+    pub(super) fn flush(&self) {
+        if let Self::Local(c) = self {
+            let _ = c.flush();
+        }
+    }
+
+    /// The last record acknowledged without a gap (0 on JetStream: the reader waits on it).
+    pub(super) fn committed(&self) -> u64 {
+        match self {
+            Self::Local(c) => c.committed(),
+            Self::Nats(_) => 0,
+        }
+    }
+}
+
+/// One integration's JetStream consumer on this node, and the records it holds.
+pub(super) struct NatsSource {
+    consumer: NatsConsumer,
+    held: Mutex<HashMap<u64, Arc<Delivery>>>,
+    runtime: Handle,
+    /// How often the held records are marked in progress: a third of `ack_wait`.
+    keep_alive: Duration,
+    last_keep_alive: Mutex<Instant>,
+}
+
+impl NatsSource {
+    /// Over `consumer`; acknowledgements go out on `runtime`.
+    pub(super) fn new(consumer: NatsConsumer, runtime: Handle, ack_wait: Duration) -> Self {
+        Self {
+            consumer,
+            held: Mutex::new(HashMap::new()),
+            runtime,
+            keep_alive: ack_wait / 3,
+            last_keep_alive: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Up to `max` records, waiting up to 100 ms for the first. Call from a plain thread (it
+    /// blocks on the runtime).
+    ///
+    /// # Errors
+    ///
+    /// JetStream unreachable (logged by the caller; the reader tries again).
+    pub(super) fn read(&self, max: usize) -> Result<Vec<Record>, signal_nats::NatsError> {
+        let got = self.runtime.block_on(self.consumer.read(max, NATS_WAIT))?;
+        let mut held = crate::sync::lock(&self.held);
+        Ok(got
+            .into_iter()
+            .map(|d| {
+                let record = Record {
+                    seq: d.seq,
+                    payload: d.payload.to_vec(),
+                    // A replay is finished when it is acknowledged: nothing more to write.
+                    replayed: false,
+                };
+                held.insert(d.seq, Arc::new(d));
+                record
+            })
+            .collect())
+    }
+
+    fn ack(&self, seq: u64) {
+        if let Some(d) = crate::sync::lock(&self.held).remove(&seq) {
+            self.runtime.spawn(async move {
+                if let Err(e) = d.ack().await {
+                    tracing::warn!(seq, error = %e, "acknowledgement not sent; JetStream hands the record out again after its ack wait");
+                }
+            });
+        }
+    }
+
+    /// Marks every held record in progress, at most every third of `ack_wait`.
+    pub(super) fn keep_alive(&self) {
+        {
+            let mut last = crate::sync::lock(&self.last_keep_alive);
+            if last.elapsed() < self.keep_alive {
+                return;
+            }
+            *last = Instant::now();
+        }
+        let held: Vec<Arc<Delivery>> = crate::sync::lock(&self.held).values().cloned().collect();
+        if held.is_empty() {
+            return;
+        }
+        self.runtime.spawn(async move {
+            for d in held {
+                let _ = d.in_progress().await;
+            }
+        });
+    }
+}
+
+/// An integration's dead letters on JetStream, as the dead-letter task and the reader write
+/// them (from plain or blocking-pool threads: it blocks on the runtime).
+pub(super) struct NatsDeadLetters {
+    log: signal_nats::NatsLog,
+    integration: String,
+    runtime: Handle,
+}
+
+impl NatsDeadLetters {
+    pub(super) fn new(log: signal_nats::NatsLog, integration: &str, runtime: Handle) -> Self {
+        Self {
+            log,
+            integration: integration.to_owned(),
+            runtime,
+        }
+    }
+}
+
+impl super::dead_letter::DeadLetterStore for NatsDeadLetters {
+    fn add(
+        &self,
+        id: u64,
+        payload: &[u8],
+        info: signal_spool::DeadLetterInfo,
+    ) -> std::io::Result<()> {
+        self.runtime
+            .block_on(self.log.dead_letter(&self.integration, id, payload, &info))
+            .map_err(std::io::Error::other)
+    }
+
+    /// A replay on JetStream is finished when its record is acknowledged.
+    fn finish_replay(&self, _id: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+}
