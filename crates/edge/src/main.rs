@@ -100,11 +100,17 @@ directory (admin-token, pipeline-key, pipeline-secret), generated on first start
 is generated anew; one that cannot be read stops the start.
 ";
 
-/// The vendor HTTP settings loadgen's node reads from the environment.
-const VENDOR_HTTP_VARS: [&str; 3] = [
+/// The settings loadgen's node reads from the environment: how it speaks to vendors, and its
+/// event log (to measure a node on JetStream).
+const LOADGEN_NODE_VARS: [&str; 8] = [
     "SIGNAL_VENDOR_HTTP",
     "SIGNAL_VENDOR_H2_CONNECTIONS",
     "SIGNAL_VENDOR_H2_STREAMS",
+    "SIGNAL_LOG_BACKEND",
+    "SIGNAL_NATS_CREDS",
+    "SIGNAL_NATS_REPLICAS",
+    "SIGNAL_NATS_DUPLICATE_WINDOW_SECS",
+    "SIGNAL_NATS_ACK_WAIT_SECS",
 ];
 
 fn main() -> ExitCode {
@@ -177,9 +183,9 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     if command == "loadgen" {
         init_logging(flags.log.as_deref().unwrap_or("warn"));
-        // The node in loadgen takes the vendor HTTP settings from the environment too (--http
-        // over SIGNAL_VENDOR_HTTP).
-        for var in VENDOR_HTTP_VARS {
+        // The node in loadgen takes the vendor HTTP and event log settings from the environment
+        // too (--http over SIGNAL_VENDOR_HTTP).
+        for var in LOADGEN_NODE_VARS {
             if let Ok(v) = std::env::var(var)
                 && !load.node_env.iter().any(|(k, _)| k == var)
             {
