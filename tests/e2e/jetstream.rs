@@ -110,6 +110,15 @@ async fn without_jetstream_the_gateway_answers_503_and_recovers_when_it_is_back(
     let (s, _) = edge.text("/readyz").await;
     assert_eq!(s, 503, "not ready while JetStream is away");
     nats.restart();
+    // Ready again with no request sent: the node probes JetStream while appends fail.
+    let start = std::time::Instant::now();
+    while edge.text("/readyz").await.0 != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "ready again once JetStream is back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let start = std::time::Instant::now();
     loop {
         let (s, _) = edge.ingest("/v1/batch", batch(0..10)).await;

@@ -29,6 +29,9 @@ pub struct NatsLog {
     pub(crate) js: jetstream::Context,
     pub(crate) client: async_nats::Client,
     pub(crate) settings: std::sync::Arc<NatsSettings>,
+    /// Set when an append failed, cleared when one succeeds or [`NatsLog::probe`] finds the
+    /// events stream answering: readiness without waiting for traffic.
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One record to append.
@@ -87,6 +90,7 @@ impl NatsLog {
             js,
             client,
             settings: std::sync::Arc::new(settings),
+            failing: std::sync::Arc::default(),
         };
         log.ensure_streams().await?;
         Ok(log)
@@ -191,14 +195,45 @@ impl NatsLog {
         source: &str,
         records: Vec<ToAppend>,
     ) -> Result<Vec<Appended>, NatsError> {
-        tokio::time::timeout(APPEND_TIMEOUT, self.append_all(source, records))
+        let done = tokio::time::timeout(APPEND_TIMEOUT, self.append_all(source, records))
             .await
             .unwrap_or_else(|_| {
                 Err(NatsError::unavailable(
                     "append",
                     format!("not acknowledged within {} s", APPEND_TIMEOUT.as_secs()),
                 ))
-            })
+            });
+        self.failing
+            .store(done.is_err(), std::sync::atomic::Ordering::Relaxed);
+        done
+    }
+
+    /// Whether appends are failing now: the last one failed, and neither a later one nor a
+    /// [`NatsLog::probe`] has succeeded since (the connection may be up while the stream has
+    /// no leader or is full).
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Asks for the events stream's state; when it answers, appends are taken to work again
+    /// (an idle node becomes ready without waiting for a request its balancer would not send).
+    ///
+    /// # Errors
+    ///
+    /// JetStream does not answer.
+    pub async fn probe(&self) -> Result<(), NatsError> {
+        let mut stream = self
+            .js
+            .get_stream(&self.settings.events_stream)
+            .await
+            .map_err(|e| NatsError::unavailable("probe", e))?;
+        stream
+            .info()
+            .await
+            .map_err(|e| NatsError::unavailable("probe", e))?;
+        self.failing
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// [`NatsLog::append`] without its time limit: publishes, awaiting the oldest

@@ -153,6 +153,9 @@ impl Node {
         let admin_addr = admin.local_addr().map_err(StartError::Address)?;
         let limits = settings.conn_limits();
         let (data_dir, source_rate_limit) = (settings.data_dir.clone(), settings.source_rate_limit);
+        if let Some(log) = nats.clone() {
+            tokio::spawn(probe_while_failing(log));
+        }
         let gateway = Arc::new(
             GatewayState::new(store.clone(), spool.clone(), spool_limit, sources.clone())
                 .with_nats(nats.clone()),
@@ -235,6 +238,18 @@ fn open_spool(dir: &Path, settings: &Settings) -> Result<(Spool, u64), StartErro
     let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
     let spool = Spool::open(spool_config).map_err(StartError::Spool)?;
     Ok((spool, spool_limit))
+}
+
+/// While JetStream appends fail, asks every second whether the events stream answers, so
+/// readiness comes back without traffic (as the spool's idle writer probes the disk). Ends
+/// with the runtime.
+async fn probe_while_failing(log: signal_nats::NatsLog) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if log.is_failing() {
+            let _ = log.probe().await;
+        }
+    }
 }
 
 /// A listener on `addr`, which the setting `setting` names.
