@@ -409,3 +409,29 @@ async fn an_unreachable_server_is_an_unavailable_error_within_seconds_not_a_hang
     .expect("nothing listens");
     assert!(e.is_unavailable(), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_appends_are_remembered_until_a_probe_finds_the_stream_again() {
+    let mut server = NatsServer::start();
+    let a = node(&server).await;
+    a.consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    assert!(!a.is_failing());
+    server.kill();
+    assert!(a.append("web", records(0..1)).await.is_err());
+    assert!(a.is_failing(), "the failed append is remembered");
+    server.restart();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        a.is_failing(),
+        "until something shows JetStream takes records again"
+    );
+    let start = Instant::now();
+    while a.probe().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(15), "reconnected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!a.is_failing());
+    assert!(a.append("web", records(1..2)).await.is_ok());
+}

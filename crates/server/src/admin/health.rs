@@ -19,11 +19,12 @@ pub(super) fn readyz(shared: &AdminState) -> Resp {
     let spool_dir = shared.data_dir().join("spool");
     let writable = std::fs::metadata(&spool_dir).is_ok_and(|m| !m.permissions().readonly());
     // Not ready while spool appends fail (a full or failing disk): ingestion answers 503.
-    // And, on JetStream, while the connection to it is down (the gateway answers 503 then).
+    // And, on JetStream, while the connection to it is down or its appends fail (the gateway
+    // answers 503 then; a node whose appends failed probes the stream every second).
     let log_up = shared
         .gateway()
         .nats()
-        .is_none_or(signal_nats::NatsLog::is_connected);
+        .is_none_or(|n| n.is_connected() && !n.is_failing());
     let ready =
         writable && !shared.spool().is_failing() && log_up && shared.store().integrations().is_ok();
     if ready {
