@@ -9,25 +9,27 @@ use crate::tape::{Obj, Val};
 use crate::time::parse_iso8601;
 use simd_json::StaticNode;
 
-/// The kind of an event.
+/// The kind of an event. Its number (`as u8`) is written in version 2 spool records
+/// (`record.rs`): a type keeps its number for ever, and a new one takes the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum EventType {
     /// A user action (`event` names it).
-    Track,
+    Track = 0,
     /// A page view.
-    Page,
+    Page = 1,
     /// Who the user is, with traits.
-    Identify,
+    Identify = 2,
     /// Which account (group) the user belongs to, with the account's traits.
-    Group,
+    Group = 3,
     /// A mobile screen view: accepted, not sent to Pendo.
-    Screen,
+    Screen = 4,
     /// An identity merge: accepted, not sent to Pendo.
-    Alias,
+    Alias = 5,
 }
 
 impl EventType {
-    /// Every type, in the order of the spec.
+    /// Every type, in the order of the spec, which is their numbers' (`ALL[n] as u8 == n`).
     pub const ALL: [EventType; 6] = [
         EventType::Track,
         EventType::Page,
@@ -199,6 +201,31 @@ pub struct Event<'t, 'de> {
 #[path = "event/trusted.rs"]
 mod trusted;
 pub(crate) use trusted::Known;
+
+impl<'t, 'de> Event<'t, 'de> {
+    /// An event of `kind` in `context` with no field read yet: what `decode` and `trusted`
+    /// fill in.
+    fn bare(kind: EventType, context: Context<'t, 'de>) -> Self {
+        Event {
+            kind,
+            event: None,
+            name: None,
+            user_id: None,
+            anonymous_id: None,
+            group_id: None,
+            properties: None,
+            traits: None,
+            context,
+            timestamp: None,
+            sent_at: None,
+            received_at: None,
+            message_id: None,
+            integrations: None,
+            typed: false,
+            own_sent_at: None,
+        }
+    }
+}
 use trusted::trusted_id;
 
 // === decoding ===
@@ -486,22 +513,8 @@ impl<'t, 'de> Event<'t, 'de> {
         let mut seen = Seen::default();
         let mut kind = None;
         let mut ev = Event {
-            kind: EventType::Track,
-            event: None,
-            name: None,
-            user_id: None,
-            anonymous_id: None,
-            group_id: None,
-            properties: None,
-            traits: None,
-            context: base,
-            timestamp: None,
             sent_at: stamps.sent_at,
-            received_at: None,
-            message_id: None,
-            integrations: None,
-            typed: false,
-            own_sent_at: None,
+            ..Event::bare(EventType::Track, base)
         };
         let mut original_ts = None;
         for (k, v) in obj.iter() {

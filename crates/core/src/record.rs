@@ -13,7 +13,7 @@
 //!   | bytes  | what                                                                  |
 //!   |--------|-----------------------------------------------------------------------|
 //!   | 1      | `0x02`, the version                                                   |
-//!   | 1      | the event's type (bits 0-2, [`EventType::ALL`]'s order), whether a timestamp follows (bit 3), whether a `sentAt` follows (bit 4); bits 5-7 zero |
+//!   | 1      | the event's type (bits 0-2, its number: `EventType as u8`), whether a timestamp follows (bit 3), whether a `sentAt` follows (bit 4); bits 5-7 zero |
 //!   | 1-10   | the event's timestamp (`timestamp`, else `originalTimestamp`) minus the record's `receivedAt`, in ms, zigzag LEB128 |
 //!   | 1-10   | the event's own `sentAt` minus `receivedAt`, the same way             |
 //!
@@ -91,11 +91,7 @@ impl std::error::Error for RecordError {}
 /// Writes the version 2 header of `ev`'s record, whose `receivedAt` is `received_ms`, to `out`;
 /// the record's JSON follows it.
 pub fn write_header(out: &mut Vec<u8>, ev: &Event<'_, '_>, received_ms: i64) {
-    let kind = EventType::ALL
-        .iter()
-        .position(|&k| k == ev.kind)
-        .unwrap_or_default() as u8;
-    let mut flags = kind;
+    let mut flags = ev.kind as u8;
     flags |= if ev.timestamp.is_some() {
         HAS_TIMESTAMP
     } else {

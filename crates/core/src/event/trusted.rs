@@ -63,22 +63,12 @@ impl<'t, 'de> Event<'t, 'de> {
     ) -> Result<Self, EventError> {
         let obj = v.as_obj().ok_or_else(|| wrong("", "an object"))?;
         let mut ev = Event {
-            kind: known.kind,
-            event: None,
-            name: None,
-            user_id: None,
-            anonymous_id: None,
-            group_id: None,
-            properties: None,
-            traits: None,
-            context: base,
             timestamp: known.timestamp,
             sent_at: known.sent_at,
             received_at: known.received_at,
-            message_id: None,
-            integrations: None,
             typed: known.typed,
             own_sent_at: known.sent_at,
+            ..Event::bare(known.kind, base)
         };
         for (k, v) in obj.iter() {
             let Some((field, _)) = field_of(k) else {
