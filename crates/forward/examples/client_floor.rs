@@ -10,7 +10,7 @@
 //! `CONCURRENCY` requests in flight, on a single-threaded tokio runtime, and prints the process's
 //! CPU time (user + system, from `/proc/self/stat`, 10 ms ticks) per request and the rate:
 //!
-//! - `legacy+timeout+spawn`: what delivery does per request today: hyper-util's pooled client,
+//! - `legacy+timeout+spawn`: what delivery did per request before 8833075: hyper-util's pooled client,
 //!   a task spawned per request, the request built from the URL string and headers, a
 //!   `tokio::time::timeout` around the exchange, the answer read into a buffer.
 //! - `legacy`: the same without the per-request task and timeout.

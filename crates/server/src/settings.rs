@@ -370,7 +370,7 @@ impl<E: Fn(&str) -> Option<String>> Sources<'_, E> {
                 .map(|(v, _)| PathBuf::from(v)),
             replicas: usize::try_from(self.bounded(
                 ["SIGNAL_NATS_REPLICAS", "nats_replicas"],
-                1,
+                default.replicas as u64,
                 (1, 5),
             )?)
             .unwrap_or(1),

@@ -171,7 +171,7 @@ pub(super) async fn run(opts: &LoadOptions, s: &Started, events: u64) -> Result<
         "drain_seconds": seconds,
         "drain_requests": requests,
         "drain_track_requests": d.tracks - tracks0,
-        "drain_requests_over_http2": d.http2.zip(http2_0).map(|(b, a)| b - a),
+        "drain_requests_over_http2": d.http2.zip(http2_0).map(|(b, a)| b.saturating_sub(a)),
         "drain_requests_per_s": rate,
         "node_cpu_us": cpu,
         "node_cpu_us_per_request": per_request,
