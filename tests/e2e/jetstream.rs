@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 #[path = "../../crates/nats/tests/support/mod.rs"]
-mod nats_server;
+pub(crate) mod nats_server;
 use nats_server::NatsServer;
 
 /// A node on `nats` against a Pendo sandbox (`ik`), with `env` too; Pendo installed.
-async fn node_on(
+pub(crate) async fn node_on(
     nats: &NatsServer,
     dir: &std::path::Path,
     sim: &signal_sandbox::Sim,

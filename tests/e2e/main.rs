@@ -47,6 +47,7 @@ mod gateway_hardening;
 mod harness;
 mod heap;
 mod jetstream;
+mod jetstream_nodes;
 mod loadgen;
 mod old_spool;
 mod pipeline_faults;

@@ -114,14 +114,18 @@ pub fn link_key(table: usize, id: &str) -> String {
 /// The table and id of a link key ([`link_key`]'s inverse), `None` when it is not one.
 pub fn parse_link_key(k: &str) -> Option<(usize, String)> {
     let (table, id) = k.strip_prefix('t')?.split_once('.')?;
-    let table: usize = table.parse().ok()?;
+    Some((table.parse().ok()?, id_of(id)?))
+}
+
+/// The id a key was made from ([`key`]'s inverse), `None` when it is not one of its keys.
+pub fn id_of(id: &str) -> Option<String> {
     let mut out = Vec::with_capacity(id.len());
     let mut bytes = id.bytes();
     while let Some(b) = bytes.next() {
         if b == b'=' {
             let (Some(h), Some(l)) = (bytes.next(), bytes.next()) else {
                 // The empty id's lone `=`.
-                return (id == "=").then(|| (table, String::new()));
+                return (id == "=").then(String::new);
             };
             let hex = [h, l];
             let s = std::str::from_utf8(&hex).ok()?;
@@ -130,7 +134,7 @@ pub fn parse_link_key(k: &str) -> Option<(usize, String)> {
             out.push(b);
         }
     }
-    Some((table, String::from_utf8(out).ok()?))
+    String::from_utf8(out).ok()
 }
 
 impl NatsLog {
@@ -244,6 +248,32 @@ impl Bucket {
         Ok(info.state.last_sequence)
     }
 
+    /// Every key's last change (what the bucket holds now, deletes included) then each change
+    /// after, in order; with the revision of the last change of the first part (0 when the
+    /// bucket holds nothing): a change at or below it is what was there when this was called.
+    ///
+    /// # Errors
+    ///
+    /// JetStream cannot be reached.
+    pub async fn changes(&self) -> Result<(u64, Changes), NatsError> {
+        let mut stream = self.kv.stream.clone();
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| NatsError::unavailable("key-value status", e))?;
+        let watch = self
+            .kv
+            .watch_with_history(">")
+            .await
+            .map_err(|e| NatsError::unavailable("key-value watch", e))?;
+        let loaded = if info.state.messages > 0 {
+            info.state.last_sequence
+        } else {
+            0
+        };
+        Ok((loaded, Changes { watch }))
+    }
+
     /// What the bucket holds now (key -> value, deleted keys left out) and the changes after
     /// it, in order.
     ///
@@ -251,23 +281,13 @@ impl Bucket {
     ///
     /// JetStream cannot be reached, or the load takes over 10 s.
     pub async fn follow(&self) -> Result<(BTreeMap<String, Bytes>, Changes), NatsError> {
-        let mut stream = self.kv.stream.clone();
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| NatsError::unavailable("key-value status", e))?;
-        let mut watch = self
-            .kv
-            .watch_with_history(">")
-            .await
-            .map_err(|e| NatsError::unavailable("key-value watch", e))?;
+        let (loaded, mut changes) = self.changes().await?;
         let mut now = BTreeMap::new();
-        if info.state.messages > 0 {
+        if loaded > 0 {
             let load = async {
-                while let Some(entry) = watch.next().await {
-                    let entry = entry.map_err(|e| NatsError::unavailable("key-value watch", e))?;
-                    let done = entry.delta == 0;
-                    let c = change(entry);
+                while let Some(c) = changes.next().await {
+                    let c = c?;
+                    let done = c.revision >= loaded;
                     match c.value {
                         Some(v) => now.insert(c.key, v),
                         None => now.remove(&c.key),
@@ -282,7 +302,7 @@ impl Bucket {
                 .await
                 .map_err(|_| NatsError::unavailable("key-value load", "timed out"))??;
         }
-        Ok((now, Changes { watch }))
+        Ok((now, changes))
     }
 
     /// The keys alive now (in a bucket whose entries expire, the nodes that renewed theirs).

@@ -44,6 +44,7 @@ mod admin;
 mod app;
 mod auth;
 mod clock;
+mod cluster;
 mod cors;
 mod dead_letters;
 mod dedup;

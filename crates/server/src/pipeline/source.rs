@@ -7,6 +7,7 @@
 //! JetStream does not hand it to another node meanwhile. Acknowledgements go out on delivery's
 //! runtime without waiting (`signal_nats::Delivery::ack`).
 
+use crate::cluster::Cluster;
 use signal_nats::{Delivery, NatsConsumer};
 use signal_spool::{Consumer, Receipt, Record, SpoolError};
 use std::collections::HashMap;
@@ -61,12 +62,20 @@ pub(super) struct NatsSource {
     /// How often the held records are marked in progress: a third of `ack_wait`.
     keep_alive: Duration,
     last_keep_alive: Mutex<Instant>,
+    /// The other nodes: their identity links are waited for before records are mapped.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl NatsSource {
     /// Over `consumer`; acknowledgements go out on `runtime`.
-    pub(super) fn new(consumer: NatsConsumer, runtime: Handle, ack_wait: Duration) -> Self {
+    pub(super) fn new(
+        consumer: NatsConsumer,
+        runtime: Handle,
+        ack_wait: Duration,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Self {
         Self {
+            cluster,
             consumer,
             held: Mutex::new(HashMap::new()),
             runtime,
@@ -83,6 +92,11 @@ impl NatsSource {
     /// JetStream unreachable (logged by the caller; the reader tries again).
     pub(super) fn read(&self, max: usize) -> Result<Vec<Record>, signal_nats::NatsError> {
         let got = self.runtime.block_on(self.consumer.read(max, NATS_WAIT))?;
+        if let Some(cluster) = self.cluster.as_ref().filter(|_| !got.is_empty()) {
+            // The links these records' events made on another node (stored there before
+            // the events were appended) are in this node's store before they are mapped.
+            self.runtime.block_on(cluster.links_caught_up());
+        }
         let mut held = crate::sync::lock(&self.held);
         Ok(got
             .into_iter()
