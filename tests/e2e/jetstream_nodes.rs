@@ -127,3 +127,253 @@ async fn three_nodes_deliver_30000_events_sent_round_robin_each_exactly_once() {
         "the nodes share the delivery: {by_node:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_in_the_middle_of_delivery_loses_nothing_the_others_deliver_it() {
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let env = [("SIGNAL_NATS_ACK_WAIT_SECS", "2".to_owned())];
+    let mut all = nodes(&nats, &sim, 3, &env).await;
+    let edges: Vec<&Edge> = all.iter().map(|(_, e)| e).collect();
+    // 1,500 a second for the cluster: 6,000 events take a few seconds, so the kill lands
+    // while every node holds some.
+    let id = edges[0]
+        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": 1500}))
+        .await;
+    for e in &edges[1..] {
+        listed(e, &id, 5).await;
+    }
+    let total = 6_000u64;
+    send_round_robin(&edges, total).await;
+    within(60, "delivery under way", || sim.stats().accepted >= 1_000).await;
+    let (_dir, killed) = all.remove(1);
+    killed.kill();
+    within(120, "every accepted event at Pendo", || {
+        delivered_ns(&sim).len() == total as usize
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let bodies = track_bodies(&sim).len();
+    println!(
+        "kill -9 of one node of three: {total} events, {bodies} requests, {} duplicates",
+        bodies - total as usize
+    );
+    assert!(bodies >= total as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_id_sent_to_two_nodes_is_delivered_once() {
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let all = nodes(&nats, &sim, 2, &[]).await;
+    let (a, b) = (&all[0].1, &all[1].1);
+    let id = a
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    listed(b, &id, 5).await;
+    let (ra, rb) = tokio::join!(
+        a.ingest("/v1/batch", batch(0..100)),
+        b.ingest("/v1/batch", batch(0..100))
+    );
+    assert_eq!((ra.0, rb.0), (200, 200), "{} {}", ra.1, rb.1);
+    within(20, "100 events at Pendo", || {
+        delivered_ns(&sim).len() == 100
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        track_bodies(&sim).len(),
+        100,
+        "each messageId once, though both nodes accepted it"
+    );
+}
+
+/// The `x-pendo-integration-key` of the track requests delivered with property `n`.
+fn keys_of(sim: &signal_sandbox::Sim, n: u64) -> Vec<String> {
+    sim.requests()
+        .iter()
+        .filter(|r| {
+            serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["properties"]["n"] == n)
+        })
+        .filter_map(|r| r.header("x-pendo-integration-key").map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_a_key_change_and_a_source_removal_on_one_node_reach_the_others_within_a_second()
+{
+    let nats = NatsServer::start();
+    let (sim, subs) = sandbox("us", "ik").await;
+    subs.add("ik2", "us");
+    let all = nodes(&nats, &sim, 3, &[]).await;
+    let (a, others) = (&all[0].1, [&all[1].1, &all[2].1]);
+
+    let id = a
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    for e in others {
+        let took = listed(e, &id, 1).await;
+        println!("install seen on {} after {took:?}", e.admin);
+    }
+
+    // The key changed on A: within a second B and C deliver with the new one.
+    let (s, v) = a
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"config": {"integration_key": "ik2"}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let changed = Instant::now();
+    let updated = v["updated_at"].clone();
+    for e in others {
+        loop {
+            let (_, v) = e
+                .admin("GET", &format!("/v1/admin/integrations/{id}"), None)
+                .await;
+            if v["updated_at"] == updated {
+                break;
+            }
+            assert!(
+                changed.elapsed() < Duration::from_secs(1),
+                "the change not on {} within 1 s",
+                e.admin
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    println!("key change on every node after {:?}", changed.elapsed());
+    for (n, e) in (1u64..).zip(others) {
+        let one = json!({"type": "track", "userId": "u", "event": "E", "properties": {"n": n}});
+        assert_eq!(e.ingest("/v1/track", one).await.0, 200);
+        within(10, "the event at Pendo", || !keys_of(&sim, n).is_empty()).await;
+        assert_eq!(
+            keys_of(&sim, n),
+            vec!["ik2".to_owned()],
+            "sent with the new key"
+        );
+    }
+
+    // A source made on A takes events on B and C; removed on A, they refuse them within 1 s.
+    let (s, src) = a
+        .admin(
+            "POST",
+            "/v1/admin/sources",
+            Some(json!({"name": "Backend"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{src}");
+    let (src_id, key) = (
+        src["id"].as_str().expect("id"),
+        src["pipeline_key"].as_str().expect("key"),
+    );
+    let made = Instant::now();
+    let event = json!({"type": "track", "userId": "u", "event": "E"});
+    for e in others {
+        while e.ingest_as(key, "/v1/track", event.clone()).await.0 != 200 {
+            assert!(
+                made.elapsed() < Duration::from_secs(1),
+                "the source not on {} within 1 s",
+                e.admin
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let (s, _) = a
+        .admin("DELETE", &format!("/v1/admin/sources/{src_id}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let removed = Instant::now();
+    for e in others {
+        while e.ingest_as(key, "/v1/track", event.clone()).await.0 != 401 {
+            assert!(
+                removed.elapsed() < Duration::from_secs(1),
+                "the source still on {} after 1 s",
+                e.admin
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    println!("source removal on every node after {:?}", removed.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identify_on_one_node_links_the_visitor_for_another_that_never_saw_it() {
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let dir_a = tempfile::tempdir().expect("tempdir");
+    let a = node_on(&nats, dir_a.path(), &sim, &[]).await;
+    let id = a
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    let (s, _) = a
+        .ingest(
+            "/v1/identify",
+            json!({"userId": "u-9", "anonymousId": "anon-9",
+            "traits": {"accountId": "acme-corp"}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // A is gone before B starts: B's store never saw the identify, only the bucket did.
+    a.kill();
+    let dir_b = tempfile::tempdir().expect("tempdir");
+    let b = node_on(&nats, dir_b.path(), &sim, &[]).await;
+    listed(&b, &id, 5).await;
+    let (s, _) = b
+        .ingest(
+            "/v1/page",
+            json!({"anonymousId": "anon-9", "name": "Home", "messageId": "p1"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    within(20, "the page at Pendo", || {
+        track_bodies(&sim).iter().any(|t| t["event"] == "page_view")
+    })
+    .await;
+    let tracks = track_bodies(&sim);
+    let page = tracks
+        .iter()
+        .find(|t| t["event"] == "page_view")
+        .expect("page");
+    assert_eq!(
+        page["visitorId"], "u-9",
+        "the anonymous visitor is the user A identified"
+    );
+    assert_eq!(page["accountId"], "acme-corp");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_of_100_a_second_holds_for_three_nodes_together() {
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let all = nodes(&nats, &sim, 3, &[]).await;
+    let edges: Vec<&Edge> = all.iter().map(|(_, e)| e).collect();
+    let id = edges[0]
+        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": 100}))
+        .await;
+    for e in &edges[1..] {
+        listed(e, &id, 5).await;
+    }
+    // Every node has counted the others (a heartbeat a second).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send_round_robin(&edges, 4_500).await;
+    // Past the start's burst, a 10 s window.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (before, t0) = (sim.stats().accepted, Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (after, took) = (sim.stats().accepted, t0.elapsed());
+    let rate = (after - before) as f64 / took.as_secs_f64();
+    let by_node = delivered_by(&edges, &id).await;
+    println!(
+        "a 100/s limit on three nodes: {rate:.1} requests/s; delivered by node so far: {by_node:?}"
+    );
+    assert!(
+        (85.0..=115.0).contains(&rate),
+        "the cluster sent {rate:.1}/s, not 100/s within 15%"
+    );
+    assert!(
+        by_node.iter().all(|n| *n > 0),
+        "every node sends its share: {by_node:?}"
+    );
+}

@@ -29,6 +29,10 @@
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
 //!   bodies that release sent (issue 13).
+//! - `jetstream_nodes.rs`: several nodes on one JetStream: 30,000 events round-robin each
+//!   delivered once, a `kill -9` mid-delivery losing nothing, one messageId to two nodes kept
+//!   once, changes on one node's API on the others within a second, an identify on one node
+//!   linking a visitor for another, a 100/s rate limit held by three nodes together (issue 14).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
