@@ -377,3 +377,105 @@ async fn a_rate_limit_of_100_a_second_holds_for_three_nodes_together() {
         "every node sends its share: {by_node:?}"
     );
 }
+
+/// The node ids in live events `data`.
+fn nodes_of(data: &[Value]) -> std::collections::BTreeSet<String> {
+    data.iter()
+        .filter_map(|e| e["node"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_and_stats_of_every_node_show_on_any_node() {
+    use http_body_util::{BodyExt, Full};
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let all = nodes(&nats, &sim, 3, &[]).await;
+    let edges: Vec<&Edge> = all.iter().map(|(_, e)| e).collect();
+    let id = edges[0]
+        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": 5000}))
+        .await;
+    for e in &edges[1..] {
+        listed(e, &id, 5).await;
+    }
+    // Every node has counted the others, so each asks all of them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // A stream opened on C before the events: it sees the other nodes' deliveries too.
+    let req = hyper::Request::get(format!(
+        "{}/v1/admin/integrations/{id}/events",
+        edges[2].admin
+    ))
+    .header("authorization", format!("Bearer {}", crate::harness::TOKEN))
+    .header("accept", "text/event-stream")
+    .body(Full::new(bytes::Bytes::new()))
+    .expect("request");
+    let resp = edges[2].client.request(req).await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.into_body();
+    // C says it watches (every 2 s); the others publish for it from then on.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    send_round_robin(&edges, 1_500).await;
+    within(30, "1,500 events at Pendo", || {
+        sim.stats().accepted >= 1_500
+    })
+    .await;
+
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let streamed = |seen: &str| -> std::collections::BTreeSet<String> {
+        let events: Vec<Value> = seen
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        nodes_of(&events)
+    };
+    while streamed(&seen).len() < 3 && Instant::now() < deadline {
+        if let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_secs(1), stream.frame()).await
+            && let Some(d) = frame.data_ref()
+        {
+            seen.push_str(&String::from_utf8_lossy(d));
+        }
+    }
+    assert_eq!(
+        streamed(&seen).len(),
+        3,
+        "C's stream holds live events delivered by all three nodes: {:?}",
+        streamed(&seen)
+    );
+
+    // The recent events on B are the cluster's.
+    let (s, v) = edges[1]
+        .admin(
+            "GET",
+            &format!("/v1/admin/integrations/{id}/events?limit=1000"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let data = v["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1000, "the most recent 1,000 of the cluster's");
+    assert_eq!(nodes_of(data).len(), 3, "from every node");
+    let ids: std::collections::BTreeSet<&str> =
+        data.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(ids.len(), 1000, "ids unique across nodes");
+
+    // The stats on A are the cluster's, with each node's part.
+    let (s, stats) = edges[0]
+        .admin("GET", &format!("/v1/admin/integrations/{id}/stats"), None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(stats["counts"]["delivered"], 1_500, "{stats}");
+    let parts = stats["nodes"].as_array().expect("nodes");
+    assert_eq!(parts.len(), 3, "{stats}");
+    let sum: u64 = parts
+        .iter()
+        .map(|p| p["counts"]["delivered"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(sum, 1_500, "{stats}");
+    assert!(stats["latency_ms"]["p50"].is_u64(), "{stats}");
+    println!("stats by node: {parts:?}");
+}

@@ -192,6 +192,9 @@ impl Node {
             .await
             .map_err(StartError::Shared)?;
             tokio::spawn(crate::cluster::keep_alive(c.clone(), deliveries.clone()));
+            crate::cluster::serve_views(c.clone(), deliveries.clone())
+                .await
+                .map_err(StartError::Log)?;
         }
         for rec in store.integrations().map_err(StartError::Store)? {
             // A change from the cluster may have started one already.

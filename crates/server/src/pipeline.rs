@@ -229,7 +229,10 @@ impl Runtime {
         let rate_limit = fcfg.rate_limit_per_second;
         fcfg.rate_limit_per_second = shared.rate_share(rate_limit);
         let share = Arc::new(AtomicU32::new(fcfg.rate_limit_per_second));
-        let live = Arc::new(Live::new(1000));
+        let live = Arc::new(match shared.cluster() {
+            Some(c) => Live::new(1000).with_tap(c.live_tap(&rec.id)),
+            None => Live::new(1000),
+        });
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
         // The delivery task, its requests and the outcome task run on delivery's own threads

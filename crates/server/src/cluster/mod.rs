@@ -10,24 +10,32 @@
 //!   every node copies them into its store, and delivery waits until its copy has caught up
 //!   with the bucket before it maps what it read ([`Cluster::links_caught_up`]), so an
 //!   identify one node accepted links the visitor of an event another node delivers.
+//! - Views (`views.rs`): live events from every node reach any node's viewers; recent live
+//!   events and stats are the cluster's, with each node's part.
 //! - The nodes alive, by heartbeat (`members.rs`): each integration's rate limit is shared
 //!   out, each node sending its share (the limit divided by the nodes alive, rounded up).
 
 mod follow;
 mod links;
 mod members;
+mod views;
 
 pub(crate) use follow::{FollowError, follow};
 pub(crate) use members::keep_alive;
+pub(crate) use views::{node_stats, serve as serve_views};
 
 use signal_nats::{Buckets, NatsError, NatsLog};
 use signal_store::{IntegrationRecord, SourceRecord};
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long delivery waits for the identity links to catch up before it maps without them.
 const LINKS_WAIT: Duration = Duration::from_secs(5);
+
+/// Live events waiting to be published for the other nodes' viewers; past it they are not.
+const LIVE_OUT: usize = 4096;
 
 /// The source that is each node's own, never shared.
 const NODE_SOURCE: &str = "default";
@@ -72,7 +80,15 @@ pub(crate) struct Cluster {
     /// The links bucket's revision this node's store holds everything up to.
     links_applied: AtomicU64,
     links_moved: tokio::sync::Notify,
+    /// The log's connection (core NATS for the views).
+    log: NatsLog,
+    /// This node's live events for the others' viewers, to the publisher (`views.rs`).
+    live_out: tokio::sync::mpsc::Sender<LiveOut>,
+    live_out_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<LiveOut>>>,
 }
+
+/// A live event for the other nodes: (its integration, its JSON).
+type LiveOut = (Arc<str>, String);
 
 impl Cluster {
     /// Joins the cluster of `log`'s servers as `node` (the buckets made when missing).
@@ -81,8 +97,12 @@ impl Cluster {
     ///
     /// JetStream cannot be reached or refuses a bucket.
     pub(crate) async fn join(log: &NatsLog, node: String) -> Result<Self, NatsError> {
+        let (live_out, rx) = tokio::sync::mpsc::channel(LIVE_OUT);
         Ok(Self {
             buckets: log.buckets().await?,
+            log: log.clone(),
+            live_out,
+            live_out_rx: std::sync::Mutex::new(Some(rx)),
             node,
             nodes: AtomicUsize::new(1),
             links_applied: AtomicU64::new(0),
@@ -93,6 +113,20 @@ impl Cluster {
     /// This node's id.
     pub(crate) fn node(&self) -> &str {
         &self.node
+    }
+
+    /// Where a runtime's live events go for the other nodes' viewers.
+    pub(crate) fn live_tap(&self, integration: &str) -> crate::live::Tap {
+        crate::live::Tap::new(
+            Arc::from(self.node.as_str()),
+            Arc::from(integration),
+            self.live_out.clone(),
+        )
+    }
+
+    /// The publisher's end of the live events (once).
+    fn take_live_out(&self) -> Option<tokio::sync::mpsc::Receiver<LiveOut>> {
+        crate::sync::lock(&self.live_out_rx).take()
     }
 
     /// Nodes alive now, this one included.
