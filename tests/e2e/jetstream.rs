@@ -177,3 +177,33 @@ async fn dead_letters_on_jetstream_are_listed_and_replayed_through_the_api() {
     let (_, after) = edge.admin("GET", &path, None).await;
     assert_eq!(after["data"].as_array().map(Vec::len), Some(0), "{after}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_hands_held_events_back_at_once_not_after_the_ack_wait() {
+    // An ack wait far longer than the test: a held record that is not handed back on the
+    // restart a PATCH makes would wait all of it.
+    let (_nats, sim, _dir, edge, id) =
+        pendo_on_nats(&[("SIGNAL_NATS_ACK_WAIT_SECS", "120".into())]).await;
+    sim.set_faults(failing());
+    let (s, v) = edge.ingest("/v1/batch", batch(0..20)).await;
+    assert_eq!(s, 200, "{v}");
+    eventually("the events held on their retries", || {
+        sim.stats().errors >= 20
+    })
+    .await;
+    sim.set_faults(signal_sandbox::FaultPlan::default());
+    // A new rate restarts delivery: what the old runtime held goes to the new one now.
+    let (s, v) = edge
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"config": {"rate_limit_per_second": 500}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    eventually(
+        "the 20 held events at Pendo well before the ack wait",
+        || delivered_ns(&sim).len() == 20,
+    )
+    .await;
+}

@@ -37,7 +37,7 @@ pub use crate::app::{Generated, Handles, Node, StartError};
 pub use crate::dry_run::{DryRun, DryRunError, DryRunOptions, dry_run};
 pub use crate::pipeline::PipelineStartError;
 pub use crate::secrets::{NoRandomness, SecretError};
-pub use crate::settings::{Flags, Settings, SettingsError, SizeError};
+pub use crate::settings::{Flags, LogBackend, Settings, SettingsError, SizeError};
 pub use crate::state::SourcesView;
 
 mod admin;

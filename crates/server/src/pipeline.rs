@@ -351,7 +351,17 @@ impl Runtime {
         }
         self.integration.stop().await;
         self.outcomes.finish().await;
-        lock(&self.reading).consumer.flush();
+        let nats = {
+            let r = lock(&self.reading);
+            r.consumer.flush();
+            match &r.consumer {
+                source::Source::Nats(n) => Some(n.clone()),
+                source::Source::Local(_) => None,
+            }
+        };
+        if let Some(n) = nats {
+            n.hand_back_all().await;
+        }
     }
 }
 

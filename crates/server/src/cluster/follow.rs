@@ -196,6 +196,7 @@ impl Kinds {
             };
             if self.store.delete_integration(&id)? && live {
                 self.deliveries.halt(&id).await;
+                self.release(&id).await;
             }
             return Ok(());
         };
@@ -217,6 +218,23 @@ impl Kinds {
             self.deliveries.halt(&rec.id).await;
         }
         Ok(())
+    }
+
+    /// An integration removed on another node: its consumer and dead letters removed here
+    /// too, after this node's last use of them (the removing node may have removed them while
+    /// this one was still applying an earlier change that made the consumer again; with
+    /// interest retention, a consumer left behind would keep every event until the stream
+    /// is full). Both are idempotent.
+    async fn release(&self, id: &str) {
+        if let Some(log) = self.deliveries.state().nats() {
+            let gone = match log.remove_consumer(id).await {
+                Ok(()) => log.purge(id, None).await.map(drop),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = gone {
+                tracing::warn!(integration = id, error = %e, "removed on another node, but its JetStream consumer or dead letters could not be removed here");
+            }
+        }
     }
 
     fn apply_source(&self, key: &str, value: Option<&Bytes>) -> Result<(), StoreError> {

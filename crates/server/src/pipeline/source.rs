@@ -100,15 +100,20 @@ impl NatsSource {
         let mut held = crate::sync::lock(&self.held);
         Ok(got
             .into_iter()
-            .map(|d| {
-                let record = Record {
-                    seq: d.seq,
-                    payload: d.payload.to_vec(),
-                    // A replay is finished when it is acknowledged: nothing more to write.
-                    replayed: false,
-                };
-                held.insert(d.seq, Arc::new(d));
-                record
+            // One JetStream handed out again while this node holds it (its ack wait passed
+            // before a keep-alive reached it) is already in delivery here: not sent twice.
+            .filter_map(|d| match held.entry(d.seq) {
+                std::collections::hash_map::Entry::Occupied(_) => None,
+                std::collections::hash_map::Entry::Vacant(place) => {
+                    let record = Record {
+                        seq: d.seq,
+                        payload: d.payload.to_vec(),
+                        // A replay is finished when it is acknowledged: nothing more to write.
+                        replayed: false,
+                    };
+                    place.insert(Arc::new(d));
+                    Some(record)
+                }
             })
             .collect())
     }
@@ -121,6 +126,23 @@ impl NatsSource {
                 }
             });
         }
+    }
+
+    /// Hands every record still held back to JetStream (delivery here has stopped: a PATCH,
+    /// a removal, the node stopping), so another node or the next runtime takes it at once,
+    /// not after the ack wait. At most 5 s; what is not handed back by then goes out again
+    /// after its ack wait all the same.
+    pub(super) async fn hand_back_all(&self) {
+        let held: Vec<Arc<Delivery>> = crate::sync::lock(&self.held)
+            .drain()
+            .map(|(_, d)| d)
+            .collect();
+        let back = async {
+            for d in held {
+                let _ = d.hand_back(None).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), back).await;
     }
 
     /// Marks every held record in progress, at most every third of `ack_wait`.
