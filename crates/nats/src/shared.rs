@@ -161,11 +161,7 @@ impl NatsLog {
             make("links", 1, Duration::ZERO),
             make("nodes", 1, HEARTBEAT_TTL),
         ] {
-            let kv = self
-                .js
-                .create_or_update_key_value(config)
-                .await
-                .map_err(|e| NatsError::unavailable("key-value bucket", e))?;
+            let kv = self.bucket(config).await?;
             made.push(Bucket {
                 kv,
                 js: self.js.clone(),
@@ -180,6 +176,24 @@ impl NatsLog {
                 nodes,
             }),
             _ => Err(NatsError::refused("key-value bucket", "not made")),
+        }
+    }
+}
+
+impl NatsLog {
+    /// The bucket of `config`, made or brought in line; a cluster still electing its leaders
+    /// is waited for (up to 30 s, as the streams at connect).
+    async fn bucket(&self, config: kv::Config) -> Result<kv::Store, NatsError> {
+        let start = std::time::Instant::now();
+        loop {
+            match self.js.create_or_update_key_value(config.clone()).await {
+                Ok(kv) => return Ok(kv),
+                Err(e) if start.elapsed() < crate::log::START_WAIT => {
+                    tracing::warn!(error = %e, bucket = %config.bucket, "JetStream not ready for the bucket yet; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(NatsError::unavailable("key-value bucket", e)),
+            }
         }
     }
 }
