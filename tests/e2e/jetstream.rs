@@ -207,3 +207,14 @@ async fn a_change_hands_held_events_back_at_once_not_after_the_ack_wait() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_jetstream_readiness_does_not_hang_on_the_unused_local_spool() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_nats, _sim, dir, edge, _id) = pendo_on_nats(&[]).await;
+    let spool = dir.path().join("spool");
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let (s, v) = edge.text("/readyz").await;
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(s, 200, "events go to JetStream, not the spool: {v}");
+}

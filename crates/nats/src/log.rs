@@ -15,6 +15,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// (the gateway's 503): never a wait without end.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The room a probe wants in the events stream before it calls appends possible again.
+const PROBE_ROOM: u64 = 4096;
+
 /// How long a start waits for JetStream to be ready (a cluster electing its leaders).
 pub(crate) const START_WAIT: Duration = Duration::from_secs(30);
 
@@ -244,10 +247,19 @@ impl NatsLog {
             .get_stream(&self.settings.events_stream)
             .await
             .map_err(|e| NatsError::unavailable("probe", e))?;
-        stream
+        let info = stream
             .info()
             .await
             .map_err(|e| NatsError::unavailable("probe", e))?;
+        // A full stream answers too, and still refuses appends: not ready until it has room
+        // (a few KiB), or readiness would flap with every append and probe.
+        let max = u64::try_from(info.config.max_bytes).unwrap_or(0);
+        if max > 0 && info.state.bytes.saturating_add(PROBE_ROOM) > max {
+            return Err(NatsError::unavailable(
+                "probe",
+                "the events stream is full (SIGNAL_SPOOL_MAX_BYTES): records wait for delivery",
+            ));
+        }
         self.failing
             .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(())

@@ -467,6 +467,12 @@ async fn an_events_stream_full_refuses_appends_and_keeps_what_it_took() {
         "a full stream is a 503 to retry, not a refusal for ever: {refused}"
     );
     assert!(taken >= 10, "{taken} taken before it was full");
+    assert!(a.is_failing());
+    assert!(
+        a.probe().await.is_err(),
+        "a full stream answers, but it is not ready for appends"
+    );
+    assert!(a.is_failing(), "still failing while full");
     let mut read = 0;
     while read < taken {
         let got = c.read(100, WAIT).await.expect("read");
@@ -478,6 +484,11 @@ async fn an_events_stream_full_refuses_appends_and_keeps_what_it_took() {
     }
     // Acknowledged, they are gone (interest retention): there is room again.
     let start = Instant::now();
+    while a.probe().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!a.is_failing());
     while a.append("web", vec![big(1000)]).await.is_err() {
         assert!(start.elapsed() < Duration::from_secs(10), "room again");
         tokio::time::sleep(Duration::from_millis(100)).await;
