@@ -25,7 +25,10 @@
 //!   partial failures by index, per-user holds, 413 splits, merges (issue 12).
 //! - `fixture_vendor.rs`: a vendor that exists only in `tests/fixtures` installs, maps and
 //!   delivers with its partial failure handled; a blueprint file that does not load exits 64.
-//! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, and `--drain`.
+//! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, `--drain`, and
+//!   `--nodes 2` on JetStream.
+//! - `jetstream.rs`: one node on JetStream: delivered once, a killed node's events after its
+//!   restart, 503 then recovery, dead letters, held events handed back on a change, readiness.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
 //!   bodies that release sent (issue 13).
