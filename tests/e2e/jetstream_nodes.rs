@@ -481,3 +481,53 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
     assert!(stats["latency_ms"]["p50"].is_u64(), "{stats}");
     println!("stats by node: {parts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_jetstream_restarts_a_change_on_one_node_still_reaches_the_other() {
+    let mut nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let all = nodes(&nats, &sim, 2, &[]).await;
+    let (a, b) = (&all[0].1, &all[1].1);
+    let first = a
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    listed(b, &first, 5).await;
+    nats.restart();
+    // Both reconnect by themselves; their watches follow again.
+    for e in [a, b] {
+        let start = Instant::now();
+        while e.text("/readyz").await.0 != 200 {
+            assert!(start.elapsed() < Duration::from_secs(30), "ready again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let start = Instant::now();
+    let second = loop {
+        let (s, v) = a
+            .try_install(json!({"name": "Pendo 2", "variant": "b2b_saas",
+                "config": {"api_key": "a", "integration_key": "ik"}, "delivery_mode": "server_side"}))
+            .await;
+        if s == 201 {
+            break v["id"].as_str().expect("id").to_owned();
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{s} {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = listed(b, &second, 10).await;
+    println!("a change after the restart seen on the other node after {took:?}");
+    // And the removal of the first.
+    let (s, _) = a
+        .admin("DELETE", &format!("/v1/admin/integrations/{first}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let start = Instant::now();
+    while b
+        .admin("GET", &format!("/v1/admin/integrations/{first}"), None)
+        .await
+        .0
+        != 404
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "removed on B");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
