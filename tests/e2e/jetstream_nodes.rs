@@ -345,28 +345,34 @@ async fn an_identify_on_one_node_links_the_visitor_for_another_that_never_saw_it
     assert_eq!(page["accountId"], "acme-corp");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limit_of_100_a_second_holds_for_three_nodes_together() {
+/// Three nodes delivering one integration limited to `limit` a second, with a backlog of
+/// `events`: what the cluster sends over 10 s, per second.
+async fn cluster_rate(limit: u64, events: u64) -> (f64, Vec<u64>) {
     let nats = NatsServer::start();
     let (sim, _subs) = sandbox("us", "ik").await;
     let all = nodes(&nats, &sim, 3, &[]).await;
     let edges: Vec<&Edge> = all.iter().map(|(_, e)| e).collect();
     let id = edges[0]
-        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": 100}))
+        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": limit}))
         .await;
     for e in &edges[1..] {
         listed(e, &id, 5).await;
     }
     // Every node has counted the others (a heartbeat a second).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    send_round_robin(&edges, 4_500).await;
+    send_round_robin(&edges, events).await;
     // Past the start's burst, a 10 s window.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (before, t0) = (sim.stats().accepted, Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (after, took) = (sim.stats().accepted, t0.elapsed());
     let rate = (after - before) as f64 / took.as_secs_f64();
-    let by_node = delivered_by(&edges, &id).await;
+    (rate, delivered_by(&edges, &id).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_of_100_a_second_holds_for_three_nodes_together() {
+    let (rate, by_node) = cluster_rate(100, 4_500).await;
     println!(
         "a 100/s limit on three nodes: {rate:.1} requests/s; delivered by node so far: {by_node:?}"
     );
@@ -377,6 +383,19 @@ async fn a_rate_limit_of_100_a_second_holds_for_three_nodes_together() {
     assert!(
         by_node.iter().all(|n| *n > 0),
         "every node sends its share: {by_node:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_of_10_a_second_is_not_rounded_up_on_three_nodes() {
+    // 10 over 3 is 4, 3 and 3: rounded up on every node it would be 12 (20% over).
+    let (rate, by_node) = cluster_rate(10, 1_500).await;
+    println!(
+        "a 10/s limit on three nodes: {rate:.1} requests/s; delivered by node so far: {by_node:?}"
+    );
+    assert!(
+        (8.5..=11.5).contains(&rate),
+        "the cluster sent {rate:.1}/s, not 10/s within 15%"
     );
 }
 
@@ -529,5 +548,56 @@ async fn after_jetstream_restarts_a_change_on_one_node_still_reaches_the_other()
     {
         assert!(start.elapsed() < Duration::from_secs(5), "removed on B");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_at_once_on_two_nodes_are_each_kept_or_refused_never_lost() {
+    let nats = NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let all = nodes(&nats, &sim, 2, &[]).await;
+    let (a, b) = (&all[0].1, &all[1].1);
+    let id = a
+        .install(json!({"api_key": "a", "integration_key": "ik"}))
+        .await;
+    listed(b, &id, 5).await;
+    let path = format!("/v1/admin/integrations/{id}");
+    for round in 0..10u64 {
+        let name = format!("Pendo {round}");
+        let rate = 200 + round;
+        let (on_a, on_b) = tokio::join!(
+            a.admin("PATCH", &path, Some(json!({"name": name}))),
+            b.admin(
+                "PATCH",
+                &path,
+                Some(json!({"config": {"rate_limit_per_second": rate}}))
+            ),
+        );
+        for (s, v) in [&on_a, &on_b] {
+            assert!(
+                *s == 200 || (*s == 409 && v["error"]["code"] == "CONFLICT"),
+                "{s} {v}"
+            );
+        }
+        // Settled on both nodes: the same record, holding every change answered 200.
+        let start = Instant::now();
+        let last = loop {
+            let (_, x) = a.admin("GET", &path, None).await;
+            let (_, y) = b.admin("GET", &path, None).await;
+            if x["updated_at"] == y["updated_at"] && x["name"] == y["name"] {
+                break x;
+            }
+            assert!(start.elapsed() < Duration::from_secs(2), "{x} {y}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        if on_a.0 == 200 {
+            assert_eq!(last["name"], name, "A's 200 change is kept: {last}");
+        }
+        if on_b.0 == 200 {
+            assert_eq!(
+                last["config"]["rate_limit_per_second"], rate,
+                "B's 200 change is kept: {last}"
+            );
+        }
     }
 }

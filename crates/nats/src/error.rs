@@ -16,6 +16,8 @@ enum Kind {
     Unavailable,
     /// JetStream refused (a stream or consumer it will not make, a full stream).
     Refused,
+    /// A key changed since it was read (another node wrote it first).
+    Conflict,
 }
 
 impl NatsError {
@@ -35,6 +37,19 @@ impl NatsError {
         }
     }
 
+    pub(crate) fn conflict(what: &'static str, e: impl fmt::Display) -> Self {
+        Self {
+            kind: Kind::Conflict,
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    /// A key changed since it was read: another node wrote or deleted it first.
+    pub fn is_conflict(&self) -> bool {
+        self.kind == Kind::Conflict
+    }
+
     /// JetStream cannot be reached now (no connection, no answer in time): worth trying again
     /// later; the gateway answers 503 with `Retry-After`.
     pub fn is_unavailable(&self) -> bool {
@@ -47,6 +62,7 @@ impl fmt::Display for NatsError {
         let kind = match self.kind {
             Kind::Unavailable => "JetStream unreachable",
             Kind::Refused => "JetStream refused",
+            Kind::Conflict => "changed meanwhile",
         };
         write!(f, "{kind}: {}: {}", self.what, self.detail)
     }

@@ -38,6 +38,6 @@ pub use crate::error::NatsError;
 pub use crate::log::{Appended, NatsLog, ToAppend};
 pub use crate::settings::{NatsSettings, SettingsError};
 pub use crate::shared::{
-    Bucket, Buckets, Change, Changes, HEARTBEAT_TTL, id_of, key, link_key, parse_link_key,
+    Bucket, Buckets, Change, Changes, HEARTBEAT_TTL, Loaded, id_of, key, link_key, parse_link_key,
 };
 pub use crate::views::{LiveEvent, LiveFeed, Question, Questions};

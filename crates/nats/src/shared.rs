@@ -54,6 +54,17 @@ pub struct Change {
     pub revision: u64,
 }
 
+/// What [`Bucket::follow`] found: the bucket's keys and values, the revision that is as of
+/// (0: the bucket held nothing, never written or purged), and the changes after it.
+pub struct Loaded {
+    /// Key -> value, deleted keys left out.
+    pub now: BTreeMap<String, Bytes>,
+    /// The bucket's last revision when it was read; 0 when it held nothing.
+    pub revision: u64,
+    /// The changes after.
+    pub changes: Changes,
+}
+
 /// The changes after a [`Bucket::follow`]'s load, in order; ends when the client is dropped.
 pub struct Changes {
     watch: kv::Watch,
@@ -235,6 +246,37 @@ impl Bucket {
         Ok(())
     }
 
+    /// `key`'s value and its revision, `None` when it has none (never put, or deleted).
+    ///
+    /// # Errors
+    ///
+    /// JetStream cannot be reached.
+    pub async fn entry(&self, key: &str) -> Result<Option<(Bytes, u64)>, NatsError> {
+        let e = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| NatsError::unavailable("key-value get", e))?;
+        Ok(e.filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| (e.value, e.revision)))
+    }
+
+    /// Puts `value` under `key` only if its last change is still `revision` (what the caller
+    /// read); its new revision.
+    ///
+    /// # Errors
+    ///
+    /// [`NatsError::is_conflict`]: the key changed or was deleted since; else not stored.
+    pub async fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64, NatsError> {
+        self.kv.update(key, value, revision).await.map_err(|e| {
+            if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                NatsError::conflict("key-value update", e)
+            } else {
+                NatsError::unavailable("key-value update", e)
+            }
+        })
+    }
+
     /// Deletes `key` (a delete every follower sees).
     ///
     /// # Errors
@@ -247,8 +289,8 @@ impl Bucket {
             .map_err(|e| NatsError::unavailable("key-value delete", e))
     }
 
-    /// The revision of the bucket's last change (0 when it never had one): a change made
-    /// before this call has a revision at most this.
+    /// The revision of the bucket's last change (0 when it holds nothing: never had one, or
+    /// was purged): a change made before this call has a revision at most this.
     ///
     /// # Errors
     ///
@@ -259,7 +301,11 @@ impl Bucket {
             .info()
             .await
             .map_err(|e| NatsError::unavailable("key-value status", e))?;
-        Ok(info.state.last_sequence)
+        Ok(if info.state.messages > 0 {
+            info.state.last_sequence
+        } else {
+            0
+        })
     }
 
     /// Every key's last change (what the bucket holds now, deletes included) then each change
@@ -294,7 +340,7 @@ impl Bucket {
     /// # Errors
     ///
     /// JetStream cannot be reached, or the load takes over 10 s.
-    pub async fn follow(&self) -> Result<(BTreeMap<String, Bytes>, Changes), NatsError> {
+    pub async fn follow(&self) -> Result<Loaded, NatsError> {
         let (loaded, mut changes) = self.changes().await?;
         let mut now = BTreeMap::new();
         if loaded > 0 {
@@ -316,7 +362,37 @@ impl Bucket {
                 .await
                 .map_err(|_| NatsError::unavailable("key-value load", "timed out"))??;
         }
-        Ok((now, changes))
+        Ok(Loaded {
+            now,
+            revision: loaded,
+            changes,
+        })
+    }
+
+    /// The changes after `revision` (a follower that holds everything up to it resumes here),
+    /// in order; from the start when the bucket was made anew since (its last revision is
+    /// below `revision`).
+    ///
+    /// # Errors
+    ///
+    /// JetStream cannot be reached.
+    pub async fn changes_after(&self, revision: u64) -> Result<Changes, NatsError> {
+        let mut stream = self.kv.stream.clone();
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| NatsError::unavailable("key-value status", e))?;
+        let from = if revision > info.state.last_sequence {
+            1
+        } else {
+            revision + 1
+        };
+        let watch = self
+            .kv
+            .watch_all_from_revision(from)
+            .await
+            .map_err(|e| NatsError::unavailable("key-value watch", e))?;
+        Ok(Changes { watch })
     }
 
     /// The keys alive now (in a bucket whose entries expire, the nodes that renewed theirs).

@@ -181,29 +181,35 @@ impl Node {
                 .with_nats(nats)
                 .with_cluster(cluster.clone()),
         ));
+        let mut following = None;
         if let Some(c) = &cluster {
-            // The store made what the cluster shares, then followed; delivery starts below.
-            crate::cluster::follow(
-                c.clone(),
-                store.clone(),
-                gateway.clone(),
-                deliveries.clone(),
-            )
-            .await
-            .map_err(StartError::Shared)?;
+            // The store made what the cluster shares; delivery starts from it below, and the
+            // integrations' changes are followed after.
+            following = Some(
+                crate::cluster::follow(
+                    c.clone(),
+                    store.clone(),
+                    gateway.clone(),
+                    deliveries.clone(),
+                )
+                .await
+                .map_err(StartError::Shared)?,
+            );
             tokio::spawn(crate::cluster::keep_alive(c.clone(), deliveries.clone()));
             crate::cluster::serve_views(c.clone(), deliveries.clone())
                 .await
                 .map_err(StartError::Log)?;
         }
         for rec in store.integrations().map_err(StartError::Store)? {
-            // A change from the cluster may have started one already.
-            if rec.enabled && !deliveries.is_running(&rec.id).await {
+            if rec.enabled {
                 deliveries
                     .run(&rec, Start::Latest)
                     .await
                     .map_err(StartError::Delivery)?;
             }
+        }
+        if let Some(f) = following {
+            f.start();
         }
         let admin_state = Arc::new(AdminState::new(
             admin_token.clone(),

@@ -388,20 +388,17 @@ async fn link_identities(gw: &GatewayState, events: &[Prepared]) -> Stage<()> {
         return Ok(());
     }
     let (store, known) = (gw.store().clone(), gw.known_links().clone());
-    let written = match gw.cluster().cloned() {
-        // On JetStream the links' home is the shared bucket (every node copies it).
-        Some(cluster) => {
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                known.write_with(&links, |l| {
-                    runtime.block_on(cluster.put_links(l)).map_err(|e| {
-                        tracing::error!(error = %e, "identity links could not be put in JetStream");
-                    })
-                })
-            })
-            .await
-            .map(|r| r.is_ok())
-        }
+    let written = match gw.cluster() {
+        // On JetStream the links' home is the shared bucket: every node's follower copies it
+        // into its store and only then remembers them (`known_links.rs`). Requests put theirs
+        // concurrently; the bucket's order is the links' order.
+        Some(cluster) => match cluster.put_links(&links).await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::error!(error = %e, "identity links could not be put in JetStream");
+                Ok(false)
+            }
+        },
         None => tokio::task::spawn_blocking(move || known.write(&store, &links).is_ok()).await,
     };
     if matches!(written, Ok(true)) {

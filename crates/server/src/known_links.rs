@@ -95,21 +95,9 @@ impl KnownLinks {
     /// The store's; nothing is remembered then, and what was remembered for these keys is
     /// forgotten (the store may or may not hold the new values).
     pub(crate) fn write(&self, store: &Store, links: &[OwnedLink]) -> Result<(), StoreError> {
-        self.write_with(links, |links| {
-            let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
-            store.record_links(&borrowed)
-        })
-    }
-
-    /// [`KnownLinks::write`] through `write` (on JetStream, the shared links bucket: the store
-    /// is what `write` makes durable, wherever it is).
-    pub(crate) fn write_with<E>(
-        &self,
-        links: &[OwnedLink],
-        write: impl FnOnce(&[OwnedLink]) -> Result<(), E>,
-    ) -> Result<(), E> {
         let _order = lock(&self.order);
-        if let Err(e) = write(links) {
+        let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
+        if let Err(e) = store.record_links(&borrowed) {
             let mut known = lock(&self.known);
             for link in links {
                 let (table, key, _) = parts(link);
@@ -118,6 +106,19 @@ impl KnownLinks {
             return Err(e);
         }
         let mut known = lock(&self.known);
+        self.remember(&mut known, links);
+        Ok(())
+    }
+
+    /// The store now holds `links` (on JetStream, where the node's copy of the links bucket
+    /// is the store and its follower the only writer: it calls this after each batch, in the
+    /// bucket's order, so what is remembered is what the store holds, whichever node wrote it).
+    pub(crate) fn applied(&self, links: &[OwnedLink]) {
+        let mut known = lock(&self.known);
+        self.remember(&mut known, links);
+    }
+
+    fn remember(&self, known: &mut Tables, links: &[OwnedLink]) {
         if known.iter().map(HashMap::len).sum::<usize>() + links.len() > self.cap {
             known.iter_mut().for_each(HashMap::clear);
         }
@@ -129,18 +130,6 @@ impl KnownLinks {
                 // A long value replacing a short one: the short one is no longer the store's.
                 known[table].remove(key);
             }
-        }
-        Ok(())
-    }
-
-    /// The store now holds `value` for `key` of `table` (another node's link): a different
-    /// value remembered for it is forgotten, so the next request carrying it writes it again.
-    pub(crate) fn learned(&self, table: usize, key: &str, value: &str) {
-        let mut known = lock(&self.known);
-        if let Some(t) = known.get_mut(table)
-            && t.get(key).is_some_and(|v| **v != *value)
-        {
-            t.remove(key);
         }
     }
 }
@@ -238,17 +227,16 @@ mod tests {
     }
 
     #[test]
-    fn a_value_another_node_wrote_makes_this_one_write_its_own_again() {
-        let (_dir, store) = store();
+    fn a_value_another_node_wrote_replaces_this_ones_so_its_own_is_written_again() {
         let known = KnownLinks::new(100);
-        known.write(&store, &[user("a1", "u1")]).expect("write");
-        known.learned(0, "a1", "u1");
+        known.applied(&[user("a1", "u1")]);
         assert!(
             known.unknown(&[user("a1", "u1")]).is_empty(),
-            "the same value"
+            "the store's value"
         );
-        known.learned(0, "a1", "u2");
+        known.applied(&[user("a1", "u2")]);
         assert_eq!(known.unknown(&[user("a1", "u1")]), vec![user("a1", "u1")]);
+        assert!(known.unknown(&[user("a1", "u2")]).is_empty());
     }
 
     #[test]

@@ -26,6 +26,10 @@ const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("sources");
 const USERS: TableDefinition<&str, &str> = TableDefinition::new("anonymous_to_user");
 const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("user_to_account");
 const GROUPS: TableDefinition<&str, &str> = TableDefinition::new("user_to_group");
+/// Positions kept with the data they describe (`links_revision`: how far into the cluster's
+/// shared links bucket the link tables are).
+const POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("positions");
+const LINKS_REVISION: &str = "links_revision";
 
 /// An installed integration, as stored (secrets whole; the API masks them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,7 +305,21 @@ impl Store {
     ///
     /// The write fails (the gateway then answers 503: nothing is acknowledged).
     pub fn record_links(&self, links: &[Link<'_>]) -> Result<(), StoreError> {
-        if links.is_empty() {
+        self.record_links_at(links, None)
+    }
+
+    /// [`Store::record_links`], and in the same transaction that the store now holds the
+    /// cluster's links up to `revision` of their bucket ([`Store::links_revision`]).
+    ///
+    /// # Errors
+    ///
+    /// The write fails: neither the links nor the revision are stored.
+    pub fn record_links_at(
+        &self,
+        links: &[Link<'_>],
+        revision: Option<u64>,
+    ) -> Result<(), StoreError> {
+        if links.is_empty() && revision.is_none() {
             return Ok(());
         }
         self.check(true, "insert link")?;
@@ -330,8 +348,34 @@ impl Store {
                 };
                 r.map_err(|e| err("insert link")(&e))?;
             }
+            if let Some(rev) = revision {
+                let mut positions = txn
+                    .open_table(POSITIONS)
+                    .map_err(|e| err("open table")(&e))?;
+                positions
+                    .insert(LINKS_REVISION, rev)
+                    .map_err(|e| err("insert position")(&e))?;
+            }
         }
         txn.commit().map_err(|e| err("commit")(&e))
+    }
+
+    /// How far into the cluster's links bucket the store's links are (0: not at all).
+    ///
+    /// # Errors
+    ///
+    /// The read fails.
+    pub fn links_revision(&self) -> Result<u64, StoreError> {
+        self.check(false, "links revision")?;
+        let txn = self.db.begin_read().map_err(|e| err("begin")(&e))?;
+        let t = match txn.open_table(POSITIONS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(err("open table")(&e)),
+        };
+        Ok(t.get(LINKS_REVISION)
+            .map_err(|e| err("read position")(&e))?
+            .map_or(0, |v| v.value()))
     }
 
     fn lookup(&self, table: TableDefinition<&str, &str>, key: &str, out: &mut String) -> bool {
@@ -558,5 +602,36 @@ mod tests {
             .map(|r| r.id)
             .collect();
         assert_eq!(ids, ["a", "b"], "nothing a failed write touched changed");
+    }
+
+    #[test]
+    fn the_links_revision_is_kept_with_the_links_it_describes_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("store.redb");
+        {
+            let store = Store::open(&path).expect("open");
+            assert_eq!(store.links_revision().expect("read"), 0, "none yet");
+            let link = Link::AnonymousToUser {
+                anonymous_id: "a1",
+                user_id: "u1",
+            };
+            store.record_links_at(&[link], Some(41)).expect("write");
+            store.faults().fail_writes(true);
+            let later = Link::AnonymousToUser {
+                anonymous_id: "a2",
+                user_id: "u2",
+            };
+            assert!(store.record_links_at(&[later], Some(42)).is_err());
+            store.faults().fail_writes(false);
+        }
+        let store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            store.links_revision().expect("read"),
+            41,
+            "the failed write left it"
+        );
+        let mut out = String::new();
+        assert!(store.user_for_anonymous("a1", &mut out));
+        assert!(!store.user_for_anonymous("a2", &mut out));
     }
 }

@@ -1,7 +1,9 @@
 //! Installed integrations: install from the catalog, list, read (secrets masked), change
 //! (a new configuration restarts delivery) and remove (the test button is `test_event.rs`).
 
-use super::reply::{error, list, not_an_object, not_found, not_shared, store_failed, validation};
+use super::reply::{
+    changed_meanwhile, error, list, not_an_object, not_found, not_shared, store_failed, validation,
+};
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
 use crate::http::{Resp, json, text};
@@ -220,10 +222,19 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
         return not_an_object();
     };
     let _writing = super::WRITES.lock().await;
-    let mut rec = match shared.store().integration(id) {
-        Ok(Some(rec)) => rec,
-        Ok(None) => return not_found("integration with this id"),
-        Err(e) => return store_failed(&e),
+    // On JetStream the change goes over what the cluster holds (this node's copy may be a
+    // moment behind), and is written only if no other node changed it since.
+    let (mut rec, revision) = match shared.cluster() {
+        Some(c) => match c.integration(id).await {
+            Ok(Some((rec, rev))) => (rec, Some(rev)),
+            Ok(None) => return not_found("integration with this id"),
+            Err(e) => return not_shared(&e),
+        },
+        None => match shared.store().integration(id) {
+            Ok(Some(rec)) => (rec, None),
+            Ok(None) => return not_found("integration with this id"),
+            Err(e) => return store_failed(&e),
+        },
     };
     let Some(bp) = Blueprint::get(&rec.blueprint) else {
         return not_found("blueprint");
@@ -248,10 +259,14 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
         Err(e) => return store_failed(&e),
     }
     rec.updated_at = now_rfc3339();
-    if let Some(c) = shared.cluster()
-        && let Err(e) = c.put_integration(&rec).await
+    if let (Some(c), Some(rev)) = (shared.cluster(), revision)
+        && let Err(e) = c.update_integration(&rec, rev).await
     {
-        return not_shared(&e);
+        return if e.is_conflict() {
+            changed_meanwhile()
+        } else {
+            not_shared(&e)
+        };
     }
     if let Err(e) = shared.store().put_integration(&rec) {
         return store_failed(&e);

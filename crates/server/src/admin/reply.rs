@@ -40,6 +40,17 @@ pub(super) fn not_shared(e: &crate::cluster::ShareError) -> Resp {
     )
 }
 
+/// `409 CONFLICT`: on JetStream, another node changed or removed the record between this
+/// node reading it and writing the change; nothing was changed.
+pub(super) fn changed_meanwhile() -> Resp {
+    error(
+        StatusCode::CONFLICT,
+        "CONFLICT",
+        "another node changed or removed it while this change was made; nothing was changed: \
+         read it again and send the change again",
+    )
+}
+
 /// `400 INVALID_REQUEST`: the body is JSON but not an object.
 pub(super) fn not_an_object() -> Resp {
     error(

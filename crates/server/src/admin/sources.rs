@@ -3,7 +3,8 @@
 //! to the gateway's view of them at once.
 
 use super::reply::{
-    body_json, error, list, not_an_object, not_found, not_shared, store_failed, validation,
+    body_json, changed_meanwhile, error, list, not_an_object, not_found, not_shared, store_failed,
+    validation,
 };
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
@@ -164,6 +165,17 @@ async fn save_source(
     {
         return not_shared(&e);
     }
+    store_source(shared, s, status, reveal_secret)
+}
+
+/// Stores a source here (already shared, on JetStream), refreshes the gateway's view of it,
+/// and answers with it.
+fn store_source(
+    shared: &AdminState,
+    s: &SourceRecord,
+    status: StatusCode,
+    reveal_secret: bool,
+) -> Resp {
     if let Err(e) = shared.store().put_source(s) {
         return store_failed(&e);
     }
@@ -247,15 +259,38 @@ pub(super) async fn route(
             };
             // Read after the body, under the write lock: the change goes over what is stored.
             let _writing = super::WRITES.lock().await;
-            let mut s = match shared.store().sources() {
-                Ok(all) => match all.into_iter().find(|s| s.id == *id) {
-                    Some(s) => s,
-                    None => return not_found("source with this id"),
+            // On JetStream, over what the cluster holds, written only if unchanged since
+            // (the node's own default source is its own: from its store).
+            let shared_source = match shared.cluster().filter(|_| *id != "default") {
+                Some(c) => match c.source(id).await {
+                    Ok(Some((s, rev))) => Some((s, rev)),
+                    Ok(None) => return not_found("source with this id"),
+                    Err(e) => return not_shared(&e),
                 },
-                Err(e) => return store_failed(&e),
+                None => None,
+            };
+            let (mut s, revision) = match shared_source {
+                Some((s, rev)) => (s, Some(rev)),
+                None => match shared.store().sources() {
+                    Ok(all) => match all.into_iter().find(|s| s.id == *id) {
+                        Some(s) => (s, None),
+                        None => return not_found("source with this id"),
+                    },
+                    Err(e) => return store_failed(&e),
+                },
             };
             if let Err(fields) = apply_source(&mut s, &body, false) {
                 return validation(fields);
+            }
+            if let (Some(c), Some(rev)) = (shared.cluster(), revision) {
+                if let Err(e) = c.update_source(&s, rev).await {
+                    return if e.is_conflict() {
+                        changed_meanwhile()
+                    } else {
+                        not_shared(&e)
+                    };
+                }
+                return store_source(shared, &s, StatusCode::OK, false);
             }
             save_source(shared, &s, StatusCode::OK, false).await
         }

@@ -1,16 +1,23 @@
 //! Following the shared records: at start, the node's store is made what the buckets hold
-//! (a node joining a cluster whose buckets never held any puts its own records there
-//! instead); then every change another node makes is made here too: stored, and its delivery
-//! started, restarted or stopped, or its source put into the gateway's view. A change this
-//! node made (already stored) is seen again and left alone: it equals what the store holds.
+//! (a node joining buckets that never held anything puts its own records there instead);
+//! then every change another node makes is made here too: stored, and its delivery started,
+//! restarted or stopped, or its source put into the gateway's view.
 //!
-//! Changes are applied under the management API's write lock, so one made here and one
-//! arriving from the bucket never interleave; the bucket's order decides which stays. When a
-//! watch fails (a reconnect), the follower reads the bucket whole again and settles the store
-//! on it, deletions made meanwhile included.
+//! Each key's last revision applied here is remembered (`Cluster::applied`), with the
+//! revisions this node's own API wrote: a change at or below it is an echo or older, and is
+//! left alone (an echo of an older local change must not undo a newer one). Changes are
+//! applied under the management API's write lock, so one made here and one arriving from the
+//! bucket never interleave. When a watch fails (a reconnect) or a change cannot be applied
+//! here (the store fails, a delivery cannot start), the follower reads the bucket whole
+//! again a second later and settles on it: deletions made meanwhile included, and every
+//! enabled integration running, every other one stopped.
+//!
+//! Integrations are followed only once the node has started delivery from its store
+//! ([`Following::start`]): a change applied while that start-up loop still runs could be
+//! undone by it (an integration deleted elsewhere started again from the loop's old copy).
 
 use super::{Cluster, ShareError};
-use crate::pipeline::Deliveries;
+use crate::pipeline::{Deliveries, PipelineStartError};
 use crate::state::GatewayState;
 use bytes::Bytes;
 use signal_nats::{Bucket, Changes};
@@ -20,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a follower waits before following again after its watch failed.
+/// How long a follower waits before reading the bucket again after a failure.
 const AGAIN: Duration = Duration::from_secs(1);
 
 /// Why the shared records could not be taken in at start.
@@ -30,6 +37,8 @@ pub enum FollowError {
     Share(ShareError),
     /// The node's store failed.
     Store(StoreError),
+    /// A delivery could not start.
+    Start(PipelineStartError),
 }
 
 impl std::fmt::Display for FollowError {
@@ -37,6 +46,7 @@ impl std::fmt::Display for FollowError {
         match self {
             Self::Share(e) => write!(f, "the shared records: {e}"),
             Self::Store(e) => e.fmt(f),
+            Self::Start(e) => e.fmt(f),
         }
     }
 }
@@ -53,9 +63,44 @@ impl From<ShareError> for FollowError {
     }
 }
 
-/// Makes the store what the buckets hold, then follows them (and the identity links) on
-/// tasks of their own. Call before the node starts delivering: integrations are only stored
-/// here, the caller starts their delivery.
+/// Why one change could not be made here (the follower reads the bucket again).
+#[derive(Debug)]
+enum ApplyError {
+    Store(StoreError),
+    Start(PipelineStartError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::Start(e) => write!(f, "delivery could not start: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// The integrations' changes, to follow once delivery has started from the store.
+pub(crate) struct Following {
+    kinds: Arc<Kinds>,
+    integrations: Changes,
+}
+
+impl Following {
+    /// Follows the integrations' changes from here on.
+    pub(crate) fn start(self) {
+        tokio::spawn(run(Kind::Integrations, self.integrations, self.kinds));
+    }
+}
+
+/// Makes the store what the buckets hold, then follows the sources and the identity links on
+/// tasks of their own; the integrations' changes are followed once the caller has started
+/// delivery from the store ([`Following::start`]).
 ///
 /// # Errors
 ///
@@ -65,35 +110,38 @@ pub(crate) async fn follow(
     store: Store,
     gateway: Arc<GatewayState>,
     deliveries: Arc<Deliveries>,
-) -> Result<(), FollowError> {
-    let buckets = cluster.buckets().clone();
+) -> Result<Following, FollowError> {
+    let links = cluster.buckets().links.clone();
     let kinds = Arc::new(Kinds {
         cluster: cluster.clone(),
         store: store.clone(),
         gateway: gateway.clone(),
         deliveries,
     });
-    for kind in [Kind::Integrations, Kind::Sources] {
-        let bucket = kinds.bucket(kind).clone();
-        let (now, changes) = bucket
-            .follow()
-            .await
-            .map_err(|e| FollowError::Share(e.into()))?;
-        if now.is_empty() && bucket.last_revision().await.map_err(ShareError::from)? == 0 {
-            kinds.seed(kind).await?;
-        } else {
-            kinds.settle(kind, &now, false).await?;
-        }
-        tokio::spawn(run(kind, changes, kinds.clone()));
-    }
-    tokio::spawn(super::links::follow(cluster, store, gateway, buckets.links));
-    Ok(())
+    let sources = kinds.load(Kind::Sources).await?;
+    tokio::spawn(run(Kind::Sources, sources, kinds.clone()));
+    let integrations = kinds.load(Kind::Integrations).await?;
+    tokio::spawn(super::links::follow(cluster, store, gateway, links));
+    Ok(Following {
+        kinds,
+        integrations,
+    })
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Integrations,
     Sources,
+}
+
+impl Kind {
+    /// `key` as `Cluster::applied` names it.
+    fn name(self, key: &str) -> String {
+        match self {
+            Kind::Integrations => format!("integrations/{key}"),
+            Kind::Sources => format!("sources/{key}"),
+        }
+    }
 }
 
 /// What a change of either kind is applied to.
@@ -110,6 +158,27 @@ impl Kinds {
             Kind::Integrations => &self.cluster.buckets().integrations,
             Kind::Sources => &self.cluster.buckets().sources,
         }
+    }
+
+    /// At start: the bucket seeded from the store when it never held anything, else the
+    /// store settled on it; its changes after.
+    async fn load(&self, kind: Kind) -> Result<Changes, FollowError> {
+        let loaded = self
+            .bucket(kind)
+            .follow()
+            .await
+            .map_err(|e| FollowError::Share(e.into()))?;
+        if loaded.revision == 0 {
+            self.seed(kind).await?;
+        } else {
+            self.settle(kind, &loaded.now, loaded.revision, false)
+                .await
+                .map_err(|e| match e {
+                    ApplyError::Store(e) => FollowError::Store(e),
+                    ApplyError::Start(e) => FollowError::Start(e),
+                })?;
+        }
+        Ok(loaded.changes)
     }
 
     /// The ids the store holds of `kind` (the node's own source left out), by key.
@@ -132,7 +201,8 @@ impl Kinds {
     }
 
     /// A bucket that never held anything takes the store's records (a node that ran alone
-    /// brings its integrations and sources into the cluster it starts).
+    /// brings its integrations and sources into the cluster it starts; two starting at once
+    /// bring both).
     async fn seed(&self, kind: Kind) -> Result<(), FollowError> {
         match kind {
             Kind::Integrations => {
@@ -149,39 +219,77 @@ impl Kinds {
         Ok(())
     }
 
-    /// Makes the store hold what the bucket holds (`now`): what it lacks is removed, what
-    /// differs is stored. `live`: delivery and the gateway follow (not at start, when the
-    /// caller starts delivery from the store).
+    /// Makes the store hold what the bucket held (`now`, as of `revision`): what it lacks is removed (each
+    /// said in the log), what differs is stored; a key this node wrote after `revision`
+    /// is left to its own change. `live`: delivery and the gateway follow, every enabled
+    /// integration running and no other (not at start, when the caller starts delivery).
     async fn settle(
         &self,
         kind: Kind,
         now: &BTreeMap<String, Bytes>,
+        revision: u64,
         live: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ApplyError> {
         for key in self.stored_keys(kind)? {
-            if !now.contains_key(&key) {
-                self.apply(kind, &key, None, live).await?;
+            if !now.contains_key(&key) && self.apply(kind, &key, None, revision, live).await? {
+                tracing::warn!(?kind, key = %key, "not in the cluster's records: removed from this node's store");
             }
         }
         for (key, value) in now {
-            self.apply(kind, key, Some(value), live).await?;
+            self.apply(kind, key, Some(value), revision, live).await?;
+        }
+        if live && matches!(kind, Kind::Integrations) {
+            self.run_what_is_enabled().await?;
         }
         Ok(())
     }
 
-    /// One change from the bucket, made here unless the store already holds it.
+    /// Every enabled integration in the store running, every other one stopped.
+    async fn run_what_is_enabled(&self) -> Result<(), ApplyError> {
+        let _writing = crate::admin::WRITES.lock().await;
+        let stored = self.store.integrations()?;
+        for id in self.deliveries.running_ids().await {
+            if !stored.iter().any(|r| r.id == id && r.enabled) {
+                self.deliveries.halt(&id).await;
+            }
+        }
+        for rec in stored.iter().filter(|r| r.enabled) {
+            if !self.deliveries.is_running(&rec.id).await {
+                self.deliveries
+                    .run(rec, Start::Latest)
+                    .await
+                    .map_err(ApplyError::Start)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One change from the bucket, as of `revision`: made here unless this node already
+    /// applied or wrote that revision of its key or a later one (checked under the management
+    /// API's write lock, so a change this node's API makes meanwhile is seen; its own echo is
+    /// one), or the store already holds it. Whether it was made.
     async fn apply(
         &self,
         kind: Kind,
         key: &str,
         value: Option<&Bytes>,
+        revision: u64,
         live: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, ApplyError> {
         let _writing = crate::admin::WRITES.lock().await;
-        match kind {
-            Kind::Integrations => self.apply_integration(key, value, live).await,
-            Kind::Sources => self.apply_source(key, value),
+        let name = kind.name(key);
+        if self
+            .cluster
+            .applied_after(&name, revision.saturating_sub(1))
+        {
+            return Ok(false);
         }
+        match kind {
+            Kind::Integrations => self.apply_integration(key, value, live).await?,
+            Kind::Sources => self.apply_source(key, value)?,
+        }
+        self.cluster.note_applied(&name, revision);
+        Ok(true)
     }
 
     async fn apply_integration(
@@ -189,7 +297,7 @@ impl Kinds {
         key: &str,
         value: Option<&Bytes>,
         live: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ApplyError> {
         let Some(value) = value else {
             let Some(id) = signal_nats::id_of(key) else {
                 return Ok(());
@@ -211,9 +319,10 @@ impl Kinds {
             return Ok(());
         }
         if rec.enabled {
-            if let Err(e) = self.deliveries.run(&rec, Start::Latest).await {
-                tracing::error!(integration = %rec.id, error = %e, "a change from another node is stored, but its delivery could not start here");
-            }
+            self.deliveries
+                .run(&rec, Start::Latest)
+                .await
+                .map_err(ApplyError::Start)?;
         } else {
             self.deliveries.halt(&rec.id).await;
         }
@@ -259,35 +368,46 @@ impl Kinds {
     }
 }
 
-/// Applies `changes` in order; when the watch fails, reads the bucket whole again and settles
-/// on it before following its changes.
+/// Applies `changes` in order, each newer than what this node applied or wrote of its key;
+/// when the watch fails or a change cannot be made here, reads the bucket whole again a
+/// second later and settles on it before following its changes.
 async fn run(kind: Kind, mut changes: Changes, kinds: Arc<Kinds>) {
     loop {
         while let Some(change) = changes.next().await {
-            match change {
-                Ok(c) => {
-                    if let Err(e) = kinds.apply(kind, &c.key, c.value.as_ref(), true).await {
-                        tracing::error!(?kind, key = %c.key, error = %e, "a change from another node could not be stored here");
-                    }
-                }
+            let c = match change {
+                Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(?kind, error = %e, "following the shared records failed; following again");
+                    tracing::warn!(?kind, error = %e, "following the shared records failed; reading them again");
+                    break;
+                }
+            };
+            match kinds
+                .apply(kind, &c.key, c.value.as_ref(), c.revision, true)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(?kind, key = %c.key, error = %e, "a change from another node could not be made here; reading the records again");
                     break;
                 }
             }
         }
         loop {
             tokio::time::sleep(AGAIN).await;
-            match kinds.bucket(kind).follow().await {
-                Ok((now, again)) => {
-                    if let Err(e) = kinds.settle(kind, &now, true).await {
-                        tracing::error!(?kind, error = %e, "the shared records could not be stored here");
-                    }
-                    changes = again;
+            let loaded = match kinds.bucket(kind).follow().await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::warn!(?kind, error = %e, "the shared records cannot be read; trying again");
+                    continue;
+                }
+            };
+            match kinds.settle(kind, &loaded.now, loaded.revision, true).await {
+                Ok(()) => {
+                    changes = loaded.changes;
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(?kind, error = %e, "the shared records cannot be read; trying again");
+                    tracing::error!(?kind, error = %e, "the shared records could not be made here; trying again");
                 }
             }
         }

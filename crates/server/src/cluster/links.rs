@@ -4,7 +4,8 @@
 //! store holds ([`Cluster::links_caught_up`] waits on that).
 //!
 //! The bucket is the links' durable home on JetStream: a node's store is its copy for
-//! lookups, taken in again from the bucket at every start.
+//! lookups, with the bucket revision it holds everything up to (written in the same
+//! transaction), so a restart resumes from there.
 
 use super::{Cluster, ShareError};
 use crate::gateway::OwnedLink;
@@ -42,9 +43,17 @@ pub(super) async fn follow(
     bucket: Bucket,
 ) {
     let known = gateway.known_links().clone();
+    // Where this node's copy stands (kept with the links, in the same transaction): a restart
+    // resumes there instead of copying the whole bucket again.
+    match store.links_revision() {
+        Ok(rev) => cluster.links_applied_to(rev),
+        Err(e) => {
+            tracing::error!(error = %e, "the identity links' position is unreadable; copying them all again")
+        }
+    }
     loop {
-        match bucket.changes().await {
-            Ok((_, mut changes)) => loop {
+        match bucket.changes_after(cluster.links_applied()).await {
+            Ok(mut changes) => loop {
                 let Some(first) = changes.next().await else {
                     break;
                 };
@@ -82,7 +91,8 @@ pub(super) async fn follow(
     }
 }
 
-/// Stores `batch` (retried until the store takes it: a link is never skipped), then says so.
+/// Stores `batch` with the revision it reaches (retried until the store takes it: a link is
+/// never skipped), then remembers the links and says how far the store is.
 async fn store_batch(
     cluster: &Cluster,
     store: &Store,
@@ -95,7 +105,7 @@ async fn store_batch(
         let (s, l) = (store.clone(), links.clone());
         let written = tokio::task::spawn_blocking(move || {
             let borrowed: Vec<Link<'_>> = l.iter().map(OwnedLink::as_link).collect();
-            s.record_links(&borrowed)
+            s.record_links_at(&borrowed, Some(last))
         })
         .await;
         match written {
@@ -109,10 +119,7 @@ async fn store_batch(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    for l in &links {
-        let (table, key, value) = parts(l);
-        known.learned(table, key, value);
-    }
+    known.applied(&links);
     cluster.links_applied_to(last);
 }
 

@@ -1,13 +1,16 @@
 //! The nodes alive: each node renews its heartbeat in the nodes bucket every second (entries
 //! there expire after `signal_nats::HEARTBEAT_TTL`) and counts the heartbeats alive; when the
-//! count changes, every running integration takes its new share of its rate limit.
+//! count changes, every running integration takes its new share of its rate limit: the limit
+//! over the nodes alive, rounded down, and one more for the first `limit % nodes` of them in
+//! node-id order, so the shares add up to the limit exactly.
 //!
 //! Why shares and not one limiter for the cluster: a shared limiter would cost a JetStream
 //! round trip per request (or a lease protocol) on the hot path; a share costs nothing per
 //! request. Its price: a node that has nothing to send leaves its share unused (under a
 //! backlog every node pulls from the shared consumer, so the shares add up to the limit),
 //! and for up to the heartbeat's lifetime after a node dies the others keep their smaller
-//! shares (the cluster sends less than its limit, never more).
+//! shares (the cluster sends less than its limit). Nodes count one another a second apart, so
+//! while one joins or leaves their shares may briefly add up to a share more than the limit.
 
 use super::Cluster;
 use crate::pipeline::Deliveries;
@@ -24,12 +27,17 @@ pub(crate) async fn keep_alive(cluster: Arc<Cluster>, deliveries: Arc<Deliveries
     loop {
         let beat = nodes.put(&key, bytes::Bytes::from_static(b"alive")).await;
         match (beat, nodes.live_keys().await) {
-            (Ok(_), Ok(alive)) => {
+            (Ok(_), Ok(mut alive)) => {
                 // This node counts even if its beat expired between the put and the count.
-                let n = alive.len() + usize::from(!alive.contains(&key));
-                if cluster.set_nodes(n) {
+                if !alive.contains(&key) {
+                    alive.push(key.clone());
+                }
+                alive.sort();
+                let index = alive.iter().position(|k| *k == key).unwrap_or(0);
+                if cluster.set_place(alive.len(), index) {
                     tracing::info!(
-                        nodes = n,
+                        nodes = alive.len(),
+                        index,
                         "nodes alive changed; rate limits shared out again"
                     );
                     deliveries.reshare().await;

@@ -58,6 +58,13 @@ impl fmt::Display for ShareError {
     }
 }
 
+impl ShareError {
+    /// Another node changed or removed the record since it was read.
+    pub(crate) fn is_conflict(&self) -> bool {
+        matches!(self, Self::Nats(e) if e.is_conflict())
+    }
+}
+
 impl From<NatsError> for ShareError {
     fn from(e: NatsError) -> Self {
         Self::Nats(e)
@@ -77,9 +84,14 @@ pub(crate) struct Cluster {
     node: String,
     /// Nodes alive (this one included), as last counted.
     nodes: AtomicUsize,
+    /// (nodes alive, this node's place among them in node-id order), as last counted.
+    place: std::sync::Mutex<(usize, usize)>,
     /// The links bucket's revision this node's store holds everything up to.
     links_applied: AtomicU64,
     links_moved: tokio::sync::Notify,
+    /// Per shared key (`integrations/<key>`, `sources/<key>`), the last revision applied
+    /// here or written by this node's API: a change at or below it is left alone.
+    applied: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The log's connection (core NATS for the views).
     log: NatsLog,
     /// This node's live events for the others' viewers, to the publisher (`views.rs`).
@@ -105,8 +117,10 @@ impl Cluster {
             live_out_rx: std::sync::Mutex::new(Some(rx)),
             node,
             nodes: AtomicUsize::new(1),
+            place: std::sync::Mutex::new((1, 0)),
             links_applied: AtomicU64::new(0),
             links_moved: tokio::sync::Notify::new(),
+            applied: std::sync::Mutex::default(),
         })
     }
 
@@ -134,16 +148,97 @@ impl Cluster {
         self.nodes.load(Ordering::Acquire).max(1)
     }
 
-    /// This node's share of a cluster-wide rate: `rate` over the nodes alive, rounded up.
+    /// This node's share of a cluster-wide rate: `rate` over the nodes alive, rounded down,
+    /// one more for the first `rate % nodes` of them in node-id order, so the shares add up
+    /// to `rate` exactly (a node's share is 0 when the rate is below the nodes alive).
     pub(crate) fn share(&self, rate: u32) -> u32 {
-        let n = u32::try_from(self.nodes()).unwrap_or(u32::MAX);
-        rate.div_ceil(n).max(1)
+        let (n, index) = *crate::sync::lock(&self.place);
+        share_of(rate, n, index)
+    }
+
+    /// Whether this node applied or wrote a revision of `name` above `revision`.
+    fn applied_after(&self, name: &str, revision: u64) -> bool {
+        crate::sync::lock(&self.applied)
+            .get(name)
+            .is_some_and(|r| *r > revision)
+    }
+
+    /// This node applied or wrote `revision` of `name`.
+    fn note_applied(&self, name: &str, revision: u64) {
+        let mut applied = crate::sync::lock(&self.applied);
+        let r = applied.entry(name.to_owned()).or_default();
+        *r = (*r).max(revision);
     }
 
     /// Puts `rec` in the shared integrations.
     pub(crate) async fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), ShareError> {
         let key = signal_nats::key(&rec.id);
-        self.buckets.integrations.put(&key, encoded(rec)?).await?;
+        let rev = self.buckets.integrations.put(&key, encoded(rec)?).await?;
+        self.note_applied(&format!("integrations/{key}"), rev);
+        Ok(())
+    }
+
+    /// Integration `id` as the cluster holds it, with its revision (for [`Cluster::update_integration`]).
+    pub(crate) async fn integration(
+        &self,
+        id: &str,
+    ) -> Result<Option<(IntegrationRecord, u64)>, ShareError> {
+        let found = self
+            .buckets
+            .integrations
+            .entry(&signal_nats::key(id))
+            .await?;
+        found
+            .map(|(v, rev)| {
+                serde_json::from_slice(&v)
+                    .map(|r| (r, rev))
+                    .map_err(ShareError::Encode)
+            })
+            .transpose()
+    }
+
+    /// Puts `rec` in the shared integrations if it is still at `revision` (what was read):
+    /// [`ShareError::is_conflict`] when another node changed or removed it meanwhile.
+    pub(crate) async fn update_integration(
+        &self,
+        rec: &IntegrationRecord,
+        revision: u64,
+    ) -> Result<(), ShareError> {
+        let key = signal_nats::key(&rec.id);
+        let rev = self
+            .buckets
+            .integrations
+            .update(&key, encoded(rec)?, revision)
+            .await?;
+        self.note_applied(&format!("integrations/{key}"), rev);
+        Ok(())
+    }
+
+    /// Source `id` as the cluster holds it, with its revision.
+    pub(crate) async fn source(&self, id: &str) -> Result<Option<(SourceRecord, u64)>, ShareError> {
+        let found = self.buckets.sources.entry(&signal_nats::key(id)).await?;
+        found
+            .map(|(v, rev)| {
+                serde_json::from_slice(&v)
+                    .map(|r| (r, rev))
+                    .map_err(ShareError::Encode)
+            })
+            .transpose()
+    }
+
+    /// Puts `rec` in the shared sources if it is still at `revision`.
+    pub(crate) async fn update_source(
+        &self,
+        rec: &SourceRecord,
+        revision: u64,
+    ) -> Result<(), ShareError> {
+        let key = signal_nats::key(&rec.id);
+        let rev = self
+            .buckets
+            .sources
+            .update(&key, encoded(rec)?, revision)
+            .await?;
+        self.note_applied(&format!("sources/{key}"), rev);
         Ok(())
     }
 
@@ -162,7 +257,8 @@ impl Cluster {
             return Ok(());
         }
         let key = signal_nats::key(&rec.id);
-        self.buckets.sources.put(&key, encoded(rec)?).await?;
+        let rev = self.buckets.sources.put(&key, encoded(rec)?).await?;
+        self.note_applied(&format!("sources/{key}"), rev);
         Ok(())
     }
 
@@ -198,6 +294,11 @@ impl Cluster {
         }
     }
 
+    /// The links bucket's revision this node's store holds everything up to.
+    fn links_applied(&self) -> u64 {
+        self.links_applied.load(Ordering::Acquire)
+    }
+
     /// The store now holds every link up to `revision`.
     fn links_applied_to(&self, revision: u64) {
         self.links_applied.fetch_max(revision, Ordering::AcqRel);
@@ -208,9 +309,22 @@ impl Cluster {
         &self.buckets
     }
 
-    fn set_nodes(&self, n: usize) -> bool {
-        self.nodes.swap(n.max(1), Ordering::AcqRel) != n.max(1)
+    /// `n` nodes alive, this one `index`th in node-id order; whether that changed.
+    fn set_place(&self, n: usize, index: usize) -> bool {
+        let n = n.max(1);
+        self.nodes.store(n, Ordering::Release);
+        let mut place = crate::sync::lock(&self.place);
+        let changed = *place != (n, index);
+        *place = (n, index);
+        changed
     }
+}
+
+/// The share of `rate` the `index`th of `n` nodes sends.
+fn share_of(rate: u32, n: usize, index: usize) -> u32 {
+    let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    let index = u32::try_from(index).unwrap_or(u32::MAX);
+    rate / n + u32::from(index < rate % n)
 }
 
 /// A new node id: `node_` and 8 hex digits of the system's randomness (a fixed one if there is
@@ -224,4 +338,28 @@ pub(crate) fn new_node_id() -> String {
         "node_{}",
         b.iter().map(|x| format!("{x:02x}")).collect::<String>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share_of;
+
+    #[test]
+    fn the_shares_of_a_rate_add_up_to_it_never_more() {
+        for rate in [1, 2, 10, 99, 100, 101, 1000] {
+            for n in 1..=7 {
+                let total: u32 = (0..n).map(|i| share_of(rate, n, i)).sum();
+                assert_eq!(total, rate, "{rate} over {n}");
+                let (hi, lo) = (share_of(rate, n, 0), share_of(rate, n, n - 1));
+                assert!(hi - lo <= 1, "{rate} over {n}: even to one");
+            }
+        }
+        assert_eq!(share_of(10, 3, 0), 4);
+        assert_eq!(share_of(10, 3, 2), 3);
+        assert_eq!(
+            share_of(1, 3, 1),
+            0,
+            "below the nodes alive: some send nothing"
+        );
+    }
 }

@@ -72,6 +72,11 @@ impl Deliveries {
         }
     }
 
+    /// The ids of the integrations being delivered.
+    pub(crate) async fn running_ids(&self) -> Vec<String> {
+        self.running.lock().await.keys().cloned().collect()
+    }
+
     /// Whether `id` is being delivered.
     pub(crate) async fn is_running(&self, id: &str) -> bool {
         self.running.lock().await.contains_key(id)

@@ -50,9 +50,14 @@ pub(super) struct ReadLoop {
 }
 
 /// The most records a node on JetStream holds at once for a rate share: two seconds' worth
-/// (at least 64). A node that read as much as its in-flight limit allows would take a whole
-/// backlog from the shared consumer and send it alone, at its share of the rate.
+/// (at least 64; none for a share of 0). A node that read as much as its in-flight limit
+/// allows would take a whole backlog from the shared consumer and send it alone, at its share
+/// of the rate.
 pub(super) fn held_most(share: u32) -> usize {
+    if share == 0 {
+        // A rate below the nodes alive: this node sends none of it, the others do.
+        return 0;
+    }
     usize::try_from(share)
         .unwrap_or(usize::MAX)
         .saturating_mul(2)
