@@ -7,19 +7,20 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 #[path = "../../crates/nats/tests/support/mod.rs"]
-mod nats_server;
+pub(crate) mod nats_server;
 use nats_server::NatsServer;
 
-/// A node on `nats` against a Pendo sandbox (`ik`), with `env` too; Pendo installed.
-async fn node_on(
-    nats: &NatsServer,
+/// A node on JetStream at `servers` (`SIGNAL_LOG_BACKEND`: `nats://host:port[,...]`) against a
+/// Pendo sandbox, with `env` too.
+pub(crate) async fn node_on(
+    servers: &str,
     dir: &std::path::Path,
     sim: &signal_sandbox::Sim,
     env: &[(&str, String)],
 ) -> Edge {
     let mut all = vec![
         ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-        ("SIGNAL_LOG_BACKEND", nats.url()),
+        ("SIGNAL_LOG_BACKEND", servers.to_owned()),
         ("SIGNAL_NATS_ACK_WAIT_SECS", "2".into()),
     ];
     all.extend(env.iter().cloned());
@@ -41,7 +42,7 @@ async fn pendo_on_nats(
     let nats = NatsServer::start();
     let (sim, _subs) = sandbox("us", "ik").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let edge = node_on(&nats, dir.path(), &sim, env).await;
+    let edge = node_on(&nats.url(), dir.path(), &sim, env).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
@@ -84,7 +85,7 @@ async fn events_a_killed_node_accepted_are_delivered_after_it_restarts() {
     edge.kill(); // SIGKILL: nothing written on the way out
     assert!(delivered_ns(&sim).is_empty());
     sim.set_faults(signal_sandbox::FaultPlan::default());
-    let _again = node_on(&nats, dir.path(), &sim, &[]).await;
+    let _again = node_on(&nats.url(), dir.path(), &sim, &[]).await;
     // What the dead node held comes back once its ack wait (2 s) passes.
     let want: std::collections::BTreeSet<i64> = (0..50).collect();
     let start = std::time::Instant::now();

@@ -29,6 +29,10 @@
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
 //!   bodies that release sent (issue 13).
+//! - `jetstream_cluster.rs`: a node on a three-server NATS cluster (replicas 3) whose server is
+//!   killed under load: every event answered 200 delivered, every other answer a 503 with
+//!   `Retry-After`, ready again on two servers; and a burst above an integration's rate limit
+//!   all delivered once it ends (issue 14).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
@@ -47,6 +51,7 @@ mod gateway_hardening;
 mod harness;
 mod heap;
 mod jetstream;
+mod jetstream_cluster;
 mod loadgen;
 mod old_spool;
 mod pipeline_faults;
