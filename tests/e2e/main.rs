@@ -31,8 +31,7 @@
 //!   bodies that release sent (issue 13).
 //! - `jetstream_cluster.rs`: a node on a three-server NATS cluster (replicas 3) whose server is
 //!   killed under load: every event answered 200 delivered, every other answer a 503 with
-//!   `Retry-After`, ready again on two servers; and a burst above an integration's rate limit
-//!   all delivered once it ends (issue 14).
+//!   `Retry-After`, ready again on two servers (issue 14).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
