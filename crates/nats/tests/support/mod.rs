@@ -213,6 +213,9 @@ impl NatsCluster {
                 let (_, body) = monitor(m.monitor, "/jsz?streams=true")?;
                 let body = compact(&body);
                 let (_, detail) = body.split_once(&name)?;
+                // Its cluster section comes before its state: a stream without a leader now
+                // is not given the next stream's.
+                let (detail, _) = detail.split_once(r#""state":"#)?;
                 let (_, rest) = detail.split_once(r#""leader":""#)?;
                 let (leader, _) = rest.split_once('"')?;
                 leader.strip_prefix("signal-test-")?.parse().ok()
