@@ -23,10 +23,16 @@ fn binary() -> String {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports: held together while they are picked, so the system
+/// cannot hand the same one out twice (one after another, it may).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("a free loopback port").port())
 }
 
 /// `nats-server` with JetStream on `port`, storing in `dir`, with `extra` arguments, once it
@@ -45,18 +51,20 @@ fn spawn(port: u16, dir: &std::path::Path, extra: &[String]) -> Child {
                 binary()
             )
         });
+    let mut child = child;
     let until = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < until,
-            "nats-server did not listen within 10 s"
-        );
+        if Instant::now() >= until {
+            // Not left running after the test that started it has failed.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nats-server did not listen within 10 s");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     // Listening, and ours: one that could not bind (another process took the port between
     // `free_port` and its start) has exited.
     std::thread::sleep(Duration::from_millis(50));
-    let mut child = child;
     assert!(
         matches!(child.try_wait(), Ok(None)),
         "nats-server exited at start (port {port} taken?)"
@@ -125,38 +133,42 @@ const CATCH_UP: Duration = Duration::from_secs(20);
 impl NatsCluster {
     /// Starts three, waiting until each has caught up with the JetStream meta leader.
     pub fn start() -> Self {
-        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let members: Vec<Member> = (0..3)
-            .map(|i| {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let (port, monitor) = (free_port(), free_port());
-                let others: Vec<String> = (0..3)
-                    .filter(|&j| j != i)
-                    .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
-                    .collect();
-                let args = vec![
-                    "-n".into(),
-                    format!("signal-test-{i}"),
-                    "-m".into(),
-                    monitor.to_string(),
-                    "--cluster_name".into(),
-                    "signal-test".into(),
-                    "--cluster".into(),
-                    format!("nats://127.0.0.1:{}", routes[i]),
-                    "--routes".into(),
-                    others.join(","),
-                ];
-                let child = Some(spawn(port, dir.path(), &args));
-                Member {
-                    child,
-                    port,
-                    monitor,
-                    dir,
-                    args,
-                }
-            })
-            .collect();
-        let cluster = Self { members };
+        // Every port at once, so no two coincide (a member's routes port another's monitoring
+        // port kept it from starting).
+        let ports = free_ports::<9>();
+        let (clients, monitors, routes) = (&ports[0..3], &ports[3..6], &ports[6..9]);
+        // Members join one by one, so a member that fails to start drops (kills) those
+        // started before it.
+        let mut cluster = Self {
+            members: Vec::with_capacity(3),
+        };
+        for i in 0..3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let others: Vec<String> = (0..3)
+                .filter(|&j| j != i)
+                .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
+                .collect();
+            let args = vec![
+                "-n".into(),
+                format!("signal-test-{i}"),
+                "-m".into(),
+                monitors[i].to_string(),
+                "--cluster_name".into(),
+                "signal-test".into(),
+                "--cluster".into(),
+                format!("nats://127.0.0.1:{}", routes[i]),
+                "--routes".into(),
+                others.join(","),
+            ];
+            let child = Some(spawn(clients[i], dir.path(), &args));
+            cluster.members.push(Member {
+                child,
+                port: clients[i],
+                monitor: monitors[i],
+                dir,
+                args,
+            });
+        }
         for i in 0..3 {
             cluster.wait_caught_up(i);
         }
