@@ -10,17 +10,16 @@ use std::time::Duration;
 pub(crate) mod nats_server;
 use nats_server::NatsServer;
 
-/// A node on JetStream at `servers` (`SIGNAL_LOG_BACKEND`: `nats://host:port[,...]`) against a
-/// Pendo sandbox, with `env` too.
+/// A node on `nats` (one server or a cluster) against a Pendo sandbox (`ik`), with `env` too.
 pub(crate) async fn node_on(
-    servers: &str,
+    nats: &impl nats_server::LogBackend,
     dir: &std::path::Path,
     sim: &signal_sandbox::Sim,
     env: &[(&str, String)],
 ) -> Edge {
     let mut all = vec![
         ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-        ("SIGNAL_LOG_BACKEND", servers.to_owned()),
+        ("SIGNAL_LOG_BACKEND", nats.log_backend()),
         ("SIGNAL_NATS_ACK_WAIT_SECS", "2".into()),
     ];
     all.extend(env.iter().cloned());
@@ -42,7 +41,7 @@ async fn pendo_on_nats(
     let nats = NatsServer::start();
     let (sim, _subs) = sandbox("us", "ik").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let edge = node_on(&nats.url(), dir.path(), &sim, env).await;
+    let edge = node_on(&nats, dir.path(), &sim, env).await;
     let id = edge
         .install(json!({"api_key": "a", "integration_key": "ik"}))
         .await;
@@ -85,7 +84,7 @@ async fn events_a_killed_node_accepted_are_delivered_after_it_restarts() {
     edge.kill(); // SIGKILL: nothing written on the way out
     assert!(delivered_ns(&sim).is_empty());
     sim.set_faults(signal_sandbox::FaultPlan::default());
-    let _again = node_on(&nats.url(), dir.path(), &sim, &[]).await;
+    let _again = node_on(&nats, dir.path(), &sim, &[]).await;
     // What the dead node held comes back once its ack wait (2 s) passes.
     let want: std::collections::BTreeSet<i64> = (0..50).collect();
     let start = std::time::Instant::now();
@@ -177,4 +176,45 @@ async fn dead_letters_on_jetstream_are_listed_and_replayed_through_the_api() {
     .await;
     let (_, after) = edge.admin("GET", &path, None).await;
     assert_eq!(after["data"].as_array().map(Vec::len), Some(0), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_hands_held_events_back_at_once_not_after_the_ack_wait() {
+    // An ack wait far longer than the test: a held record that is not handed back on the
+    // restart a PATCH makes would wait all of it.
+    let (_nats, sim, _dir, edge, id) =
+        pendo_on_nats(&[("SIGNAL_NATS_ACK_WAIT_SECS", "120".into())]).await;
+    sim.set_faults(failing());
+    let (s, v) = edge.ingest("/v1/batch", batch(0..20)).await;
+    assert_eq!(s, 200, "{v}");
+    eventually("the events held on their retries", || {
+        sim.stats().errors >= 20
+    })
+    .await;
+    sim.set_faults(signal_sandbox::FaultPlan::default());
+    // A new rate restarts delivery: what the old runtime held goes to the new one now.
+    let (s, v) = edge
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"config": {"rate_limit_per_second": 500}})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    eventually(
+        "the 20 held events at Pendo well before the ack wait",
+        || delivered_ns(&sim).len() == 20,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_jetstream_readiness_does_not_hang_on_the_unused_local_spool() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_nats, _sim, dir, edge, _id) = pendo_on_nats(&[]).await;
+    let spool = dir.path().join("spool");
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let (s, v) = edge.text("/readyz").await;
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(s, 200, "events go to JetStream, not the spool: {v}");
 }

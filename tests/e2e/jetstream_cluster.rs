@@ -160,7 +160,7 @@ async fn killing_a_nats_server_under_load_loses_no_event_answered_200() {
     let (sim, _subs) = sandbox("us", "ik").await;
     let dir = tempfile::tempdir().expect("tempdir");
     let edge = node_on(
-        &cluster.urls(),
+        &cluster,
         dir.path(),
         &sim,
         &[("SIGNAL_NATS_REPLICAS", "3".into())],

@@ -6,6 +6,11 @@ use std::process::Command;
 
 /// Runs `signal-edge loadgen <args> --json <file>` and returns the JSON report and stderr.
 fn loadgen(args: &[&str]) -> (Value, String) {
+    loadgen_with(args, &[])
+}
+
+/// `loadgen` with `env` set.
+fn loadgen_with(args: &[&str], env: &[(&str, String)]) -> (Value, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
@@ -14,6 +19,7 @@ fn loadgen(args: &[&str]) -> (Value, String) {
         .arg("--json")
         .arg(&report)
         .env("TMPDIR", dir.path())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("loadgen runs");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -169,6 +175,48 @@ fn the_vendor_http_settings_are_in_help_and_a_bad_one_exits_64_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("SIGNAL_VENDOR_HTTP: `h3` is not a protocol"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_nodes_on_jetstream_share_the_clients_and_deliver_every_event_once() {
+    let nats = crate::jetstream::nats_server::NatsServer::start();
+    let (report, _) = loadgen_with(
+        &[
+            "--nodes",
+            "2",
+            "--sink",
+            "null",
+            "--clients",
+            "4",
+            "--batch",
+            "10",
+            "--rate",
+            "400",
+            "--seconds",
+            "2",
+        ],
+        &[("SIGNAL_LOG_BACKEND", nats.url())],
+    );
+    assert_eq!(report["nodes"], 2, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    let sent = report["track_events_sent"].as_u64().unwrap_or(0);
+    assert!(sent > 0, "{report}");
+    assert_eq!(report["track_requests_delivered"], sent, "{report}");
+}
+
+#[test]
+fn two_nodes_on_the_local_spool_are_refused_saying_why() {
+    let out = Command::new(env!("CARGO_BIN_EXE_signal-edge"))
+        .args(["loadgen", "--nodes", "2", "--seconds", "1"])
+        .env("SIGNAL_LOG_BACKEND", "local")
+        .output()
+        .expect("loadgen runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--nodes 2") && err.contains("SIGNAL_LOG_BACKEND"),
         "{err}"
     );
 }

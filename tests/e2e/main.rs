@@ -25,10 +25,17 @@
 //!   partial failures by index, per-user holds, 413 splits, merges (issue 12).
 //! - `fixture_vendor.rs`: a vendor that exists only in `tests/fixtures` installs, maps and
 //!   delivers with its partial failure handled; a blueprint file that does not load exits 64.
-//! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, and `--drain`.
+//! - `loadgen.rs`: `loadgen --sink null` counted by the receiver process, `--drain`, and
+//!   `--nodes 2` on JetStream.
+//! - `jetstream.rs`: one node on JetStream: delivered once, a killed node's events after its
+//!   restart, 503 then recovery, dead letters, held events handed back on a change, readiness.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
 //!   bodies that release sent (issue 13).
+//! - `jetstream_nodes.rs`: several nodes on one JetStream: 30,000 events round-robin each
+//!   delivered once, a `kill -9` mid-delivery losing nothing, one messageId to two nodes kept
+//!   once, changes on one node's API on the others within a second, an identify on one node
+//!   linking a visitor for another, a 100/s rate limit held by three nodes together (issue 14).
 //! - `jetstream_cluster.rs`: a node on a three-server NATS cluster (replicas 3) whose server is
 //!   killed under load: every event answered 200 delivered, every other answer a 503 with
 //!   `Retry-After`, ready again on two servers (issue 14).
@@ -51,6 +58,7 @@ mod harness;
 mod heap;
 mod jetstream;
 mod jetstream_cluster;
+mod jetstream_nodes;
 mod loadgen;
 mod old_spool;
 mod pipeline_faults;

@@ -22,6 +22,8 @@ pub enum DemoError {
     },
     /// The node has no source to send events with.
     NoSource,
+    /// More than one node asked for with the local spool (`--nodes` needs JetStream).
+    Nodes(usize),
     /// The null sink could not start or be read.
     Sink(crate::sink::SinkError),
     /// A management API call of the load harness was refused.
@@ -83,6 +85,10 @@ impl std::fmt::Display for DemoError {
             DemoError::Http(e) => write!(f, "request to the node: {e}"),
             DemoError::Install { status, body } => write!(f, "install refused ({status}): {body}"),
             DemoError::NoSource => f.write_str("no source"),
+            DemoError::Nodes(n) => write!(
+                f,
+                "--nodes {n}: nodes share events only on JetStream; set SIGNAL_LOG_BACKEND=nats://..."
+            ),
             DemoError::Sink(e) => e.fmt(f),
             DemoError::Admin { call, status, body } => {
                 write!(f, "{call} refused ({status}): {body}")
@@ -100,7 +106,10 @@ impl std::error::Error for DemoError {
             DemoError::Start(e) => Some(e),
             DemoError::Http(e) => Some(e),
             DemoError::Sink(e) => Some(e),
-            DemoError::Install { .. } | DemoError::NoSource | DemoError::Admin { .. } => None,
+            DemoError::Install { .. }
+            | DemoError::NoSource
+            | DemoError::Nodes(_)
+            | DemoError::Admin { .. } => None,
         }
     }
 }

@@ -56,6 +56,10 @@ pub struct LoadOptions {
     pub node_env: Vec<(String, String)>,
     /// Also write the results as JSON here.
     pub json: Option<std::path::PathBuf>,
+    /// Nodes in this process sharing one JetStream (the node environment's
+    /// `SIGNAL_LOG_BACKEND` must be `nats://...` past 1); the clients are spread over their
+    /// gateways round-robin, the integration installed on the first.
+    pub nodes: usize,
 }
 
 impl Default for LoadOptions {
@@ -71,6 +75,7 @@ impl Default for LoadOptions {
             drain: None,
             node_env: Vec::new(),
             json: None,
+            nodes: 1,
         }
     }
 }
@@ -98,6 +103,8 @@ struct Counters {
 /// A running node and its vendor; the Pendo integration's id when delivering.
 struct Started {
     node: Node,
+    /// The other nodes (`--nodes`), on the same JetStream.
+    others: Vec<Node>,
     vendor: Vendor,
     integration: Option<String>,
     client: Client,
@@ -123,6 +130,9 @@ async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
         "h2_connections": settings.vendor_http.h2_connections,
         "h2_streams": settings.vendor_http.h2_streams,
     });
+    if opts.nodes > 1 && matches!(settings.log_backend, signal_server::LogBackend::Local) {
+        return Err(DemoError::Nodes(opts.nodes));
+    }
     settings.data_dir = data_dir();
     settings.ingest_addr = ([127, 0, 0, 1], 0).into();
     settings.admin_addr = ([127, 0, 0, 1], 0).into();
@@ -140,6 +150,13 @@ async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
     settings
         .base_urls
         .insert("SIGNAL_PENDO_BASE_URL_US".into(), vendor.base_url());
+    let mut others = Vec::new();
+    for i in 1..opts.nodes {
+        let mut settings = settings.clone();
+        settings.data_dir = data_dir_of(i);
+        let _ = std::fs::remove_dir_all(&settings.data_dir);
+        others.push(Node::start(settings).await.map_err(DemoError::Start)?.0);
+    }
     let (node, _) = Node::start(settings).await.map_err(DemoError::Start)?;
     let mut integration = None;
     if opts.delivers() {
@@ -159,9 +176,15 @@ async fn start(opts: &LoadOptions) -> Result<Started, DemoError> {
             });
         }
         integration = answer["id"].as_str().map(str::to_owned);
+        if let Some(id) = &integration {
+            for other in &others {
+                installed_on(&client, other, id).await?;
+            }
+        }
     }
     Ok(Started {
         node,
+        others,
         vendor,
         integration,
         client,
@@ -200,6 +223,33 @@ async fn admin(
 
 fn data_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("signal-loadgen-{}", std::process::id()))
+}
+
+/// The data directory of the `i`th other node.
+fn data_dir_of(i: usize) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("signal-loadgen-{}-{i}", std::process::id()))
+}
+
+/// Waits (up to 10 s) until `node` delivers integration `id`, installed on another node.
+async fn installed_on(client: &Client, node: &Node, id: &str) -> Result<(), DemoError> {
+    let path = format!("/v1/admin/integrations/{id}");
+    let start = Instant::now();
+    loop {
+        let (status, answer) = admin(client, node, "GET", &path, &Value::Null).await?;
+        if status == 200 && answer["status"] != "paused" {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            return Err(DemoError::Install {
+                status,
+                body: format!(
+                    "not on the node at {} after 10 s: {answer}",
+                    node.admin_addr
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What the vendor has received, summed over the run: the latency histogram, and the track
@@ -311,7 +361,7 @@ async fn client_task(
     lat
 }
 
-/// The clients of one phase, sending to `node`.
+/// The clients of one phase, spread over the nodes' gateways.
 fn spawn_clients(
     opts: &LoadOptions,
     s: &Started,
@@ -319,14 +369,17 @@ fn spawn_clients(
     phase: Phase,
 ) -> Vec<tokio::task::JoinHandle<Vec<u64>>> {
     let templates = Arc::new(templates(opts.batch, 64));
-    let url = Arc::new(format!("http://{}/v1/batch", s.node.ingest_addr));
+    let urls: Vec<Arc<String>> = std::iter::once(&s.node)
+        .chain(&s.others)
+        .map(|n| Arc::new(format!("http://{}/v1/batch", n.ingest_addr)))
+        .collect();
     (0..opts.clients)
         .map(|c| {
             tokio::spawn(client_task(
                 c,
                 s.client.clone(),
                 templates.clone(),
-                url.clone(),
+                urls[c % urls.len()].clone(),
                 counters.clone(),
                 phase,
             ))
@@ -388,6 +441,10 @@ pub async fn run(opts: LoadOptions) -> Result<Value, DemoError> {
         None => timed(&opts, &s).await,
     };
     s.node.stop().await;
+    for (i, other) in s.others.into_iter().enumerate() {
+        other.stop().await;
+        let _ = std::fs::remove_dir_all(data_dir_of(i + 1));
+    }
     drop(s.vendor);
     let _ = std::fs::remove_dir_all(data_dir());
     let report = report?;
@@ -449,6 +506,7 @@ async fn timed(opts: &LoadOptions, s: &Started) -> Result<Value, DemoError> {
         "sink": opts.sink.name(),
         "sink_placement": s.vendor.placement(),
         "vendor_http": s.http,
+        "nodes": opts.nodes,
         "clients": opts.clients, "batch": opts.batch, "offered_events_per_s": opts.rate,
         "seconds": elapsed,
         "accepted_events": total,

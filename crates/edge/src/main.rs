@@ -20,7 +20,7 @@ Usage:
                                   installed against it, and a stream of sample events.
   signal-edge loadgen [--clients N] [--batch N] [--rate EVENTS_PER_S] [--seconds N]
                   [--deliver] [--sink sandbox|null] [--drain N] [--http auto|h1|h2c]
-                  [--json FILE]
+                  [--json FILE] [--nodes N]
                                   Drive a node (run in this process) with the realistic mix;
                                   report accepted events/s, ack latency, delivered requests/s,
                                   the track backlog, end-to-end latency, memory.
@@ -33,6 +33,8 @@ Usage:
                                   drained with no ingest; reports requests/s and node CPU
                                   microseconds per vendor request. --http: the node's
                                   SIGNAL_VENDOR_HTTP (SIGNAL_VENDOR_H2_* from the environment).
+                                  --nodes N: N nodes in this process on the JetStream of
+                                  SIGNAL_LOG_BACKEND, the clients spread over their gateways.
   signal-edge map [--blueprint KEY] [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
                                   print, per event, the vendor requests it becomes, why it is
@@ -162,6 +164,7 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 load.node_env.push(("SIGNAL_VENDOR_HTTP".into(), v));
             }
             Long("json") => load.json = Some(args.value()?.string()?.into()),
+            Long("nodes") => load.nodes = args.value()?.parse()?,
             Value(v) if command.is_none() => command = Some(v.string()?),
             Value(v) if file.is_none() => file = Some(v.string()?),
             _ => return Err(arg.unexpected().into()),

@@ -139,6 +139,12 @@ impl Integration {
         self.tx.send(Command::Update(Box::new(config))).is_ok()
     }
 
+    /// A new rate limit, requests a second, and nothing else: unlike [`Integration::update`],
+    /// a paused integration stays paused (a cluster sharing the limit out again).
+    pub fn set_rate(&self, rate_limit_per_second: u32) -> bool {
+        self.tx.send(Command::Rate(rate_limit_per_second)).is_ok()
+    }
+
     /// Stops the integration's task. Events not yet delivered stay in the spool, unacknowledged,
     /// and are delivered after the next start.
     pub async fn stop(&self) {

@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) enum Command {
     Deliver(Job),
     Update(Box<ForwardConfig>),
+    Rate(u32),
     Stop(oneshot::Sender<()>),
 }
 
@@ -196,6 +197,7 @@ impl Worker {
                 cmd = rx.recv() => match cmd {
                     Some(Command::Deliver(job)) => self.enqueue(job, Instant::now()),
                     Some(Command::Update(cfg)) => self.update(*cfg),
+                    Some(Command::Rate(rate)) => self.set_rate(rate),
                     Some(Command::Stop(ack)) => {
                         let _ = ack.send(());
                         return;
@@ -378,12 +380,18 @@ impl Worker {
         }
     }
 
-    fn update(&mut self, cfg: ForwardConfig) {
-        if cfg.rate_limit_per_second != self.cfg.rate_limit_per_second {
-            self.rate = cfg.rate_limit_per_second.max(1);
+    /// A new rate limit, nothing else changed (a pause stays).
+    fn set_rate(&mut self, rate: u32) {
+        if rate != self.cfg.rate_limit_per_second {
+            self.cfg.rate_limit_per_second = rate;
+            self.rate = rate.max(1);
             self.limiter = limiter(self.rate);
             self.rate_changed = Instant::now();
         }
+    }
+
+    fn update(&mut self, cfg: ForwardConfig) {
+        self.set_rate(cfg.rate_limit_per_second);
         let targets = Prepared::all(&cfg);
         let shape = |t: &Prepared| (t.limits.is_some(), t.merge.clone());
         let reshaped = self.targets.len() != targets.len()

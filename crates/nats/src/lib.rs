@@ -15,6 +15,10 @@
 //! - Dead letters (`dead.rs`): kept in their own stream under the integration's subject with
 //!   why as headers; listed a page at a time, replayed (back into the events stream under a
 //!   subject only that integration's consumer reads) and purged.
+//! - Shared state (`shared.rs`): [`Buckets`] of key-value pairs every node follows
+//!   (integrations, sources, identity links) and the nodes alive now, by heartbeat.
+//! - Views (`views.rs`): core NATS between the nodes, nothing kept: live events pushed to
+//!   every node, and questions every node answers (its recent live events, its counters).
 //! - [`NatsError`] (`error.rs`): opaque, with [`NatsError::is_unavailable`] for "JetStream
 //!   cannot be reached now" (the gateway's 503, readiness).
 #![forbid(unsafe_code)]
@@ -26,8 +30,14 @@ mod dead;
 mod error;
 mod log;
 mod settings;
+mod shared;
+mod views;
 
 pub use crate::consumer::{Delivery, NatsConsumer};
 pub use crate::error::NatsError;
 pub use crate::log::{Appended, NatsLog, ToAppend};
 pub use crate::settings::{NatsSettings, SettingsError};
+pub use crate::shared::{
+    Bucket, Buckets, Change, Changes, HEARTBEAT_TTL, id_of, key, link_key, parse_link_key,
+};
+pub use crate::views::{LiveEvent, LiveFeed, Question, Questions};

@@ -15,6 +15,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// (the gateway's 503): never a wait without end.
 const APPEND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The room a probe wants in the events stream before it calls appends possible again.
+const PROBE_ROOM: u64 = 4096;
+
+/// How long a start waits for JetStream to be ready (a cluster electing its leaders).
+pub(crate) const START_WAIT: Duration = Duration::from_secs(30);
+
 /// Publish acknowledgements one connection may await at once (async-nats' default is 5,000):
 /// room for about a hundred concurrent requests of 500 events.
 const MAX_ACKS_IN_FLIGHT: usize = 50_000;
@@ -92,8 +98,19 @@ impl NatsLog {
             settings: std::sync::Arc::new(settings),
             failing: std::sync::Arc::default(),
         };
-        log.ensure_streams().await?;
-        Ok(log)
+        // A cluster starting with the nodes (no JetStream leader yet, a stream being made by
+        // another node) answers late or "unavailable" for a while: waited for, up to 30 s.
+        let start = std::time::Instant::now();
+        loop {
+            match log.ensure_streams().await {
+                Ok(()) => return Ok(log),
+                Err(e) if e.is_unavailable() && start.elapsed() < START_WAIT => {
+                    tracing::warn!(error = %e, "JetStream not ready yet; trying again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The settings it runs with.
@@ -130,6 +147,9 @@ impl NatsLog {
             num_replicas: s.replicas,
             duplicate_window: s.duplicate_window,
             allow_direct: true,
+            // What the server reports for "no limit" (0 would differ from it at every start,
+            // and each start would update the stream).
+            max_bytes: -1,
             ..Default::default()
         };
         for config in [events, dead] {
@@ -157,7 +177,7 @@ impl NatsLog {
                         self.js
                             .update_stream(update)
                             .await
-                            .map_err(|e| NatsError::refused("update stream", e))?;
+                            .map_err(|e| stream_error("update stream", e))?;
                     }
                 }
                 Err(e) => match e.kind() {
@@ -167,7 +187,7 @@ impl NatsLog {
                         self.js
                             .create_stream(config)
                             .await
-                            .map_err(|e| NatsError::refused("create stream", e))?;
+                            .map_err(|e| stream_error("create stream", e))?;
                     }
                     _ => return Err(NatsError::unavailable("stream", e)),
                 },
@@ -227,10 +247,19 @@ impl NatsLog {
             .get_stream(&self.settings.events_stream)
             .await
             .map_err(|e| NatsError::unavailable("probe", e))?;
-        stream
+        let info = stream
             .info()
             .await
             .map_err(|e| NatsError::unavailable("probe", e))?;
+        // A full stream answers too, and still refuses appends: not ready until it has room
+        // (a few KiB), or readiness would flap with every append and probe.
+        let max = u64::try_from(info.config.max_bytes).unwrap_or(0);
+        if max > 0 && info.state.bytes.saturating_add(PROBE_ROOM) > max {
+            return Err(NatsError::unavailable(
+                "probe",
+                "the events stream is full (SIGNAL_SPOOL_MAX_BYTES): records wait for delivery",
+            ));
+        }
         self.failing
             .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -294,6 +323,21 @@ impl NatsLog {
     /// JetStream itself (a stream without a leader); an append says that.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// A stream that could not be made or changed: unavailable (worth waiting for) when JetStream
+/// did not answer or answered 503 (no leader yet), refused otherwise (a configuration it will
+/// not take).
+fn stream_error(
+    what: &'static str,
+    e: async_nats::jetstream::context::CreateStreamError,
+) -> NatsError {
+    use async_nats::jetstream::context::CreateStreamErrorKind as K;
+    match e.kind() {
+        K::TimedOut | K::JetStreamUnavailable => NatsError::unavailable(what, e),
+        K::JetStream(j) if j.code() == 503 => NatsError::unavailable(what, e),
+        _ => NatsError::refused(what, e),
     }
 }
 

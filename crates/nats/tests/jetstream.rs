@@ -435,3 +435,62 @@ async fn failing_appends_are_remembered_until_a_probe_finds_the_stream_again() {
     assert!(!a.is_failing());
     assert!(a.append("web", records(1..2)).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_stream_full_refuses_appends_and_keeps_what_it_took() {
+    let server = NatsServer::start();
+    let a = NatsLog::connect(NatsSettings {
+        servers: vec![server.url()],
+        max_bytes: 64 * 1024,
+        ..settings(&server)
+    })
+    .await
+    .expect("connect");
+    let c = a
+        .consumer("int_1", Start::Earliest)
+        .await
+        .expect("consumer");
+    let big = |n: u64| ToAppend {
+        message_id: Some(format!("m{n}")),
+        payload: Bytes::from(vec![b'x'; 4096]),
+    };
+    let mut taken = 0u64;
+    let refused = loop {
+        match a.append("web", vec![big(taken)]).await {
+            Ok(_) => taken += 1,
+            Err(e) => break e,
+        }
+        assert!(taken < 100, "64 KiB never filled");
+    };
+    assert!(
+        refused.is_unavailable(),
+        "a full stream is a 503 to retry, not a refusal for ever: {refused}"
+    );
+    assert!(taken >= 10, "{taken} taken before it was full");
+    assert!(a.is_failing());
+    assert!(
+        a.probe().await.is_err(),
+        "a full stream answers, but it is not ready for appends"
+    );
+    assert!(a.is_failing(), "still failing while full");
+    let mut read = 0;
+    while read < taken {
+        let got = c.read(100, WAIT).await.expect("read");
+        assert!(!got.is_empty(), "{read} of {taken} read");
+        for d in got {
+            d.ack().await.expect("ack");
+            read += 1;
+        }
+    }
+    // Acknowledged, they are gone (interest retention): there is room again.
+    let start = Instant::now();
+    while a.probe().await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!a.is_failing());
+    while a.append("web", vec![big(1000)]).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10), "room again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

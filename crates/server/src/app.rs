@@ -3,6 +3,7 @@
 
 use crate::admin::AdminState;
 use crate::clock::now_rfc3339;
+use crate::cluster::Cluster;
 use crate::delivery_threads::DeliveryThreads;
 use crate::pipeline::{Deliveries, PipelineStartError};
 use crate::secrets::{NoRandomness, SecretError, random_token};
@@ -81,6 +82,8 @@ pub enum StartError {
     Delivery(PipelineStartError),
     /// The JetStream log (`SIGNAL_LOG_BACKEND=nats://...`) cannot be reached or set up.
     Log(signal_nats::NatsError),
+    /// The records shared on JetStream could not be taken in.
+    Shared(crate::cluster::FollowError),
     /// Delivery's own threads (`SIGNAL_DELIVERY_THREADS`) cannot be started.
     DeliveryThreads(std::io::Error),
 }
@@ -102,6 +105,7 @@ impl fmt::Display for StartError {
             Self::Address(e) => e.fmt(f),
             Self::Delivery(e) => e.fmt(f),
             Self::Log(e) => write!(f, "SIGNAL_LOG_BACKEND: {e}"),
+            Self::Shared(e) => write!(f, "SIGNAL_LOG_BACKEND: {e}"),
             Self::DeliveryThreads(e) => write!(f, "SIGNAL_DELIVERY_THREADS: {e}"),
         }
     }
@@ -139,6 +143,14 @@ impl Node {
                 )
             }
         };
+        let cluster = match &nats {
+            Some(log) => Some(Arc::new(
+                Cluster::join(log, crate::cluster::new_node_id())
+                    .await
+                    .map_err(StartError::Log)?,
+            )),
+            None => None,
+        };
         let (admin_token, pipeline_key, pipeline_secret, generated) =
             load_secrets(&dir, &settings).map_err(StartError::Secret)?;
         let sources: SourcesView = Arc::new(RwLock::new(default_source(
@@ -158,17 +170,35 @@ impl Node {
         }
         let gateway = Arc::new(
             GatewayState::new(store.clone(), spool.clone(), spool_limit, sources.clone())
-                .with_nats(nats.clone()),
+                .with_nats(nats.clone())
+                .with_cluster(cluster.clone()),
         );
         let engine = Engine::with_http(settings.vendor_http);
         let threads =
             DeliveryThreads::new(settings.delivery_threads).map_err(StartError::DeliveryThreads)?;
         let deliveries = Arc::new(Deliveries::new(
             PipelineState::new(settings, store.clone(), spool.clone(), engine, threads)
-                .with_nats(nats),
+                .with_nats(nats)
+                .with_cluster(cluster.clone()),
         ));
+        if let Some(c) = &cluster {
+            // The store made what the cluster shares, then followed; delivery starts below.
+            crate::cluster::follow(
+                c.clone(),
+                store.clone(),
+                gateway.clone(),
+                deliveries.clone(),
+            )
+            .await
+            .map_err(StartError::Shared)?;
+            tokio::spawn(crate::cluster::keep_alive(c.clone(), deliveries.clone()));
+            crate::cluster::serve_views(c.clone(), deliveries.clone())
+                .await
+                .map_err(StartError::Log)?;
+        }
         for rec in store.integrations().map_err(StartError::Store)? {
-            if rec.enabled {
+            // A change from the cluster may have started one already.
+            if rec.enabled && !deliveries.is_running(&rec.id).await {
                 deliveries
                     .run(&rec, Start::Latest)
                     .await

@@ -369,8 +369,9 @@ fn deduplicate(gw: &GatewayState, source: &str, events: Vec<Prepared>) -> (Vec<P
     (fresh, dropped)
 }
 
-/// Link identities: the identity links the events carry, written to the store (for the
-/// mapping to resolve later events by); a 503 when they cannot be.
+/// Link identities: the identity links the events carry, written to the store (on JetStream,
+/// the shared links bucket every node copies) for the mapping to resolve later events by; a
+/// 503 when they cannot be.
 ///
 /// Identity links are shared by every source, not kept per source: the node serves one
 /// organisation, every integration receives every source's events, and a visitor identified by
@@ -387,8 +388,23 @@ async fn link_identities(gw: &GatewayState, events: &[Prepared]) -> Stage<()> {
         return Ok(());
     }
     let (store, known) = (gw.store().clone(), gw.known_links().clone());
-    let written = tokio::task::spawn_blocking(move || known.write(&store, &links)).await;
-    if matches!(written, Ok(Ok(()))) {
+    let written = match gw.cluster().cloned() {
+        // On JetStream the links' home is the shared bucket (every node copies it).
+        Some(cluster) => {
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                known.write_with(&links, |l| {
+                    runtime.block_on(cluster.put_links(l)).map_err(|e| {
+                        tracing::error!(error = %e, "identity links could not be put in JetStream");
+                    })
+                })
+            })
+            .await
+            .map(|r| r.is_ok())
+        }
+        None => tokio::task::spawn_blocking(move || known.write(&store, &links).is_ok()).await,
+    };
+    if matches!(written, Ok(true)) {
         Ok(())
     } else {
         Err(Box::new(retry_later(

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// A link as (its table: 0 users, 1 accounts, 2 groups; its key; its value).
-fn parts(link: &OwnedLink) -> (usize, &str, &str) {
+pub(crate) fn parts(link: &OwnedLink) -> (usize, &str, &str) {
     match link {
         OwnedLink::User(a, u) => (0, a, u),
         OwnedLink::Account(u, a) => (1, u, a),
@@ -95,9 +95,21 @@ impl KnownLinks {
     /// The store's; nothing is remembered then, and what was remembered for these keys is
     /// forgotten (the store may or may not hold the new values).
     pub(crate) fn write(&self, store: &Store, links: &[OwnedLink]) -> Result<(), StoreError> {
+        self.write_with(links, |links| {
+            let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
+            store.record_links(&borrowed)
+        })
+    }
+
+    /// [`KnownLinks::write`] through `write` (on JetStream, the shared links bucket: the store
+    /// is what `write` makes durable, wherever it is).
+    pub(crate) fn write_with<E>(
+        &self,
+        links: &[OwnedLink],
+        write: impl FnOnce(&[OwnedLink]) -> Result<(), E>,
+    ) -> Result<(), E> {
         let _order = lock(&self.order);
-        let borrowed: Vec<_> = links.iter().map(OwnedLink::as_link).collect();
-        if let Err(e) = store.record_links(&borrowed) {
+        if let Err(e) = write(links) {
             let mut known = lock(&self.known);
             for link in links {
                 let (table, key, _) = parts(link);
@@ -119,6 +131,17 @@ impl KnownLinks {
             }
         }
         Ok(())
+    }
+
+    /// The store now holds `value` for `key` of `table` (another node's link): a different
+    /// value remembered for it is forgotten, so the next request carrying it writes it again.
+    pub(crate) fn learned(&self, table: usize, key: &str, value: &str) {
+        let mut known = lock(&self.known);
+        if let Some(t) = known.get_mut(table)
+            && t.get(key).is_some_and(|v| **v != *value)
+        {
+            t.remove(key);
+        }
     }
 }
 
@@ -212,6 +235,20 @@ mod tests {
             .map(|(k, v)| k.len() + v.len())
             .sum();
         assert!(kept <= MAX_REMEMBERED_BYTES, "{kept} bytes remembered");
+    }
+
+    #[test]
+    fn a_value_another_node_wrote_makes_this_one_write_its_own_again() {
+        let (_dir, store) = store();
+        let known = KnownLinks::new(100);
+        known.write(&store, &[user("a1", "u1")]).expect("write");
+        known.learned(0, "a1", "u1");
+        assert!(
+            known.unknown(&[user("a1", "u1")]).is_empty(),
+            "the same value"
+        );
+        known.learned(0, "a1", "u2");
+        assert_eq!(known.unknown(&[user("a1", "u1")]), vec![user("a1", "u1")]);
     }
 
     #[test]

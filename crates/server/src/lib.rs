@@ -37,13 +37,14 @@ pub use crate::app::{Generated, Handles, Node, StartError};
 pub use crate::dry_run::{DryRun, DryRunError, DryRunOptions, dry_run};
 pub use crate::pipeline::PipelineStartError;
 pub use crate::secrets::{NoRandomness, SecretError};
-pub use crate::settings::{Flags, Settings, SettingsError, SizeError};
+pub use crate::settings::{Flags, LogBackend, Settings, SettingsError, SizeError};
 pub use crate::state::SourcesView;
 
 mod admin;
 mod app;
 mod auth;
 mod clock;
+mod cluster;
 mod cors;
 mod dead_letters;
 mod dedup;

@@ -9,8 +9,9 @@
 use crate::sync::lock;
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// What a live event says of the input event (shared by all its outcomes).
@@ -174,7 +175,9 @@ impl Kept {
         }
     }
 
-    fn to_json(&self, id: u64) -> Value {
+    /// Its JSON, `node` naming the node that delivered it (on JetStream, where several do:
+    /// its id then carries the node's too, so ids stay unique across the cluster).
+    fn to_json(&self, id: u64, node: Option<&str>) -> Value {
         let e = &self.entry;
         let mut at = String::new();
         signal_core::time::format_rfc3339(e.at_ms, &mut at);
@@ -192,8 +195,12 @@ impl Kept {
                 (event, said)
             }
         };
+        let id = match node {
+            Some(n) => format!("le_{n}_{id}"),
+            None => format!("le_{id}"),
+        };
         let mut v = json!({
-            "id": format!("le_{id}"),
+            "id": id,
             "at": at,
             "message_id": said.message_id,
             "type": e.meta.kind.as_str(),
@@ -233,7 +240,44 @@ impl Kept {
             v["truncated"] = Value::Object(cut);
         }
         v["warnings"] = Value::Array(warnings);
+        if let Some(n) = node {
+            v["node"] = n.into();
+        }
         v
+    }
+}
+
+/// Where a node on JetStream sends its live events for the other nodes' viewers, while one
+/// watches (`crate::cluster`'s views publish them).
+pub(crate) struct Tap {
+    /// This node's id.
+    pub node: Arc<str>,
+    /// The integration's id.
+    pub integration: Arc<str>,
+    /// Until when another node has a viewer.
+    watched_until: Mutex<Option<Instant>>,
+    /// To the publisher: (integration, live event JSON). Full: the event is not published
+    /// (live events are a view; the events themselves are in the log).
+    pub out: tokio::sync::mpsc::Sender<(Arc<str>, String)>,
+}
+
+impl Tap {
+    /// A tap for `integration` on `node`, sending to `out`.
+    pub(crate) fn new(
+        node: Arc<str>,
+        integration: Arc<str>,
+        out: tokio::sync::mpsc::Sender<(Arc<str>, String)>,
+    ) -> Self {
+        Self {
+            node,
+            integration,
+            watched_until: Mutex::new(None),
+            out,
+        }
+    }
+
+    fn watched(&self) -> bool {
+        lock(&self.watched_until).is_some_and(|t| Instant::now() < t)
     }
 }
 
@@ -243,6 +287,7 @@ pub struct Live {
     next_id: AtomicU64,
     ring: Mutex<VecDeque<(u64, Kept)>>,
     tx: broadcast::Sender<String>,
+    tap: Option<Tap>,
 }
 
 impl Live {
@@ -254,7 +299,37 @@ impl Live {
             next_id: AtomicU64::new(1),
             ring: Mutex::new(VecDeque::with_capacity(cap)),
             tx,
+            tap: None,
         }
+    }
+
+    /// Its events also go to `tap` while another node watches them.
+    pub(crate) fn with_tap(mut self, tap: Tap) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// Another node has a viewer of these events: they are published for it for `time`.
+    pub(crate) fn watched_for(&self, time: Duration) {
+        if let Some(t) = &self.tap {
+            *lock(&t.watched_until) = Some(Instant::now() + time);
+        }
+    }
+
+    /// Whether this node has viewers of the stream.
+    pub(crate) fn has_viewers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    /// Another node's live event (JSON), to this node's viewers.
+    pub(crate) fn relay(&self, json: String) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(json);
+        }
+    }
+
+    fn node(&self) -> Option<&str> {
+        self.tap.as_ref().map(|t| &*t.node)
     }
 
     /// Adds an event, its bodies cut to `LIVE_BODY_BYTES`, and tells the subscribers (its JSON
@@ -262,8 +337,13 @@ impl Live {
     pub fn push(&self, entry: Entry) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Kept::new(entry);
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(entry.to_json(id).to_string());
+        let remote = self.tap.as_ref().filter(|t| t.watched());
+        if self.tx.receiver_count() > 0 || remote.is_some() {
+            let text = entry.to_json(id, self.node()).to_string();
+            if let Some(t) = remote {
+                let _ = t.out.try_send((t.integration.clone(), text.clone()));
+            }
+            let _ = self.tx.send(text);
         }
         let mut ring = lock(&self.ring);
         if ring.len() == self.cap {
@@ -278,7 +358,7 @@ impl Live {
             .iter()
             .rev()
             .take(limit)
-            .map(|(id, e)| e.to_json(*id))
+            .map(|(id, e)| e.to_json(*id, self.node()))
             .collect()
     }
 
@@ -289,7 +369,7 @@ impl Live {
 }
 
 mod stats;
-pub use stats::{BUCKETS, Stats};
+pub use stats::{BUCKETS, Stats, percentiles_of};
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ use signal_forward::{ForwardConfig, RetryPolicy};
 use signal_spool::{DeadLetterInfo, Receipt, Start};
 use signal_store::IntegrationRecord;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -154,6 +154,11 @@ pub struct Runtime {
     /// The consumer's dead letters, shared: listing, replaying and purging them never takes
     /// `reading`, the lock delivery works under.
     dead: Letters,
+    /// The integration's rate limit, requests a second (for the whole cluster on JetStream:
+    /// this node sends its share, `PipelineState::rate_share`).
+    rate_limit: u32,
+    /// This node's share of it, which the reader holds two seconds of at most (JetStream).
+    share: Arc<AtomicU32>,
 }
 
 pub(crate) fn forward_config(
@@ -220,8 +225,14 @@ impl Runtime {
             .ok_or_else(|| PipelineStartError::NoVariant(rec.variant.clone()))?;
         let config = IntegrationConfig::validate(bp, &Value::Object(rec.config.clone()))
             .map_err(PipelineStartError::Config)?;
-        let fcfg = forward_config(shared, rec, bp, &config)?;
-        let live = Arc::new(Live::new(1000));
+        let mut fcfg = forward_config(shared, rec, bp, &config)?;
+        let rate_limit = fcfg.rate_limit_per_second;
+        fcfg.rate_limit_per_second = shared.rate_share(rate_limit);
+        let share = Arc::new(AtomicU32::new(fcfg.rate_limit_per_second));
+        let live = Arc::new(match shared.cluster() {
+            Some(c) => Live::new(1000).with_tap(c.live_tap(&rec.id)),
+            None => Live::new(1000),
+        });
         let stats = Arc::new(Stats::default());
         let (tx, rx) = mpsc::unbounded_channel();
         // The delivery task, its requests and the outcome task run on delivery's own threads
@@ -241,6 +252,7 @@ impl Runtime {
                             c,
                             runtime.clone(),
                             ack_wait,
+                            shared.cluster().cloned(),
                         ))),
                         Arc::new(source::NatsDeadLetters::new(
                             log.clone(),
@@ -286,6 +298,7 @@ impl Runtime {
                 live: live.clone(),
                 stats: stats.clone(),
                 limits,
+                share: shared.nats().map(|_| share.clone()),
             };
             std::thread::Builder::new()
                 .name(format!("read-{}", rec.id))
@@ -301,7 +314,16 @@ impl Runtime {
             outcomes,
             reading,
             dead: letters,
+            rate_limit,
+            share,
         })
+    }
+
+    /// Sends this node's share of the rate limit as it is now (the nodes alive changed).
+    pub(crate) fn reshare(&self, shared: &PipelineState) {
+        let share = shared.rate_share(self.rate_limit);
+        self.share.store(share, Ordering::Release);
+        self.integration.set_rate(share);
     }
 
     /// Events read but not yet acknowledged (in delivery or held).
@@ -329,7 +351,17 @@ impl Runtime {
         }
         self.integration.stop().await;
         self.outcomes.finish().await;
-        lock(&self.reading).consumer.flush();
+        let nats = {
+            let r = lock(&self.reading);
+            r.consumer.flush();
+            match &r.consumer {
+                source::Source::Nats(n) => Some(n.clone()),
+                source::Source::Local(_) => None,
+            }
+        };
+        if let Some(n) = nats {
+            n.hand_back_all().await;
+        }
     }
 }
 

@@ -511,13 +511,12 @@ impl Settings {
             )?)
             .unwrap_or(usize::MAX),
             vendor_http: src.vendor_http()?,
-            delivery_threads: usize::try_from(src.number(
-                "SIGNAL_DELIVERY_THREADS",
-                "delivery_threads",
+            delivery_threads: usize::try_from(src.bounded(
+                ["SIGNAL_DELIVERY_THREADS", "delivery_threads"],
                 DEFAULT_DELIVERY_THREADS,
+                (0, MAX_DELIVERY_THREADS as u64),
             )?)
-            .unwrap_or(usize::MAX)
-            .min(MAX_DELIVERY_THREADS),
+            .unwrap_or(MAX_DELIVERY_THREADS),
             log_backend: src.log_backend()?,
         })
     }

@@ -277,15 +277,18 @@ fn bad_vendor_http_settings_are_named() {
 }
 
 #[test]
-fn delivery_threads_default_to_one_are_read_from_env_or_file_and_kept_to_64() {
+fn delivery_threads_default_to_one_are_read_from_env_or_file_and_past_64_refused() {
     let s = Settings::resolve(&Flags::default(), env(&[])).expect("defaults");
     assert_eq!(s.delivery_threads, 1);
     let s = Settings::resolve(&Flags::default(), env(&[("SIGNAL_DELIVERY_THREADS", "0")]))
         .expect("env");
     assert_eq!(s.delivery_threads, 0, "0 shares the node's runtime");
-    let s = Settings::resolve(&Flags::default(), env(&[("SIGNAL_DELIVERY_THREADS", "65")]))
-        .expect("env");
-    assert_eq!(s.delivery_threads, 64, "more than 64 is kept to 64");
+    let e = Settings::resolve(&Flags::default(), env(&[("SIGNAL_DELIVERY_THREADS", "65")]))
+        .expect_err("more than 64 is refused, as the other ranged settings are");
+    assert!(
+        e.to_string().contains("SIGNAL_DELIVERY_THREADS") && e.to_string().contains("0 to 64"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("signal.toml");
     std::fs::write(&file, "delivery_threads = 2\n").expect("write");

@@ -10,6 +10,7 @@
 //!
 //! This module is at the bottom: it imports none of the parts it serves.
 
+use crate::cluster::Cluster;
 use crate::dedup::Dedup;
 use crate::delivery_threads::DeliveryThreads;
 use crate::known_links::KnownLinks;
@@ -55,6 +56,8 @@ pub(crate) struct GatewayState {
     /// The JetStream log, when the node's log is JetStream: accepted events are appended
     /// there (the 200 after its acknowledgement), not to `spool`.
     nats: Option<signal_nats::NatsLog>,
+    /// The other nodes on that log, when there is one: identity links go to their bucket.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl GatewayState {
@@ -82,6 +85,7 @@ impl GatewayState {
             known_links: Arc::new(KnownLinks::new(KNOWN_LINKS)),
             counters: Mutex::new(BTreeMap::new()),
             nats: None,
+            cluster: None,
         }
     }
 
@@ -144,6 +148,17 @@ impl GatewayState {
         self.nats.as_ref()
     }
 
+    /// Identity links go to the cluster's bucket (the node's log is JetStream).
+    pub(crate) fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The cluster, when the node's log is JetStream.
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
     /// The spool accepted events are appended to.
     pub(crate) fn spool(&self) -> &Spool {
         &self.spool
@@ -187,6 +202,8 @@ pub(crate) struct PipelineState {
     /// The JetStream log, when the node's log is JetStream (`SIGNAL_LOG_BACKEND`): records
     /// are read from it instead of the spool.
     nats: Option<signal_nats::NatsLog>,
+    /// The other nodes on that log: rate limits are shared out, identity links waited for.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl PipelineState {
@@ -205,6 +222,7 @@ impl PipelineState {
             engine,
             threads: Arc::new(threads),
             nats: None,
+            cluster: None,
         }
     }
 
@@ -217,6 +235,23 @@ impl PipelineState {
     /// The JetStream log, when the node's log is JetStream.
     pub(crate) fn nats(&self) -> Option<&signal_nats::NatsLog> {
         self.nats.as_ref()
+    }
+
+    /// Delivery shares rate limits and waits for identity links with `cluster`.
+    pub(crate) fn with_cluster(mut self, cluster: Option<Arc<Cluster>>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// The cluster, when the node's log is JetStream.
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// This node's share of an integration's rate limit: all of it alone, its part of the
+    /// cluster's otherwise.
+    pub(crate) fn rate_share(&self, rate: u32) -> u32 {
+        self.cluster.as_ref().map_or(rate, |c| c.share(rate))
     }
 
     /// Where delivery's tasks run.

@@ -398,13 +398,27 @@ impl IdentityLookup for Links {
 impl Store {
     /// The identity links as they are now, for many lookups ([`Links`]).
     pub fn links(&self) -> Links {
-        let tables = self.db.begin_read().ok().and_then(|txn| {
-            Some([
-                txn.open_table(USERS).ok()?,
-                txn.open_table(ACCOUNTS).ok()?,
-                txn.open_table(GROUPS).ok()?,
-            ])
-        });
+        let tables = match self.db.begin_read() {
+            Ok(txn) => {
+                let open = |t| txn.open_table(t);
+                match (open(USERS), open(ACCOUNTS), open(GROUPS)) {
+                    (Ok(u), Ok(a), Ok(g)) => Some([u, a, g]),
+                    // No table yet: nothing linked yet (a store that never had a link).
+                    (Err(redb::TableError::TableDoesNotExist(_)), _, _)
+                    | (_, Err(redb::TableError::TableDoesNotExist(_)), _)
+                    | (_, _, Err(redb::TableError::TableDoesNotExist(_))) => None,
+                    (u, a, g) => {
+                        let e = [u.err(), a.err(), g.err()].into_iter().flatten().next();
+                        tracing::error!(error = ?e, "identity links unreadable: this batch is mapped without them");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "identity links unreadable: this batch is mapped without them");
+                None
+            }
+        };
         Links { tables }
     }
 }

@@ -11,6 +11,25 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// What a node's `SIGNAL_LOG_BACKEND` is set to, to run on these servers.
+#[allow(dead_code)] // not every test binary starts nodes
+pub trait LogBackend {
+    /// `nats://host:port[,host:port...]`.
+    fn log_backend(&self) -> String;
+}
+
+impl LogBackend for NatsServer {
+    fn log_backend(&self) -> String {
+        self.url()
+    }
+}
+
+impl LogBackend for NatsCluster {
+    fn log_backend(&self) -> String {
+        self.urls()
+    }
+}
+
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {
     child: Child,

@@ -1,6 +1,6 @@
 //! Liveness and readiness, unauthenticated: `/healthz` says the process answers, `/readyz`
-//! whether it can take events now (spool directory writable, appends not failing, store open,
-//! JetStream connected when it is the node's log).
+//! whether it can take events now (spool directory writable and its appends not failing, or on
+//! JetStream, connected and its appends not failing; the store open).
 //! `HEAD` on either answers as `GET` without the body (load balancers and uptime checks use it).
 
 use super::state::AdminState;
@@ -25,8 +25,9 @@ pub(super) fn readyz(shared: &AdminState) -> Resp {
         .gateway()
         .nats()
         .is_none_or(|n| n.is_connected() && !n.is_failing());
-    let ready =
-        writable && !shared.spool().is_failing() && log_up && shared.store().integrations().is_ok();
+    // On JetStream the local spool holds no events: its disk does not decide.
+    let spool_ok = shared.gateway().nats().is_some() || (writable && !shared.spool().is_failing());
+    let ready = spool_ok && log_up && shared.store().integrations().is_ok();
     if ready {
         json(StatusCode::OK, &json!({"status": "ready"}))
     } else {

@@ -1,7 +1,7 @@
 //! Installed integrations: install from the catalog, list, read (secrets masked), change
 //! (a new configuration restarts delivery) and remove (the test button is `test_event.rs`).
 
-use super::reply::{error, list, not_an_object, not_found, store_failed, validation};
+use super::reply::{error, list, not_an_object, not_found, not_shared, store_failed, validation};
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
 use crate::http::{Resp, json, text};
@@ -120,13 +120,30 @@ pub(super) async fn install(shared: &AdminState, key: &str, body: Value) -> Resp
         created_at: now.clone(),
         updated_at: now,
     };
+    if let Some(c) = shared.cluster()
+        && let Err(e) = c.put_integration(&rec).await
+    {
+        return not_shared(&e);
+    }
     if let Err(e) = shared.store().put_integration(&rec) {
+        unshare(shared, &rec.id).await;
         return store_failed(&e);
     }
     if let Err(e) = shared.run(&rec, Start::Latest).await {
+        unshare(shared, &rec.id).await;
         return undo_install(shared, &rec.id, &e);
     }
     json(StatusCode::CREATED, &integration_json(shared, &rec).await)
+}
+
+/// An install taken back: the other nodes are told to forget it too (logged when they cannot
+/// be: they then deliver an integration this node does not list, until it is deleted).
+async fn unshare(shared: &AdminState, id: &str) {
+    if let Some(c) = shared.cluster()
+        && let Err(e) = c.remove_integration(id).await
+    {
+        tracing::error!(integration = id, error = %e, "an install taken back here is still shared with the other nodes");
+    }
 }
 
 /// An install whose delivery could not start (`why`, a spool failure) is taken back out of the
@@ -231,6 +248,11 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
         Err(e) => return store_failed(&e),
     }
     rec.updated_at = now_rfc3339();
+    if let Some(c) = shared.cluster()
+        && let Err(e) = c.put_integration(&rec).await
+    {
+        return not_shared(&e);
+    }
     if let Err(e) = shared.store().put_integration(&rec) {
         return store_failed(&e);
     }
@@ -276,6 +298,16 @@ pub(super) async fn show(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
 /// spool. 204 only once it is gone from the store; a failed delete changes nothing (503).
 pub(super) async fn remove(shared: &AdminState, id: &str) -> Resp {
     let _writing = super::WRITES.lock().await;
+    if let Some(c) = shared.cluster() {
+        match shared.store().integration(id) {
+            Ok(Some(_)) => {}
+            Ok(None) => return not_found("integration with this id"),
+            Err(e) => return store_failed(&e),
+        }
+        if let Err(e) = c.remove_integration(id).await {
+            return not_shared(&e);
+        }
+    }
     match shared.store().delete_integration(id) {
         Ok(true) => {}
         Ok(false) => return not_found("integration with this id"),

@@ -19,7 +19,8 @@ pub(super) fn wants_stream(req: &Request<Incoming>) -> bool {
 }
 
 /// `GET /integrations/{id}/events`: the stream (409 while the integration is disabled), or
-/// the most recent `?limit=` (default 50, 1 to 1000; not a number: 422) as `{"data": [...]}`.
+/// the most recent `?limit=` (default 50, 1 to 1000; not a number: 422) as `{"data": [...]}`;
+/// on JetStream, both hold every node's live events.
 pub(super) async fn events(
     shared: &AdminState,
     rec: &IntegrationRecord,
@@ -46,5 +47,10 @@ pub(super) async fn events(
         .get(&rec.id)
         .map(|rt| rt.live.recent(limit))
         .unwrap_or_default();
+    // On JetStream, every node's (each says which node delivered it).
+    let data = match shared.cluster() {
+        Some(c) => c.recent(&rec.id, limit, data).await,
+        None => data,
+    };
     json(StatusCode::OK, &json!({"data": data}))
 }

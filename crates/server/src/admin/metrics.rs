@@ -213,6 +213,11 @@ pub(super) async fn stats(shared: &AdminState, rec: &IntegrationRecord) -> Resp 
             if let Some(d) = dead.get(&rec.id) {
                 body["dead_letters"] = dead_letters_json(d, rt);
             }
+            if let Some(c) = shared.cluster() {
+                let mine = crate::cluster::node_stats(c.node(), rt);
+                drop(runtimes);
+                body = c.stats(&rec.id, body, mine).await;
+            }
             json(StatusCode::OK, &body)
         }
         None => json(

@@ -31,7 +31,7 @@ use std::sync::Arc;
 /// reads what is stored, judges the body against it (names unique, a secret's mask) and writes
 /// it back, and none may do so from a copy another has just made stale. Writes are rare and
 /// short; one lock for all keeps install's uniqueness check under it too.
-static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 pub(crate) use state::AdminState;
 

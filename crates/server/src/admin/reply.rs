@@ -27,6 +27,19 @@ pub(super) fn store_failed(e: &signal_store::StoreError) -> Resp {
     )
 }
 
+/// `503 UNAVAILABLE`: on JetStream, the change could not be put where the other nodes follow
+/// it; nothing was changed.
+pub(super) fn not_shared(e: &crate::cluster::ShareError) -> Resp {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        &format!(
+            "the change could not be shared with the other nodes ({e}); nothing was changed: \
+             try again once JetStream answers"
+        ),
+    )
+}
+
 /// `400 INVALID_REQUEST`: the body is JSON but not an object.
 pub(super) fn not_an_object() -> Resp {
     error(

@@ -2,7 +2,9 @@
 //! allowed origins, rate limit), listed, created, changed and removed; every change is pushed
 //! to the gateway's view of them at once.
 
-use super::reply::{body_json, error, list, not_an_object, not_found, store_failed, validation};
+use super::reply::{
+    body_json, error, list, not_an_object, not_found, not_shared, store_failed, validation,
+};
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
 use crate::http::{FieldErrors, Resp, json, text};
@@ -149,13 +151,19 @@ fn refresh_sources(shared: &AdminState, id: &str, changed: Option<&SourceRecord>
     shared.gateway().source_changed(id, changed);
 }
 
-/// Stores a source, refreshes the gateway's view of it, and answers with it.
-fn save_source(
+/// Stores a source (shared with the other nodes first, on JetStream), refreshes the gateway's
+/// view of it, and answers with it.
+async fn save_source(
     shared: &AdminState,
     s: &SourceRecord,
     status: StatusCode,
     reveal_secret: bool,
 ) -> Resp {
+    if let Some(c) = shared.cluster()
+        && let Err(e) = c.put_source(s).await
+    {
+        return not_shared(&e);
+    }
     if let Err(e) = shared.store().put_source(s) {
         return store_failed(&e);
     }
@@ -208,10 +216,20 @@ pub(super) async fn route(
                 return validation(fields);
             }
             let _writing = super::WRITES.lock().await;
-            save_source(shared, &s, StatusCode::CREATED, true)
+            save_source(shared, &s, StatusCode::CREATED, true).await
         }
         (Method::DELETE, [id]) => {
             let _writing = super::WRITES.lock().await;
+            if let Some(c) = shared.cluster() {
+                match shared.store().sources() {
+                    Ok(all) if all.iter().any(|s| s.id == *id) => {}
+                    Ok(_) => return not_found("source with this id"),
+                    Err(e) => return store_failed(&e),
+                }
+                if let Err(e) = c.remove_source(id).await {
+                    return not_shared(&e);
+                }
+            }
             match shared.store().delete_source(id) {
                 Ok(true) => {
                     refresh_sources(shared, id, None);
@@ -239,7 +257,7 @@ pub(super) async fn route(
             if let Err(fields) = apply_source(&mut s, &body, false) {
                 return validation(fields);
             }
-            save_source(shared, &s, StatusCode::OK, false)
+            save_source(shared, &s, StatusCode::OK, false).await
         }
         _ => not_found("such endpoint"),
     }

@@ -100,6 +100,12 @@ impl AdminState {
         self.deliveries.halt(id).await;
     }
 
+    /// The other nodes on the same JetStream, when the log is JetStream: changes are shared
+    /// with them before they are made here.
+    pub(crate) fn cluster(&self) -> Option<&crate::cluster::Cluster> {
+        self.deliveries.state().cluster().map(|c| &**c)
+    }
+
     /// The running integrations, locked.
     pub(crate) async fn runtimes(&self) -> MutexGuard<'_, BTreeMap<String, Runtime>> {
         self.deliveries.running().await

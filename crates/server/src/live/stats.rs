@@ -132,12 +132,21 @@ impl Stats {
 
     /// p50, p90, p99 of recent delivery latencies, in ms.
     pub fn percentiles(&self) -> Value {
-        let mut l: Vec<u64> = lock(&self.latencies).iter().copied().collect();
-        if l.is_empty() {
-            return json!({"p50": null, "p90": null, "p99": null});
-        }
-        l.sort_unstable();
-        let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
-        json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)})
+        percentiles_of(self.latencies())
     }
+
+    /// The recent delivery latencies (the last 10,000), in ms.
+    pub fn latencies(&self) -> Vec<u64> {
+        lock(&self.latencies).iter().copied().collect()
+    }
+}
+
+/// p50, p90, p99 of latencies `l`, in ms (nulls when there are none).
+pub fn percentiles_of(mut l: Vec<u64>) -> Value {
+    if l.is_empty() {
+        return json!({"p50": null, "p90": null, "p99": null});
+    }
+    l.sort_unstable();
+    let q = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
+    json!({"p50": q(0.5), "p90": q(0.9), "p99": q(0.99)})
 }

@@ -65,6 +65,18 @@ impl Deliveries {
         self.running.lock().await
     }
 
+    /// Every running integration takes its share of its rate limit as it is now.
+    pub(crate) async fn reshare(&self) {
+        for rt in self.running.lock().await.values() {
+            rt.reshare(&self.state);
+        }
+    }
+
+    /// Whether `id` is being delivered.
+    pub(crate) async fn is_running(&self, id: &str) -> bool {
+        self.running.lock().await.contains_key(id)
+    }
+
     /// Stops every one (what is not delivered stays in the spool).
     pub(crate) async fn stop_all(&self) {
         let running = std::mem::take(&mut *self.running.lock().await);

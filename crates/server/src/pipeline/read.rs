@@ -14,7 +14,7 @@ use signal_core::record::Reader;
 use signal_core::{Mapped, Mapper, PADDING};
 use signal_forward::Job;
 use signal_spool::{DeadLetterInfo, Record};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,20 @@ pub(super) struct ReadLoop {
     pub(super) live: Arc<Live>,
     pub(super) stats: Arc<Stats>,
     pub(super) limits: Limits,
+    /// On JetStream, this node's share of the rate limit, requests a second: it holds at
+    /// most two seconds of it ([`held_most`]), leaving the rest of a backlog in the stream for
+    /// the other nodes.
+    pub(super) share: Option<Arc<AtomicU32>>,
+}
+
+/// The most records a node on JetStream holds at once for a rate share: two seconds' worth
+/// (at least 64). A node that read as much as its in-flight limit allows would take a whole
+/// backlog from the shared consumer and send it alone, at its share of the rate.
+pub(super) fn held_most(share: u32) -> usize {
+    usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .max(64)
 }
 
 impl ReadLoop {
@@ -92,6 +106,10 @@ impl ReadLoop {
     /// bytes), else as many as fit in the bytes left at `RECORD_ROOM` each (at least one).
     fn room(&self, r: &Reading) -> usize {
         let Limits { events, bytes } = self.limits;
+        let events = match &self.share {
+            Some(share) => events.min(held_most(share.load(Ordering::Acquire))),
+            None => events,
+        };
         if r.inflight.len() >= events || r.inflight_bytes >= bytes {
             return 0;
         }

@@ -7,6 +7,7 @@
 //! JetStream does not hand it to another node meanwhile. Acknowledgements go out on delivery's
 //! runtime without waiting (`signal_nats::Delivery::ack`).
 
+use crate::cluster::Cluster;
 use signal_nats::{Delivery, NatsConsumer};
 use signal_spool::{Consumer, Receipt, Record, SpoolError};
 use std::collections::HashMap;
@@ -61,12 +62,20 @@ pub(super) struct NatsSource {
     /// How often the held records are marked in progress: a third of `ack_wait`.
     keep_alive: Duration,
     last_keep_alive: Mutex<Instant>,
+    /// The other nodes: their identity links are waited for before records are mapped.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl NatsSource {
     /// Over `consumer`; acknowledgements go out on `runtime`.
-    pub(super) fn new(consumer: NatsConsumer, runtime: Handle, ack_wait: Duration) -> Self {
+    pub(super) fn new(
+        consumer: NatsConsumer,
+        runtime: Handle,
+        ack_wait: Duration,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Self {
         Self {
+            cluster,
             consumer,
             held: Mutex::new(HashMap::new()),
             runtime,
@@ -83,18 +92,28 @@ impl NatsSource {
     /// JetStream unreachable (logged by the caller; the reader tries again).
     pub(super) fn read(&self, max: usize) -> Result<Vec<Record>, signal_nats::NatsError> {
         let got = self.runtime.block_on(self.consumer.read(max, NATS_WAIT))?;
+        if let Some(cluster) = self.cluster.as_ref().filter(|_| !got.is_empty()) {
+            // The links these records' events made on another node (stored there before
+            // the events were appended) are in this node's store before they are mapped.
+            self.runtime.block_on(cluster.links_caught_up());
+        }
         let mut held = crate::sync::lock(&self.held);
         Ok(got
             .into_iter()
-            .map(|d| {
-                let record = Record {
-                    seq: d.seq,
-                    payload: d.payload.to_vec(),
-                    // A replay is finished when it is acknowledged: nothing more to write.
-                    replayed: false,
-                };
-                held.insert(d.seq, Arc::new(d));
-                record
+            // One JetStream handed out again while this node holds it (its ack wait passed
+            // before a keep-alive reached it) is already in delivery here: not sent twice.
+            .filter_map(|d| match held.entry(d.seq) {
+                std::collections::hash_map::Entry::Occupied(_) => None,
+                std::collections::hash_map::Entry::Vacant(place) => {
+                    let record = Record {
+                        seq: d.seq,
+                        payload: d.payload.to_vec(),
+                        // A replay is finished when it is acknowledged: nothing more to write.
+                        replayed: false,
+                    };
+                    place.insert(Arc::new(d));
+                    Some(record)
+                }
             })
             .collect())
     }
@@ -107,6 +126,23 @@ impl NatsSource {
                 }
             });
         }
+    }
+
+    /// Hands every record still held back to JetStream (delivery here has stopped: a PATCH,
+    /// a removal, the node stopping), so another node or the next runtime takes it at once,
+    /// not after the ack wait. At most 5 s; what is not handed back by then goes out again
+    /// after its ack wait all the same.
+    pub(super) async fn hand_back_all(&self) {
+        let held: Vec<Arc<Delivery>> = crate::sync::lock(&self.held)
+            .drain()
+            .map(|(_, d)| d)
+            .collect();
+        let back = async {
+            for d in held {
+                let _ = d.hand_back(None).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), back).await;
     }
 
     /// Marks every held record in progress, at most every third of `ack_wait`.
