@@ -10,16 +10,16 @@ use std::time::Duration;
 pub(crate) mod nats_server;
 use nats_server::NatsServer;
 
-/// A node on `nats` against a Pendo sandbox (`ik`), with `env` too; Pendo installed.
+/// A node on `nats` (one server or a cluster) against a Pendo sandbox (`ik`), with `env` too.
 pub(crate) async fn node_on(
-    nats: &NatsServer,
+    nats: &impl nats_server::LogBackend,
     dir: &std::path::Path,
     sim: &signal_sandbox::Sim,
     env: &[(&str, String)],
 ) -> Edge {
     let mut all = vec![
         ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
-        ("SIGNAL_LOG_BACKEND", nats.url()),
+        ("SIGNAL_LOG_BACKEND", nats.log_backend()),
         ("SIGNAL_NATS_ACK_WAIT_SECS", "2".into()),
     ];
     all.extend(env.iter().cloned());

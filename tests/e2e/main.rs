@@ -36,6 +36,9 @@
 //!   delivered once, a `kill -9` mid-delivery losing nothing, one messageId to two nodes kept
 //!   once, changes on one node's API on the others within a second, an identify on one node
 //!   linking a visitor for another, a 100/s rate limit held by three nodes together (issue 14).
+//! - `jetstream_cluster.rs`: a node on a three-server NATS cluster (replicas 3) whose server is
+//!   killed under load: every event answered 200 delivered, every other answer a 503 with
+//!   `Retry-After`, ready again on two servers (issue 14).
 //! - `pipeline_faults.rs`: dead letters on a full disk (written once there is room, nothing
 //!   stopped meanwhile) and dead letters dropped past their cap, in the stats and `/metrics`.
 
@@ -54,6 +57,7 @@ mod gateway_hardening;
 mod harness;
 mod heap;
 mod jetstream;
+mod jetstream_cluster;
 mod jetstream_nodes;
 mod loadgen;
 mod old_spool;
