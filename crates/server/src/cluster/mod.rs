@@ -24,7 +24,7 @@ pub(crate) use follow::{FollowError, follow};
 pub(crate) use members::keep_alive;
 pub(crate) use views::{node_stats, serve as serve_views};
 
-use signal_nats::{Buckets, NatsError, NatsLog};
+use signal_nats::{Bucket, Buckets, NatsError, NatsLog};
 use signal_store::{IntegrationRecord, SourceRecord};
 use std::fmt;
 use std::sync::Arc;
@@ -45,7 +45,7 @@ const NODE_SOURCE: &str = "default";
 pub enum ShareError {
     /// JetStream did not store it.
     Nats(NatsError),
-    /// The record could not be written as JSON.
+    /// The record could not be written or read as JSON.
     Encode(serde_json::Error),
 }
 
@@ -53,7 +53,7 @@ impl fmt::Display for ShareError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Nats(e) => e.fmt(f),
-            Self::Encode(e) => write!(f, "encoding the record: {e}"),
+            Self::Encode(e) => write!(f, "the record as JSON: {e}"),
         }
     }
 }
@@ -69,6 +69,18 @@ impl From<NatsError> for ShareError {
     fn from(e: NatsError) -> Self {
         Self::Nats(e)
     }
+}
+
+/// Record `id` of `bucket` and its revision, `None` when it has none.
+async fn read<T: serde::de::DeserializeOwned>(
+    bucket: &Bucket,
+    id: &str,
+) -> Result<Option<(T, u64)>, ShareError> {
+    let Some((value, rev)) = bucket.entry(&signal_nats::key(id)).await? else {
+        return Ok(None);
+    };
+    let rec = serde_json::from_slice(&value).map_err(ShareError::Encode)?;
+    Ok(Some((rec, rev)))
 }
 
 /// `rec` as its bucket keeps it.
@@ -170,31 +182,39 @@ impl Cluster {
         *r = (*r).max(revision);
     }
 
-    /// Puts `rec` in the shared integrations.
-    pub(crate) async fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), ShareError> {
-        let key = signal_nats::key(&rec.id);
-        let rev = self.buckets.integrations.put(&key, encoded(rec)?).await?;
-        self.note_applied(&format!("integrations/{key}"), rev);
+    /// Writes `rec` as `id` in `bucket` (kind `kind`): put, or with `over` an update that
+    /// holds only if the key is still at that revision; the revision written is remembered.
+    async fn write(
+        &self,
+        kind: &str,
+        bucket: &Bucket,
+        id: &str,
+        rec: &impl serde::Serialize,
+        over: Option<u64>,
+    ) -> Result<(), ShareError> {
+        let key = signal_nats::key(id);
+        let value = encoded(rec)?;
+        let rev = match over {
+            None => bucket.put(&key, value).await?,
+            Some(revision) => bucket.update(&key, value, revision).await?,
+        };
+        self.note_applied(&format!("{kind}/{key}"), rev);
         Ok(())
     }
 
-    /// Integration `id` as the cluster holds it, with its revision (for [`Cluster::update_integration`]).
+    /// Puts `rec` in the shared integrations.
+    pub(crate) async fn put_integration(&self, rec: &IntegrationRecord) -> Result<(), ShareError> {
+        let bucket = &self.buckets.integrations;
+        self.write("integrations", bucket, &rec.id, rec, None).await
+    }
+
+    /// Integration `id` as the cluster holds it, with its revision (for
+    /// [`Cluster::update_integration`]).
     pub(crate) async fn integration(
         &self,
         id: &str,
     ) -> Result<Option<(IntegrationRecord, u64)>, ShareError> {
-        let found = self
-            .buckets
-            .integrations
-            .entry(&signal_nats::key(id))
-            .await?;
-        found
-            .map(|(v, rev)| {
-                serde_json::from_slice(&v)
-                    .map(|r| (r, rev))
-                    .map_err(ShareError::Encode)
-            })
-            .transpose()
+        read(&self.buckets.integrations, id).await
     }
 
     /// Puts `rec` in the shared integrations if it is still at `revision` (what was read):
@@ -204,26 +224,14 @@ impl Cluster {
         rec: &IntegrationRecord,
         revision: u64,
     ) -> Result<(), ShareError> {
-        let key = signal_nats::key(&rec.id);
-        let rev = self
-            .buckets
-            .integrations
-            .update(&key, encoded(rec)?, revision)
-            .await?;
-        self.note_applied(&format!("integrations/{key}"), rev);
-        Ok(())
+        let bucket = &self.buckets.integrations;
+        self.write("integrations", bucket, &rec.id, rec, Some(revision))
+            .await
     }
 
     /// Source `id` as the cluster holds it, with its revision.
     pub(crate) async fn source(&self, id: &str) -> Result<Option<(SourceRecord, u64)>, ShareError> {
-        let found = self.buckets.sources.entry(&signal_nats::key(id)).await?;
-        found
-            .map(|(v, rev)| {
-                serde_json::from_slice(&v)
-                    .map(|r| (r, rev))
-                    .map_err(ShareError::Encode)
-            })
-            .transpose()
+        read(&self.buckets.sources, id).await
     }
 
     /// Puts `rec` in the shared sources if it is still at `revision`.
@@ -232,14 +240,9 @@ impl Cluster {
         rec: &SourceRecord,
         revision: u64,
     ) -> Result<(), ShareError> {
-        let key = signal_nats::key(&rec.id);
-        let rev = self
-            .buckets
-            .sources
-            .update(&key, encoded(rec)?, revision)
-            .await?;
-        self.note_applied(&format!("sources/{key}"), rev);
-        Ok(())
+        let bucket = &self.buckets.sources;
+        self.write("sources", bucket, &rec.id, rec, Some(revision))
+            .await
     }
 
     /// Removes integration `id` from the shared ones.
@@ -256,10 +259,8 @@ impl Cluster {
         if rec.id == NODE_SOURCE {
             return Ok(());
         }
-        let key = signal_nats::key(&rec.id);
-        let rev = self.buckets.sources.put(&key, encoded(rec)?).await?;
-        self.note_applied(&format!("sources/{key}"), rev);
-        Ok(())
+        let bucket = &self.buckets.sources;
+        self.write("sources", bucket, &rec.id, rec, None).await
     }
 
     /// Removes source `id` from the shared ones.
