@@ -461,3 +461,50 @@ async fn a_source_added_in_the_ui_shows_its_secret_once_and_its_key_opens_the_ga
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_jetstream_the_integration_page_shows_each_nodes_part() {
+    let _one = ONE_BROWSER.lock().await;
+    let nats = crate::jetstream::nats_server::NatsServer::start();
+    let (sim, _subs) = sandbox("us", "ik").await;
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let a = crate::jetstream::node_on(&nats, dir_a.path(), &sim, &[]).await;
+    let b = crate::jetstream::node_on(&nats, dir_b.path(), &sim, &[]).await;
+    let id = a
+        .install(json!({"api_key": "a", "integration_key": "ik", "rate_limit_per_second": 1000}))
+        .await;
+    // B takes it up, and both count each other (a heartbeat a second).
+    b.poll(&format!("/v1/admin/integrations/{id}"), |v| {
+        v["id"] == id.as_str()
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for (n, e) in [&a, &b].into_iter().enumerate() {
+        let batch: Vec<Value> = (0..50)
+            .map(|i| json!({"type": "track", "userId": "u", "event": "E", "messageId": format!("{n}-{i}")}))
+            .collect();
+        assert_eq!(e.ingest("/v1/batch", json!({"batch": batch})).await.0, 200);
+    }
+    eventually("100 events at Pendo", || track_bodies(&sim).len() >= 100).await;
+    let browser = signed_in(&b, "").await;
+    browser
+        .script(
+            "location.hash = arguments[0]",
+            json!([format!("#/integration/{id}")]),
+        )
+        .await;
+    let shown = browser.wait_text("#nodes", "2 of 2 answered").await;
+    assert!(shown.contains("node_"), "{shown}");
+    assert!(!shown.contains("null"), "nothing missing is drawn: {shown}");
+    let rows = browser
+        .script(
+            "return document.querySelectorAll('#nodes tbody tr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rows, 2, "a row per node: {shown}");
+    screenshot(&browser, "integration-nodes.png").await;
+}

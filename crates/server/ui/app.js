@@ -585,7 +585,9 @@ async function overviewTab(body, id, vendor) {
       clear(result).append(notice('error', 'The test event could not be sent', e.message));
     } finally { test.disabled = false; }
   }}, 'Send test event');
-  body.append(h('div', {class: 'live-head'}, h('h2', {}, 'Delivery'), h('div', {class: 'actions'}, test)), result, stats);
+  // On JetStream: each node's part of the cluster's counts.
+  const nodes = h('div', {id: 'nodes'});
+  body.append(h('div', {class: 'live-head'}, h('h2', {}, 'Delivery'), h('div', {class: 'actions'}, test)), result, stats, nodes);
   async function refresh() {
     let s;
     try { s = await api('GET', '/integrations/' + encodeURIComponent(id) + '/stats'); } catch (_) { return; }
@@ -596,6 +598,20 @@ async function overviewTab(body, id, vendor) {
       ['Failed', c.failed || 0], ['Dead-lettered', c.dead_lettered || 0], ['Queue depth', s.queue_depth || 0],
       ['In flight', s.in_flight || 0], ['Latency p50', ms(l.p50)], ['Latency p90', ms(l.p90)], ['Latency p99', ms(l.p99)]];
     append(clear(stats), cells.map(([k, n]) => h('div', {class: 'stat'}, h('div', {class: 'n'}, typeof n === 'number' ? n.toLocaleString() : n), h('div', {class: 'k'}, k))));
+    clear(nodes);
+    if (Array.isArray(s.nodes)) {
+      const rows = s.nodes.map((p) => {
+        const pc = p.counts || {}, pl = p.latency_ms || {};
+        return h('tr', {'data-node': p.node || ''}, h('td', {}, p.node || '–'), h('td', {}, (pc.delivered || 0).toLocaleString()),
+          h('td', {}, ((pc.failed || 0) + (pc.dead_lettered || 0)).toLocaleString()), h('td', {}, (p.in_flight || 0).toLocaleString()),
+          h('td', {}, ms(pl.p99)), h('td', {}, p.status || '–'));
+      });
+      const missing = (s.nodes_alive || 0) - s.nodes.length;
+      append(nodes, [h('h3', {}, 'Nodes: ' + s.nodes.length + ' of ' + (s.nodes_alive || s.nodes.length) + ' answered'),
+        h('table', {class: 'nodes'}, h('thead', {}, h('tr', {}, ['Node', 'Delivered', 'Failed or dead-lettered', 'In flight', 'Latency p99', 'Status'].map((t) => h('th', {}, t)))),
+          h('tbody', {}, rows)),
+        missing > 0 ? h('p', {class: 'muted'}, missing + ' node(s) did not answer in time: their counts are not in the totals above.') : null]);
+    }
   }
   await refresh();
   const t = setInterval(refresh, 2000);
@@ -826,7 +842,7 @@ function row(ev) {
       h('div', {}, h('h4', {}, 'Vendor response'), h('pre', {class: 'vendor-response'}, res ? res.status + '\n\n' + pretty(res.body) : 'no response')),
       h('div', {}, h('h4', {}, 'Outcome'), h('ul', {class: 'outcome'},
         h('li', {}, 'outcome: ', h('strong', {}, ev.outcome)), ev.reason ? h('li', {}, 'reason: ', h('strong', {}, ev.reason)) : null,
-        h('li', {}, 'attempt: ' + ev.attempt), ev.latency_ms !== undefined ? h('li', {}, 'latency: ' + ev.latency_ms + ' ms') : null,
+        h('li', {}, 'attempt: ' + ev.attempt), ev.node ? h('li', {}, 'delivered by node: ' + ev.node) : null, ev.latency_ms !== undefined ? h('li', {}, 'latency: ' + ev.latency_ms + ' ms') : null,
         ev.message_id ? h('li', {}, 'messageId: ', h('code', {}, ev.message_id)) : null,
         ev.diagnosis ? h('li', {}, ev.diagnosis.message + '. Fix: ' + ev.diagnosis.fix) : null),
       h('h4', {}, 'Warnings'), ev.warnings && ev.warnings.length
