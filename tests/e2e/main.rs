@@ -3,6 +3,8 @@
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
 //! - `tmpfs.rs`: a small real filesystem the full-disk tests mount and fill.
+//! - `audit.rs`: the audit log: each change with who, where and its fields (secrets masked),
+//!   filters and a cursor (issue 15).
 //! - `admin_errors.rs`: the management API's answers to bad input: replay bodies, secrets'
 //!   masks, look-alike paths, `HEAD` on health, the test button's refusal (issue 11).
 //! - `admin_hardening.rs`: secrets read and written back, empty or unreadable secret files,
@@ -47,6 +49,7 @@ mod admin_errors;
 mod admin_hardening;
 mod amplitude;
 mod api;
+mod audit;
 mod bounds;
 mod browser;
 mod connections;

@@ -85,6 +85,8 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
                            still has at most 32 requests in flight.
   SIGNAL_DELIVERY_THREADS  threads of delivery's own runtime (delivery_threads), default 1, at
                            most 64; 0 runs delivery on the node's runtime beside ingestion.
+  SIGNAL_AUDIT_RETENTION_DAYS  how long the audit log keeps a record (audit_retention_days),
+                           default 90, 0 keeps every record, at most 36500.
   SIGNAL_LOG_BACKEND       where accepted events are kept (log_backend): local (default, the
                            spool in the data directory) or nats://host:port[,host:port...]:
                            NATS JetStream (server 2.10 or later) shared by several nodes; the

@@ -165,6 +165,7 @@ impl Node {
         let admin_addr = admin.local_addr().map_err(StartError::Address)?;
         let limits = settings.conn_limits();
         let (data_dir, source_rate_limit) = (settings.data_dir.clone(), settings.source_rate_limit);
+        let audit_retention_days = settings.audit_retention_days;
         if let Some(log) = nats.clone() {
             tokio::spawn(probe_while_failing(log));
         }
@@ -211,6 +212,7 @@ impl Node {
         if let Some(f) = following {
             f.start();
         }
+        tokio::spawn(prune_audit_log(store.clone(), audit_retention_days));
         let admin_state = Arc::new(AdminState::new(
             admin_token.clone(),
             data_dir,
@@ -274,6 +276,27 @@ fn open_spool(dir: &Path, settings: &Settings) -> Result<(Spool, u64), StartErro
     let spool_limit = spool_config.max_bytes.min(spool_config.max_pending_bytes);
     let spool = Spool::open(spool_config).map_err(StartError::Spool)?;
     Ok((spool, spool_limit))
+}
+
+/// Every hour (and at start), the audit log's records older than `days` removed (0: kept).
+async fn prune_audit_log(store: Store, days: u64) {
+    if days == 0 {
+        return;
+    }
+    let keep_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+    loop {
+        let before = crate::clock::now_ms().saturating_sub(keep_ms);
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.prune_audit(before)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(
+                removed = n,
+                "audit log records past their retention removed"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "the audit log could not be pruned"),
+            _ => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 /// While JetStream appends fail, asks every second whether the events stream answers, so

@@ -65,6 +65,9 @@ pub struct Settings {
     /// nodes (`SIGNAL_LOG_BACKEND`, `SIGNAL_NATS_CREDS`, `SIGNAL_NATS_REPLICAS`,
     /// `SIGNAL_NATS_DUPLICATE_WINDOW_SECS`).
     pub log_backend: LogBackend,
+    /// How long the audit log keeps a record, in days (`SIGNAL_AUDIT_RETENTION_DAYS`); 0 keeps
+    /// every record.
+    pub audit_retention_days: u64,
 }
 
 /// Where accepted events are kept (`SIGNAL_LOG_BACKEND`).
@@ -129,6 +132,9 @@ pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 10 << 30;
 
 /// Each integration's default dead-letter cap: 256 MiB.
 pub const DEFAULT_DEAD_LETTER_MAX_BYTES: u64 = 256 << 20;
+
+/// How long the audit log keeps a record by default, in days (`SIGNAL_AUDIT_RETENTION_DAYS`).
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u64 = 90;
 
 /// Delivery's own threads by default (`SIGNAL_DELIVERY_THREADS`).
 pub const DEFAULT_DELIVERY_THREADS: u64 = 1;
@@ -518,6 +524,11 @@ impl Settings {
             )?)
             .unwrap_or(MAX_DELIVERY_THREADS),
             log_backend: src.log_backend()?,
+            audit_retention_days: src.bounded(
+                ["SIGNAL_AUDIT_RETENTION_DAYS", "audit_retention_days"],
+                DEFAULT_AUDIT_RETENTION_DAYS,
+                (0, 36_500),
+            )?,
         })
     }
 

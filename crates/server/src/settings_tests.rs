@@ -338,3 +338,21 @@ fn the_log_backend_is_local_by_default_or_nats_servers_with_their_settings() {
     .expect_err("too many replicas");
     assert_eq!(e.setting, "SIGNAL_NATS_REPLICAS");
 }
+
+#[test]
+fn the_audit_retention_defaults_to_90_days_0_keeps_all_and_past_100_years_is_refused() {
+    let s = Settings::resolve(&Flags::default(), env(&[])).expect("defaults");
+    assert_eq!(s.audit_retention_days, 90);
+    let s = Settings::resolve(
+        &Flags::default(),
+        env(&[("SIGNAL_AUDIT_RETENTION_DAYS", "0")]),
+    )
+    .expect("env");
+    assert_eq!(s.audit_retention_days, 0, "0 keeps every record");
+    let e = Settings::resolve(
+        &Flags::default(),
+        env(&[("SIGNAL_AUDIT_RETENTION_DAYS", "36501")]),
+    )
+    .expect_err("out of range");
+    assert!(e.to_string().contains("SIGNAL_AUDIT_RETENTION_DAYS"), "{e}");
+}

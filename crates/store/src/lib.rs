@@ -12,6 +12,9 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod audit;
+
+pub use audit::{AuditFilter, AuditRecord};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use signal_core::{IdentityLookup, Link};
@@ -86,6 +89,13 @@ impl fmt::Display for StoreError {
 }
 
 impl std::error::Error for StoreError {}
+
+impl StoreError {
+    /// An operation that ended before it answered (its thread stopped).
+    pub fn interrupted(op: &str) -> Self {
+        Self(format!("{op}: interrupted"))
+    }
+}
 
 fn err(op: &str) -> impl Fn(&dyn fmt::Display) -> StoreError + '_ {
     move |e| StoreError(format!("{op}: {e}"))

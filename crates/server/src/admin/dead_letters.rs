@@ -68,7 +68,12 @@ pub(super) async fn route(
                 Err(Refused::Fields(fields)) => return validation(fields),
             };
             match crate::dead_letters::replay(dead, ids).await {
-                Ok(n) => json(StatusCode::OK, &json!({"replayed": n})),
+                Ok(n) => {
+                    let resource = format!("integrations/{}/dead-letters", rec.id);
+                    let changes = json!({"replayed": {"old": null, "new": n}});
+                    super::audit::record(shared, "dead_letters.replayed", &resource, changes).await;
+                    json(StatusCode::OK, &json!({"replayed": n}))
+                }
                 Err(e) => unavailable(e),
             }
         }
@@ -91,7 +96,12 @@ pub(super) async fn route(
                 Err(r) => return r,
             }
             match crate::dead_letters::purge(dead).await {
-                Ok(_) => text(StatusCode::NO_CONTENT, "text/plain", ""),
+                Ok(n) => {
+                    let resource = format!("integrations/{}/dead-letters", rec.id);
+                    let changes = json!({"purged": {"old": null, "new": n}});
+                    super::audit::record(shared, "dead_letters.purged", &resource, changes).await;
+                    text(StatusCode::NO_CONTENT, "text/plain", "")
+                }
                 Err(e) => unavailable(e),
             }
         }

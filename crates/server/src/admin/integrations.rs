@@ -135,6 +135,15 @@ pub(super) async fn install(shared: &AdminState, key: &str, body: Value) -> Resp
         unshare(shared, &rec.id).await;
         return undo_install(shared, &rec.id, &e);
     }
+    let fields = super::audit::integration_fields(&rec);
+    let resource = format!("integrations/{}", rec.id);
+    super::audit::record(
+        shared,
+        "integration.installed",
+        &resource,
+        super::audit::changes(None, Some(&fields)),
+    )
+    .await;
     json(StatusCode::CREATED, &integration_json(shared, &rec).await)
 }
 
@@ -239,6 +248,7 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
     let Some(bp) = Blueprint::get(&rec.blueprint) else {
         return not_found("blueprint");
     };
+    let before = super::audit::integration_fields(&rec);
     let config = match apply_patch(&mut rec, bp, o) {
         Ok(config) => config,
         Err(fields) => return validation(fields),
@@ -287,6 +297,16 @@ pub(super) async fn patch(shared: &AdminState, id: &str, body: Value) -> Resp {
     } else {
         shared.halt(&rec.id).await;
     }
+    let after = super::audit::integration_fields(&rec);
+    let changes = super::audit::changes(Some(&before), Some(&after));
+    // Only `enabled` changed: said as enabling or disabling.
+    let action = match changes.as_object().map(|c| c.keys().collect::<Vec<_>>()) {
+        Some(keys) if keys == ["enabled"] && rec.enabled => "integration.enabled",
+        Some(keys) if keys == ["enabled"] => "integration.disabled",
+        _ => "integration.updated",
+    };
+    let resource = format!("integrations/{}", rec.id);
+    super::audit::record(shared, action, &resource, changes).await;
     json(StatusCode::OK, &integration_json(shared, &rec).await)
 }
 
@@ -311,7 +331,8 @@ pub(super) async fn show(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
 
 /// `DELETE /integrations/{id}`: forgets it, stops its delivery and releases its place in the
 /// spool. 204 only once it is gone from the store; a failed delete changes nothing (503).
-pub(super) async fn remove(shared: &AdminState, id: &str) -> Resp {
+pub(super) async fn remove(shared: &AdminState, rec: &IntegrationRecord) -> Resp {
+    let id = rec.id.as_str();
     let _writing = super::WRITES.lock().await;
     if let Some(c) = shared.cluster() {
         match shared.store().integration(id) {
@@ -342,6 +363,15 @@ pub(super) async fn remove(shared: &AdminState, id: &str) -> Resp {
             tracing::warn!(integration = id, error = %e, "removed, but its JetStream consumer or dead letters could not be");
         }
     }
+    let fields = super::audit::integration_fields(rec);
+    let resource = format!("integrations/{id}");
+    super::audit::record(
+        shared,
+        "integration.removed",
+        &resource,
+        super::audit::changes(Some(&fields), None),
+    )
+    .await;
     text(StatusCode::NO_CONTENT, "text/plain", "")
 }
 

@@ -13,6 +13,7 @@
 //! - `live.rs`: `GET .../integrations/{id}/events`, server-sent or the most recent as JSON.
 //! - `dead_letters.rs`: `.../integrations/{id}/dead-letters`: page, replay, purge.
 //! - `sources.rs`: `/v1/admin/sources[/{id}]`: list, create, change, remove.
+//! - `audit.rs`: who is asking, recording each change, `GET /v1/admin/audit-logs`.
 //! - `reply.rs`: what they share: JSON errors, paged lists, query parameters, JSON bodies.
 //!
 //! Anything else not under `/v1/` is the management UI (`crate::ui`).
@@ -35,6 +36,7 @@ pub(crate) static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new
 
 pub(crate) use state::AdminState;
 
+mod audit;
 mod catalog;
 mod dead_letters;
 mod health;
@@ -49,7 +51,7 @@ mod test_event;
 mod tests;
 
 /// Handles one management request.
-pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let method = req.method().clone();
@@ -76,7 +78,17 @@ pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, _peer: Sock
         );
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    route(&shared, method, &parts, req, &query).await
+    let who = audit::Who {
+        // The admin token is the owner-level token of automation (issue 15's users to come).
+        actor: "admin-token".into(),
+        ip: peer.ip().to_string(),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    };
+    audit::as_who(who, route(&shared, method, &parts, req, &query)).await
 }
 
 /// The routes that need no token: health, readiness, metrics and the UI's files. `None` for
@@ -110,6 +122,7 @@ async fn route(
             Err(r) => r,
         },
         (Method::GET, ["integrations"]) => integrations::list_all(shared, query).await,
+        (Method::GET, ["audit-logs"]) => audit::list(shared, query).await,
         (m, ["sources", more @ ..]) => sources::route(shared, m, more, req, query).await,
         (m, ["integrations", id, tail @ ..]) => integration(shared, m, id, tail, req, query).await,
         _ => not_found("such endpoint"),
@@ -136,7 +149,7 @@ async fn integration(
             Ok(body) => integrations::patch(shared, &rec.id, body).await,
             Err(r) => r,
         },
-        (Method::DELETE, []) => integrations::remove(shared, &rec.id).await,
+        (Method::DELETE, []) => integrations::remove(shared, &rec).await,
         (Method::GET, ["events"]) => {
             live::events(shared, &rec, live::wants_stream(&req), query).await
         }

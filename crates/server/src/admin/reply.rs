@@ -80,6 +80,11 @@ pub(super) struct BadParam {
 }
 
 impl BadParam {
+    /// `name` breaks `rule`.
+    pub(super) fn new(name: &'static str, rule: &'static str) -> Self {
+        Self { name, rule }
+    }
+
     /// `422 VALIDATION_ERROR` naming the parameter.
     pub(super) fn answer(self) -> Resp {
         validation([(self.name.to_owned(), self.rule.to_owned())].into())
@@ -124,6 +129,15 @@ pub(super) fn list(data: Vec<Value>, query: &str) -> Resp {
             "next_cursor": if has_more { Value::from(end.to_string()) } else { Value::Null },
             "has_more": has_more,
         }),
+    )
+}
+
+/// A page read with a cursor of its own: `data`, and `next` (the cursor of the page after),
+/// when there is one.
+pub(super) fn json_page(data: Vec<Value>, next: Option<String>) -> Resp {
+    json(
+        StatusCode::OK,
+        &json!({"data": data, "next_cursor": next, "has_more": next.is_some()}),
     )
 }
 

@@ -196,106 +196,130 @@ pub(super) async fn route(
             Ok(all) => list(all.iter().map(|s| source_json(s, false)).collect(), query),
             Err(e) => store_failed(&e),
         },
-        (Method::POST, []) => {
-            let body = match body_json(req).await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-            let (Ok(key), Ok(secret)) = (
-                crate::secrets::random_token(32),
-                crate::secrets::random_token(48),
-            ) else {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "no randomness to make a pipeline key and secret from; nothing was created: \
-                     try again",
-                );
-            };
-            let mut s = SourceRecord {
-                id: format!("src_{}", key[..12].to_lowercase()),
-                name: String::new(),
-                pipeline_key: format!("dk_live_{key}"),
-                secret,
-                allowed_origins: Vec::new(),
-                rate_limit_per_second: shared.source_rate_limit(),
-                created_at: now_rfc3339(),
-            };
-            if !body.is_object() {
-                return not_an_object();
-            }
-            if let Err(fields) = apply_source(&mut s, &body, true) {
-                return validation(fields);
-            }
-            let _writing = super::WRITES.lock().await;
-            save_source(shared, &s, StatusCode::CREATED, true).await
-        }
-        (Method::DELETE, [id]) => {
-            let _writing = super::WRITES.lock().await;
-            if let Some(c) = shared.cluster() {
-                match shared.store().sources() {
-                    Ok(all) if all.iter().any(|s| s.id == *id) => {}
-                    Ok(_) => return not_found("source with this id"),
-                    Err(e) => return store_failed(&e),
-                }
-                if let Err(e) = c.remove_source(id).await {
-                    return not_shared(&e);
-                }
-            }
-            match shared.store().delete_source(id) {
-                Ok(true) => {
-                    refresh_sources(shared, id, None);
-                    text(StatusCode::NO_CONTENT, "text/plain", "")
-                }
-                Ok(false) => not_found("source with this id"),
-                Err(e) => store_failed(&e),
-            }
-        }
-        (Method::PATCH, [id]) => {
-            let body = match body_json(req).await {
-                Ok(b) if b.is_object() => b,
-                Ok(_) => return not_an_object(),
-                Err(r) => return r,
-            };
-            // Read after the body, under the write lock: the change goes over what is stored.
-            let _writing = super::WRITES.lock().await;
-            // On JetStream, over what the cluster holds, written only if unchanged since
-            // (the node's own default source is its own: from its store).
-            let shared_source = match shared.cluster().filter(|_| *id != "default") {
-                Some(c) => match c.source(id).await {
-                    Ok(Some((s, rev))) => Some((s, rev)),
-                    Ok(None) => return not_found("source with this id"),
-                    Err(e) => return not_shared(&e),
-                },
-                None => None,
-            };
-            let (mut s, revision) = match shared_source {
-                Some((s, rev)) => (s, Some(rev)),
-                None => match shared.store().sources() {
-                    Ok(all) => match all.into_iter().find(|s| s.id == *id) {
-                        Some(s) => (s, None),
-                        None => return not_found("source with this id"),
-                    },
-                    Err(e) => return store_failed(&e),
-                },
-            };
-            if let Err(fields) = apply_source(&mut s, &body, false) {
-                return validation(fields);
-            }
-            if let (Some(c), Some(rev)) = (shared.cluster(), revision) {
-                if let Err(e) = c.update_source(&s, rev).await {
-                    return if e.is_conflict() {
-                        changed_meanwhile()
-                    } else {
-                        not_shared(&e)
-                    };
-                }
-                return store_source(shared, &s, StatusCode::OK, false);
-            }
-            save_source(shared, &s, StatusCode::OK, false).await
-        }
+        (Method::POST, []) => match body_json(req).await {
+            Ok(body) => create(shared, &body).await,
+            Err(r) => r,
+        },
+        (Method::DELETE, [id]) => remove(shared, id).await,
+        (Method::PATCH, [id]) => match body_json(req).await {
+            Ok(body) if body.is_object() => patch(shared, id, &body).await,
+            Ok(_) => not_an_object(),
+            Err(r) => r,
+        },
         _ => not_found("such endpoint"),
     }
+}
+
+/// `POST /sources`: a new source with its own key and secret (shown whole this once); 201.
+async fn create(shared: &AdminState, body: &Value) -> Resp {
+    let (Ok(key), Ok(secret)) = (
+        crate::secrets::random_token(32),
+        crate::secrets::random_token(48),
+    ) else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "no randomness to make a pipeline key and secret from; nothing was created: \
+             try again",
+        );
+    };
+    let mut s = SourceRecord {
+        id: format!("src_{}", key[..12].to_lowercase()),
+        name: String::new(),
+        pipeline_key: format!("dk_live_{key}"),
+        secret,
+        allowed_origins: Vec::new(),
+        rate_limit_per_second: shared.source_rate_limit(),
+        created_at: now_rfc3339(),
+    };
+    if !body.is_object() {
+        return not_an_object();
+    }
+    if let Err(fields) = apply_source(&mut s, body, true) {
+        return validation(fields);
+    }
+    let _writing = super::WRITES.lock().await;
+    let answer = save_source(shared, &s, StatusCode::CREATED, true).await;
+    if answer.status() == StatusCode::CREATED {
+        let fields = super::audit::source_fields(&s);
+        let changes = super::audit::changes(None, Some(&fields));
+        let resource = format!("sources/{}", s.id);
+        super::audit::record(shared, "source.created", &resource, changes).await;
+    }
+    answer
+}
+
+/// `DELETE /sources/{id}`: 204 once it is gone (shared first, on JetStream).
+async fn remove(shared: &AdminState, id: &str) -> Resp {
+    let _writing = super::WRITES.lock().await;
+    let old = match shared.store().sources() {
+        Ok(all) => match all.into_iter().find(|s| s.id == id) {
+            Some(s) => s,
+            None => return not_found("source with this id"),
+        },
+        Err(e) => return store_failed(&e),
+    };
+    if let Some(c) = shared.cluster()
+        && let Err(e) = c.remove_source(id).await
+    {
+        return not_shared(&e);
+    }
+    match shared.store().delete_source(id) {
+        Ok(true) => {
+            refresh_sources(shared, id, None);
+            let fields = super::audit::source_fields(&old);
+            let changes = super::audit::changes(Some(&fields), None);
+            let resource = format!("sources/{id}");
+            super::audit::record(shared, "source.removed", &resource, changes).await;
+            text(StatusCode::NO_CONTENT, "text/plain", "")
+        }
+        Ok(false) => not_found("source with this id"),
+        Err(e) => store_failed(&e),
+    }
+}
+
+/// `PATCH /sources/{id}`: read after the body, under the write lock, so the change goes over
+/// what is stored; on JetStream over what the cluster holds, written only if unchanged since
+/// (the node's own default source is its own: from its store).
+async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
+    let _writing = super::WRITES.lock().await;
+    let shared_source = match shared.cluster().filter(|_| id != "default") {
+        Some(c) => match c.source(id).await {
+            Ok(Some((s, rev))) => Some((s, rev)),
+            Ok(None) => return not_found("source with this id"),
+            Err(e) => return not_shared(&e),
+        },
+        None => None,
+    };
+    let (mut s, revision) = match shared_source {
+        Some((s, rev)) => (s, Some(rev)),
+        None => match shared.store().sources() {
+            Ok(all) => match all.into_iter().find(|s| s.id == id) {
+                Some(s) => (s, None),
+                None => return not_found("source with this id"),
+            },
+            Err(e) => return store_failed(&e),
+        },
+    };
+    let before = super::audit::source_fields(&s);
+    if let Err(fields) = apply_source(&mut s, body, false) {
+        return validation(fields);
+    }
+    let answer = match (shared.cluster(), revision) {
+        (Some(c), Some(rev)) => match c.update_source(&s, rev).await {
+            Ok(()) => store_source(shared, &s, StatusCode::OK, false),
+            Err(e) if e.is_conflict() => changed_meanwhile(),
+            Err(e) => not_shared(&e),
+        },
+        _ => save_source(shared, &s, StatusCode::OK, false).await,
+    };
+    if answer.status() == StatusCode::OK {
+        let after = super::audit::source_fields(&s);
+        let changes = super::audit::changes(Some(&before), Some(&after));
+        let resource = format!("sources/{id}");
+        super::audit::record(shared, "source.updated", &resource, changes).await;
+    }
+    answer
 }
 
 #[cfg(test)]
