@@ -44,14 +44,7 @@ async fn every_change_is_recorded_with_who_where_and_its_fields_with_secrets_mas
         patch_as(&edge, &path, json!({"enabled": false}), "ops-cli/1.0").await,
         200
     );
-    let (s, src) = edge
-        .admin(
-            "POST",
-            "/v1/admin/sources",
-            Some(json!({"name": "Backend"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{src}");
+    let src = edge.add_source("Backend").await;
     let src_id = src["id"].as_str().expect("id");
     let (s, _) = edge
         .admin("DELETE", &format!("/v1/admin/sources/{src_id}"), None)
@@ -127,14 +120,7 @@ async fn the_audit_log_is_filtered_and_paged_and_a_bad_time_is_named() {
             .await;
         assert_eq!(s, 200);
     }
-    let (s, src) = edge
-        .admin(
-            "POST",
-            "/v1/admin/sources",
-            Some(json!({"name": "Backend"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{src}");
+    edge.add_source("Backend").await;
 
     let (_, only) = audit(&edge, "action=integration.").await;
     assert_eq!(

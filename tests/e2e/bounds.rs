@@ -31,14 +31,7 @@ async fn an_allowed_origin_with_its_default_port_is_a_422_that_says_to_drop_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_event_names_its_source_and_keeps_a_large_input_cut() {
     let (_dir, _sim, edge, id) = with_pendo(&[]).await;
-    let (s, created) = edge
-        .admin(
-            "POST",
-            "/v1/admin/sources",
-            Some(json!({"name": "iOS app"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{created}");
+    let created = edge.add_source("iOS app").await;
     let key = created["pipeline_key"].as_str().expect("key").to_owned();
     let source = created["id"].as_str().expect("id").to_owned();
     let pad = "x".repeat(20 * 1024);

@@ -163,6 +163,16 @@ impl Edge {
         .await
     }
 
+    /// Makes a source named `name` through the API; asserts 201 and answers it (its key and
+    /// secret whole, as shown this once).
+    pub async fn add_source(&self, name: &str) -> Value {
+        let (s, created) = self
+            .admin("POST", "/v1/admin/sources", Some(json!({ "name": name })))
+            .await;
+        assert_eq!(s, 201, "{created}");
+        created
+    }
+
     /// Installs Pendo, named Pendo, with `config`; its id.
     pub async fn install(&self, config: Value) -> String {
         let (status, v) = self

@@ -275,14 +275,7 @@ async fn an_install_a_key_change_and_a_source_removal_on_one_node_reach_the_othe
     }
 
     // A source made on A takes events on B and C; removed on A, they refuse them within 1 s.
-    let (s, src) = a
-        .admin(
-            "POST",
-            "/v1/admin/sources",
-            Some(json!({"name": "Backend"})),
-        )
-        .await;
-    assert_eq!(s, 201, "{src}");
+    let src = a.add_source("Backend").await;
     let (src_id, key) = (
         src["id"].as_str().expect("id"),
         src["pipeline_key"].as_str().expect("key"),
