@@ -508,3 +508,41 @@ async fn on_jetstream_the_integration_page_shows_each_nodes_part() {
     assert_eq!(rows, 2, "a row per node: {shown}");
     screenshot(&browser, "integration-nodes.png").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_page_shows_who_changed_what_and_filters_by_action() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_dir, _sim, edge, id) = with_pendo(&[]).await;
+    let (s, _) = edge
+        .admin(
+            "PATCH",
+            &format!("/v1/admin/integrations/{id}"),
+            Some(json!({"name": "Pendo EU", "config": {"api_key": "a-secret-never-shown"}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    edge.add_source("Billing backend").await;
+    let browser = signed_in(&edge, "").await;
+    browser.click("a[href='#/audit']").await;
+    let shown = browser.wait_text("#audit", "integration.updated").await;
+    for want in [
+        "integration.installed",
+        "source.created",
+        "admin-token",
+        "Pendo EU",
+        "config.api_key",
+    ] {
+        assert!(shown.contains(want), "the page shows {want}: {shown}");
+    }
+    assert!(
+        !shown.contains("a-secret-never-shown"),
+        "secrets masked: {shown}"
+    );
+    screenshot(&browser, "audit-log.png").await;
+    browser.click("#audit-action option[value='source.']").await;
+    let filtered = browser.wait_text("#audit", "source.created").await;
+    assert!(
+        !filtered.contains("integration."),
+        "only source changes: {filtered}"
+    );
+}

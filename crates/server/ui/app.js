@@ -118,7 +118,7 @@ async function render() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   if (!sessionStorage.getItem(TOKEN_KEY)) return signIn();
   if (parts[0] === 'signin') return go('#/integrations/library');
-  const main = shell(parts[0] === 'live' || parts[0] === 'sources' ? parts[0] : 'integrations');
+  const main = shell(['live', 'sources', 'audit'].includes(parts[0]) ? parts[0] : 'integrations');
   if (flash) { main.append(notice(flash.kind, null, flash.text)); flash = null; }
   try {
     if (parts[0] === 'catalog' && parts[1] && parts[2] === 'install') await installPage(main, parts[1]);
@@ -126,6 +126,7 @@ async function render() {
     else if (parts[0] === 'integration' && parts[1]) await integrationPage(main, parts[1], parts[2] || 'overview');
     else if (parts[0] === 'live') await livePage(main, parts[1]);
     else if (parts[0] === 'sources') await sourcesPage(main);
+    else if (parts[0] === 'audit') await auditPage(main);
     else if (parts[0] === 'integrations' && parts[1] === 'mine') await minePage(main);
     else await libraryPage(main);
   } catch (e) {
@@ -185,7 +186,8 @@ function shell(section) {
       h('nav', {'aria-label': 'Main'}, h('ul', {},
         link('#/integrations/library', 'Integrations', 'integrations'),
         link('#/live', 'Live Events', 'live'),
-        link('#/sources', 'Sources', 'sources'))),
+        link('#/sources', 'Sources', 'sources'),
+        link('#/audit', 'Audit log', 'audit'))),
       h('div', {class: 'spacer'}),
       h('button', {type: 'button', onclick: () => signOut()}, 'Sign out')),
     main));
@@ -715,6 +717,47 @@ async function sourcesPage(main) {
     } finally { submit.disabled = false; }
   }}, name.node, origins.node, rate.node, h('div', {class: 'actions'}, submit));
   main.append(h('h2', {}, 'Add a source'), form);
+}
+
+// ---- Audit log ------------------------------------------------------------------------------
+
+/// Who changed what, newest first: filtered by action and resource, a page at a time.
+async function auditPage(main) {
+  const actions = ['', 'integration.', 'integration.installed', 'integration.updated', 'integration.enabled',
+    'integration.disabled', 'integration.removed', 'source.', 'source.created', 'source.updated', 'source.removed',
+    'dead_letters.replayed', 'dead_letters.purged'];
+  const action = h('select', {id: 'audit-action'}, actions.map((a) => h('option', {value: a}, a || 'All actions')));
+  const resource = h('input', {type: 'text', id: 'audit-resource', placeholder: 'integrations/int_…', spellcheck: 'false'});
+  const rows = h('tbody', {});
+  const more = h('button', {type: 'button', id: 'audit-more', hidden: true}, 'Older changes');
+  const top = h('div', {id: 'audit-result', 'aria-live': 'polite'});
+  let cursor = null;
+  const summary = (changes) => Object.entries(changes || {}).map(([k, v]) =>
+    h('div', {}, h('code', {}, k), ': ', JSON.stringify(v.old), ' → ', JSON.stringify(v.new)));
+  async function load(reset) {
+    if (reset) { clear(rows); cursor = null; }
+    const q = new URLSearchParams({limit: '50'});
+    if (action.value) q.set('action', action.value);
+    if (resource.value.trim()) q.set('resource', resource.value.trim());
+    if (cursor) q.set('cursor', cursor);
+    let page;
+    try { page = await api('GET', '/audit-logs?' + q.toString()); } catch (e) { clear(top).append(notice('error', 'The audit log could not be read', e.message)); return; }
+    clear(top);
+    append(rows, page.data.map((r) => h('tr', {'data-action': r.action},
+      h('td', {}, new Date(r.at).toLocaleString()), h('td', {}, r.actor), h('td', {}, h('code', {}, r.action)),
+      h('td', {}, r.resource), h('td', {class: 'changes'}, summary(r.changes)), h('td', {}, r.ip, r.user_agent ? h('div', {class: 'help'}, r.user_agent) : null))));
+    if (!rows.firstChild) append(rows, [h('tr', {}, h('td', {colspan: 6}, 'No change recorded matches.'))]);
+    cursor = page.next_cursor;
+    more.hidden = !page.has_more;
+  }
+  action.addEventListener('change', () => load(true));
+  resource.addEventListener('change', () => load(true));
+  more.addEventListener('click', () => load(false));
+  main.append(pageHead('Audit log', 'Every change made through the management API: who, when, from where, and each field old and new (secrets masked).'),
+    h('div', {class: 'filters'}, h('label', {}, 'Action ', action), h('label', {}, 'Resource ', resource)), top,
+    h('table', {id: 'audit'}, h('thead', {}, h('tr', {}, ['When', 'Who', 'Action', 'Resource', 'Changes', 'From'].map((t) => h('th', {}, t)))), rows),
+    h('div', {class: 'actions'}, more));
+  await load(true);
 }
 
 // ---- Live Events ----------------------------------------------------------------------------
