@@ -462,15 +462,15 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
         streamed(&seen)
     );
 
-    // The recent events on B are the cluster's.
-    let (s, v) = edges[1]
-        .admin(
-            "GET",
-            &format!("/v1/admin/integrations/{id}/events?limit=1000"),
-            None,
-        )
+    // The recent events on B are the cluster's. A node that does not answer within the wait
+    // is left out of one answer (best effort, by design): under a loaded CI the test asks
+    // again, as a person would reload.
+    let path = format!("/v1/admin/integrations/{id}/events?limit=1000");
+    let v = edges[1]
+        .poll(&path, |v| {
+            v["data"].as_array().is_some_and(|d| d.len() == 1000)
+        })
         .await;
-    assert_eq!(s, 200);
     let data = v["data"].as_array().expect("data");
     assert_eq!(data.len(), 1000, "the most recent 1,000 of the cluster's");
     assert_eq!(nodes_of(data).len(), 3, "from every node");
@@ -479,10 +479,11 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
     assert_eq!(ids.len(), 1000, "ids unique across nodes");
 
     // The stats on A are the cluster's, with each node's part.
-    let (s, stats) = edges[0]
-        .admin("GET", &format!("/v1/admin/integrations/{id}/stats"), None)
+    let stats = edges[0]
+        .poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
+            v["nodes"].as_array().is_some_and(|n| n.len() == 3) && v["counts"]["delivered"] == 1_500
+        })
         .await;
-    assert_eq!(s, 200);
     assert_eq!(stats["counts"]["delivered"], 1_500, "{stats}");
     let parts = stats["nodes"].as_array().expect("nodes");
     assert_eq!(parts.len(), 3, "{stats}");

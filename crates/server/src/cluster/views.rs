@@ -5,7 +5,7 @@
 //!   and every node relays the ones it receives to its own viewers. Nobody watching: nothing
 //!   is published (a live event's JSON is made only for a viewer).
 //! - Recent live events and stats: the node asked asks the others (`recent`, `stats`) and
-//!   waits for every node alive to answer, at most half a second; the answer merges what came
+//!   waits for every node alive to answer, at most a second; the answer merges what came
 //!   (recent events newest first; counts summed, latency percentiles over every node's recent
 //!   latencies) and lists each node's part (`nodes`), so a node that did not answer is seen
 //!   to be missing.
@@ -19,8 +19,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long the asking node waits for the others' answers.
-const ANSWER_WAIT: Duration = Duration::from_millis(500);
+/// How long the asking node waits for the others' answers (a healthy node answers in
+/// milliseconds; a node that died is counted alive for up to 6 s, and each answer waits this
+/// long for it meanwhile).
+const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// How often a node with viewers says so, and how long the others publish after.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
