@@ -107,16 +107,24 @@ impl NatsSettings {
 /// `id` as one subject token: characters a subject or a consumer name cannot hold (`.`, `*`,
 /// `>`, whitespace, and anything outside ASCII letters, digits, `-` and `_`) as `~XX` hex.
 pub(crate) fn token(id: &str) -> String {
+    escaped(id, '~')
+}
+
+/// `id` with every byte outside ASCII letters, digits, `-` and `_` written as `<mark>XX` hex;
+/// a lone `mark` for the empty id. Subject tokens use `~`, key-value keys `=` (a key cannot
+/// hold `~`).
+pub(crate) fn escaped(id: &str, mark: char) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("~{b:02X}"));
+            out.push(mark);
+            out.push_str(&format!("{b:02X}"));
         }
     }
     if out.is_empty() {
-        out.push('~');
+        out.push(mark);
     }
     out
 }

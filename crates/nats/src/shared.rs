@@ -102,18 +102,7 @@ fn change(e: kv::Entry) -> Change {
 /// `id` as one key-value key token: what a key cannot hold (anything outside ASCII letters,
 /// digits, `-` and `_`) as `=XX` hex; never empty.
 pub fn key(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("={b:02X}"));
-        }
-    }
-    if out.is_empty() {
-        out.push('=');
-    }
-    out
+    crate::settings::escaped(id, '=')
 }
 
 /// The key of an identity link: its table (`0` anonymousId -> userId, `1` userId ->
@@ -315,7 +304,7 @@ impl Bucket {
     /// # Errors
     ///
     /// JetStream cannot be reached.
-    pub async fn changes(&self) -> Result<(u64, Changes), NatsError> {
+    async fn changes(&self) -> Result<(u64, Changes), NatsError> {
         let mut stream = self.kv.stream.clone();
         let info = stream
             .info()
@@ -411,18 +400,6 @@ impl Bucket {
             out.push(k.map_err(|e| NatsError::unavailable("key-value keys", e))?);
         }
         Ok(out)
-    }
-
-    /// `key`'s value, if it has one.
-    ///
-    /// # Errors
-    ///
-    /// JetStream cannot be reached.
-    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, NatsError> {
-        self.kv
-            .get(key)
-            .await
-            .map_err(|e| NatsError::unavailable("key-value get", e))
     }
 }
 
