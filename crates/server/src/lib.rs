@@ -25,6 +25,9 @@
 //!   answers), `state.rs` (what the API is handed). Its `live.rs` and `dead_letters.rs` are the
 //!   HTTP side of the crate's own `live.rs` and `dead_letters.rs` (which keep the events and
 //!   read the dead letters from disk).
+//! - `cluster/`: a node among others on one JetStream: the shared records followed
+//!   (`follow.rs`), identity links through their bucket (`links.rs`), heartbeats and rate
+//!   shares (`members.rs`), live events and stats of every node (`views.rs`).
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `pipeline/deliveries.rs`: the runtimes running, started and
 //!   stopped; `pipeline/start_error.rs`: why one cannot start; `live.rs`: live events and

@@ -5,6 +5,8 @@
 //! groupId), so they survive restarts. redb: a pure-Rust, ACID, single-file embedded database
 //! with durable commits, nothing to install or run beside the binary; ARCHITECTURE.md says why.
 //!
+//! The audit log (`audit.rs`) is kept here too: who changed what through the management API.
+//!
 //! Records are stored as JSON (they are small, and read far less often than events flow).
 //! Identity links are written in one durable transaction per request, before the gateway
 //! acknowledges it.
