@@ -354,10 +354,7 @@ impl Runtime {
         let nats = {
             let r = lock(&self.reading);
             r.consumer.flush();
-            match &r.consumer {
-                source::Source::Nats(n) => Some(n.clone()),
-                source::Source::Local(_) => None,
-            }
+            r.consumer.nats()
         };
         if let Some(n) = nats {
             n.hand_back_all().await;

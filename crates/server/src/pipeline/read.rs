@@ -71,10 +71,7 @@ impl ReadLoop {
         // The record being decoded, with simd-json's padding: one buffer for every record.
         let mut buf = Vec::new();
         let mut last_seen = lock(&self.reading).consumer.committed();
-        let nats = match &lock(&self.reading).consumer {
-            Source::Nats(n) => Some(n.clone()),
-            Source::Local(_) => None,
-        };
+        let nats = lock(&self.reading).consumer.nats();
         while !self.stop.load(Ordering::Acquire) {
             if let Some(n) = &nats {
                 // Held records stay this node's while they wait on a retry or a pause.

@@ -38,6 +38,14 @@ impl Source {
         }
     }
 
+    /// The JetStream consumer, when that is the source.
+    pub(super) fn nats(&self) -> Option<Arc<NatsSource>> {
+        match self {
+            Self::Nats(n) => Some(n.clone()),
+            Self::Local(_) => None,
+        }
+    }
+
     /// Writes the local consumer's position (JetStream keeps its own).
     pub(super) fn flush(&self) {
         if let Self::Local(c) = self {
