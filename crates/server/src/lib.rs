@@ -43,6 +43,7 @@ pub use crate::secrets::{NoRandomness, SecretError};
 pub use crate::settings::{Flags, LogBackend, Settings, SettingsError, SizeError};
 pub use crate::state::SourcesView;
 
+mod access;
 mod admin;
 mod app;
 mod auth;

@@ -14,6 +14,8 @@
 //! - `dead_letters.rs`: `.../integrations/{id}/dead-letters`: page, replay, purge.
 //! - `sources.rs`: `/v1/admin/sources[/{id}]`: list, create, change, remove.
 //! - `audit.rs`: who is asking, recording each change, `GET /v1/admin/audit-logs`.
+//! - `routes.rs`: every route as data, with the lowest role that may call it.
+//! - `openapi.rs`: `GET /v1/admin/openapi.json`, the OpenAPI 3.1 document of this API.
 //! - `reply.rs`: what they share: JSON errors, paged lists, query parameters, JSON bodies.
 //!
 //! Anything else not under `/v1/` is the management UI (`crate::ui`).
@@ -43,7 +45,9 @@ mod health;
 mod integrations;
 mod live;
 mod metrics;
+mod openapi;
 mod reply;
+mod routes;
 mod sources;
 mod state;
 mod test_event;
@@ -75,6 +79,20 @@ pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, peer: Socke
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             "a valid admin bearer token is required",
+        );
+    }
+    let Some(needs) = routes::find(&method, &path) else {
+        return not_found("such endpoint");
+    };
+    let role = crate::access::Role::Owner;
+    if role < needs.role {
+        return error(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            &format!(
+                "this needs the {} role or higher; you are signed in as {role}",
+                needs.role
+            ),
         );
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
@@ -123,6 +141,7 @@ async fn route(
         },
         (Method::GET, ["integrations"]) => integrations::list_all(shared, query).await,
         (Method::GET, ["audit-logs"]) => audit::list(shared, query).await,
+        (Method::GET, ["openapi.json"]) => openapi::document(),
         (m, ["sources", more @ ..]) => sources::route(shared, m, more, req, query).await,
         (m, ["integrations", id, tail @ ..]) => integration(shared, m, id, tail, req, query).await,
         _ => not_found("such endpoint"),
