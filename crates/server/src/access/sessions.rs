@@ -32,9 +32,14 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub(crate) enum LoginError {
     /// No such email, or the wrong password (the answer does not say which).
-    Wrong,
+    Wrong {
+        /// The user's id when the email is a user's (for the audit log only).
+        user_id: Option<String>,
+    },
     /// Locked until then (ms); `now` when this attempt locked it.
     Locked {
+        /// Whose account.
+        user_id: String,
         /// When the lock ends.
         until_ms: i64,
         /// Whether this failure locked it.
@@ -131,10 +136,11 @@ impl Access {
     ) -> Result<Grant, LoginError> {
         let Some(mut user) = self.store.user_by_email(email)? else {
             password::verify(password, None).await;
-            return Err(LoginError::Wrong);
+            return Err(LoginError::Wrong { user_id: None });
         };
         if let Some(until_ms) = user.locked_until_ms.filter(|u| *u > now_ms) {
             return Err(LoginError::Locked {
+                user_id: user.id,
                 until_ms,
                 now: false,
             });
@@ -150,10 +156,13 @@ impl Access {
             self.store.put_user(&user)?;
             return Err(match user.locked_until_ms {
                 Some(until_ms) if locked => LoginError::Locked {
+                    user_id: user.id,
                     until_ms,
                     now: true,
                 },
-                _ => LoginError::Wrong,
+                _ => LoginError::Wrong {
+                    user_id: Some(user.id),
+                },
             });
         }
         user.failed_logins = 0;
@@ -357,11 +366,6 @@ impl Access {
         user.last_login_at = Some(rfc3339(now_ms));
         self.store.put_user(&user)?;
         self.open_session(user, now_ms).ok_or(AcceptError::Internal)
-    }
-
-    /// The store of people (the users and tokens routes read and write it).
-    pub(crate) fn store(&self) -> &signal_store::Store {
-        &self.store
     }
 
     /// Ends every session of `user_id` (a new password or role, a removal).

@@ -666,3 +666,48 @@ async fn no_password_or_token_is_stored_in_clear() {
         assert!(!contains(tail), "{tail} is in the store file");
     }
 }
+
+#[tokio::test]
+async fn a_store_that_fails_answers_503_to_sign_ins_never_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
+    add_user(&node, "ed@example.com", "editor").await;
+    let (_, t) = login(&node, "ed@example.com", PASSWORD).await;
+    let access = t["access_token"].as_str().unwrap();
+    let api = api_token(&node, "ci", "viewer").await;
+    node.shared.store.faults().fail_reads(true);
+    let (status, v) = login(&node, "ed@example.com", PASSWORD).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("store failed")
+    );
+    for bearer in [access, api.as_str()] {
+        let (status, v) = call_as(&node, bearer, "GET", "/v1/admin/auth/me", None).await;
+        assert_eq!(status, 503, "{v}");
+    }
+    node.shared.store.faults().fail_reads(false);
+    node.shared.store.faults().fail_writes(true);
+    // A failure counted needs a write: unwritten, the sign-in is not judged.
+    let (status, _) = login(&node, "ed@example.com", "wrong password!").await;
+    assert_eq!(status, 503);
+    let (status, _) = call_as(
+        &node,
+        TOKEN,
+        "POST",
+        "/v1/admin/users",
+        Some(json!({"email": "x@example.com", "role": "viewer", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 503);
+    node.shared.store.faults().fail_writes(false);
+    let (_, users) = call_as(&node, TOKEN, "GET", "/v1/admin/users", None).await;
+    assert_eq!(
+        users["data"].as_array().unwrap().len(),
+        1,
+        "nothing half made: {users}"
+    );
+    assert_eq!(login(&node, "ed@example.com", PASSWORD).await.0, 200);
+}
