@@ -61,3 +61,33 @@ async fn an_origin_in_brackets_must_be_an_ipv6_address() {
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["allowed_origins"], json!(good));
 }
+
+/// An install's `variant` or `delivery_mode` that is not a string was taken as left out: the
+/// integration was installed with the defaults (`{"delivery_mode": 7}` answered 201, though
+/// only `server_side` is a delivery mode). Found against the document's InstallRequest schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_install_whose_variant_or_delivery_mode_is_not_a_string_is_a_422() {
+    let (_dir, edge) = node();
+    let config = json!({"api_key": "pendo-api-key", "integration_key": "pendo-integration-key"});
+    for (field, value) in [
+        ("variant", json!(5)),
+        ("variant", json!(null)),
+        ("delivery_mode", json!(7)),
+        ("delivery_mode", json!(["server_side"])),
+    ] {
+        let mut body = json!({"name": "Pendo", "config": config});
+        body[field] = value.clone();
+        let (s, v) = edge.try_install(body).await;
+        assert_eq!(s, 422, "{field}: {value}: {v}");
+        assert_eq!(v["error"]["fields"][field], "must be a string", "{v}");
+    }
+    let (_, listed) = edge.admin("GET", "/v1/admin/integrations", None).await;
+    assert_eq!(listed["data"], json!([]), "nothing installed");
+    let (s, v) = edge
+        .try_install(
+            json!({"name": "Pendo", "config": config, "variant": "b2b_saas",
+                            "delivery_mode": "server_side"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+}
