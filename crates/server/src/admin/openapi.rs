@@ -161,6 +161,41 @@ mod tests {
         );
     }
 
+    /// What every handler shares, documented on every operation it applies to: a credential's
+    /// 401 (and 403 above viewer), a body's 400, 413 and 422, and the error shape for each.
+    #[test]
+    fn every_operation_documents_the_answers_it_shares() {
+        let doc = document();
+        let mut wrong = Vec::new();
+        let routes = ROUTES.iter().map(|r| (r.method, r.path, Some(r.role)));
+        let public = PUBLIC.iter().map(|(m, p)| (*m, *p, None));
+        for (method, path, role) in routes.chain(public) {
+            let o = &doc["paths"][path][method.to_lowercase()];
+            let has = |status: &str| o["responses"].get(status).is_some();
+            let mut needs = Vec::new();
+            if role.is_some() {
+                needs.push("401");
+            }
+            if role.is_some_and(|r| r > Role::Viewer) {
+                needs.push("403");
+            }
+            if o.get("requestBody").is_some() {
+                needs.extend(["400", "413"]);
+            }
+            for status in needs.into_iter().filter(|s| !has(s)) {
+                wrong.push(format!("{method} {path}: no {status}"));
+            }
+            let responses = o["responses"].as_object().cloned().unwrap_or_default();
+            for (status, r) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                let reference = r["$ref"].as_str().unwrap_or_default();
+                if reference != format!("#/components/responses/E{status}") {
+                    wrong.push(format!("{method} {path}: {status} is not the error shape"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     #[test]
     fn every_reference_resolves() {
         fn walk(v: &Value, doc: &Value, bad: &mut Vec<String>) {
