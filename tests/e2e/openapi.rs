@@ -31,14 +31,18 @@ async fn the_document_is_served_to_a_credential_and_names_every_operation() {
 
 /// `http://[103]` was taken as an origin (any hex digits and colons passed for an IPv6
 /// literal); no browser sends it, so the source could never match, and schemathesis's own URL
-/// parsing failed on the answer that echoed it.
+/// parsing failed on the answer that echoed it. Likewise ports with a sign or leading zeros.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_origin_in_brackets_must_be_an_ipv6_address() {
+async fn an_origin_in_brackets_must_be_an_ipv6_address_and_a_port_plain_digits() {
     let (_dir, edge) = node();
     for bad in [
         "http://[103]",
         "https://[:::]",
         "http://[1:2:3:4:5:6:7:8:9]:8080",
+        // Ports as no browser writes them (`0443` also slipped past the default-port rule).
+        "http://shop.example:+8080",
+        "http://shop.example:08080",
+        "https://shop.example:0443",
     ] {
         let (s, v) = edge
             .admin(
@@ -50,7 +54,11 @@ async fn an_origin_in_brackets_must_be_an_ipv6_address() {
         assert_eq!(s, 422, "{bad}: {v}");
         assert!(v["error"]["fields"]["allowed_origins"].is_string(), "{v}");
     }
-    let good = ["http://[::1]:8080", "https://[fe80::1:2]"];
+    let good = [
+        "http://[::1]:8080",
+        "https://[fe80::1:2]",
+        "http://shop.example:8080",
+    ];
     let (s, v) = edge
         .admin(
             "POST",

@@ -60,7 +60,12 @@ fn is_origin(o: &str) -> bool {
         && host
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    // Digits as browsers write them: `+8080` and `08080` parse, but no browser sends them.
+    let port_ok = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit())
+            && !p.starts_with('0')
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
     host_ok && port_ok
 }
 
