@@ -75,7 +75,7 @@ function shell(section) {
         link('#/audit', 'Audit log', 'audit'),
         link('#/users', 'Users', 'users'))),
       h('div', {class: 'spacer'}),
-      h('div', {class: 'who', id: 'who', 'aria-label': 'Signed in'},
+      h('section', {class: 'who', id: 'who', 'aria-label': 'Signed in'},
         h('span', {class: 'who-name', title: who}, who),
         h('span', {class: 'who-role'}, badge(me.role, 'role'), me.kind === 'token' ? ' · API token' : null)),
       h('button', {type: 'button', id: 'sign-out', onclick: () => signOut()}, 'Sign out')),

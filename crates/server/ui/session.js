@@ -18,7 +18,7 @@ function session() {
 /** Keeps a login/refresh/invitation answer, or a bare bearer token. */
 function keepSession(answer) {
   const s = typeof answer === 'string' ? {access: answer}
-    : {access: answer.access_token, refresh: answer.refresh_token, expires_at: Date.now() + answer.expires_in * 1000};
+    : {access: answer.access_token, refresh: answer.refresh_token, expires_at: Date.now() + (answer.expires_in || 900) * 1000};
   sessionStorage.setItem(SESSION_KEY, JSON.stringify(s));
   scheduleRefresh();
 }

@@ -41,7 +41,7 @@ function signIn() {
         clear(top).append(notice('error', 'Email or password is wrong', 'Check both and try again. After five failed attempts the account is locked for 15 minutes.'));
         password.input.focus();
       } else if (err.status === 423) {
-        clear(top).append(notice('error', 'This account is locked', err.message + ' An admin can unlock it on the Users page.'));
+        clear(top).append(notice('error', 'This account is locked', err.message));
       } else fieldErrors(err, {email, password}, top, 'You are not signed in');
     } finally { button.disabled = false; }
   }}, top, email.node, password.node, h('div', {class: 'actions'}, button));
@@ -90,7 +90,7 @@ function signIn() {
 /** `#/invite/<token>`: an invitation becomes an account, and its holder is signed in. */
 function invitationPage(invitation) {
   const email = field('email', 'Email', h('input', {type: 'email', autocomplete: 'username', spellcheck: 'false'}),
-    'You sign in with it.');
+    'You sign in with it. An invitation made on the Users page already has your email, and keeps it.');
   const password = field('password', 'Password', h('input', {type: 'password', autocomplete: 'new-password'}),
     'At least 12 characters.');
   const repeat = field('repeat', 'Password again', h('input', {type: 'password', autocomplete: 'new-password'}), null);
@@ -100,7 +100,6 @@ function invitationPage(invitation) {
     e.preventDefault();
     clear(top);
     for (const f of [email, password, repeat]) f.show(null);
-    if (!email.input.value.trim()) return email.show('is required');
     if (password.input.value.length < 12) return password.show('must be at least 12 characters');
     if (repeat.input.value !== password.input.value) return repeat.show('is not the same password');
     button.disabled = true;
@@ -113,6 +112,7 @@ function invitationPage(invitation) {
       go('#/integrations/library');
     } catch (err) {
       if (err.status === 401) clear(top).append(notice('error', 'This invitation cannot be used', 'It is unknown, already used or expired (invitations last 7 days). Ask an admin for a new one.'));
+      else if (err.status === 409) email.show('is taken by another user.');
       else fieldErrors(err, {email, password}, top, 'The account was not created');
     } finally { button.disabled = false; }
   }}, top, email.node, password.node, repeat.node, h('div', {class: 'actions'}, button));
