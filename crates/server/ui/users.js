@@ -43,16 +43,7 @@ async function usersPage(main) {
     h('p', {class: 'sub'}, 'For scripts and CI: send one as Authorization: Bearer <token>. It acts with its role until it is revoked.'));
   main.append(tokens.data.length ? h('table', {id: 'tokens'},
     h('thead', {}, h('tr', {}, ['Name', 'Role', 'Token', 'Created', 'Last used', manage ? 'Actions' : null].map((t) => t && h('th', {scope: 'col'}, t)))),
-    h('tbody', {}, tokens.data.map((t) => h('tr', {'data-id': t.id, 'data-name': t.name},
-      h('td', {}, t.name), h('td', {}, badge(t.role, 'role')), h('td', {}, h('code', {}, t.token)),
-      h('td', {}, when(t.created_at)), h('td', {}, when(t.last_used_at)),
-      manage ? h('td', {}, mayManage(t.role) ? h('button', {type: 'button', class: 'danger', 'aria-label': 'Revoke ' + t.name, onclick: () => {
-        if (!confirm('Revoke the token ' + t.name + '? Whatever uses it is refused from now on.')) return;
-        change('The token was not revoked', async () => {
-          await api('DELETE', '/tokens/' + encodeURIComponent(t.id));
-          return t.name + ' was revoked.';
-        });
-      }}, 'Revoke') : null) : null))))
+    h('tbody', {}, tokens.data.map((t) => tokenRow(t, manage, change))))
     : empty('No API token yet.'));
   if (manage) main.append(addTokenForm());
 }
@@ -88,6 +79,20 @@ function userRow(u, manage, change) {
   return h('tr', {'data-id': u.id, 'data-email': u.email},
     h('td', {}, u.email, mine ? h('span', {class: 'help'}, ' (you)') : null), h('td', {}, role),
     h('td', {}, when(u.last_login_at)), h('td', {}, status), manage ? h('td', {}, actions) : null);
+}
+
+/** One API token: its name, role, masked value, dates, and Revoke for those who may. */
+function tokenRow(t, manage, change) {
+  const revoke = manage && mayManage(t.role) ? h('button', {type: 'button', class: 'danger', 'aria-label': 'Revoke ' + t.name, onclick: () => {
+    if (!confirm('Revoke the token ' + t.name + '? Whatever uses it is refused from now on.')) return;
+    change('The token was not revoked', async () => {
+      await api('DELETE', '/tokens/' + encodeURIComponent(t.id));
+      return t.name + ' was revoked.';
+    });
+  }}, 'Revoke') : null;
+  return h('tr', {'data-id': t.id, 'data-name': t.name},
+    h('td', {}, t.name), h('td', {}, badge(t.role, 'role')), h('td', {}, h('code', {}, t.token)),
+    h('td', {}, when(t.created_at)), h('td', {}, when(t.last_used_at)), manage ? h('td', {}, revoke) : null);
 }
 
 /** Add a person: with a password, or with an invitation link they open to choose their own. */
