@@ -248,8 +248,17 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 return Ok(ExitCode::from(64));
             }
         };
+        if let Some(inv) = generated.owner_invitation {
+            println!(
+                "no one can sign in yet: open http://{}/#/invite/{inv} to become the owner \
+                 (one time, valid 7 days)",
+                node.admin_addr
+            );
+        }
         if let Some(t) = generated.admin_token {
-            println!("admin token (saved in the data directory, shown once): {t}");
+            println!(
+                "admin token for automation, owner-level (saved in the data directory, shown once): {t}"
+            );
         }
         if let Some(k) = generated.pipeline_key {
             println!("pipeline key of the default source (shown once): {k}");

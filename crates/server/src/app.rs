@@ -49,6 +49,9 @@ pub struct Generated {
     pub admin_token: Option<String>,
     /// The pipeline key, when it was generated now.
     pub pipeline_key: Option<String>,
+    /// While the node has no users: a one-time invitation (`inv_...`) that makes its first
+    /// owner, to be opened at `http://<admin address>/#/invite/<token>`.
+    pub owner_invitation: Option<String>,
 }
 
 /// Why the node could not start.
@@ -67,6 +70,8 @@ pub enum StartError {
     Spool(SpoolError),
     /// A secret file can be neither used nor replaced.
     Secret(SecretError),
+    /// The access tokens' key cannot be used, or the first owner's invitation not made.
+    Access(String),
     /// An address cannot be bound.
     Bind {
         /// The setting that names it (`--ingest-addr`, `--admin-addr`).
@@ -97,6 +102,7 @@ impl fmt::Display for StartError {
             Self::Store(e) => e.fmt(f),
             Self::Spool(e) => e.fmt(f),
             Self::Secret(e) => e.fmt(f),
+            Self::Access(e) => write!(f, "sign-in: {e}"),
             Self::Bind {
                 setting,
                 addr,
@@ -151,7 +157,7 @@ impl Node {
             )),
             None => None,
         };
-        let (admin_token, pipeline_key, pipeline_secret, generated) =
+        let (admin_token, pipeline_key, pipeline_secret, mut generated) =
             load_secrets(&dir, &settings).map_err(StartError::Secret)?;
         let sources: SourcesView = Arc::new(RwLock::new(default_source(
             &store,
@@ -213,8 +219,15 @@ impl Node {
             f.start();
         }
         tokio::spawn(prune_audit_log(store.clone(), audit_retention_days));
+        let (jwt_secret, _) = crate::secrets::load(&dir, "jwt-key", None, || random_token(64))
+            .map_err(StartError::Secret)?;
+        let access = crate::access::Access::new(admin_token.clone(), &jwt_secret, store.clone())
+            .map_err(|e| StartError::Access(e.to_string()))?;
+        generated.owner_invitation = access
+            .first_owner_invitation(crate::clock::now_ms())
+            .map_err(|e| StartError::Access(e.to_string()))?;
         let admin_state = Arc::new(AdminState::new(
-            admin_token.clone(),
+            access,
             data_dir,
             source_rate_limit,
             gateway.clone(),

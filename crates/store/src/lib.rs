@@ -5,7 +5,9 @@
 //! groupId), so they survive restarts. redb: a pure-Rust, ACID, single-file embedded database
 //! with durable commits, nothing to install or run beside the binary; ARCHITECTURE.md says why.
 //!
-//! The audit log (`audit.rs`) is kept here too: who changed what through the management API.
+//! The audit log (`audit.rs`) is kept here too: who changed what through the management API;
+//! and the people who may use it (`people.rs`): users, sign-in sessions, API tokens,
+//! invitations, with every secret hashed before it is stored.
 //!
 //! Records are stored as JSON (they are small, and read far less often than events flow).
 //! Identity links are written in one durable transaction per request, before the gateway
@@ -15,8 +17,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod audit;
+mod people;
 
 pub use audit::{AuditFilter, AuditRecord};
+pub use people::{ApiTokenRecord, InvitationRecord, SessionRecord, UserRecord};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use signal_core::{IdentityLookup, Link};
@@ -168,6 +172,14 @@ impl Store {
                 .map_err(|e| err("create table")(&e))?;
             txn.open_table(GROUPS)
                 .map_err(|e| err("create table")(&e))?;
+            for table in [
+                people::PEOPLE,
+                people::SESSIONS,
+                people::API_TOKENS,
+                people::INVITATIONS,
+            ] {
+                txn.open_table(table).map_err(|e| err("create table")(&e))?;
+            }
         }
         txn.commit().map_err(|e| err("commit")(&e))?;
         Ok(store)

@@ -1,5 +1,5 @@
-//! The audit log over the API: who is asking (set once per request, after the token is
-//! checked, in a task-local every handler reads), recording a change with its fields as
+//! The audit log over the API: who is asking (set once per request, after the credential is
+//! checked, in a task-local every handler reads: [`caller`]), recording a change with its fields as
 //! old/new (secrets masked), and `GET /v1/admin/audit-logs`.
 //!
 //! A change is recorded after it is made; an audit write that fails is logged as an error and
@@ -8,6 +8,7 @@
 
 use super::reply::{BadParam, json_page, limit, number, param, store_failed};
 use super::state::AdminState;
+use crate::access::Caller;
 use crate::http::Resp;
 use serde_json::{Map, Value, json};
 use signal_core::{Blueprint, mask_secret};
@@ -20,8 +21,10 @@ tokio::task_local! {
 /// Who makes a request.
 #[derive(Debug, Clone)]
 pub(super) struct Who {
-    /// A user's email or a token's name.
+    /// A user's email, `token:<name>`, `admin-token`; `anonymous` before signing in.
     pub actor: String,
+    /// The caller and its role; `None` on the sign-in routes.
+    pub caller: Option<Caller>,
     /// The client's address.
     pub ip: String,
     /// Its `User-Agent`.
@@ -33,10 +36,27 @@ pub(super) async fn as_who<F: std::future::Future>(who: Who, f: F) -> F::Output 
     WHO.scope(who, f).await
 }
 
+/// The caller of this request (`None` on the sign-in routes and outside a request).
+pub(super) fn caller() -> Option<Caller> {
+    WHO.try_with(|w| w.caller.clone()).ok().flatten()
+}
+
 /// Records `action` on `resource` with `changes`, as the request's `Who`.
 pub(super) async fn record(shared: &AdminState, action: &str, resource: &str, changes: Value) {
+    record_as(shared, None, action, resource, changes).await;
+}
+
+/// [`record`], naming the actor (a sign-in names the email it was tried with).
+pub(super) async fn record_as(
+    shared: &AdminState,
+    actor: Option<&str>,
+    action: &str,
+    resource: &str,
+    changes: Value,
+) {
     let who = WHO.try_with(Who::clone).unwrap_or_else(|_| Who {
         actor: "node".into(),
+        caller: None,
         ip: String::new(),
         user_agent: None,
     });
@@ -44,7 +64,7 @@ pub(super) async fn record(shared: &AdminState, action: &str, resource: &str, ch
         id: 0,
         at: crate::clock::now_rfc3339(),
         at_ms: crate::clock::now_ms(),
-        actor: who.actor,
+        actor: actor.map_or(who.actor, |a| a.chars().take(254).collect()),
         action: action.into(),
         resource: resource.into(),
         changes,

@@ -1,7 +1,8 @@
 //! The management API (interface.md section 3) and the unauthenticated health, readiness and
 //! metrics endpoints, on the admin address.
 //!
-//! This file routes a request and checks the admin token; each concept has its own file:
+//! This file finds who is calling (the admin token, a user's access token, an API token),
+//! checks their role against the route table and routes; each concept has its own file:
 //!
 //! - `health.rs`: `GET /healthz`, `GET /readyz` (unauthenticated).
 //! - `metrics.rs`: `GET /metrics` (Prometheus text, unauthenticated) and
@@ -15,6 +16,9 @@
 //! - `sources.rs`: `/v1/admin/sources[/{id}]`: list, create, change, remove.
 //! - `audit.rs`: who is asking, recording each change, `GET /v1/admin/audit-logs`.
 //! - `routes.rs`: every route as data, with the lowest role that may call it.
+//! - `sign_in.rs`: `/v1/admin/auth/*`: sign in, refresh, sign out, accept an invitation, who am I.
+//! - `users.rs`: `/v1/admin/users[/{id}]`: people and their roles.
+//! - `tokens.rs`: `/v1/admin/tokens[/{id}]`: named API tokens with a role.
 //! - `openapi.rs`: `GET /v1/admin/openapi.json`, the OpenAPI 3.1 document of this API.
 //! - `reply.rs`: what they share: JSON errors, paged lists, query parameters, JSON bodies.
 //!
@@ -46,13 +50,18 @@ mod integrations;
 mod live;
 mod metrics;
 mod openapi;
+#[cfg(test)]
+mod people_tests;
 mod reply;
 mod routes;
+mod sign_in;
 mod sources;
 mod state;
 mod test_event;
 #[cfg(test)]
 mod tests;
+mod tokens;
+mod users;
 
 /// Handles one management request.
 pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
@@ -68,43 +77,56 @@ pub async fn handle(shared: Arc<AdminState>, req: Request<Incoming>, peer: Socke
     else {
         return not_found("such endpoint");
     };
-    let ok = req
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(256).collect());
+    if routes::is_public(&method, &path) {
+        let who = audit::Who {
+            actor: "anonymous".into(),
+            caller: None,
+            ip: peer.ip().to_string(),
+            user_agent,
+        };
+        return audit::as_who(who, sign_in::route(&shared, &path, req)).await;
+    }
+    let bearer = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::auth::credentials(v, "bearer"))
-        .is_some_and(|token| crate::secrets::credential_matches(token, shared.admin_token()));
-    if !ok {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-            "a valid admin bearer token is required",
-        );
-    }
+        .and_then(|v| crate::auth::credentials(v, "bearer"));
+    let caller = match bearer.map(|b| shared.access().caller(b, crate::clock::now_ms())) {
+        Some(Ok(Some(caller))) => caller,
+        Some(Err(e)) => return store_failed(&e),
+        Some(Ok(None)) | None => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "a valid bearer token is required: a signed-in user's access token, an API \
+                 token or the admin token",
+            );
+        }
+    };
     let Some(needs) = routes::find(&method, &path) else {
         return not_found("such endpoint");
     };
-    let role = crate::access::Role::Owner;
-    if role < needs.role {
+    if caller.role < needs.role {
         return error(
             StatusCode::FORBIDDEN,
             "FORBIDDEN",
             &format!(
-                "this needs the {} role or higher; you are signed in as {role}",
-                needs.role
+                "this needs the {} role or higher; you are signed in as {}",
+                needs.role, caller.role
             ),
         );
     }
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let who = audit::Who {
-        // The admin token is the owner-level token of automation (issue 15's users to come).
-        actor: "admin-token".into(),
+        actor: caller.actor.clone(),
+        caller: Some(caller),
         ip: peer.ip().to_string(),
-        user_agent: req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
+        user_agent,
     };
     audit::as_who(who, route(&shared, method, &parts, req, &query)).await
 }
@@ -142,6 +164,9 @@ async fn route(
         (Method::GET, ["integrations"]) => integrations::list_all(shared, query).await,
         (Method::GET, ["audit-logs"]) => audit::list(shared, query).await,
         (Method::GET, ["openapi.json"]) => openapi::document(),
+        (Method::GET, ["auth", "me"]) => sign_in::me(),
+        (m, ["users", more @ ..]) => users::route(shared, m, more, req, query).await,
+        (m, ["tokens", more @ ..]) => tokens::route(shared, m, more, req, query).await,
         (m, ["sources", more @ ..]) => sources::route(shared, m, more, req, query).await,
         (m, ["integrations", id, tail @ ..]) => integration(shared, m, id, tail, req, query).await,
         _ => not_found("such endpoint"),

@@ -60,6 +60,11 @@ pub(super) fn not_an_object() -> Resp {
     )
 }
 
+/// `204 No Content`.
+pub(super) fn no_content() -> Resp {
+    crate::http::text(StatusCode::NO_CONTENT, "text/plain", "")
+}
+
 /// `404 NOT_FOUND`: "no {what}".
 pub(super) fn not_found(what: &str) -> Resp {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no {what}"))

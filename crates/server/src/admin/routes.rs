@@ -39,7 +39,11 @@ pub(crate) const ROUTES: &[Route] = &[
     r("GET", "/v1/admin/openapi.json", Viewer),
     r("GET", "/v1/admin/integration-catalog", Viewer),
     r("GET", "/v1/admin/integration-catalog/{key}", Viewer),
-    r("POST", "/v1/admin/integration-catalog/{key}/install", Editor),
+    r(
+        "POST",
+        "/v1/admin/integration-catalog/{key}/install",
+        Editor,
+    ),
     r("GET", "/v1/admin/integrations", Viewer),
     r("GET", "/v1/admin/integrations/{id}", Viewer),
     r("PATCH", "/v1/admin/integrations/{id}", Editor),
@@ -48,7 +52,11 @@ pub(crate) const ROUTES: &[Route] = &[
     r("GET", "/v1/admin/integrations/{id}/stats", Viewer),
     r("POST", "/v1/admin/integrations/{id}/test", Editor),
     r("GET", "/v1/admin/integrations/{id}/dead-letters", Viewer),
-    r("POST", "/v1/admin/integrations/{id}/dead-letters/replay", Editor),
+    r(
+        "POST",
+        "/v1/admin/integrations/{id}/dead-letters/replay",
+        Editor,
+    ),
     r("DELETE", "/v1/admin/integrations/{id}/dead-letters", Admin),
     r("GET", "/v1/admin/sources", Viewer),
     r("POST", "/v1/admin/sources", Admin),
@@ -103,6 +111,24 @@ mod tests {
         assert!(find(&get, "/v1/admin/integrations/abc/stats/more").is_none());
         assert!(find(&get, "/v1/admin/integrationsx").is_none());
         assert!(find(&Method::PUT, "/v1/admin/integrations").is_none());
+    }
+
+    #[test]
+    fn the_table_gives_each_role_what_issue_15_says() {
+        for r in ROUTES {
+            let admin_only = ["/v1/admin/sources", "/v1/admin/users", "/v1/admin/tokens"]
+                .iter()
+                .any(|p| r.path.starts_with(p));
+            let expected = match r.method {
+                // Viewers read everything and watch live events.
+                "GET" => Role::Viewer,
+                // Admins manage sources, users and tokens, remove and purge.
+                _ if admin_only || r.method == "DELETE" => Role::Admin,
+                // Editors install, edit, enable, disable, test and replay.
+                _ => Role::Editor,
+            };
+            assert_eq!(r.role, expected, "{} {}", r.method, r.path);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! What the management API is handed: the admin token, the store and the spool, the gateway's
+//! What the management API is handed: who may call it (the admin token, users, API tokens), the store and the spool, the gateway's
 //! state (its sources, limiters and counters, which the API changes and shows) and the running
 //! deliveries (started, stopped and read by it). Made of `crate::state`'s parts by `app.rs`.
 
+use crate::access::Access;
 use crate::pipeline::{Deliveries, PipelineStartError, Runtime};
 use crate::state::{GatewayState, PipelineState};
 use signal_forward::Engine;
@@ -14,7 +15,7 @@ use tokio::sync::MutexGuard;
 
 /// The management API's state.
 pub(crate) struct AdminState {
-    admin_token: String,
+    access: Access,
     data_dir: PathBuf,
     source_rate_limit: u32,
     store: Store,
@@ -24,10 +25,10 @@ pub(crate) struct AdminState {
 }
 
 impl AdminState {
-    /// The API with `admin_token`, over the node's data directory (readiness), giving new
+    /// The API with `access`, over the node's data directory (readiness), giving new
     /// sources `source_rate_limit` events a second.
     pub(crate) fn new(
-        admin_token: String,
+        access: Access,
         data_dir: PathBuf,
         source_rate_limit: u32,
         gateway: Arc<GatewayState>,
@@ -36,7 +37,7 @@ impl AdminState {
         let store = deliveries.state().store().clone();
         let spool = deliveries.state().spool().clone();
         Self {
-            admin_token,
+            access,
             data_dir,
             source_rate_limit,
             store,
@@ -46,9 +47,9 @@ impl AdminState {
         }
     }
 
-    /// The admin bearer token.
-    pub(crate) fn admin_token(&self) -> &str {
-        &self.admin_token
+    /// Who may call: the admin token, users, API tokens.
+    pub(crate) fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The data directory (its `spool/` must be writable for the node to be ready).

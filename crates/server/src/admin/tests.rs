@@ -9,10 +9,15 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "admin-test-token";
+pub(super) const TOKEN: &str = "admin-test-token";
 
 /// A node in `dir` on loopback ports.
-async fn node(dir: &std::path::Path) -> Node {
+pub(super) async fn node(dir: &std::path::Path) -> Node {
+    node_and_invitation(dir).await.0
+}
+
+/// [`node`], and its first owner's invitation (while it has no users).
+pub(super) async fn node_and_invitation(dir: &std::path::Path) -> (Node, Option<String>) {
     let flags = Flags {
         data_dir: Some(dir.display().to_string()),
         ingest_addr: Some("127.0.0.1:0".into()),
@@ -23,17 +28,29 @@ async fn node(dir: &std::path::Path) -> Node {
         (k == "SIGNAL_ADMIN_TOKEN").then(|| TOKEN.to_owned())
     })
     .expect("settings");
-    Node::start(settings).await.expect("node").0
+    let (node, generated) = Node::start(settings).await.expect("node");
+    (node, generated.owner_invitation)
 }
 
 /// Calls the management API; the status and the JSON answer (`null` for none).
 async fn call(node: &Node, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_as(node, TOKEN, method, path, body).await
+}
+
+/// [`call`] with `bearer` (none when empty).
+pub(super) async fn call_as(
+    node: &Node,
+    bearer: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let req = hyper::Request::builder()
         .method(method)
         .uri(format!("http://{}{path}", node.admin_addr))
-        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("authorization", format!("Bearer {bearer}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(
             body.map(|b| b.to_string()).unwrap_or_default(),

@@ -1,0 +1,107 @@
+//! Who a request's bearer credential is, and with which role: the admin token (an owner-level
+//! token for automation), a user's access token (its session still open, its role as stored
+//! now), or a named API token. Anything else is nobody (401).
+
+use super::{Access, Role, jwt, opaque};
+use signal_store::StoreError;
+
+/// What kind of credential a caller used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The admin token.
+    AdminToken,
+    /// A named API token.
+    ApiToken {
+        /// Its id.
+        id: String,
+    },
+    /// A signed-in user.
+    User {
+        /// The user's id.
+        id: String,
+        /// The sign-in session.
+        session: String,
+    },
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// As the audit log names them: a user's email, `token:<name>`, `admin-token`.
+    pub(crate) actor: String,
+    /// What they may do.
+    pub(crate) role: Role,
+    /// With what.
+    pub(crate) kind: Kind,
+}
+
+impl Access {
+    /// Who `bearer` is, as of `now_ms`; `None` when it is nobody's.
+    ///
+    /// # Errors
+    ///
+    /// The store could not be read.
+    pub(crate) fn caller(&self, bearer: &str, now_ms: i64) -> Result<Option<Caller>, StoreError> {
+        if crate::secrets::credential_matches(bearer, &self.admin_token) {
+            return Ok(Some(Caller {
+                actor: "admin-token".into(),
+                role: Role::Owner,
+                kind: Kind::AdminToken,
+            }));
+        }
+        if jwt::looks_like_jwt(bearer) {
+            return self.user_caller(bearer, now_ms);
+        }
+        let Some((id, hash)) = opaque::split(bearer, "sat_") else {
+            return Ok(None);
+        };
+        let Some(mut token) = self.store.api_token(&id)? else {
+            return Ok(None);
+        };
+        if !opaque::same(&hash, &token.secret_hash) {
+            return Ok(None);
+        }
+        let Some(role) = Role::parse(&token.role) else {
+            return Ok(None);
+        };
+        // When it was last used, to the minute: at most one write a minute per token.
+        let now = crate::clock::now_rfc3339();
+        if token.last_used_at.as_deref().map(|t| &t[..16.min(t.len())]) != Some(&now[..16]) {
+            token.last_used_at = Some(now);
+            if let Err(e) = self.store.put_api_token(&token) {
+                tracing::warn!(error = %e, "could not note when an API token was last used");
+            }
+        }
+        Ok(Some(Caller {
+            actor: format!("token:{}", token.name),
+            role,
+            kind: Kind::ApiToken { id },
+        }))
+    }
+
+    fn user_caller(&self, bearer: &str, now_ms: i64) -> Result<Option<Caller>, StoreError> {
+        let Some(claims) = self.keys.check(bearer) else {
+            return Ok(None);
+        };
+        let Some(session) = self.store.session(&claims.sid)? else {
+            return Ok(None);
+        };
+        if session.user_id != claims.sub || session.expires_ms < now_ms {
+            return Ok(None);
+        }
+        let Some(user) = self.store.user(&claims.sub)? else {
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&user.role) else {
+            return Ok(None);
+        };
+        Ok(Some(Caller {
+            actor: user.email,
+            role,
+            kind: Kind::User {
+                id: user.id,
+                session: session.id,
+            },
+        }))
+    }
+}

@@ -1,0 +1,367 @@
+//! `/v1/admin/users[/{id}]`: people and their roles. Anyone signed in reads the list; admins
+//! add, change and remove editors and viewers, owners anyone (`Role::may_manage`). The last
+//! owner cannot be removed or demoted. A new password, a new role or a removal signs the user
+//! out everywhere. A user added without a password gets a one-time invitation instead.
+
+use super::audit::{self, changes, record};
+use super::reply::{
+    body_json, error, list, no_content, not_an_object, not_found, store_failed, validation,
+};
+use super::sign_in::user_json;
+use super::state::AdminState;
+use crate::access::{Role, new_id, password};
+use crate::http::{FieldErrors, Resp, json};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Map, Value, json};
+use signal_store::UserRecord;
+
+/// The routes under `/v1/admin/users`.
+pub(super) async fn route(
+    shared: &AdminState,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+    query: &str,
+) -> Resp {
+    match (method, parts) {
+        (Method::GET, []) => match shared.store().users() {
+            Ok(mut users) => {
+                users.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+                list(users.iter().map(user_json).collect(), query)
+            }
+            Err(e) => store_failed(&e),
+        },
+        (Method::POST, []) => match body_json(req).await {
+            Ok(body @ Value::Object(_)) => create(shared, &body).await,
+            Ok(_) => not_an_object(),
+            Err(r) => r,
+        },
+        (Method::PATCH, [id]) => match body_json(req).await {
+            Ok(body @ Value::Object(_)) => patch(shared, id, &body).await,
+            Ok(_) => not_an_object(),
+            Err(r) => r,
+        },
+        (Method::DELETE, [id]) => remove(shared, id).await,
+        _ => not_found("such endpoint"),
+    }
+}
+
+/// What is wrong with `email` as an address, if anything.
+pub(super) fn email_problem(email: &str) -> Option<String> {
+    let ok = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.split('.').count() >= 2
+                && domain.split('.').all(|p| !p.is_empty())
+        });
+    (!ok).then(|| "must be an email address (name@example.com), at most 254 characters".into())
+}
+
+/// 403: the caller's role may not manage `role`.
+fn may_not_manage(role: Role) -> Resp {
+    error(
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+        &format!("only an owner may add, change or remove {role}s"),
+    )
+}
+
+fn caller_role() -> Role {
+    audit::caller().map_or(Role::Viewer, |c| c.role)
+}
+
+fn user_fields(u: &UserRecord) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("email".into(), u.email.clone().into());
+    m.insert("role".into(), u.role.clone().into());
+    m.insert(
+        "password".into(),
+        (if u.password_hash.is_empty() {
+            ""
+        } else {
+            "****"
+        })
+        .into(),
+    );
+    m.insert("locked".into(), u.locked_until_ms.is_some().into());
+    m
+}
+
+/// The role in `body["role"]`, or the error for `fields`.
+fn role_field(body: &Value, fields: &mut FieldErrors) -> Option<Role> {
+    let v = body.get("role")?;
+    let r = v.as_str().and_then(Role::parse);
+    if r.is_none() {
+        fields.insert(
+            "role".into(),
+            "must be one of owner, admin, editor, viewer".into(),
+        );
+    }
+    r
+}
+
+async fn create(shared: &AdminState, body: &Value) -> Resp {
+    let mut fields = FieldErrors::new();
+    let email = body
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim();
+    if let Some(p) = email_problem(email) {
+        fields.insert("email".into(), p);
+    }
+    let role = role_field(body, &mut fields);
+    if body.get("role").is_none() {
+        fields.insert("role".into(), "is required".into());
+    }
+    let pass = match body.get("password") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) => {
+            if let Some(problem) = password::problem(p) {
+                fields.insert("password".into(), problem);
+            }
+            Some(p.clone())
+        }
+        Some(_) => {
+            fields.insert("password".into(), "must be a string".into());
+            None
+        }
+    };
+    unknown_fields(body, &["email", "role", "password"], &mut fields);
+    let Some(role) = role.filter(|_| fields.is_empty()) else {
+        return validation(fields);
+    };
+    if !caller_role().may_manage(role) {
+        return may_not_manage(role);
+    }
+    let hash = match pass {
+        Some(p) => match password::hash(p).await {
+            Ok(h) => h,
+            Err(_) => return hashing_failed(),
+        },
+        None => String::new(),
+    };
+    let _writes = super::WRITES.lock().await;
+    match shared.store().user_by_email(email) {
+        Ok(Some(_)) => return conflict("a user with this email already exists"),
+        Ok(None) => {}
+        Err(e) => return store_failed(&e),
+    }
+    let Ok(id) = new_id("usr_") else {
+        return hashing_failed();
+    };
+    let now = crate::clock::now_rfc3339();
+    let user = UserRecord {
+        id,
+        email: email.to_lowercase(),
+        role: role.as_str().into(),
+        password_hash: hash,
+        created_at: now.clone(),
+        updated_at: now,
+        last_login_at: None,
+        failed_logins: 0,
+        locked_until_ms: None,
+    };
+    if let Err(e) = shared.store().put_user(&user) {
+        return store_failed(&e);
+    }
+    let invitation = if user.password_hash.is_empty() {
+        match shared
+            .access()
+            .invite(Some(&user.id), role, crate::clock::now_ms())
+        {
+            Ok((token, expires_ms)) => {
+                let mut at = String::new();
+                signal_core::time::format_rfc3339(expires_ms, &mut at);
+                json!({"token": token, "expires_at": at})
+            }
+            Err(_) => return hashing_failed(),
+        }
+    } else {
+        Value::Null
+    };
+    let resource = format!("users/{}", user.id);
+    record(
+        shared,
+        "user.created",
+        &resource,
+        changes(None, Some(&user_fields(&user))),
+    )
+    .await;
+    json(
+        StatusCode::CREATED,
+        &json!({"user": user_json(&user), "invitation": invitation}),
+    )
+}
+
+fn unknown_fields(body: &Value, known: &[&str], fields: &mut FieldErrors) {
+    if let Some(m) = body.as_object() {
+        for k in m.keys().filter(|k| !known.contains(&k.as_str())) {
+            fields.insert(k.clone(), "is not a field of a user".into());
+        }
+    }
+}
+
+fn conflict(message: &str) -> Resp {
+    error(StatusCode::CONFLICT, "CONFLICT", message)
+}
+
+fn hashing_failed() -> Resp {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "the node could not hash the password or make a token; nothing was changed: try again",
+    )
+}
+
+/// Whether removing or demoting `user` would leave the node with no owner.
+fn last_owner(shared: &AdminState, user: &UserRecord) -> Result<bool, signal_store::StoreError> {
+    if user.role != "owner" {
+        return Ok(false);
+    }
+    let owners = shared
+        .store()
+        .users()?
+        .iter()
+        .filter(|u| u.role == "owner")
+        .count();
+    Ok(owners <= 1)
+}
+
+async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
+    let mut fields = FieldErrors::new();
+    let role = role_field(body, &mut fields);
+    let email = body
+        .get("email")
+        .map(|v| v.as_str().unwrap_or_default().trim());
+    if let Some(p) = email.and_then(email_problem) {
+        fields.insert("email".into(), p);
+    }
+    let pass = body
+        .get("password")
+        .map(|v| v.as_str().unwrap_or_default().to_owned());
+    if let Some(p) = pass.as_deref().and_then(password::problem) {
+        fields.insert("password".into(), p);
+    }
+    let unlock = match body.get("locked") {
+        None => false,
+        Some(Value::Bool(false)) => true,
+        Some(_) => {
+            fields.insert("locked".into(), "can only be set to false (unlock)".into());
+            false
+        }
+    };
+    unknown_fields(body, &["email", "role", "password", "locked"], &mut fields);
+    if !fields.is_empty() {
+        return validation(fields);
+    }
+    let hash = match pass {
+        Some(p) => match password::hash(p).await {
+            Ok(h) => Some(h),
+            Err(_) => return hashing_failed(),
+        },
+        None => None,
+    };
+    let _writes = super::WRITES.lock().await;
+    let old = match shared.store().user(id) {
+        Ok(Some(u)) => u,
+        Ok(None) => return not_found("user with this id"),
+        Err(e) => return store_failed(&e),
+    };
+    let me = caller_role();
+    let current = Role::parse(&old.role).unwrap_or(Role::Owner);
+    if !me.may_manage(current) {
+        return may_not_manage(current);
+    }
+    if let Some(r) = role.filter(|r| !me.may_manage(*r)) {
+        return may_not_manage(r);
+    }
+    let mut user = old.clone();
+    if let Some(r) = role {
+        if r != Role::Owner {
+            match last_owner(shared, &old) {
+                Ok(true) => return conflict("this is the last owner: make another owner first"),
+                Ok(false) => {}
+                Err(e) => return store_failed(&e),
+            }
+        }
+        user.role = r.as_str().into();
+    }
+    if let Some(e) = email.map(str::to_lowercase).filter(|e| *e != old.email) {
+        match shared.store().user_by_email(&e) {
+            Ok(Some(_)) => return conflict("a user with this email already exists"),
+            Ok(None) => user.email = e,
+            Err(e) => return store_failed(&e),
+        }
+    }
+    if let Some(h) = hash {
+        user.password_hash = h;
+    }
+    if unlock {
+        user.locked_until_ms = None;
+        user.failed_logins = 0;
+    }
+    user.updated_at = crate::clock::now_rfc3339();
+    if let Err(e) = shared.store().put_user(&user) {
+        return store_failed(&e);
+    }
+    let signed_out = user.role != old.role || user.password_hash != old.password_hash;
+    if signed_out
+        && let Err(e) = shared
+            .access()
+            .end_sessions_of(&user.id, crate::clock::now_ms())
+    {
+        tracing::error!(
+            error = %e,
+            "a user's role or password changed, but their sessions could not be ended"
+        );
+    }
+    let mut old_fields = user_fields(&old);
+    let mut new_fields = user_fields(&user);
+    if user.password_hash != old.password_hash {
+        old_fields.insert("password".into(), "****".into());
+        new_fields.insert("password".into(), "**** (changed)".into());
+    }
+    let resource = format!("users/{}", user.id);
+    record(
+        shared,
+        "user.updated",
+        &resource,
+        changes(Some(&old_fields), Some(&new_fields)),
+    )
+    .await;
+    json(StatusCode::OK, &user_json(&user))
+}
+
+async fn remove(shared: &AdminState, id: &str) -> Resp {
+    let _writes = super::WRITES.lock().await;
+    let old = match shared.store().user(id) {
+        Ok(Some(u)) => u,
+        Ok(None) => return not_found("user with this id"),
+        Err(e) => return store_failed(&e),
+    };
+    let current = Role::parse(&old.role).unwrap_or(Role::Owner);
+    if !caller_role().may_manage(current) {
+        return may_not_manage(current);
+    }
+    match last_owner(shared, &old) {
+        Ok(true) => return conflict("this is the last owner: make another owner first"),
+        Ok(false) => {}
+        Err(e) => return store_failed(&e),
+    }
+    if let Err(e) = shared.store().delete_user(id) {
+        return store_failed(&e);
+    }
+    let resource = format!("users/{id}");
+    record(
+        shared,
+        "user.removed",
+        &resource,
+        changes(Some(&user_fields(&old)), None),
+    )
+    .await;
+    no_content()
+}
