@@ -332,7 +332,8 @@ async fn each_role_is_offered_only_what_it_may_do() {
         json!({"buttons": ["Replay selected", "Replay all", "Purge all"], "boxes": 1}),
         "{seen}"
     );
-    assert_eq!(seen["sources"], json!({"add": true, "remove": 1}), "{seen}");
+    // The default source and Web.
+    assert_eq!(seen["sources"], json!({"add": true, "remove": 2}), "{seen}");
     // Admins manage editors and viewers only: no admin or owner role offered, and only the
     // viewer's and the editor's rows can be removed.
     assert_eq!(
