@@ -448,6 +448,46 @@ async fn an_admin_adds_a_user_by_invitation_and_creates_a_token_on_the_users_pag
         "gone from the list"
     );
 
+    // The token signs in too, as the sign-in page's second way: the sidebar names it.
+    let ci = Browser::start().await;
+    ci.goto(&format!("{}/", edge.admin)).await;
+    ci.click("#use-token summary").await;
+    ci.type_into("#token", &token).await;
+    ci.click("#token-form button[type=submit]").await;
+    let who = ci.wait_text("#who", "token:ci").await;
+    assert!(who.contains("viewer"), "{who}");
+    drop(ci);
+
+    // The audit log names who did each change, and shows one person's alone.
+    goto_hash(&browser, "#/audit").await;
+    let all = browser.wait_text("#audit", "token.created").await;
+    assert!(
+        all.contains("admin-token"),
+        "the users added through the API: {all}"
+    );
+    browser
+        .type_into("#audit-actor", "root@example.com\u{E007}")
+        .await;
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = browser.text("#audit").await.unwrap_or_default();
+        if !shown.contains("admin-token") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for want in [
+        "root@example.com",
+        "token.created",
+        "user.created",
+        "auth.login",
+    ] {
+        assert!(shown.contains(want), "{want} in {shown}");
+    }
+    assert!(!shown.contains("admin-token"), "one actor only: {shown}");
+    goto_hash(&browser, "#/users").await;
+    browser.wait_text("#tokens", "ci").await;
+
     // Revoked, the token stops working.
     browser.click("button[aria-label='Revoke ci']").await;
     browser.accept_dialog().await;
