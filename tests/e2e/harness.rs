@@ -21,6 +21,8 @@ pub struct Edge {
     pub ingest: String,
     pub admin: String,
     pub client: Client,
+    /// What the node printed before `listening` (what it generated, its event log).
+    pub printed: Vec<String>,
 }
 
 impl Edge {
@@ -44,6 +46,7 @@ impl Edge {
         let mut child = cmd.spawn().expect("start signal-edge");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
         let (ingest, admin) = loop {
             let line = lines
                 .next()
@@ -63,6 +66,7 @@ impl Edge {
                     .to_owned();
                 break (format!("http://{ingest}"), format!("http://{admin}"));
             }
+            printed.push(line);
         };
         std::thread::spawn(move || for _ in lines {});
         let client =
@@ -73,6 +77,7 @@ impl Edge {
             ingest,
             admin,
             client,
+            printed,
         }
     }
 

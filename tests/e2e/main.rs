@@ -3,6 +3,7 @@
 //!
 //! - `harness.rs`: starting the binary and the sandboxes, calling its APIs, waiting.
 //! - `tmpfs.rs`: a small real filesystem the full-disk tests mount and fill.
+//! - `people.rs`: the first start's owner invitation through the real binary (issue 15).
 //! - `audit.rs`: the audit log: each change with who, where and its fields (secrets masked),
 //!   filters and a cursor (issue 15).
 //! - `admin_errors.rs`: the management API's answers to bad input: replay bodies, secrets'
@@ -64,6 +65,7 @@ mod jetstream_cluster;
 mod jetstream_nodes;
 mod loadgen;
 mod old_spool;
+mod people;
 mod pipeline_faults;
 mod records;
 mod tmpfs;

@@ -249,6 +249,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads the record `id`, lets `f` change it and writes it back, all in one write
+    /// transaction, so no other write comes between the read and the write. `None` (and
+    /// nothing written) when there is no such record.
+    fn update<T, R>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        id: &str,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<Option<(T, R)>, StoreError>
+    where
+        T: Serialize + for<'a> Deserialize<'a>,
+    {
+        self.check(true, "update")?;
+        let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        let out = {
+            let mut t = txn.open_table(table).map_err(|e| err("open table")(&e))?;
+            let found: Option<T> = match t.get(id).map_err(|e| err("get")(&e))? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(|e| err("decode")(&e))?),
+                None => None,
+            };
+            match found {
+                None => None,
+                Some(mut rec) => {
+                    let r = f(&mut rec);
+                    let bytes = serde_json::to_vec(&rec).map_err(|e| err("encode")(&e))?;
+                    t.insert(id, bytes.as_slice())
+                        .map_err(|e| err("insert")(&e))?;
+                    Some((rec, r))
+                }
+            }
+        };
+        txn.commit().map_err(|e| err("commit")(&e))?;
+        Ok(out)
+    }
+
     fn delete(&self, table: TableDefinition<&str, &[u8]>, id: &str) -> Result<bool, StoreError> {
         self.check(true, "remove")?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;

@@ -99,6 +99,21 @@ impl Store {
         self.put(PEOPLE, &rec.id, rec)
     }
 
+    /// Changes the user `id` with `f` in one transaction (a sign-in's counters never undo a
+    /// role changed meanwhile); the user as written and what `f` returned, `None` if there is
+    /// no such user.
+    ///
+    /// # Errors
+    ///
+    /// The write fails: nothing changed.
+    pub fn update_user<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut UserRecord) -> R,
+    ) -> Result<Option<(UserRecord, R)>, StoreError> {
+        self.update(PEOPLE, id, f)
+    }
+
     /// One user.
     ///
     /// # Errors
@@ -170,6 +185,20 @@ impl Store {
         self.put(SESSIONS, &rec.id, rec)
     }
 
+    /// Changes the session `id` with `f` in one transaction (two refreshes of one token cannot
+    /// both see it current); `None` if there is no such session.
+    ///
+    /// # Errors
+    ///
+    /// The write fails: nothing changed.
+    pub fn update_session<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut SessionRecord) -> R,
+    ) -> Result<Option<(SessionRecord, R)>, StoreError> {
+        self.update(SESSIONS, id, f)
+    }
+
     /// One session.
     ///
     /// # Errors
@@ -223,6 +252,20 @@ impl Store {
     /// The write fails.
     pub fn put_api_token(&self, rec: &ApiTokenRecord) -> Result<(), StoreError> {
         self.put(API_TOKENS, &rec.id, rec)
+    }
+
+    /// Changes the API token `id` with `f` in one transaction; `None` (and nothing written) if
+    /// it was revoked, so a late write never brings a revoked token back.
+    ///
+    /// # Errors
+    ///
+    /// The write fails: nothing changed.
+    pub fn update_api_token<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ApiTokenRecord) -> R,
+    ) -> Result<Option<(ApiTokenRecord, R)>, StoreError> {
+        self.update(API_TOKENS, id, f)
     }
 
     /// One API token.

@@ -55,7 +55,7 @@ impl Access {
         let Some((id, hash)) = opaque::split(bearer, "sat_") else {
             return Ok(None);
         };
-        let Some(mut token) = self.store.api_token(&id)? else {
+        let Some(token) = self.store.api_token(&id)? else {
             return Ok(None);
         };
         if !opaque::same(&hash, &token.secret_hash) {
@@ -64,11 +64,15 @@ impl Access {
         let Some(role) = Role::parse(&token.role) else {
             return Ok(None);
         };
-        // When it was last used, to the minute: at most one write a minute per token.
+        // When it was last used, to the minute: at most one write a minute per token, and
+        // none to a token revoked meanwhile.
         let now = crate::clock::now_rfc3339();
-        if token.last_used_at.as_deref().map(|t| &t[..16.min(t.len())]) != Some(&now[..16]) {
-            token.last_used_at = Some(now);
-            if let Err(e) = self.store.put_api_token(&token) {
+        let minute = |t: &str| t.get(..16).map(str::to_owned);
+        if token.last_used_at.as_deref().and_then(minute) != minute(&now) {
+            let noted = self
+                .store
+                .update_api_token(&id, |t| t.last_used_at = Some(now));
+            if let Err(e) = noted {
                 tracing::warn!(error = %e, "could not note when an API token was last used");
             }
         }

@@ -24,6 +24,8 @@ pub(crate) use role::Role;
 pub(crate) use sessions::{AcceptError, Grant, LoginError, RefreshError};
 
 use signal_store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How long an invitation may wait to be accepted.
 pub(crate) const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -33,6 +35,9 @@ pub(crate) struct Access {
     admin_token: String,
     keys: jwt::Keys,
     store: Store,
+    /// One sign-in at a time per user, so parallel guesses are counted one by one (at most
+    /// one entry per user the node has had).
+    attempts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Access {
@@ -50,7 +55,18 @@ impl Access {
             admin_token,
             keys: jwt::Keys::new(jwt_secret.as_bytes())?,
             store,
+            attempts: std::sync::Mutex::default(),
         })
+    }
+}
+
+impl Access {
+    /// The lock a sign-in of `user_id` holds from its check of the lock to its count.
+    fn attempts_of(&self, user_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        crate::sync::lock(&self.attempts)
+            .entry(user_id.to_owned())
+            .or_default()
+            .clone()
     }
 }
 

@@ -15,6 +15,18 @@ pub(crate) const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Replaced refresh tokens remembered per session (to tell a reuse from a forgery).
 const SPENT_KEPT: usize = 64;
 
+/// What a refresh found its token to be.
+enum Turn {
+    /// The current one: replaced now.
+    Rotated,
+    /// One replaced before: a copy is in someone else's hands.
+    Reused,
+    /// The session is past its 7 days.
+    Expired,
+    /// Neither: a forgery or a typo.
+    Unknown,
+}
+
 /// A sign-in's tokens.
 #[derive(Debug)]
 pub(crate) struct Grant {
@@ -32,9 +44,14 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub(crate) enum LoginError {
     /// No such email, or the wrong password (the answer does not say which).
-    Wrong,
+    Wrong {
+        /// The user's id when the email is a user's (for the audit log only).
+        user_id: Option<String>,
+    },
     /// Locked until then (ms); `now` when this attempt locked it.
     Locked {
+        /// Whose account.
+        user_id: String,
         /// When the lock ends.
         until_ms: i64,
         /// Whether this failure locked it.
@@ -129,37 +146,54 @@ impl Access {
         password: &str,
         now_ms: i64,
     ) -> Result<Grant, LoginError> {
-        let Some(mut user) = self.store.user_by_email(email)? else {
+        let Some(found) = self.store.user_by_email(email)? else {
             password::verify(password, None).await;
-            return Err(LoginError::Wrong);
+            return Err(LoginError::Wrong { user_id: None });
+        };
+        let attempts = self.attempts_of(&found.id);
+        let _one_at_a_time = attempts.lock().await;
+        // Read again under the lock: the attempt before may have locked the account.
+        let Some(user) = self.store.user(&found.id)? else {
+            return Err(LoginError::Wrong { user_id: None });
         };
         if let Some(until_ms) = user.locked_until_ms.filter(|u| *u > now_ms) {
             return Err(LoginError::Locked {
+                user_id: user.id,
                 until_ms,
                 now: false,
             });
         }
         let stored = Some(user.password_hash.as_str()).filter(|h| !h.is_empty());
         if !password::verify(password, stored).await {
-            user.failed_logins += 1;
-            let locked = user.failed_logins >= LOCK_AFTER;
-            if locked {
-                user.failed_logins = 0;
-                user.locked_until_ms = Some(now_ms + LOCK_FOR_MS);
-            }
-            self.store.put_user(&user)?;
-            return Err(match user.locked_until_ms {
-                Some(until_ms) if locked => LoginError::Locked {
-                    until_ms,
+            // Counted in one transaction, so a role or password changed meanwhile stays.
+            let counted = self.store.update_user(&user.id, |u| {
+                u.failed_logins += 1;
+                let locks = u.failed_logins >= LOCK_AFTER;
+                if locks {
+                    u.failed_logins = 0;
+                    u.locked_until_ms = Some(now_ms + LOCK_FOR_MS);
+                }
+                locks
+            })?;
+            return Err(match counted {
+                Some((u, true)) => LoginError::Locked {
+                    user_id: u.id,
+                    until_ms: u.locked_until_ms.unwrap_or(now_ms),
                     now: true,
                 },
-                _ => LoginError::Wrong,
+                _ => LoginError::Wrong {
+                    user_id: Some(user.id),
+                },
             });
         }
-        user.failed_logins = 0;
-        user.locked_until_ms = None;
-        user.last_login_at = Some(rfc3339(now_ms));
-        self.store.put_user(&user)?;
+        let signed_in = self.store.update_user(&user.id, |u| {
+            u.failed_logins = 0;
+            u.locked_until_ms = None;
+            u.last_login_at = Some(rfc3339(now_ms));
+        })?;
+        let Some((user, ())) = signed_in else {
+            return Err(LoginError::Wrong { user_id: None });
+        };
         self.open_session(user, now_ms).ok_or(LoginError::Internal)
     }
 
@@ -194,34 +228,43 @@ impl Access {
     /// An unknown, expired or reused token; a failed store.
     pub(crate) fn refresh(&self, refresh_token: &str, now_ms: i64) -> Result<Grant, RefreshError> {
         let (id, hash) = opaque::split(refresh_token, "srt_").ok_or(RefreshError::Invalid)?;
-        let mut session = self.store.session(&id)?.ok_or(RefreshError::Invalid)?;
-        if session.expires_ms < now_ms {
-            self.store.delete_session(&id)?;
-            return Err(RefreshError::Invalid);
-        }
-        if !opaque::same(&hash, &session.secret_hash) {
-            if session.spent.iter().any(|s| opaque::same(&hash, s)) {
-                self.store.end_sessions(Some(&session.user_id), now_ms)?;
-                return Err(RefreshError::Reused {
-                    user_id: session.user_id,
-                });
+        let secret = crate::secrets::random_token(40).map_err(|_| RefreshError::Internal)?;
+        let next = format!("srt_{id}_{secret}");
+        let (_, next_hash) = opaque::split(&next, "srt_").ok_or(RefreshError::Internal)?;
+        // Judged and rotated in one transaction: of two refreshes with the same token, one
+        // rotates and the other finds it spent, a reuse.
+        let judged = self.store.update_session(&id, |s| {
+            if s.expires_ms < now_ms {
+                Turn::Expired
+            } else if opaque::same(&hash, &s.secret_hash) {
+                s.spent
+                    .push(std::mem::replace(&mut s.secret_hash, next_hash));
+                if s.spent.len() > SPENT_KEPT {
+                    s.spent.remove(0);
+                }
+                Turn::Rotated
+            } else if s.spent.iter().any(|old| opaque::same(&hash, old)) {
+                Turn::Reused
+            } else {
+                Turn::Unknown
             }
-            return Err(RefreshError::Invalid);
-        }
+        })?;
+        let session = match judged {
+            None | Some((_, Turn::Unknown)) => return Err(RefreshError::Invalid),
+            Some((_, Turn::Expired)) => {
+                self.store.delete_session(&id)?;
+                return Err(RefreshError::Invalid);
+            }
+            Some((s, Turn::Reused)) => {
+                self.store.end_sessions(Some(&s.user_id), now_ms)?;
+                return Err(RefreshError::Reused { user_id: s.user_id });
+            }
+            Some((s, Turn::Rotated)) => s,
+        };
         let user = self
             .store
             .user(&session.user_id)?
             .ok_or(RefreshError::Invalid)?;
-        let secret = crate::secrets::random_token(40).map_err(|_| RefreshError::Internal)?;
-        let next = format!("srt_{}_{secret}", session.id);
-        let (_, next_hash) = opaque::split(&next, "srt_").ok_or(RefreshError::Internal)?;
-        session
-            .spent
-            .push(std::mem::replace(&mut session.secret_hash, next_hash));
-        if session.spent.len() > SPENT_KEPT {
-            session.spent.remove(0);
-        }
-        self.store.put_session(&session)?;
         Ok(Grant {
             access_token: self
                 .keys
@@ -357,11 +400,6 @@ impl Access {
         user.last_login_at = Some(rfc3339(now_ms));
         self.store.put_user(&user)?;
         self.open_session(user, now_ms).ok_or(AcceptError::Internal)
-    }
-
-    /// The store of people (the users and tokens routes read and write it).
-    pub(crate) fn store(&self) -> &signal_store::Store {
-        &self.store
     }
 
     /// Ends every session of `user_id` (a new password or role, a removal).

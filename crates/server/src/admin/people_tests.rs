@@ -666,3 +666,98 @@ async fn no_password_or_token_is_stored_in_clear() {
         assert!(!contains(tail), "{tail} is in the store file");
     }
 }
+
+#[tokio::test]
+async fn a_store_that_fails_answers_503_to_sign_ins_never_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
+    add_user(&node, "ed@example.com", "editor").await;
+    let (_, t) = login(&node, "ed@example.com", PASSWORD).await;
+    let access = t["access_token"].as_str().unwrap();
+    let api = api_token(&node, "ci", "viewer").await;
+    node.shared.store.faults().fail_reads(true);
+    let (status, v) = login(&node, "ed@example.com", PASSWORD).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("store failed")
+    );
+    for bearer in [access, api.as_str()] {
+        let (status, v) = call_as(&node, bearer, "GET", "/v1/admin/auth/me", None).await;
+        assert_eq!(status, 503, "{v}");
+    }
+    node.shared.store.faults().fail_reads(false);
+    node.shared.store.faults().fail_writes(true);
+    // A failure counted needs a write: unwritten, the sign-in is not judged.
+    let (status, _) = login(&node, "ed@example.com", "wrong password!").await;
+    assert_eq!(status, 503);
+    let (status, _) = call_as(
+        &node,
+        TOKEN,
+        "POST",
+        "/v1/admin/users",
+        Some(json!({"email": "x@example.com", "role": "viewer", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 503);
+    node.shared.store.faults().fail_writes(false);
+    let (_, users) = call_as(&node, TOKEN, "GET", "/v1/admin/users", None).await;
+    assert_eq!(
+        users["data"].as_array().unwrap().len(),
+        1,
+        "nothing half made: {users}"
+    );
+    assert_eq!(login(&node, "ed@example.com", PASSWORD).await.0, 200);
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_counted_one_by_one_so_five_is_the_most_anyone_gets() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
+    add_user(&node, "vi@example.com", "viewer").await;
+    let guesses = (0..20).map(|i| {
+        let node = &node;
+        async move {
+            login(node, "vi@example.com", &format!("guess number {i}"))
+                .await
+                .0
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 423).count();
+    assert_eq!((wrong, locked), (4, 16), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn two_refreshes_with_one_token_at_once_are_a_reuse_not_two_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = node(dir.path()).await;
+    add_user(&node, "ed@example.com", "editor").await;
+    let (_, t) = login(&node, "ed@example.com", PASSWORD).await;
+    let body = json!({"refresh_token": t["refresh_token"]});
+    let refresh = || {
+        call_as(
+            &node,
+            "",
+            "POST",
+            "/v1/admin/auth/refresh",
+            Some(body.clone()),
+        )
+    };
+    let (a, b) = tokio::join!(refresh(), refresh());
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
+    let won = if a.0 == 200 { a.1 } else { b.1 };
+    let access = won["access_token"].as_str().unwrap();
+    assert_eq!(
+        call_as(&node, access, "GET", "/v1/admin/integrations", None)
+            .await
+            .0,
+        401,
+        "the reuse signed the winner out too"
+    );
+}

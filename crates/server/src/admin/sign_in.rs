@@ -103,44 +103,27 @@ async fn login(shared: &AdminState, body: &Value) -> Resp {
         Err(fields) => return validation(fields),
     };
     let now = crate::clock::now_ms();
-    let user = shared.access().store().user_by_email(email).ok().flatten();
-    let resource = user
-        .as_ref()
-        .map_or("users".into(), |u| format!("users/{}", u.id));
+    let resource = |id: Option<&str>| id.map_or("users".into(), |id| format!("users/{id}"));
     match shared.access().login(email, pass, now).await {
         Ok(g) => {
-            record_as(
-                shared,
-                Some(&g.user.email),
-                "auth.login",
-                &resource,
-                json!({}),
-            )
-            .await;
+            let on = resource(Some(&g.user.id));
+            record_as(shared, Some(&g.user.email), "auth.login", &on, json!({})).await;
             granted(&g)
         }
-        Err(LoginError::Wrong) => {
-            record_as(
-                shared,
-                Some(email),
-                "auth.login_failed",
-                &resource,
-                json!({}),
-            )
-            .await;
+        Err(LoginError::Wrong { user_id }) => {
+            let on = resource(user_id.as_deref());
+            record_as(shared, Some(email), "auth.login_failed", &on, json!({})).await;
             unauthorized("the email or the password is wrong")
         }
-        Err(LoginError::Locked { until_ms, now }) => {
+        Err(LoginError::Locked {
+            user_id,
+            until_ms,
+            now,
+        }) => {
+            let on = resource(Some(&user_id));
             if now {
-                record_as(
-                    shared,
-                    Some(email),
-                    "auth.login_failed",
-                    &resource,
-                    json!({}),
-                )
-                .await;
-                record_as(shared, Some(email), "auth.locked", &resource, json!({})).await;
+                record_as(shared, Some(email), "auth.login_failed", &on, json!({})).await;
+                record_as(shared, Some(email), "auth.locked", &on, json!({})).await;
             }
             error(
                 StatusCode::LOCKED,

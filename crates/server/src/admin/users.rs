@@ -231,7 +231,16 @@ fn last_owner(shared: &AdminState, user: &UserRecord) -> Result<bool, signal_sto
     Ok(owners <= 1)
 }
 
-async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
+/// What a PATCH asks to change.
+struct Patch<'a> {
+    role: Option<Role>,
+    email: Option<&'a str>,
+    password: Option<String>,
+    unlock: bool,
+}
+
+/// The PATCH body's fields, or the error for each bad one.
+fn patch_body(body: &Value) -> Result<Patch<'_>, FieldErrors> {
     let mut fields = FieldErrors::new();
     let role = role_field(body, &mut fields);
     let email = body
@@ -240,10 +249,10 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
     if let Some(p) = email.and_then(email_problem) {
         fields.insert("email".into(), p);
     }
-    let pass = body
+    let password = body
         .get("password")
         .map(|v| v.as_str().unwrap_or_default().to_owned());
-    if let Some(p) = pass.as_deref().and_then(password::problem) {
+    if let Some(p) = password.as_deref().and_then(password::problem) {
         fields.insert("password".into(), p);
     }
     let unlock = match body.get("locked") {
@@ -255,9 +264,28 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
         }
     };
     unknown_fields(body, &["email", "role", "password", "locked"], &mut fields);
-    if !fields.is_empty() {
-        return validation(fields);
+    if fields.is_empty() {
+        Ok(Patch {
+            role,
+            email,
+            password,
+            unlock,
+        })
+    } else {
+        Err(fields)
     }
+}
+
+async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
+    let Patch {
+        role,
+        email,
+        password: pass,
+        unlock,
+    } = match patch_body(body) {
+        Ok(p) => p,
+        Err(fields) => return validation(fields),
+    };
     let hash = match pass {
         Some(p) => match password::hash(p).await {
             Ok(h) => Some(h),
@@ -279,35 +307,50 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
     if let Some(r) = role.filter(|r| !me.may_manage(*r)) {
         return may_not_manage(r);
     }
-    let mut user = old.clone();
-    if let Some(r) = role {
-        if r != Role::Owner {
-            match last_owner(shared, &old) {
-                Ok(true) => return conflict("this is the last owner: make another owner first"),
-                Ok(false) => {}
-                Err(e) => return store_failed(&e),
-            }
-        }
-        user.role = r.as_str().into();
-    }
-    if let Some(e) = email.map(str::to_lowercase).filter(|e| *e != old.email) {
-        match shared.store().user_by_email(&e) {
-            Ok(Some(_)) => return conflict("a user with this email already exists"),
-            Ok(None) => user.email = e,
+    if role.is_some_and(|r| r != Role::Owner) {
+        match last_owner(shared, &old) {
+            Ok(true) => return conflict("this is the last owner: make another owner first"),
+            Ok(false) => {}
             Err(e) => return store_failed(&e),
         }
     }
-    if let Some(h) = hash {
-        user.password_hash = h;
+    let new_email = email.map(str::to_lowercase).filter(|e| *e != old.email);
+    if let Some(e) = &new_email {
+        match shared.store().user_by_email(e) {
+            Ok(Some(_)) => return conflict("a user with this email already exists"),
+            Ok(None) => {}
+            Err(e) => return store_failed(&e),
+        }
     }
-    if unlock {
-        user.locked_until_ms = None;
-        user.failed_logins = 0;
-    }
-    user.updated_at = crate::clock::now_rfc3339();
-    if let Err(e) = shared.store().put_user(&user) {
-        return store_failed(&e);
-    }
+    let now = crate::clock::now_rfc3339();
+    // Only the fields asked for, in one transaction: a sign-in's counters written meanwhile stay.
+    let user = match shared.store().update_user(id, |u| {
+        if let Some(r) = role {
+            u.role = r.as_str().into();
+        }
+        if let Some(e) = new_email {
+            u.email = e;
+        }
+        if let Some(h) = hash {
+            u.password_hash = h;
+        }
+        if unlock {
+            u.locked_until_ms = None;
+            u.failed_logins = 0;
+        }
+        u.updated_at = now;
+    }) {
+        Ok(Some((user, ()))) => user,
+        Ok(None) => return not_found("user with this id"),
+        Err(e) => return store_failed(&e),
+    };
+    after_update(shared, &old, &user).await;
+    json(StatusCode::OK, &user_json(&user))
+}
+
+/// What follows a change to a user: a new role or password signs them out everywhere (their
+/// access tokens stop at once); the change goes in the audit log, a password as changed only.
+async fn after_update(shared: &AdminState, old: &UserRecord, user: &UserRecord) {
     let signed_out = user.role != old.role || user.password_hash != old.password_hash;
     if signed_out
         && let Err(e) = shared
@@ -319,8 +362,8 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
             "a user's role or password changed, but their sessions could not be ended"
         );
     }
-    let mut old_fields = user_fields(&old);
-    let mut new_fields = user_fields(&user);
+    let mut old_fields = user_fields(old);
+    let mut new_fields = user_fields(user);
     if user.password_hash != old.password_hash {
         old_fields.insert("password".into(), "****".into());
         new_fields.insert("password".into(), "**** (changed)".into());
@@ -333,7 +376,6 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
         changes(Some(&old_fields), Some(&new_fields)),
     )
     .await;
-    json(StatusCode::OK, &user_json(&user))
 }
 
 async fn remove(shared: &AdminState, id: &str) -> Resp {
