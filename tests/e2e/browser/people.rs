@@ -111,6 +111,25 @@ async fn signing_in_by_email_shows_who_and_the_role_and_signing_out_ends_the_ses
     browser.wait_text("main h1", "Users").await;
     browser.wait_text("#users", "ada@example.com").await;
 
+    // An access token the node no longer takes: the 401 refreshes the session once and the page
+    // loads all the same.
+    browser
+        .script(
+            "const s = JSON.parse(sessionStorage.getItem('signal-edge.session'));
+             s.access = 'not-a-token-any-more';
+             sessionStorage.setItem('signal-edge.session', JSON.stringify(s)); return null;",
+            json!([]),
+        )
+        .await;
+    goto_hash(&browser, "#/audit").await;
+    browser.wait_text("#audit", "auth.login").await;
+    let after = kept(&browser).await;
+    assert_ne!(after["access"], "not-a-token-any-more", "{after}");
+    assert_eq!(
+        me(&edge, after["access"].as_str().unwrap_or("")).await.0,
+        200
+    );
+
     // Signing out ends the session at the server: its access token stops working at once.
     let access = after["access"].as_str().expect("access").to_owned();
     assert_eq!(me(&edge, &access).await.0, 200);
