@@ -82,6 +82,7 @@ function signIn() {
     h('p', {class: 'sub'}, 'Sign in to manage integrations and watch live events.'),
     flash ? notice(flash.kind, null, flash.text) : null,
     form,
+    h('p', {class: 'help'}, 'New here? Open the invitation link you were sent (on a new node: the one signal-edge printed on its first start).'),
     h('details', {class: 'use-token', id: 'use-token'}, h('summary', {}, 'Use an API token instead'), tokenForm))));
   flash = null;
   email.input.focus();
