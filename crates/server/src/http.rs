@@ -18,6 +18,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// connection watchdog (`serve.rs`) allows an open stream this much more silence.
 pub const EVENT_STREAM_KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// How often a server-sent event stream asks whether its client may still read.
+pub const STREAM_RECHECK: Duration = Duration::from_secs(1);
+
 /// A response: a whole body, or a stream (server-sent events).
 pub type Resp = Response<BoxBody<Bytes, Infallible>>;
 
@@ -260,11 +263,16 @@ async fn drain(mut body: Incoming, max: usize) {
 
 /// A `text/event-stream` answer fed by `lines`: each item becomes one `data:` event; a comment
 /// every [`EVENT_STREAM_KEEPALIVE`] keeps proxies, and the connection watchdog, from closing a
-/// quiet stream.
-pub fn event_stream(mut lines: tokio::sync::broadcast::Receiver<String>) -> Resp {
+/// quiet stream. Every [`STREAM_RECHECK`], `allowed` is asked whether the client may still
+/// read: the stream ends once it says no (a signed-out user, a revoked token).
+pub fn event_stream(
+    mut lines: tokio::sync::broadcast::Receiver<String>,
+    allowed: impl Fn() -> bool + Send + 'static,
+) -> Resp {
     let (mut tx, body) = http_body_util::channel::Channel::<Bytes, Infallible>::new(64);
     tokio::spawn(async move {
         let mut ping = tokio::time::interval(EVENT_STREAM_KEEPALIVE);
+        let mut recheck = tokio::time::interval(STREAM_RECHECK);
         loop {
             let chunk = tokio::select! {
                 line = lines.recv() => match line {
@@ -273,6 +281,12 @@ pub fn event_stream(mut lines: tokio::sync::broadcast::Receiver<String>) -> Resp
                     Err(_) => break,
                 },
                 _ = ping.tick() => ": ping\n\n".to_owned(),
+                _ = recheck.tick() => {
+                    if allowed() {
+                        continue;
+                    }
+                    break;
+                }
             };
             if tx.send_data(Bytes::from(chunk)).await.is_err() {
                 break;

@@ -6,7 +6,7 @@
 //! their own tables, keyed by id; lookups by email scan the users (a node has few).
 
 use crate::{Store, StoreError, err};
-use redb::TableDefinition;
+use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 pub(crate) const PEOPLE: TableDefinition<&str, &[u8]> = TableDefinition::new("people");
@@ -149,8 +149,6 @@ impl Store {
     /// The write fails: nothing is removed.
     pub fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
         self.check(true, "remove")?;
-        let sessions: Vec<SessionRecord> = self.list(SESSIONS)?;
-        let invitations: Vec<InvitationRecord> = self.list(INVITATIONS)?;
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
         let existed;
         {
@@ -159,20 +157,10 @@ impl Store {
             let mut s = txn
                 .open_table(SESSIONS)
                 .map_err(|e| err("open table")(&e))?;
-            for gone in sessions.iter().filter(|s| s.user_id == id) {
-                s.remove(gone.id.as_str()).map_err(|e| err("remove")(&e))?;
-            }
-            let mut i = txn
-                .open_table(INVITATIONS)
-                .map_err(|e| err("open table")(&e))?;
-            for gone in invitations
-                .iter()
-                .filter(|i| i.user_id.as_deref() == Some(id))
-            {
-                i.remove(gone.id.as_str()).map_err(|e| err("remove")(&e))?;
-            }
+            end_sessions_in(&mut s, |s| s.user_id == id)?;
         }
         txn.commit().map_err(|e| err("commit")(&e))?;
+        self.remove_invitations(|i| i.user_id.as_deref() == Some(id))?;
         Ok(existed)
     }
 
@@ -224,25 +212,91 @@ impl Store {
     /// The write fails: none ended.
     pub fn end_sessions(&self, user_id: Option<&str>, now_ms: i64) -> Result<usize, StoreError> {
         self.check(true, "remove")?;
-        let sessions: Vec<SessionRecord> = self.list(SESSIONS)?;
-        let gone: Vec<&SessionRecord> = sessions
-            .iter()
-            .filter(|s| Some(s.user_id.as_str()) == user_id || s.expires_ms < now_ms)
-            .collect();
-        if gone.is_empty() {
-            return Ok(0);
-        }
         let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
-        {
+        let ended = {
             let mut t = txn
                 .open_table(SESSIONS)
                 .map_err(|e| err("open table")(&e))?;
-            for s in &gone {
-                t.remove(s.id.as_str()).map_err(|e| err("remove")(&e))?;
-            }
-        }
+            end_sessions_in(&mut t, |s| {
+                Some(s.user_id.as_str()) == user_id || s.expires_ms < now_ms
+            })?
+        };
         txn.commit().map_err(|e| err("commit")(&e))?;
-        Ok(gone.len())
+        Ok(ended)
+    }
+
+    /// Changes the user `id` with `f` and ends every session of theirs, in one transaction:
+    /// a new password or role never leaves a session made with the old one. `None` if there is
+    /// no such user.
+    ///
+    /// # Errors
+    ///
+    /// The write fails: nothing changed, no session ended.
+    pub fn update_user_signing_out<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut UserRecord) -> R,
+    ) -> Result<Option<(UserRecord, R)>, StoreError> {
+        self.check(true, "update")?;
+        let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        let out = {
+            let mut users = txn.open_table(PEOPLE).map_err(|e| err("open table")(&e))?;
+            let found: Option<UserRecord> = match users.get(id).map_err(|e| err("get")(&e))? {
+                Some(v) => Some(serde_json::from_slice(v.value()).map_err(|e| err("decode")(&e))?),
+                None => None,
+            };
+            match found {
+                None => None,
+                Some(mut user) => {
+                    let r = f(&mut user);
+                    let bytes = serde_json::to_vec(&user).map_err(|e| err("encode")(&e))?;
+                    users
+                        .insert(id, bytes.as_slice())
+                        .map_err(|e| err("insert")(&e))?;
+                    let mut sessions = txn
+                        .open_table(SESSIONS)
+                        .map_err(|e| err("open table")(&e))?;
+                    end_sessions_in(&mut sessions, |s| s.user_id == id)?;
+                    Some((user, r))
+                }
+            }
+        };
+        txn.commit().map_err(|e| err("commit")(&e))?;
+        Ok(out)
+    }
+
+    /// Removes the invitations `gone` picks (the first owner's when someone accepted one,
+    /// expired ones); how many.
+    ///
+    /// # Errors
+    ///
+    /// The write fails: none removed.
+    pub fn remove_invitations(
+        &self,
+        gone: impl Fn(&InvitationRecord) -> bool,
+    ) -> Result<usize, StoreError> {
+        self.check(true, "remove")?;
+        let txn = self.db.begin_write().map_err(|e| err("begin")(&e))?;
+        let removed = {
+            let mut t = txn
+                .open_table(INVITATIONS)
+                .map_err(|e| err("open table")(&e))?;
+            let mut ids = Vec::new();
+            for row in t.iter().map_err(|e| err("list")(&e))? {
+                let (k, v) = row.map_err(|e| err("list")(&e))?;
+                let inv: InvitationRecord =
+                    serde_json::from_slice(v.value()).map_err(|e| err("decode")(&e))?;
+                if gone(&inv) {
+                    ids.push(k.value().to_owned());
+                }
+            }
+            for id in &ids {
+                t.remove(id.as_str()).map_err(|e| err("remove")(&e))?;
+            }
+            ids.len()
+        };
+        txn.commit().map_err(|e| err("commit")(&e))?;
+        Ok(removed)
     }
 
     /// Saves an API token (insert or replace).
@@ -321,6 +375,25 @@ impl Store {
     pub fn delete_invitation(&self, id: &str) -> Result<bool, StoreError> {
         self.delete(INVITATIONS, id)
     }
+}
+
+/// Removes the sessions of `t` that `gone` picks, within the caller's transaction; how many.
+fn end_sessions_in(
+    t: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    gone: impl Fn(&SessionRecord) -> bool,
+) -> Result<usize, StoreError> {
+    let mut ids = Vec::new();
+    for row in t.iter().map_err(|e| err("list")(&e))? {
+        let (k, v) = row.map_err(|e| err("list")(&e))?;
+        let s: SessionRecord = serde_json::from_slice(v.value()).map_err(|e| err("decode")(&e))?;
+        if gone(&s) {
+            ids.push(k.value().to_owned());
+        }
+    }
+    for id in &ids {
+        t.remove(id.as_str()).map_err(|e| err("remove")(&e))?;
+    }
+    Ok(ids.len())
 }
 
 #[cfg(test)]

@@ -83,6 +83,22 @@ impl Access {
         }))
     }
 
+    /// Whether `caller` may still read, asked again by what outlives its request (a live
+    /// event stream): the admin token always; an API token while it is not revoked; a user
+    /// while their session is open and they exist. A store that cannot be read says no.
+    pub(crate) fn keeps(&self, caller: &Caller) -> impl Fn() -> bool + Send + Sync + use<> {
+        let store = self.store.clone();
+        let kind = caller.kind.clone();
+        move || match &kind {
+            Kind::AdminToken => true,
+            Kind::ApiToken { id } => matches!(store.api_token(id), Ok(Some(_))),
+            Kind::User { id, session } => {
+                matches!(store.session(session), Ok(Some(s)) if s.user_id == *id)
+                    && matches!(store.user(id), Ok(Some(_)))
+            }
+        }
+    }
+
     fn user_caller(&self, bearer: &str, now_ms: i64) -> Result<Option<Caller>, StoreError> {
         let Some(claims) = self.keys.check(bearer) else {
             return Ok(None);

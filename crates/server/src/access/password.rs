@@ -3,7 +3,7 @@
 //!
 //! Hashing costs tens of milliseconds of a core by design, so it runs on the blocking pool and
 //! at most [`AT_ONCE`] at a time: a flood of sign-ins waits its turn instead of taking every
-//! core from delivery. An unknown email is checked against a fixed hash all the same, so the
+//! core from delivery, and past [`QUEUE`] waiting one is refused at once ([`Busy`]). An unknown email is checked against a fixed hash all the same, so the
 //! answer's time does not tell whether the account exists.
 
 use argon2::Argon2;
@@ -11,7 +11,8 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use std::fmt;
 use std::sync::OnceLock;
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// The shortest password accepted.
 pub(crate) const MIN_LEN: usize = 12;
@@ -19,8 +20,35 @@ pub(crate) const MIN_LEN: usize = 12;
 pub(crate) const MAX_LEN: usize = 1024;
 /// Hashes worked out at once.
 const AT_ONCE: usize = 2;
+/// Hashes waiting their turn; past this a sign-in is refused at once (503) rather than queued
+/// behind a flood.
+const QUEUE: usize = 32;
 
 static PERMITS: Semaphore = Semaphore::const_new(AT_ONCE);
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Too many hashes are waiting: try again in a second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Busy;
+
+impl fmt::Display for Busy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("too many sign-ins at once")
+    }
+}
+
+impl std::error::Error for Busy {}
+
+/// A turn to work out a hash, or [`Busy`] when [`QUEUE`] are already waiting.
+async fn turn() -> Result<SemaphorePermit<'static>, Busy> {
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= QUEUE {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+        return Err(Busy);
+    }
+    let permit = PERMITS.acquire().await;
+    WAITING.fetch_sub(1, Ordering::AcqRel);
+    permit.map_err(|_| Busy)
+}
 
 /// A password could not be hashed (no randomness for the salt).
 #[derive(Debug)]
@@ -51,10 +79,7 @@ pub(crate) fn problem(password: &str) -> Option<String> {
 ///
 /// No randomness for the salt, or the blocking pool is gone.
 pub(crate) async fn hash(password: String) -> Result<String, HashError> {
-    let _turn = PERMITS
-        .acquire()
-        .await
-        .map_err(|e| HashError(e.to_string()))?;
+    let _turn = turn().await.map_err(|e| HashError(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -67,10 +92,12 @@ pub(crate) async fn hash(password: String) -> Result<String, HashError> {
 
 /// Whether `password` is the one `phc` was made from. `None` for `phc` checks a fixed hash and
 /// answers false, in the same time.
-pub(crate) async fn verify(password: &str, phc: Option<&str>) -> bool {
-    let Ok(_turn) = PERMITS.acquire().await else {
-        return false;
-    };
+///
+/// # Errors
+///
+/// [`Busy`]: too many are waiting; nothing was checked.
+pub(crate) async fn verify(password: &str, phc: Option<&str>) -> Result<bool, Busy> {
+    let _turn = turn().await?;
     let password = password.as_bytes()[..password.len().min(MAX_LEN)].to_vec();
     let phc = phc.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
@@ -85,7 +112,7 @@ pub(crate) async fn verify(password: &str, phc: Option<&str>) -> bool {
             && known
     })
     .await
-    .unwrap_or(false)
+    .map_err(|_| Busy)
 }
 
 /// A hash no one's password matches, made once.
@@ -108,10 +135,10 @@ mod tests {
         let phc = hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"), "{phc}");
         assert!(!phc.contains("correct horse"));
-        assert!(verify("correct horse battery", Some(&phc)).await);
-        assert!(!verify("correct horse batterY", Some(&phc)).await);
-        assert!(!verify("correct horse battery", None).await);
-        assert!(!verify("x", Some("not a phc string")).await);
+        assert!(verify("correct horse battery", Some(&phc)).await.unwrap());
+        assert!(!verify("correct horse batterY", Some(&phc)).await.unwrap());
+        assert!(!verify("correct horse battery", None).await.unwrap());
+        assert!(!verify("x", Some("not a phc string")).await.unwrap());
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub enum Role {
     Viewer,
     /// Also installs, edits, enables and disables integrations, sends test events, replays.
     Editor,
-    /// Also removes integrations, purges dead letters, manages sources, editors, viewers and
-    /// API tokens up to its own role.
+    /// Also removes integrations, purges dead letters, manages sources, and editors, viewers
+    /// and API tokens with those roles.
     Admin,
     /// Also manages admins and owners. The admin token is an owner-level token.
     Owner,

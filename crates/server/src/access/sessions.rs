@@ -57,6 +57,8 @@ pub(crate) enum LoginError {
         /// Whether this failure locked it.
         now: bool,
     },
+    /// Too many sign-ins at once: nothing was judged (503, try again).
+    Busy,
     /// The store failed.
     Store(StoreError),
     /// No randomness or no signing.
@@ -147,7 +149,9 @@ impl Access {
         now_ms: i64,
     ) -> Result<Grant, LoginError> {
         let Some(found) = self.store.user_by_email(email)? else {
-            password::verify(password, None).await;
+            password::verify(password, None)
+                .await
+                .map_err(|_| LoginError::Busy)?;
             return Err(LoginError::Wrong { user_id: None });
         };
         let attempts = self.attempts_of(&found.id);
@@ -164,7 +168,10 @@ impl Access {
             });
         }
         let stored = Some(user.password_hash.as_str()).filter(|h| !h.is_empty());
-        if !password::verify(password, stored).await {
+        let right = password::verify(password, stored)
+            .await
+            .map_err(|_| LoginError::Busy)?;
+        if !right {
             // Counted in one transaction, so a role or password changed meanwhile stays.
             let counted = self.store.update_user(&user.id, |u| {
                 u.failed_logins += 1;
@@ -186,12 +193,18 @@ impl Access {
                 },
             });
         }
+        // Only if the password checked is still theirs: a reset made meanwhile wins.
+        let checked = user.password_hash.clone();
         let signed_in = self.store.update_user(&user.id, |u| {
-            u.failed_logins = 0;
-            u.locked_until_ms = None;
-            u.last_login_at = Some(rfc3339(now_ms));
+            let same = u.password_hash == checked;
+            if same {
+                u.failed_logins = 0;
+                u.locked_until_ms = None;
+                u.last_login_at = Some(rfc3339(now_ms));
+            }
+            same
         })?;
-        let Some((user, ())) = signed_in else {
+        let Some((user, true)) = signed_in else {
             return Err(LoginError::Wrong { user_id: None });
         };
         self.open_session(user, now_ms).ok_or(LoginError::Internal)
@@ -341,6 +354,9 @@ impl Access {
         &self,
         now_ms: i64,
     ) -> Result<Option<String>, AcceptError> {
+        // Only the invitation printed last works; expired ones go too.
+        self.store
+            .remove_invitations(|i| i.user_id.is_none() || i.expires_ms < now_ms)?;
         if !self.store.users()?.is_empty() {
             return Ok(None);
         }
@@ -366,48 +382,65 @@ impl Access {
         if !opaque::same(&hash, &inv.secret_hash) || inv.expires_ms < now_ms {
             return Err(AcceptError::Invalid);
         }
+        if inv.user_id.is_none() {
+            if email.is_empty() {
+                return Err(AcceptError::EmailNeeded);
+            }
+            if self.store.user_by_email(email)?.is_some() {
+                return Err(AcceptError::EmailTaken);
+            }
+        }
         let phc = password::hash(password.to_owned())
             .await
             .map_err(|_| AcceptError::Internal)?;
-        let mut user = match &inv.user_id {
-            Some(uid) => self.store.user(uid)?.ok_or(AcceptError::Invalid)?,
-            None => {
-                if email.is_empty() {
-                    return Err(AcceptError::EmailNeeded);
-                }
-                if self.store.user_by_email(email)?.is_some() {
-                    return Err(AcceptError::EmailTaken);
-                }
-                let now = rfc3339(now_ms);
-                UserRecord {
-                    id: new_id("usr_").map_err(|_| AcceptError::Internal)?,
-                    email: email.to_lowercase(),
-                    role: inv.role.clone(),
-                    password_hash: String::new(),
-                    created_at: now.clone(),
-                    updated_at: now,
-                    last_login_at: None,
-                    failed_logins: 0,
-                    locked_until_ms: None,
-                }
-            }
-        };
         if !self.store.delete_invitation(&id)? {
             return Err(AcceptError::Invalid);
         }
-        user.password_hash = phc;
-        user.updated_at = rfc3339(now_ms);
-        user.last_login_at = Some(rfc3339(now_ms));
-        self.store.put_user(&user)?;
+        let user = match &inv.user_id {
+            // Only while they have no password: one set by an admin meanwhile wins.
+            Some(uid) => match self.store.update_user(uid, |u| {
+                let first = u.password_hash.is_empty();
+                if first {
+                    u.password_hash = phc;
+                    u.updated_at = rfc3339(now_ms);
+                    u.last_login_at = Some(rfc3339(now_ms));
+                }
+                first
+            })? {
+                Some((user, true)) => user,
+                _ => return Err(AcceptError::Invalid),
+            },
+            None => self.first_owner(email, phc, &inv.role, now_ms)?,
+        };
         self.open_session(user, now_ms).ok_or(AcceptError::Internal)
     }
 
-    /// Ends every session of `user_id` (a new password or role, a removal).
-    ///
-    /// # Errors
-    ///
-    /// The store failed.
-    pub(crate) fn end_sessions_of(&self, user_id: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.store.end_sessions(Some(user_id), now_ms).map(drop)
+    /// Makes the first owner, unless someone became a user meanwhile (then the invitation is
+    /// spent for nothing: the node has its owner).
+    fn first_owner(
+        &self,
+        email: &str,
+        phc: String,
+        role: &str,
+        now_ms: i64,
+    ) -> Result<UserRecord, AcceptError> {
+        if !self.store.users()?.is_empty() {
+            return Err(AcceptError::Invalid);
+        }
+        let now = rfc3339(now_ms);
+        let user = UserRecord {
+            id: new_id("usr_").map_err(|_| AcceptError::Internal)?,
+            email: email.to_lowercase(),
+            role: role.into(),
+            password_hash: phc,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            last_login_at: Some(now),
+            failed_logins: 0,
+            locked_until_ms: None,
+        };
+        self.store.put_user(&user)?;
+        self.store.remove_invitations(|i| i.user_id.is_none())?;
+        Ok(user)
     }
 }

@@ -29,7 +29,13 @@ pub(super) async fn events(
 ) -> Resp {
     if wants_stream {
         return match shared.runtimes().await.get(&rec.id) {
-            Some(rt) => crate::http::event_stream(rt.live.subscribe()),
+            Some(rt) => {
+                // The stream outlives this request: it ends once the caller may no longer read.
+                let still = super::audit::caller().map(|c| shared.access().keeps(&c));
+                crate::http::event_stream(rt.live.subscribe(), move || {
+                    still.as_ref().is_some_and(|keeps| keeps())
+                })
+            }
             None => error(
                 StatusCode::CONFLICT,
                 "CONFLICT",

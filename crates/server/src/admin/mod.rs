@@ -51,6 +51,8 @@ mod live;
 mod metrics;
 mod openapi;
 #[cfg(test)]
+mod people_attack_tests;
+#[cfg(test)]
 mod people_tests;
 mod reply;
 mod routes;

@@ -9,10 +9,10 @@ use crate::Node;
 use crate::access::Role;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough password";
+pub(super) const PASSWORD: &str = "a long enough password";
 
 /// Adds a user with `role` through the admin token; their id.
-async fn add_user(node: &Node, email: &str, role: &str) -> String {
+pub(super) async fn add_user(node: &Node, email: &str, role: &str) -> String {
     let (status, v) = call_as(
         node,
         TOKEN,
@@ -28,7 +28,7 @@ async fn add_user(node: &Node, email: &str, role: &str) -> String {
 }
 
 /// Signs in; the status and answer.
-async fn login(node: &Node, email: &str, password: &str) -> (u16, Value) {
+pub(super) async fn login(node: &Node, email: &str, password: &str) -> (u16, Value) {
     call_as(
         node,
         "",
@@ -40,14 +40,14 @@ async fn login(node: &Node, email: &str, password: &str) -> (u16, Value) {
 }
 
 /// Signs in and returns the access token.
-async fn access_token(node: &Node, email: &str) -> String {
+pub(super) async fn access_token(node: &Node, email: &str) -> String {
     let (status, v) = login(node, email, PASSWORD).await;
     assert_eq!(status, 200, "{v}");
     v["access_token"].as_str().unwrap().to_owned()
 }
 
 /// Creates an API token with `role` through the admin token; the whole token.
-async fn api_token(node: &Node, name: &str, role: &str) -> String {
+pub(super) async fn api_token(node: &Node, name: &str, role: &str) -> String {
     let (status, v) = call_as(
         node,
         TOKEN,
@@ -710,54 +710,4 @@ async fn a_store_that_fails_answers_503_to_sign_ins_never_a_wrong_password() {
         "nothing half made: {users}"
     );
     assert_eq!(login(&node, "ed@example.com", PASSWORD).await.0, 200);
-}
-
-#[tokio::test]
-async fn parallel_guesses_are_counted_one_by_one_so_five_is_the_most_anyone_gets() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = node(dir.path()).await;
-    add_user(&node, "vi@example.com", "viewer").await;
-    let guesses = (0..20).map(|i| {
-        let node = &node;
-        async move {
-            login(node, "vi@example.com", &format!("guess number {i}"))
-                .await
-                .0
-        }
-    });
-    let statuses = futures_util::future::join_all(guesses).await;
-    let wrong = statuses.iter().filter(|s| **s == 401).count();
-    let locked = statuses.iter().filter(|s| **s == 423).count();
-    assert_eq!((wrong, locked), (4, 16), "{statuses:?}");
-}
-
-#[tokio::test]
-async fn two_refreshes_with_one_token_at_once_are_a_reuse_not_two_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = node(dir.path()).await;
-    add_user(&node, "ed@example.com", "editor").await;
-    let (_, t) = login(&node, "ed@example.com", PASSWORD).await;
-    let body = json!({"refresh_token": t["refresh_token"]});
-    let refresh = || {
-        call_as(
-            &node,
-            "",
-            "POST",
-            "/v1/admin/auth/refresh",
-            Some(body.clone()),
-        )
-    };
-    let (a, b) = tokio::join!(refresh(), refresh());
-    let mut statuses = [a.0, b.0];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
-    let won = if a.0 == 200 { a.1 } else { b.1 };
-    let access = won["access_token"].as_str().unwrap();
-    assert_eq!(
-        call_as(&node, access, "GET", "/v1/admin/integrations", None)
-            .await
-            .0,
-        401,
-        "the reuse signed the winner out too"
-    );
 }

@@ -112,7 +112,14 @@ async fn login(shared: &AdminState, body: &Value) -> Resp {
         }
         Err(LoginError::Wrong { user_id }) => {
             let on = resource(user_id.as_deref());
-            record_as(shared, Some(email), "auth.login_failed", &on, json!({})).await;
+            // What was typed as an email is recorded only when it is a user's: it could be a
+            // password typed in the wrong field, and viewers read the audit log.
+            let actor = if user_id.is_some() {
+                email
+            } else {
+                "anonymous"
+            };
+            record_as(shared, Some(actor), "auth.login_failed", &on, json!({})).await;
             unauthorized("the email or the password is wrong")
         }
         Err(LoginError::Locked {
@@ -134,6 +141,16 @@ async fn login(shared: &AdminState, body: &Value) -> Resp {
                     rfc3339(until_ms)
                 ),
             )
+        }
+        Err(LoginError::Busy) => {
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "too many sign-ins at once; nothing was judged: try again in a second",
+            );
+            r.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            r
         }
         Err(LoginError::Store(e)) => store_failed(&e),
         Err(LoginError::Internal) => internal(),
@@ -197,11 +214,15 @@ async fn accept(shared: &AdminState, body: &Value) -> Resp {
     if !fields.is_empty() {
         return validation(fields);
     }
-    match shared
-        .access()
-        .accept(token, email, pass, crate::clock::now_ms())
-        .await
-    {
+    // With the other management writes: the first owner is made only while there is no user.
+    let accepted = {
+        let _writes = super::WRITES.lock().await;
+        shared
+            .access()
+            .accept(token, email, pass, crate::clock::now_ms())
+            .await
+    };
+    match accepted {
         Ok(g) => {
             let resource = format!("users/{}", g.user.id);
             record_as(

@@ -103,7 +103,8 @@ fn role_field(body: &Value, fields: &mut FieldErrors) -> Option<Role> {
     r
 }
 
-async fn create(shared: &AdminState, body: &Value) -> Resp {
+/// A new user's email, role and password (`None`: invite them), or the error for each bad field.
+fn create_body(body: &Value) -> Result<(&str, Role, Option<String>), FieldErrors> {
     let mut fields = FieldErrors::new();
     let email = body
         .get("email")
@@ -131,8 +132,16 @@ async fn create(shared: &AdminState, body: &Value) -> Resp {
         }
     };
     unknown_fields(body, &["email", "role", "password"], &mut fields);
-    let Some(role) = role.filter(|_| fields.is_empty()) else {
-        return validation(fields);
+    match role.filter(|_| fields.is_empty()) {
+        Some(role) => Ok((email, role, pass)),
+        None => Err(fields),
+    }
+}
+
+async fn create(shared: &AdminState, body: &Value) -> Resp {
+    let (email, role, pass) = match create_body(body) {
+        Ok(v) => v,
+        Err(fields) => return validation(fields),
     };
     if !caller_role().may_manage(role) {
         return may_not_manage(role);
@@ -324,7 +333,9 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
     }
     let now = crate::clock::now_rfc3339();
     // Only the fields asked for, in one transaction: a sign-in's counters written meanwhile stay.
-    let user = match shared.store().update_user(id, |u| {
+    // A new role or password ends their sessions in the same transaction.
+    let signing_out = role.is_some() || hash.is_some();
+    let apply = |u: &mut UserRecord| {
         if let Some(r) = role {
             u.role = r.as_str().into();
         }
@@ -339,7 +350,13 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
             u.failed_logins = 0;
         }
         u.updated_at = now;
-    }) {
+    };
+    let updated = if signing_out {
+        shared.store().update_user_signing_out(id, apply)
+    } else {
+        shared.store().update_user(id, apply)
+    };
+    let user = match updated {
         Ok(Some((user, ()))) => user,
         Ok(None) => return not_found("user with this id"),
         Err(e) => return store_failed(&e),
@@ -348,20 +365,8 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
     json(StatusCode::OK, &user_json(&user))
 }
 
-/// What follows a change to a user: a new role or password signs them out everywhere (their
-/// access tokens stop at once); the change goes in the audit log, a password as changed only.
+/// The change to a user in the audit log, a password as changed only.
 async fn after_update(shared: &AdminState, old: &UserRecord, user: &UserRecord) {
-    let signed_out = user.role != old.role || user.password_hash != old.password_hash;
-    if signed_out
-        && let Err(e) = shared
-            .access()
-            .end_sessions_of(&user.id, crate::clock::now_ms())
-    {
-        tracing::error!(
-            error = %e,
-            "a user's role or password changed, but their sessions could not be ended"
-        );
-    }
     let mut old_fields = user_fields(old);
     let mut new_fields = user_fields(user);
     if user.password_hash != old.password_hash {
