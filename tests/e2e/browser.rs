@@ -1,6 +1,6 @@
 //! The management UI in headless Chromium, used as a person would: signing in, the Integration
 //! Library, the install form, the integration page and Live Events, against the real binary and
-//! a Pendo sandbox.
+//! a Pendo sandbox (`browser/people.rs`: users, roles and tokens).
 //!
 //! One browser at a time (the tests take `ONE_BROWSER`): two cores do not run four Chromiums and
 //! four nodes at once without making every wait a race.
@@ -12,6 +12,9 @@ use crate::harness::*;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
 
+/// People and roles: signing in by email and password, invitations, what each role is offered,
+/// the Users page.
+mod people;
 /// Amplitude through the UI (the library's vendors, its install form, its privacy rules).
 mod vendors;
 
@@ -25,18 +28,20 @@ async fn screenshot(browser: &Browser, name: &str) {
     }
 }
 
-/// Opens the UI at `page` (a `#/...` address) and signs in with the admin token.
+/// Opens the UI at `page` (a `#/...` address) and signs in with the admin token, the sign-in
+/// page's second way ("Use an API token instead").
 async fn signed_in(edge: &Edge, page: &str) -> Browser {
     let browser = Browser::start().await;
     browser.goto(&format!("{}/{page}", edge.admin)).await;
+    browser.click("#use-token summary").await;
     browser.type_into("#token", "not-the-token").await;
-    browser.click("form button[type=submit]").await;
+    browser.click("#token-form button[type=submit]").await;
     browser
         .wait_text("#token-error", "did not accept this token")
         .await;
     browser.clear("#token").await;
     browser.type_into("#token", TOKEN).await;
-    browser.click("form button[type=submit]").await;
+    browser.click("#token-form button[type=submit]").await;
     browser
         .wait_text("nav[aria-label=Main]", "Integrations")
         .await;

@@ -102,6 +102,12 @@ SIGNAL_RETRY_MAX_ATTEMPTS, SIGNAL_SOURCE_RATE_LIMIT, SIGNAL_PAUSE_PROBE_MS, and
 The admin token, pipeline key and pipeline secret not set are kept in files in the data
 directory (admin-token, pipeline-key, pipeline-secret), generated on first start; an empty one
 is generated anew; one that cannot be read stops the start.
+
+People: a node with no users prints a one-time owner invitation
+(http://ADMIN/#/invite/inv_...) at each start until someone accepts it; owners and admins then
+add users (roles owner, admin, editor, viewer) on the UI's Users page or with
+POST /v1/admin/users, and named API tokens with POST /v1/admin/tokens. The admin token stays an
+owner-level token for automation. The access tokens' key is <data-dir>/jwt-key.
 ";
 
 /// The settings loadgen's node reads from the environment: how it speaks to vendors, and its

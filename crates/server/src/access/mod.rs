@@ -38,6 +38,7 @@ pub(crate) struct Access {
     /// One sign-in at a time per user, so parallel guesses are counted one by one (at most
     /// one entry per user the node has had).
     attempts: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    hasher: password::Hasher,
 }
 
 impl Access {
@@ -56,11 +57,17 @@ impl Access {
             keys: jwt::Keys::new(jwt_secret.as_bytes())?,
             store,
             attempts: std::sync::Mutex::default(),
+            hasher: password::Hasher::default(),
         })
     }
 }
 
 impl Access {
+    /// The node's password hashing (users and invitations hash new passwords through it).
+    pub(crate) fn hasher(&self) -> &password::Hasher {
+        &self.hasher
+    }
+
     /// The lock a sign-in of `user_id` holds from its check of the lock to its count.
     fn attempts_of(&self, user_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         crate::sync::lock(&self.attempts)

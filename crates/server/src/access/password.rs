@@ -24,8 +24,20 @@ const AT_ONCE: usize = 2;
 /// behind a flood.
 const QUEUE: usize = 32;
 
-static PERMITS: Semaphore = Semaphore::const_new(AT_ONCE);
-static WAITING: AtomicUsize = AtomicUsize::new(0);
+/// A node's password hashing: at most [`AT_ONCE`] hashes worked out, [`QUEUE`] waiting.
+pub(crate) struct Hasher {
+    permits: Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self {
+            permits: Semaphore::new(AT_ONCE),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
 
 /// Too many hashes are waiting: try again in a second.
 #[derive(Debug, Clone, Copy)]
@@ -38,17 +50,6 @@ impl fmt::Display for Busy {
 }
 
 impl std::error::Error for Busy {}
-
-/// A turn to work out a hash, or [`Busy`] when [`QUEUE`] are already waiting.
-async fn turn() -> Result<SemaphorePermit<'static>, Busy> {
-    if WAITING.fetch_add(1, Ordering::AcqRel) >= QUEUE {
-        WAITING.fetch_sub(1, Ordering::AcqRel);
-        return Err(Busy);
-    }
-    let permit = PERMITS.acquire().await;
-    WAITING.fetch_sub(1, Ordering::AcqRel);
-    permit.map_err(|_| Busy)
-}
 
 /// A password could not be hashed (no randomness for the salt).
 #[derive(Debug)]
@@ -73,46 +74,59 @@ pub(crate) fn problem(password: &str) -> Option<String> {
     }
 }
 
-/// The PHC string of `password`.
-///
-/// # Errors
-///
-/// No randomness for the salt, or the blocking pool is gone.
-pub(crate) async fn hash(password: String) -> Result<String, HashError> {
-    let _turn = turn().await.map_err(|e| HashError(e.to_string()))?;
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
-    })
-    .await
-    .map_err(|e| HashError(e.to_string()))?
-}
+impl Hasher {
+    /// A turn to work out a hash, or [`Busy`] when [`QUEUE`] are already waiting.
+    async fn turn(&self) -> Result<SemaphorePermit<'_>, Busy> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= QUEUE {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| Busy)
+    }
 
-/// Whether `password` is the one `phc` was made from. `None` for `phc` checks a fixed hash and
-/// answers false, in the same time.
-///
-/// # Errors
-///
-/// [`Busy`]: too many are waiting; nothing was checked.
-pub(crate) async fn verify(password: &str, phc: Option<&str>) -> Result<bool, Busy> {
-    let _turn = turn().await?;
-    let password = password.as_bytes()[..password.len().min(MAX_LEN)].to_vec();
-    let phc = phc.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let known = phc.is_some();
-        let stored = phc.as_deref().unwrap_or_else(|| decoy());
-        let Ok(parsed) = PasswordHash::new(stored) else {
-            return false;
-        };
-        Argon2::default()
-            .verify_password(&password, &parsed)
-            .is_ok()
-            && known
-    })
-    .await
-    .map_err(|_| Busy)
+    /// The PHC string of `password`.
+    ///
+    /// # Errors
+    ///
+    /// No randomness for the salt, or the blocking pool is gone.
+    pub(crate) async fn hash(&self, password: String) -> Result<String, HashError> {
+        let _turn = self.turn().await.map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError(e.to_string()))
+        })
+        .await
+        .map_err(|e| HashError(e.to_string()))?
+    }
+
+    /// Whether `password` is the one `phc` was made from. `None` for `phc` checks a fixed hash and
+    /// answers false, in the same time.
+    ///
+    /// # Errors
+    ///
+    /// [`Busy`]: too many are waiting; nothing was checked.
+    pub(crate) async fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, Busy> {
+        let _turn = self.turn().await?;
+        let password = password.as_bytes()[..password.len().min(MAX_LEN)].to_vec();
+        let phc = phc.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let known = phc.is_some();
+            let stored = phc.as_deref().unwrap_or_else(|| decoy());
+            let Ok(parsed) = PasswordHash::new(stored) else {
+                return false;
+            };
+            Argon2::default()
+                .verify_password(&password, &parsed)
+                .is_ok()
+                && known
+        })
+        .await
+        .map_err(|_| Busy)
+    }
 }
 
 /// A hash no one's password matches, made once.
@@ -132,13 +146,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_checks_its_own_password_only_and_never_holds_it_in_clear() {
-        let phc = hash("correct horse battery".into()).await.unwrap();
+        let hasher = Hasher::default();
+        let phc = hasher.hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"), "{phc}");
         assert!(!phc.contains("correct horse"));
-        assert!(verify("correct horse battery", Some(&phc)).await.unwrap());
-        assert!(!verify("correct horse batterY", Some(&phc)).await.unwrap());
-        assert!(!verify("correct horse battery", None).await.unwrap());
-        assert!(!verify("x", Some("not a phc string")).await.unwrap());
+        assert!(
+            hasher
+                .verify("correct horse battery", Some(&phc))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher
+                .verify("correct horse batterY", Some(&phc))
+                .await
+                .unwrap()
+        );
+        assert!(!hasher.verify("correct horse battery", None).await.unwrap());
+        assert!(!hasher.verify("x", Some("not a phc string")).await.unwrap());
     }
 
     #[test]

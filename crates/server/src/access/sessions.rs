@@ -3,7 +3,7 @@
 //! replaced ends every session of that user: someone else has a copy), a sign-out, and
 //! one-time invitations (the first owner's, printed on first start, and a new user's).
 
-use super::{Access, INVITATION_TTL_MS, Role, jwt, new_id, opaque, password};
+use super::{Access, INVITATION_TTL_MS, Role, jwt, new_id, opaque};
 use signal_store::{InvitationRecord, SessionRecord, StoreError, UserRecord};
 
 /// Failed sign-ins in a row that lock an account.
@@ -149,7 +149,8 @@ impl Access {
         now_ms: i64,
     ) -> Result<Grant, LoginError> {
         let Some(found) = self.store.user_by_email(email)? else {
-            password::verify(password, None)
+            self.hasher
+                .verify(password, None)
                 .await
                 .map_err(|_| LoginError::Busy)?;
             return Err(LoginError::Wrong { user_id: None });
@@ -168,7 +169,9 @@ impl Access {
             });
         }
         let stored = Some(user.password_hash.as_str()).filter(|h| !h.is_empty());
-        let right = password::verify(password, stored)
+        let right = self
+            .hasher
+            .verify(password, stored)
             .await
             .map_err(|_| LoginError::Busy)?;
         if !right {
@@ -390,7 +393,9 @@ impl Access {
                 return Err(AcceptError::EmailTaken);
             }
         }
-        let phc = password::hash(password.to_owned())
+        let phc = self
+            .hasher
+            .hash(password.to_owned())
             .await
             .map_err(|_| AcceptError::Internal)?;
         if !self.store.delete_invitation(&id)? {

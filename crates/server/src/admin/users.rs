@@ -147,7 +147,7 @@ async fn create(shared: &AdminState, body: &Value) -> Resp {
         return may_not_manage(role);
     }
     let hash = match pass {
-        Some(p) => match password::hash(p).await {
+        Some(p) => match shared.access().hasher().hash(p).await {
             Ok(h) => h,
             Err(_) => return hashing_failed(),
         },
@@ -296,7 +296,7 @@ async fn patch(shared: &AdminState, id: &str, body: &Value) -> Resp {
         Err(fields) => return validation(fields),
     };
     let hash = match pass {
-        Some(p) => match password::hash(p).await {
+        Some(p) => match shared.access().hasher().hash(p).await {
             Ok(h) => Some(h),
             Err(_) => return hashing_failed(),
         },

@@ -1,0 +1,140 @@
+// Live Events: each event of an integration as it goes through (the input, what was sent to the
+// vendor, its answer, the outcome), the recent ones first, then new ones streamed as they happen.
+'use strict';
+
+async function livePage(main, id) {
+  const list = (await api('GET', '/integrations?limit=100')).data;
+  main.append(pageHead('Live Events', 'Each event as it goes through: the input, what was sent to the vendor, its answer and the outcome.'));
+  if (!list.length) {
+    main.append(empty('No integration is installed, so there are no events to show yet.',
+      can('editor') ? h('a', {class: 'button primary', href: '#/integrations/library'}, 'Install an integration') : null));
+    return;
+  }
+  const chosen = list.find((i) => i.id === id) || list[0];
+  const pick = h('select', {id: 'live-integration', onchange: () => go('#/live/' + encodeURIComponent(pick.value))},
+    list.map((i) => h('option', {value: i.id}, i.name)));
+  pick.value = chosen.id;
+  const body = h('div', {});
+  main.append(h('div', {class: 'toolbar'}, h('div', {}, h('label', {for: 'live-integration'}, 'Integration'), pick)), body);
+  liveStream(body, chosen);
+}
+
+/** The live event list of one integration: the most recent, then new ones as they happen. */
+function liveStream(body, integration) {
+  const path = '/v1/admin/integrations/' + encodeURIComponent(integration.id) + '/events';
+  const state = h('span', {class: 'live-state', id: 'live-state', role: 'status'}, 'Connecting…');
+  const list = h('ol', {class: 'events', id: 'live-events', 'aria-label': 'Live events, newest first'});
+  const none = empty('Waiting for events. Send one to the gateway' + (can('editor') ? ' (or press Send test event on the Overview tab)' : '') + ' and it appears here.');
+  const seen = new Set();
+  let paused = false;
+  const pauseButton = h('button', {type: 'button', 'aria-pressed': 'false', onclick: () => {
+    paused = !paused;
+    pauseButton.setAttribute('aria-pressed', String(paused));
+    pauseButton.textContent = paused ? 'Resume' : 'Pause';
+  }}, 'Pause');
+  body.append(h('div', {class: 'live-head'}, state, h('div', {class: 'actions'}, pauseButton,
+    h('button', {type: 'button', onclick: () => { clear(list); seen.clear(); list.before(none); }}, 'Clear'))), none, list);
+
+  function add(ev, fresh) {
+    if (!ev || seen.has(ev.id)) return;
+    seen.add(ev.id);
+    none.remove();
+    const li = row(ev);
+    if (fresh) { li.classList.add('fresh'); list.prepend(li); } else list.append(li);
+    while (list.children.length > 300) list.lastChild.remove();
+  }
+
+  const controller = new AbortController();
+  onLeave(() => controller.abort());
+  (async () => {
+    try {
+      const recent = await api('GET', '/integrations/' + encodeURIComponent(integration.id) + '/events?limit=50');
+      for (const ev of recent.data) add(ev, false);
+    } catch (_) { /* the stream below says whether the node answers */ }
+    while (!controller.signal.aborted) {
+      try {
+        let res = await fetch(path, {headers: {accept: 'text/event-stream', authorization: 'Bearer ' + await bearer()}, signal: controller.signal});
+        if (res.status === 401 && await refreshSession()) {
+          res = await fetch(path, {headers: {accept: 'text/event-stream', authorization: 'Bearer ' + await bearer()}, signal: controller.signal});
+        }
+        if (res.status === 401) { signOut('Your session has ended. Sign in again.'); return; }
+        if (!res.ok) {
+          const e = await res.json().catch(() => ({}));
+          state.className = 'live-state off';
+          state.textContent = (e.error && e.error.message) || ('not streaming (' + res.status + ')');
+        } else {
+          state.className = 'live-state on';
+          state.textContent = 'Live: new events appear as they happen';
+          const reader = res.body.getReader();
+          const decoder = new TextDecoder();
+          let buffer = '';
+          for (;;) {
+            const {value, done} = await reader.read();
+            if (done) break;
+            buffer += decoder.decode(value, {stream: true});
+            let cut;
+            while ((cut = buffer.indexOf('\n\n')) >= 0) {
+              const message = buffer.slice(0, cut);
+              buffer = buffer.slice(cut + 2);
+              const data = message.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+              if (data && !paused) { try { add(JSON.parse(data), true); } catch (_) { /* not an event */ } }
+            }
+          }
+          state.className = 'live-state off';
+          state.textContent = 'Disconnected; reconnecting…';
+        }
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        state.className = 'live-state off';
+        state.textContent = 'Disconnected (' + e.message + '); reconnecting…';
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  })();
+}
+
+/** What a row names: the event, else who an identify or group is about. */
+function subject(ev) {
+  const input = ev.input || {};
+  if (ev.event) return ev.event;
+  if (ev.type === 'group' && (input.groupId || input.group_id)) return 'group ' + (input.groupId || input.group_id);
+  const who = input.userId || input.user_id || input.anonymousId || input.anonymous_id;
+  return who ? 'user ' + who : (ev.message_id || '(unnamed)');
+}
+
+function row(ev) {
+  const detailId = 'ev-' + ev.id;
+  const detail = h('div', {class: 'ev-detail', id: detailId, hidden: true});
+  let built = false;
+  const button = h('button', {type: 'button', class: 'ev-row', 'aria-expanded': 'false', 'aria-controls': detailId, onclick: () => {
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    if (open && !built) { build(); built = true; }
+    detail.hidden = !open;
+  }},
+  h('span', {class: 'chev', 'aria-hidden': 'true'}, '▸'),
+  h('span', {class: 'time'}, time(ev.at)),
+  h('span', {class: 'type'}, ev.type),
+  h('span', {class: 'name'}, subject(ev)),
+  h('span', {}, badge(ev.outcome, ev.outcome)),
+  h('span', {class: 'reason'}, ev.reason || (ev.warnings && ev.warnings.length ? ev.warnings.length + ' warning' + (ev.warnings.length > 1 ? 's' : '') : '')),
+  h('span', {class: 'lat'}, ev.latency_ms !== undefined ? ev.latency_ms + ' ms' : ''));
+  function build() {
+    const req = ev.vendor_request;
+    const res = ev.vendor_response;
+    append(detail, [
+      h('div', {}, h('h4', {}, 'Input event'), h('pre', {class: 'input'}, ev.input ? pretty(ev.input) : 'not kept')),
+      h('div', {}, h('h4', {}, 'Vendor payload'), h('pre', {class: 'vendor-request'}, req ? req.method + ' ' + req.url + '\n\n' + pretty(req.body) : 'nothing was sent (' + (ev.reason || ev.outcome) + ')')),
+      h('div', {}, h('h4', {}, 'Vendor response'), h('pre', {class: 'vendor-response'}, res ? res.status + '\n\n' + pretty(res.body) : 'no response')),
+      h('div', {}, h('h4', {}, 'Outcome'), h('ul', {class: 'outcome'},
+        h('li', {}, 'outcome: ', h('strong', {}, ev.outcome)), ev.reason ? h('li', {}, 'reason: ', h('strong', {}, ev.reason)) : null,
+        h('li', {}, 'attempt: ' + ev.attempt), ev.node ? h('li', {}, 'delivered by node: ' + ev.node) : null, ev.latency_ms !== undefined ? h('li', {}, 'latency: ' + ev.latency_ms + ' ms') : null,
+        ev.message_id ? h('li', {}, 'messageId: ', h('code', {}, ev.message_id)) : null,
+        ev.diagnosis ? h('li', {}, ev.diagnosis.message + '. Fix: ' + ev.diagnosis.fix) : null),
+      h('h4', {}, 'Warnings'), ev.warnings && ev.warnings.length
+        ? h('ul', {class: 'warnings'}, ev.warnings.map((w) => h('li', {}, h('code', {}, w.code), ' ', w.message)))
+        : h('p', {class: 'help'}, 'None.')),
+    ]);
+  }
+  return h('li', {'data-outcome': ev.outcome, 'data-id': ev.id}, button, detail);
+}
