@@ -69,5 +69,6 @@ mod serve;
 mod settings;
 mod state;
 mod sync;
+mod tag;
 mod ui;
 mod vendors;
