@@ -47,11 +47,6 @@ fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
     e.finish().ok()
 }
 
-/// The size of the tag gzipped, in bytes (README says it).
-pub fn gzipped_len() -> Option<usize> {
-    SERVED.gzipped.as_ref().map(Vec::len)
-}
-
 /// Whether `Accept-Encoding` takes gzip (a `gzip` or `*` token whose `q` is not 0).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
