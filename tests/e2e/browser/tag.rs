@@ -20,10 +20,12 @@ struct Site {
 }
 
 impl Site {
-    /// Serves `pages` (path, content type, body), one request per connection.
-    fn start(pages: Vec<(String, &'static str, Vec<u8>)>) -> Site {
+    /// Serves the pages (path, content type, body) `pages` makes given the site's address,
+    /// one request per connection.
+    fn start(pages: impl FnOnce(&str) -> Vec<(String, &'static str, Vec<u8>)>) -> Site {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let pages = pages(&url);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut s) = stream else { continue };
@@ -88,19 +90,79 @@ fn tag_site(edge: &Edge) -> Site {
         .and_then(|l| l.local_addr())
         .expect("a port")
         .port();
-    Site::start(vec![
-        ("/".into(), "text/html", tag_page(&edge.ingest, None)),
-        (
-            "/dead".into(),
-            "text/html",
-            tag_page(&edge.ingest, Some(&format!("http://127.0.0.1:{closed}"))),
-        ),
-        (
-            "/next".into(),
-            "text/html",
-            format!("<!doctype html><title>Next</title>{PROBES}<p>No tag here</p>").into_bytes(),
-        ),
-    ])
+    Site::start(|_| {
+        vec![
+            ("/".into(), "text/html", tag_page(&edge.ingest, None)),
+            (
+                "/dead".into(),
+                "text/html",
+                tag_page(&edge.ingest, Some(&format!("http://127.0.0.1:{closed}"))),
+            ),
+            (
+                "/next".into(),
+                "text/html",
+                format!("<!doctype html><title>Next</title>{PROBES}<p>No tag here</p>")
+                    .into_bytes(),
+            ),
+        ]
+    })
+}
+
+/// Where `.ci/test` installs Segment's analytics-next from npm (outside git): its UMD build.
+fn analytics_next_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("SIGNAL_ANALYTICS_NEXT_DIR").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/npm/node_modules/@segment/analytics-next/dist/umd")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(
+        dir.join("index.js").exists(),
+        "the analytics-next test needs @segment/analytics-next from npm in {}: \
+         `npm install --prefix target/npm @segment/analytics-next` (.ci/test installs it)",
+        dir.display()
+    );
+    dir
+}
+
+/// A page running analytics-next's UMD build from this site, its settings inline (nothing
+/// fetched from Segment's CDN), its API host the node.
+fn analytics_next_site(edge: &Edge) -> Site {
+    let dir = analytics_next_dir();
+    let api_host = format!("{}/v1", edge.ingest.trim_start_matches("http://"));
+    Site::start(|url| {
+        let settings = json!({"integrations": {"Segment.io": {
+            "apiKey": KEY, "apiHost": api_host, "protocol": "http"}}});
+        let page = format!(
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>analytics-next test</title>{PROBES}
+<script src=\"/analytics-next/bundles/index.js\"></script>
+<script>
+window.analytics = AnalyticsNext.AnalyticsBrowser.load(
+  {{writeKey: '{KEY}', cdnURL: '{url}', cdnSettings: {settings}}});
+window.analytics.page();
+</script></head><body><h1>analytics-next against the node</h1></body></html>"
+        );
+        let mut pages = vec![("/".to_owned(), "text/html", page.into_bytes())];
+        // Its lazily loaded chunks, from where `cdnURL` says they are.
+        for entry in std::fs::read_dir(&dir).expect("analytics-next's dist/umd") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if name.ends_with(".js") {
+                let body = std::fs::read(&path).expect("read");
+                pages.push((
+                    format!("/analytics-next/bundles/{name}"),
+                    "text/javascript",
+                    body,
+                ));
+            }
+        }
+        pages
+    })
 }
 
 /// Waits until the page's `window.datafly` is the loaded tag.
@@ -455,4 +517,94 @@ async fn datafly_js_retries_a_503_and_delivers_later() {
         "{statuses}"
     );
     assert_eq!(tracks_named(&sim, "After The Outage"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_analytics_next_in_chromium_reaches_pendo_mapped_with_the_identify_link() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
+    let site = analytics_next_site(&edge);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", site.url)).await;
+
+    // Its page(), anonymous: analytics-next's own anonymousId, Pendo's prefix.
+    let page = arrived(&sim, "analytics-next's page view", 15, |b| {
+        b["event"] == "page_view"
+    })
+    .await;
+    let anonymous = page["context"]["anonymousId"]
+        .as_str()
+        .expect("anonymousId")
+        .to_owned();
+    assert_eq!(page["visitorId"], format!("_PENDO_T_{anonymous}"), "{page}");
+    assert_eq!(page["properties"]["title"], "analytics-next test", "{page}");
+    let theirs = browser
+        .script(
+            "return window.analytics.then(([a]) => a.user().anonymousId());",
+            json!([]),
+        )
+        .await;
+    assert_eq!(theirs, json!(anonymous), "the browser's own id");
+
+    let statuses = browser
+        .script(
+            "const a = window.analytics;
+             return a.identify('u-7', {plan: 'team'})
+               .then(() => a.group('globex', {industry: 'energy'}))
+               .then(() => a.track('Report Exported', {format: 'pdf'}))
+               .then(() => a.page('Docs'))
+               .then(() => window.__statuses);",
+            json!([]),
+        )
+        .await;
+    assert!(
+        statuses
+            .as_array()
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s == 200)),
+        "{statuses}"
+    );
+    let person = arrived(&sim, "the visitor's metadata", 10, |b| {
+        b["visitorId"] == "u-7" && b["values"].is_object()
+    })
+    .await;
+    assert_eq!(person["values"]["plan"], "team", "{person}");
+    let account = arrived(&sim, "the account's metadata", 10, |b| {
+        b["accountId"] == "globex" && b["values"].is_object()
+    })
+    .await;
+    assert_eq!(account["values"]["industry"], "energy", "{account}");
+    let exported = arrived(&sim, "Report Exported", 10, |b| {
+        b["event"] == "Report Exported"
+    })
+    .await;
+    assert_eq!(exported["visitorId"], "u-7", "{exported}");
+    assert_eq!(exported["accountId"], "globex", "{exported}");
+    assert_eq!(exported["properties"]["format"], "pdf", "{exported}");
+    assert_eq!(exported["context"]["anonymousId"], anonymous, "{exported}");
+    let docs = arrived(&sim, "the Docs page", 10, |b| {
+        b["event"] == "page_view" && b["properties"]["name"] == "Docs"
+    })
+    .await;
+    assert_eq!(docs["visitorId"], "u-7", "{docs}");
+    // The identify linked the anonymous visitor: an event of the browser's id alone is the user's.
+    let (s, v) = edge
+        .ingest(
+            "/v1/t",
+            json!({"anonymousId": anonymous, "event": "Later From The Server"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let later = arrived(&sim, "an event of the anonymous id", 10, |b| {
+        b["event"] == "Later From The Server"
+    })
+    .await;
+    assert_eq!(later["visitorId"], "u-7", "{later}");
+    // Nothing left the machine: every request the page made was to 127.0.0.1.
+    let hosts = browser
+        .script(
+            "return [...new Set(performance.getEntriesByType('resource').map(e => new URL(e.name).hostname))];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(hosts, json!(["127.0.0.1"]), "{hosts}");
 }
