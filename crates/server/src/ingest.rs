@@ -199,14 +199,27 @@ impl Received {
 /// Read: the body, under its size and time limits and the listener's byte budget.
 async fn read(gw: &GatewayState, req: Request<Incoming>, peer: IpAddr) -> Stage<Received> {
     // A body read to find its `writeKey` (no credentials in the headers) is a beacon's at most.
-    let limit = if crate::auth::key_in_body(req.headers()) {
+    let key_in_body = crate::auth::key_in_body(req.headers());
+    let limit = if key_in_body {
         crate::auth::MAX_KEY_IN_BODY_BYTES
     } else {
         MAX_BODY_BYTES
     };
-    let buffered = read_budgeted(req, limit)
-        .await
-        .map_err(|e| Box::new(unread(gw, e)))?;
+    let buffered = read_budgeted(req, limit).await.map_err(|e| match e {
+        ReadError::TooLarge if key_in_body => {
+            gw.count("unknown", "rejected_TOO_LARGE", 1);
+            Box::new(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                &format!(
+                    "a body without credentials is read for its writeKey up to {} bytes; \
+                     send the key in Authorization",
+                    crate::auth::MAX_KEY_IN_BODY_BYTES
+                ),
+            ))
+        }
+        e => Box::new(unread(gw, e)),
+    })?;
     Ok(Received {
         buffered,
         peer,

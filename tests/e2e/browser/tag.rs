@@ -5,7 +5,7 @@
 //! Track API, identify and group as metadata, the anonymous visitor first and the identify's
 //! link after it.
 
-use super::{ONE_BROWSER, screenshot};
+use super::ONE_BROWSER;
 use crate::harness::*;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
@@ -345,7 +345,6 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
     })
     .await;
     assert_eq!(pricing["visitorId"], "u-42", "{pricing}");
-    screenshot(&browser, "tag-test-page.png").await;
 
     // consent({analytics: false}): later events are dropped for Pendo, and Live Events says so.
     browser
