@@ -130,11 +130,7 @@ fn secs(ms: i64) -> u64 {
     u64::try_from(ms / 1000).unwrap_or(0)
 }
 
-fn rfc3339(ms: i64) -> String {
-    let mut s = String::new();
-    signal_core::time::format_rfc3339(ms, &mut s);
-    s
-}
+use crate::clock::rfc3339;
 
 impl Access {
     /// Signs `email` in with `password` at `now_ms`.

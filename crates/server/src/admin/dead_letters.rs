@@ -9,7 +9,7 @@
 
 use super::reply::{body_json, error, limit, not_an_object, not_found, number, validation};
 use super::state::AdminState;
-use crate::http::{Resp, json, text};
+use crate::http::{Resp, json};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -100,7 +100,7 @@ pub(super) async fn route(
                     let resource = format!("integrations/{}/dead-letters", rec.id);
                     let changes = json!({"purged": {"old": null, "new": n}});
                     super::audit::record(shared, "dead_letters.purged", &resource, changes).await;
-                    text(StatusCode::NO_CONTENT, "text/plain", "")
+                    super::reply::no_content()
                 }
                 Err(e) => unavailable(e),
             }

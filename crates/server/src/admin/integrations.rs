@@ -6,7 +6,7 @@ use super::reply::{
 };
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
-use crate::http::{Resp, json, text};
+use crate::http::{Resp, json};
 use crate::pipeline::PipelineStartError;
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
@@ -384,7 +384,7 @@ pub(super) async fn remove(shared: &AdminState, rec: &IntegrationRecord) -> Resp
         super::audit::changes(Some(&fields), None),
     )
     .await;
-    text(StatusCode::NO_CONTENT, "text/plain", "")
+    super::reply::no_content()
 }
 
 #[cfg(test)]

@@ -154,6 +154,14 @@ pub(super) fn validation(fields: FieldErrors) -> Resp {
     )
 }
 
+/// [`body_json`], which must be an object; else the error answer (400 for any other JSON).
+pub(super) async fn body_object(req: Request<Incoming>) -> Result<Value, Resp> {
+    match body_json(req).await? {
+        body @ Value::Object(_) => Ok(body),
+        _ => Err(not_an_object()),
+    }
+}
+
 /// The body as JSON (an empty body is `{}`), at most 1 MiB; else the error answer.
 pub(super) async fn body_json(req: Request<Incoming>) -> Result<Value, Resp> {
     match read_body(req, 1 << 20).await {

@@ -7,7 +7,7 @@
 //! and reused refresh token is in the audit log.
 
 use super::audit::{self, record_as};
-use super::reply::{body_json, error, store_failed, validation};
+use super::reply::{error, store_failed, validation};
 use super::state::AdminState;
 use crate::access::{AcceptError, Grant, Kind, LoginError, RefreshError, password};
 use crate::http::{FieldErrors, Resp, json};
@@ -17,9 +17,8 @@ use serde_json::{Value, json};
 
 /// The sign-in routes (`routes::PUBLIC`).
 pub(super) async fn route(shared: &AdminState, path: &str, req: Request<Incoming>) -> Resp {
-    let body = match body_json(req).await {
-        Ok(Value::Object(b)) => Value::Object(b),
-        Ok(_) => return super::reply::not_an_object(),
+    let body = match super::reply::body_object(req).await {
+        Ok(body) => body,
         Err(r) => return r,
     };
     match path.trim_start_matches("/v1/admin/auth/") {
@@ -44,11 +43,7 @@ pub(super) fn user_json(u: &signal_store::UserRecord) -> Value {
     })
 }
 
-fn rfc3339(ms: i64) -> String {
-    let mut s = String::new();
-    signal_core::time::format_rfc3339(ms, &mut s);
-    s
-}
+use crate::clock::rfc3339;
 
 fn granted(g: &Grant) -> Resp {
     json(

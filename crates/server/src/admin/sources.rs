@@ -8,7 +8,7 @@ use super::reply::{
 };
 use super::state::AdminState;
 use crate::clock::now_rfc3339;
-use crate::http::{FieldErrors, Resp, json, text};
+use crate::http::{FieldErrors, Resp, json};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
@@ -278,7 +278,7 @@ async fn remove(shared: &AdminState, id: &str) -> Resp {
             let changes = super::audit::changes(Some(&fields), None);
             let resource = format!("sources/{id}");
             super::audit::record(shared, "source.removed", &resource, changes).await;
-            text(StatusCode::NO_CONTENT, "text/plain", "")
+            super::reply::no_content()
         }
         Ok(false) => not_found("source with this id"),
         Err(e) => store_failed(&e),

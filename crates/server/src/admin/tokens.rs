@@ -4,9 +4,7 @@
 //! stops working at once.
 
 use super::audit::{self, changes, record};
-use super::reply::{
-    body_json, error, list, no_content, not_an_object, not_found, store_failed, validation,
-};
+use super::reply::{body_object, error, list, no_content, not_found, store_failed, validation};
 use super::state::AdminState;
 use crate::access::{Role, opaque_mint};
 use crate::http::{FieldErrors, Resp, json};
@@ -32,9 +30,8 @@ pub(super) async fn route(
             }
             Err(e) => store_failed(&e),
         },
-        (Method::POST, []) => match body_json(req).await {
-            Ok(body @ Value::Object(_)) => create(shared, &body).await,
-            Ok(_) => not_an_object(),
+        (Method::POST, []) => match body_object(req).await {
+            Ok(body) => create(shared, &body).await,
             Err(r) => r,
         },
         (Method::DELETE, [id]) => revoke(shared, id).await,

@@ -4,9 +4,7 @@
 //! out everywhere. A user added without a password gets a one-time invitation instead.
 
 use super::audit::{self, changes, record};
-use super::reply::{
-    body_json, error, list, no_content, not_an_object, not_found, store_failed, validation,
-};
+use super::reply::{body_object, error, list, no_content, not_found, store_failed, validation};
 use super::sign_in::user_json;
 use super::state::AdminState;
 use crate::access::{Role, new_id, password};
@@ -32,14 +30,12 @@ pub(super) async fn route(
             }
             Err(e) => store_failed(&e),
         },
-        (Method::POST, []) => match body_json(req).await {
-            Ok(body @ Value::Object(_)) => create(shared, &body).await,
-            Ok(_) => not_an_object(),
+        (Method::POST, []) => match body_object(req).await {
+            Ok(body) => create(shared, &body).await,
             Err(r) => r,
         },
-        (Method::PATCH, [id]) => match body_json(req).await {
-            Ok(body @ Value::Object(_)) => patch(shared, id, &body).await,
-            Ok(_) => not_an_object(),
+        (Method::PATCH, [id]) => match body_object(req).await {
+            Ok(body) => patch(shared, id, &body).await,
             Err(r) => r,
         },
         (Method::DELETE, [id]) => remove(shared, id).await,
@@ -183,9 +179,7 @@ async fn create(shared: &AdminState, body: &Value) -> Resp {
             .invite(Some(&user.id), role, crate::clock::now_ms())
         {
             Ok((token, expires_ms)) => {
-                let mut at = String::new();
-                signal_core::time::format_rfc3339(expires_ms, &mut at);
-                json!({"token": token, "expires_at": at})
+                json!({"token": token, "expires_at": crate::clock::rfc3339(expires_ms)})
             }
             Err(_) => return hashing_failed(),
         }
