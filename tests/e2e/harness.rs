@@ -25,6 +25,23 @@ pub struct Edge {
     pub printed: Vec<String>,
 }
 
+/// Reads the node's standard error to its end (so a chatty node never blocks on a full pipe),
+/// keeping the last 40 lines: what a node that exits at start said, for the test's panic.
+fn stderr_tail(
+    stderr: std::process::ChildStderr,
+) -> std::thread::JoinHandle<std::collections::VecDeque<String>> {
+    std::thread::spawn(move || {
+        let mut last = std::collections::VecDeque::with_capacity(40);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if last.len() == 40 {
+                last.pop_front();
+            }
+            last.push_back(line);
+        }
+        last
+    })
+}
+
 impl Edge {
     pub fn start(dir: &std::path::Path, env: &[(&str, String)]) -> Edge {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_signal-edge"));
@@ -39,19 +56,24 @@ impl Edge {
             .env("SIGNAL_PAUSE_PROBE_MS", "300")
             .env("SIGNAL_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start signal-edge");
         let stdout = child.stdout.take().expect("stdout");
+        let said = stderr_tail(child.stderr.take().expect("stderr"));
         let mut lines = BufReader::new(stdout).lines();
         let mut printed = Vec::new();
         let (ingest, admin) = loop {
-            let line = lines
-                .next()
-                .expect("signal-edge printed its addresses")
-                .expect("line");
+            let Some(Ok(line)) = lines.next() else {
+                let status = child.wait();
+                let said = said.join().unwrap_or_default();
+                panic!(
+                    "signal-edge did not print its addresses ({status:?}); its last words:\n{}",
+                    Vec::from(said).join("\n")
+                );
+            };
             if let Some(rest) = line.strip_prefix("listening ") {
                 let mut it = rest.split(' ');
                 let ingest = it

@@ -21,6 +21,12 @@ pub(crate) async fn node_on(
         ("SIGNAL_PENDO_BASE_URL_US", sim.base_url()),
         ("SIGNAL_LOG_BACKEND", nats.log_backend()),
         ("SIGNAL_NATS_ACK_WAIT_SECS", "2".into()),
+        // A server sets the events stream's whole size aside at its creation, from three
+        // quarters of the free disk: the default 10 GiB does not fit every test machine.
+        (
+            "SIGNAL_SPOOL_MAX_BYTES",
+            nats_server::STREAM_BYTES.to_string(),
+        ),
     ];
     all.extend(env.iter().cloned());
     Edge::start(dir, &all)

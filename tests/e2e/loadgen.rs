@@ -197,7 +197,13 @@ fn two_nodes_on_jetstream_share_the_clients_and_deliver_every_event_once() {
             "--seconds",
             "2",
         ],
-        &[("SIGNAL_LOG_BACKEND", nats.url())],
+        &[
+            ("SIGNAL_LOG_BACKEND", nats.url()),
+            (
+                "SIGNAL_SPOOL_MAX_BYTES",
+                crate::jetstream::nats_server::STREAM_BYTES.to_string(),
+            ),
+        ],
     );
     assert_eq!(report["nodes"], 2, "{report}");
     assert_eq!(report["errors"], 0, "{report}");

@@ -177,7 +177,7 @@ impl NatsLog {
                         self.js
                             .update_stream(update)
                             .await
-                            .map_err(|e| stream_error("update stream", e))?;
+                            .map_err(|e| stream_error("update stream", e, s.max_bytes))?;
                     }
                 }
                 Err(e) => match e.kind() {
@@ -187,7 +187,7 @@ impl NatsLog {
                         self.js
                             .create_stream(config)
                             .await
-                            .map_err(|e| stream_error("create stream", e))?;
+                            .map_err(|e| stream_error("create stream", e, s.max_bytes))?;
                     }
                     _ => return Err(NatsError::unavailable("stream", e)),
                 },
@@ -329,14 +329,31 @@ impl NatsLog {
 /// A stream that could not be made or changed: unavailable (worth waiting for) when JetStream
 /// did not answer or answered 503 (no leader yet), refused otherwise (a configuration it will
 /// not take).
+/// A stream JetStream will not create or change. One refusal gets its remedy spelled out: a
+/// server sets aside the events stream's whole `max_bytes` up front, and keeps at most its
+/// `max_file_store` (by default three quarters of its disk's free space), so on a small disk
+/// the default 10 GiB does not fit.
 fn stream_error(
     what: &'static str,
     e: async_nats::jetstream::context::CreateStreamError,
+    max_bytes: u64,
 ) -> NatsError {
     use async_nats::jetstream::context::CreateStreamErrorKind as K;
     match e.kind() {
         K::TimedOut | K::JetStreamUnavailable => NatsError::unavailable(what, e),
         K::JetStream(j) if j.code() == 503 => NatsError::unavailable(what, e),
+        K::JetStream(j) if j.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED => {
+            NatsError::refused(
+                what,
+                format_args!(
+                    "{e}: the events stream asks the server to set aside {} MiB \
+                     (SIGNAL_SPOOL_MAX_BYTES) and it has less room (its max_file_store, by \
+                     default 3/4 of its free disk); lower SIGNAL_SPOOL_MAX_BYTES or give the \
+                     server more",
+                    max_bytes >> 20
+                ),
+            )
+        }
         _ => NatsError::refused(what, e),
     }
 }

@@ -11,6 +11,7 @@ use support::NatsServer;
 async fn node(server: &NatsServer) -> NatsLog {
     NatsLog::connect(NatsSettings {
         servers: vec![server.url()],
+        max_bytes: support::STREAM_BYTES,
         ..NatsSettings::default()
     })
     .await

@@ -98,6 +98,7 @@ async fn kill_under_load(victim: impl FnOnce(&NatsCluster) -> usize) {
     let settings = NatsSettings {
         servers: NatsSettings::servers_of(&cluster.urls()).expect("the cluster's urls"),
         replicas: 3,
+        max_bytes: support::STREAM_BYTES,
         ..NatsSettings::default()
     };
     let log = NatsLog::connect(settings).await.expect("connect");

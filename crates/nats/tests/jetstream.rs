@@ -16,6 +16,7 @@ fn settings(server: &NatsServer) -> NatsSettings {
     NatsSettings {
         servers: vec![server.url()],
         ack_wait: Duration::from_secs(1),
+        max_bytes: support::STREAM_BYTES,
         ..NatsSettings::default()
     }
 }
@@ -434,6 +435,30 @@ async fn failing_appends_are_remembered_until_a_probe_finds_the_stream_again() {
     }
     assert!(!a.is_failing());
     assert!(a.append("web", records(1..2)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_room_for_the_events_stream_is_refused_naming_the_setting_to_lower() {
+    let server = NatsServer::start_with_store("64MB");
+    let e = NatsLog::connect(NatsSettings {
+        max_bytes: 128 << 20,
+        ..settings(&server)
+    })
+    .await
+    .err()
+    .expect("a 128 MiB stream on a server that keeps 64 MB");
+    assert!(!e.is_unavailable(), "no use waiting for it: {e}");
+    let said = e.to_string();
+    assert!(
+        said.contains("128 MiB") && said.contains("SIGNAL_SPOOL_MAX_BYTES"),
+        "says what it asked for and what to lower: {said}"
+    );
+    let fits = NatsLog::connect(NatsSettings {
+        max_bytes: 32 << 20,
+        ..settings(&server)
+    })
+    .await;
+    assert!(fits.is_ok(), "32 MiB fits: {:?}", fits.err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

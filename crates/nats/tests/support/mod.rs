@@ -30,6 +30,13 @@ impl LogBackend for NatsCluster {
     }
 }
 
+/// The events stream's size in these tests (`SIGNAL_SPOOL_MAX_BYTES`, `max_bytes`): a server
+/// sets a stream's whole size aside when it is created, out of three quarters of the free disk
+/// by default, so the product's 10 GiB fails on a small disk (that failure is tested on its
+/// own); 512 MiB is far more than any test sends.
+#[allow(dead_code)] // not every test binary uses it
+pub const STREAM_BYTES: u64 = 512 << 20;
+
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {
     child: Child,
@@ -98,6 +105,21 @@ impl NatsServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let child = spawn(port, dir.path(), &[]);
+        Self { child, port, dir }
+    }
+
+    /// Starts one that keeps at most `max_file_store` (nats-server's size syntax, `64MB`) on
+    /// its disk: a small disk, for a stream larger than that.
+    pub fn start_with_store(max_file_store: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("nats.conf");
+        std::fs::write(
+            &conf,
+            format!("jetstream {{ max_file_store: {max_file_store} }}\n"),
+        )
+        .expect("write nats.conf");
+        let port = free_port();
+        let child = spawn(port, dir.path(), &["-c".into(), conf.display().to_string()]);
         Self { child, port, dir }
     }
 
