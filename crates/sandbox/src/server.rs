@@ -271,7 +271,7 @@ fn key_refusal(state: &State, key: Option<&str>) -> Option<Refusal> {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_owned();
     if req.method() == Method::GET && path.starts_with("/_sim/") {
-        return Ok(introspect(&state, &path));
+        return Ok(introspect(&state, &path, req.uri().query()));
     }
     lock(&state.stats).received += 1;
     if let Some(r) = inject(&state).await? {
@@ -433,7 +433,10 @@ fn keep(state: &State, route: &Route, value: &Value, recorded: Recorded) {
     }
 }
 
-fn introspect(state: &State, path: &str) -> Response<Full<Bytes>> {
+fn introspect(state: &State, path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    if crate::visitors::is_page(path) {
+        return visitors_page(state, path, query);
+    }
     let body = match path {
         "/_sim/requests" => lock(&state.log).requests_json(),
         "/_sim/items" => lock(&state.log).items_json(&state.fixture),
@@ -444,4 +447,22 @@ fn introspect(state: &State, path: &str) -> Response<Full<Bytes>> {
         }
     };
     reply(200, "application/json", body.to_string())
+}
+
+/// A page of the visitor view (`visitors.rs`), as HTML that runs no script.
+fn visitors_page(state: &State, path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    let fixture = &state.fixture;
+    let pendo_like = ["track", "visitors", "accounts"]
+        .iter()
+        .all(|name| fixture.routes.iter().any(|r| r.name == *name));
+    let items = lock(&state.log).items(fixture);
+    let (status, html) = crate::visitors::page(&fixture.vendor, pendo_like, &items, path, query);
+    let mut r = reply(status, "text/html; charset=utf-8", html);
+    r.headers_mut().insert(
+        "content-security-policy",
+        hyper::header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    r
 }
