@@ -33,6 +33,7 @@
 //! - `jetstream.rs`: one node on JetStream: delivered once, a killed node's events after its
 //!   restart, 503 then recovery, dead letters, held events handed back on a change, readiness.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
+//! - `openapi.rs`: the OpenAPI document as served, and what schemathesis found (issue 15).
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
 //!   bodies that release sent (issue 13).
 //! - `jetstream_nodes.rs`: several nodes on one JetStream: 30,000 events round-robin each
@@ -65,6 +66,7 @@ mod jetstream_cluster;
 mod jetstream_nodes;
 mod loadgen;
 mod old_spool;
+mod openapi;
 mod people;
 mod pipeline_faults;
 mod records;

@@ -91,8 +91,17 @@ pub(super) async fn install(shared: &AdminState, key: &str, body: Value) -> Resp
         Some(Value::String(n)) if !n.trim().is_empty() => Some(n.trim().to_owned()),
         Some(_) => None,
     };
-    let variant = body.get("variant").and_then(Value::as_str);
-    let mode = body.get("delivery_mode").and_then(Value::as_str);
+    // Left out, each takes its default; anything but a string is refused, never taken as left out.
+    let mut not_text = std::collections::BTreeMap::new();
+    let mut text = |key: &str| match body.get(key) {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            not_text.insert(key.to_owned(), "must be a string".to_owned());
+            None
+        }
+    };
+    let (variant, mode) = (text("variant"), text("delivery_mode"));
     let mut config = body
         .get("config")
         .cloned()
@@ -104,10 +113,13 @@ pub(super) async fn install(shared: &AdminState, key: &str, body: Value) -> Resp
     };
     let checked = IntegrationConfig::validate_install(bp, variant, mode, &config);
     let (validated, variant, name) = match (checked, name, masks) {
-        (Ok((validated, variant)), Some(name), None) => (validated, variant, name),
+        (Ok((validated, variant)), Some(name), None) if not_text.is_empty() => {
+            (validated, variant, name)
+        }
         (checked, name, masks) => {
             let mut fields = checked.err().map(|e| e.fields).unwrap_or_default();
             fields.extend(masks.unwrap_or_default());
+            fields.extend(not_text);
             if name.is_none() {
                 fields.insert("name".into(), "must be a non-empty string".into());
             }

@@ -39,9 +39,11 @@ fn is_origin(o: &str) -> bool {
         return false;
     };
     let (host, port) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        // An IPv6 literal: `[::1]` or `[::1]:8080`.
+        // An IPv6 literal: `[::1]` or `[::1]:8080`; an address, not any hex digits and colons
+        // (`[103]` is none, and no browser sends it).
         Some((v6, after)) => {
-            let v6_ok = !v6.is_empty() && v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+            let v6_ok = v6.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
+                && v6.parse::<std::net::Ipv6Addr>().is_ok();
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(p),
                 None if after.is_empty() => None,
@@ -58,7 +60,12 @@ fn is_origin(o: &str) -> bool {
         && host
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-'));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    // Digits as browsers write them: `+8080` and `08080` parse, but no browser sends them.
+    let port_ok = port.is_none_or(|p| {
+        p.bytes().all(|b| b.is_ascii_digit())
+            && !p.starts_with('0')
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
     host_ok && port_ok
 }
 
