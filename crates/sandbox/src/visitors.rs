@@ -239,16 +239,22 @@ h1{font-size:22px;margin:8px 0 4px}h2{font-size:16px;margin:20px 0 8px}.sub{colo
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e7}\
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eceff3;vertical-align:top}\
 th{background:#f0f2f5;font-weight:600;font-size:12px;text-transform:uppercase;color:#5b6270}\
-code,.mono{font-family:ui-monospace,monospace;font-size:13px}\
+code,.mono{font-family:ui-monospace,monospace;font-size:13px}h1.mono{font-size:20px}\
 form{margin:8px 0 16px}input{padding:6px 8px;width:320px;border:1px solid #b9c0cb;border-radius:4px}\
 button{padding:6px 12px;border-radius:4px;border:1px solid #2b1e4f;background:#2b1e4f;color:#fff}\
 ol.timeline{list-style:none;padding:0;margin:0}ol.timeline li{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:8px 12px;margin:0 0 8px}\
 .kind{display:inline-block;font-size:11px;font-weight:700;text-transform:uppercase;padding:1px 6px;border-radius:3px;margin-right:6px}\
 .page{background:#e3f0ff;color:#0b4f9c}.track{background:#efe7ff;color:#5a2ea6}.when{color:#5b6270;float:right;font-size:12px}\
-.props{margin:6px 0 0;font-size:13px}.props td,.props th{padding:2px 8px}.none{color:#5b6270}\
+.props{margin:6px 0 0;font-size:13px;width:auto}.props td,.props th{padding:2px 8px}\
+.props th{text-transform:none;font-size:13px;background:none;color:#5b6270}.none{color:#5b6270}\
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}";
 
 fn layout(vendor: &str, title: &str, body: &str) -> String {
+    let mut chars = vendor.chars();
+    let vendor = &chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+        .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · {} sandbox</title>\
          <style>{STYLE}</style></head><body><header><a href=\"/_sim/visitors\">{} sandbox · Visitors</a>\
