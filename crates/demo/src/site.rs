@@ -129,7 +129,7 @@ const TEMPLATE: &str = r##"<!doctype html>
   header { background: #0f5c4a; color: #fff; padding: 12px 28px; }
   header strong { font-size: 18px; }
   main { max-width: 980px; margin: 0 auto; padding: 16px 28px; display: grid; grid-template-columns: 1.2fr 1fr; gap: 24px; }
-  section { background: #fff; border: 1px solid #dde1e7; border-radius: 8px; padding: 14px 18px; }
+  section { background: #fff; border: 1px solid #dde1e7; border-radius: 8px; padding: 14px 18px; margin-bottom: 14px; }
   h2 { font-size: 16px; margin: 0 0 8px; }
   button { font: inherit; padding: 7px 12px; margin: 0 6px 8px 0; border-radius: 5px; border: 1px solid #0f5c4a; background: #fff; color: #0f5c4a; cursor: pointer; }
   button.primary { background: #0f5c4a; color: #fff; }
@@ -176,7 +176,7 @@ const TEMPLATE: &str = r##"<!doctype html>
     <p class="help">Watch them arrive in <a id="live-link" href="{{live}}" target="_blank" rel="noopener">Live Events</a>
       (sign in to the UI with the admin token the demo printed), then in
       <a id="visitor-link" href="{{visitors}}" target="_blank" rel="noopener">Pendo's visitor timeline</a> (the sandbox).</p>
-    <ol id="sent"></ol>
+    <ol id="sent" reversed></ol>
     <p class="help" id="tag-state">Loading the tag from <code>{{ingest}}/v1/datafly.js</code>…</p>
   </section>
 </main>
