@@ -102,7 +102,7 @@ impl People {
         }
         for v in p.visitors.values_mut() {
             v.events
-                .sort_by(|a, b| (b.at_ms, b.seq).cmp(&(a.at_ms, a.seq)));
+                .sort_by_key(|a| std::cmp::Reverse((a.at_ms, a.seq)));
         }
         p
     }
