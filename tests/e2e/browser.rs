@@ -19,6 +19,9 @@ mod example_site;
 /// People and roles: signing in by email and password, invitations, what each role is offered,
 /// the Users page.
 mod people;
+/// The first-party tag (datafly.js) and Segment's analytics-next in Chromium, into Pendo's
+/// sandbox.
+mod tag;
 /// Amplitude through the UI (the library's vendors, its install form, its privacy rules).
 mod vendors;
 /// The Pendo sandbox's visitor view, and the integration page's link to it (issue 16).

@@ -610,3 +610,98 @@ async fn a_request_larger_than_the_whole_spool_is_a_413_not_a_503() {
         .await;
     assert_eq!(s, 200, "what fits is still taken: {v}");
 }
+
+/// What a beacon and Segment's analytics-next send: no `Authorization`, `text/plain`, the key as
+/// `writeKey` in the body. Taken; a wrong or missing writeKey is the 401 of a wrong or missing
+/// header; a JSON body without credentials is still refused from its headers; a wrong header is
+/// refused whatever the body says; and a keyless body is read only up to 64 KiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_key_in_a_text_plain_body_is_taken_when_no_header_carries_one() {
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
+    let plain = [
+        ("content-type", "text/plain;charset=UTF-8"),
+        ("origin", "http://127.0.0.1:9"),
+    ];
+    let body = |key: &str, event: &str| {
+        json!({"writeKey": key, "userId": "u", "event": event})
+            .to_string()
+            .into_bytes()
+    };
+    let (s, h, v) = send(&edge, "POST", "/v1/t", &plain, body(KEY, "By Beacon")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(h["access-control-allow-origin"], "http://127.0.0.1:9");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let batch = json!({"writeKey": KEY, "batch": [{"type": "track", "userId": "u", "event": "In A Batch"}]});
+    let (s, _, v) = send(
+        &edge,
+        "POST",
+        "/v1/batch",
+        &plain,
+        batch.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    eventually("both reach Pendo", || {
+        let names: Vec<Value> = track_bodies(&sim)
+            .iter()
+            .map(|b| b["event"].clone())
+            .collect();
+        names.contains(&json!("By Beacon")) && names.contains(&json!("In A Batch"))
+    })
+    .await;
+
+    let wrong = send(&edge, "POST", "/v1/t", &plain, body("dk_live_wrong", "No")).await;
+    let missing = send(
+        &edge,
+        "POST",
+        "/v1/t",
+        &plain,
+        json!({"userId": "u", "event": "No"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    let json_body = send(
+        &edge,
+        "POST",
+        "/v1/t",
+        &[("content-type", "application/json")],
+        body(KEY, "No"),
+    )
+    .await;
+    let bad_header = send(
+        &edge,
+        "POST",
+        "/v1/t",
+        &[
+            ("content-type", "text/plain"),
+            ("authorization", "Bearer dk_live_wrong"),
+        ],
+        body(KEY, "No"),
+    )
+    .await;
+    for (name, (s, _, v)) in [
+        ("a wrong writeKey", wrong),
+        ("no writeKey", missing),
+        ("a JSON body without a header", json_body),
+        ("a wrong header", bad_header),
+    ] {
+        assert_eq!(s, 401, "{name}: {v}");
+        assert_eq!(v["error"]["code"], "UNAUTHORIZED", "{name}: {v}");
+    }
+    let big = json!({"writeKey": KEY, "userId": "u", "event": "Big", "properties": {"pad": "x".repeat(70_000)}});
+    let (s, _, v) = send(&edge, "POST", "/v1/t", &plain, big.to_string().into_bytes()).await;
+    assert_eq!(s, 413, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("65536")),
+        "{v}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        track_bodies(&sim)
+            .iter()
+            .all(|b| b["event"] != "No" && b["event"] != "Big")
+    );
+}

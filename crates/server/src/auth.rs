@@ -10,12 +10,25 @@
 //!
 //! A key (Bearer or Basic) needs no body: [`authenticate_headers`] settles it from the headers,
 //! so the gateway refuses a request with a wrong key before it reads (and buffers) its body.
+//!
+//! A request with no credentials at all (no `Authorization`, no signature) sent as
+//! `Content-Type: text/plain` may carry the key as the top-level `writeKey` of its JSON body:
+//! what Segment's analytics-next and `navigator.sendBeacon` send (a browser's "simple" request,
+//! which sets no header). Its body is read to find it, up to [`MAX_KEY_IN_BODY_BYTES`] (a
+//! beacon's 64 KiB); a missing or unknown `writeKey` is the same 401 as a missing or unknown key
+//! in a header. Any other request without credentials (a JSON body, say) is still refused from
+//! its headers, its body never read. The key is looked for only in a body sent as is (no
+//! `Content-Encoding`): nothing is inflated for a sender who has not yet said who they are.
 
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use hyper::header::HeaderMap;
 use signal_store::SourceRecord;
 use std::fmt;
+
+/// The most a request with no credentials may send for its body's `writeKey` to be looked for
+/// (browsers allow 64 KiB of beacons in flight; analytics-next sends one event, at most 32 KiB).
+pub const MAX_KEY_IN_BODY_BYTES: usize = 64 * 1024;
 
 /// How far a signed request's `X-Timestamp` may be from the server's clock, in milliseconds.
 pub const MAX_SKEW_MS: u64 = 300_000;
@@ -35,7 +48,7 @@ pub enum AuthError {
     BadSignature,
     /// `/v1/events` without a signature.
     SignatureRequired,
-    /// No `Authorization` header.
+    /// No `Authorization` header, and no `writeKey` in the body.
     Missing,
     /// `Basic` credentials that are not base64 of UTF-8.
     BadBasic,
@@ -56,7 +69,7 @@ impl fmt::Display for AuthError {
             AuthError::SignatureRequired => {
                 "this endpoint needs an HMAC signature (X-Timestamp, X-Signature)"
             }
-            AuthError::Missing => "missing Authorization",
+            AuthError::Missing => "missing Authorization (or writeKey in the body)",
             AuthError::BadBasic => "bad Basic credentials",
             AuthError::UnknownScheme => "Authorization must be Bearer or Basic",
             AuthError::UnknownKey => "unknown pipeline key",
@@ -102,8 +115,9 @@ pub fn is_signed(headers: &HeaderMap) -> bool {
     headers.contains_key("x-timestamp") && headers.contains_key("x-signature")
 }
 
-/// What the headers alone say: `Ok(None)` for a signed request (its signature needs the body),
-/// else the source whose key the request carries.
+/// What the headers alone say: `Ok(None)` for a signed request (its signature needs the body)
+/// and for one with no credentials at all (its body may carry a `writeKey`), else the source
+/// whose key the request carries.
 ///
 /// # Errors
 ///
@@ -119,11 +133,15 @@ pub fn authenticate_headers<'s>(
     if hmac_required {
         return Err(AuthError::SignatureRequired);
     }
+    if key_in_body(headers) {
+        return Ok(None);
+    }
     by_key(sources, headers).map(Some)
 }
 
 /// The source whose credentials the request carries. `body` is the body as sent (before any
-/// `Content-Encoding` is undone): a signature is checked over it only.
+/// `Content-Encoding` is undone): a signature is checked over it only, and a `writeKey` looked
+/// for in it only when it was sent without a coding and no `Authorization` came.
 ///
 /// # Errors
 ///
@@ -163,7 +181,52 @@ pub fn authenticate<'s>(
     if hmac_required {
         return Err(AuthError::SignatureRequired);
     }
+    if key_in_body(headers) {
+        return by_write_key(sources, headers, body);
+    }
     by_key(sources, headers)
+}
+
+/// Whether the key is to be looked for in the body: no `Authorization`, no signature, and
+/// `Content-Type: text/plain` (parameters aside).
+pub fn key_in_body(headers: &HeaderMap) -> bool {
+    !headers.contains_key("authorization")
+        && !is_signed(headers)
+        && headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/plain"))
+}
+
+/// The top-level `writeKey` of a JSON object, when it has a string one.
+pub fn write_key(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct WithKey {
+        #[serde(rename = "writeKey")]
+        write_key: Option<String>,
+    }
+    // An object only (serde would also read a struct from an array).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<WithKey>(body).ok()?.write_key
+}
+
+/// The source whose pipeline key is the body's `writeKey` (a body sent without a coding).
+fn by_write_key<'s>(
+    sources: &'s [SourceRecord],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<&'s SourceRecord, AuthError> {
+    if crate::encoding::coding_of(headers) != Ok(crate::encoding::Coding::Identity) {
+        return Err(AuthError::Missing);
+    }
+    let key = write_key(body).ok_or(AuthError::Missing)?;
+    sources
+        .iter()
+        .find(|s| ct_eq(&s.pipeline_key, &key))
+        .ok_or(AuthError::UnknownKey)
 }
 
 /// The source whose pipeline key the `Authorization` header carries.
@@ -280,6 +343,62 @@ mod tests {
         for h in ["", "Basic t0k", "Bearert0k", "t0k"] {
             assert_eq!(credentials(h, "bearer"), None, "{h:?}");
         }
+    }
+
+    #[test]
+    fn the_write_key_in_the_body_names_the_source_when_no_header_does() {
+        let sources = [source("k1", "x")];
+        let none = with(&[("content-type", "text/plain;charset=UTF-8")]);
+        assert_eq!(
+            authenticate_headers(&sources, &none, false).map(|s| s.is_some()),
+            Ok(false),
+            "no credentials, text/plain: the body is read"
+        );
+        for ct in ["application/json", ""] {
+            let json = with(&[("content-type", ct)]);
+            assert_eq!(
+                authenticate_headers(&sources, &json, false).map(|s| s.is_some()),
+                Err(AuthError::Missing),
+                "no credentials, {ct:?}: refused from the headers"
+            );
+        }
+        let body = br#"{"writeKey":"k1","batch":[]}"#;
+        assert!(authenticate(&sources, &none, body, false, 0).is_ok());
+        for (body, why) in [
+            (&br#"{"writeKey":"k2"}"#[..], AuthError::UnknownKey),
+            (br#"{"writeKey":""}"#, AuthError::UnknownKey),
+            (br#"{"batch":[]}"#, AuthError::Missing),
+            (br#"{"writeKey":7}"#, AuthError::Missing),
+            (b"not json", AuthError::Missing),
+            (br#"["k1"]"#, AuthError::Missing),
+        ] {
+            assert_eq!(
+                authenticate(&sources, &none, body, false, 0).map(|s| s.id.as_str()),
+                Err(why),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // A wrong key in a header is refused from the headers, whatever the body says.
+        let wrong = with(&[("authorization", "Bearer nope")]);
+        assert_eq!(
+            authenticate_headers(&sources, &wrong, false).map(|s| s.is_some()),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            authenticate(&sources, &wrong, body, false, 0).map(|s| s.id.as_str()),
+            Err(AuthError::UnknownKey)
+        );
+        // Not for /v1/events, and not in a compressed body.
+        assert_eq!(
+            authenticate(&sources, &none, body, true, 0).map(|s| s.id.as_str()),
+            Err(AuthError::SignatureRequired)
+        );
+        let gz = with(&[("content-type", "text/plain"), ("content-encoding", "gzip")]);
+        assert_eq!(
+            authenticate(&sources, &gz, body, false, 0).map(|s| s.id.as_str()),
+            Err(AuthError::Missing)
+        );
     }
 
     #[test]

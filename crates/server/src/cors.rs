@@ -83,6 +83,11 @@ pub fn add_headers(headers_out: &mut HeaderMap, request: &HeaderMap, audience: A
         HeaderValue::from_static("POST, OPTIONS"),
     );
     h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    // A 429's or 503's `Retry-After` is for the page's script (datafly.js backs off by it).
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("retry-after"),
+    );
 }
 
 #[cfg(test)]
@@ -140,5 +145,9 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("https://good.example")
         );
+        // Credentialed requests (the `_dfid` cookie) need the exact origin and this; a page's
+        // script reads a 429's Retry-After.
+        assert_eq!(out["access-control-allow-credentials"], "true");
+        assert_eq!(out["access-control-expose-headers"], "retry-after");
     }
 }

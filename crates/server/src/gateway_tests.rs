@@ -452,3 +452,89 @@ fn a_single_event_one_level_shallower_than_the_limit_is_stored_and_read() {
     assert_eq!(built.events.len(), 1);
     assert_the_pipeline_reads(&built);
 }
+
+/// The anonymousIds of `built`'s records, in order.
+fn anonymous_ids(built: &Built) -> Vec<Option<String>> {
+    built
+        .events
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_slice(json(&p.record)).expect("record json");
+            v["batch"][0]["anonymousId"].as_str().map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn a_browsers_identify_without_an_anonymous_id_takes_the_browsers_id() {
+    let body = json!({"batch": [
+        {"type": "page", "name": "Home"},
+        {"type": "identify", "userId": "u1", "traits": {"email": "a@b.example"}},
+        {"type": "track", "event": "E", "userId": "u1", "anonymousId": "own"},
+    ]})
+    .to_string();
+    // No cookie yet: the id made for the page is the identify's too (the link).
+    let built = build_batch(
+        &headers(&[("origin", "http://127.0.0.1:1")]),
+        body.as_bytes(),
+    )
+    .expect("built");
+    assert_the_pipeline_reads(&built);
+    let fresh = Some("fresh".to_owned());
+    assert_eq!(
+        anonymous_ids(&built),
+        [fresh.clone(), fresh, Some("own".into())]
+    );
+    assert_eq!(built.new_cookie.as_deref(), Some("fresh"));
+    // With the cookie: its id.
+    let built = build_batch(
+        &headers(&[("cookie", "a=b; _dfid=c00k1e")]),
+        body.as_bytes(),
+    )
+    .expect("built");
+    let cookie = Some("c00k1e".to_owned());
+    assert_eq!(
+        anonymous_ids(&built),
+        [cookie.clone(), cookie, Some("own".into())]
+    );
+    assert!(built.new_cookie.is_none());
+    // A server (no Origin, no cookie): nothing is added.
+    let server = json!({"batch": [{"type": "identify", "userId": "u1"}]}).to_string();
+    let built = build_batch(&headers(&[]), server.as_bytes()).expect("built");
+    assert_eq!(anonymous_ids(&built), [None]);
+    // A browser with no id yet and only identified events: no id is made for them.
+    let built = build_batch(
+        &headers(&[("origin", "http://127.0.0.1:1")]),
+        server.as_bytes(),
+    )
+    .expect("built");
+    assert_eq!(anonymous_ids(&built), [None]);
+    assert!(built.new_cookie.is_none());
+}
+
+#[test]
+fn the_write_key_in_a_plain_body_admits_a_request_without_authorization() {
+    let sources = [source(&[])];
+    let mut none = HeaderMap::new();
+    none.insert("content-type", "text/plain".parse().expect("h"));
+    none.insert("origin", "http://127.0.0.1:1".parse().expect("h"));
+    let body = json!({"writeKey": KEY, "batch": [track(0, 1)]}).to_string();
+    let admitted = admit(&request(&none, body.as_bytes()), &sources, false).expect("admitted");
+    assert_eq!(admitted.source.id, "web");
+    let built = build_batch(&none, body.as_bytes()).expect("built");
+    assert_eq!(built.events.len(), 1, "writeKey is not an error in a batch");
+    for bad in [
+        json!({"writeKey": "dk_live_wrong", "batch": []}),
+        json!({"batch": []}),
+    ] {
+        let b = bad.to_string();
+        let rej = admit(&request(&none, b.as_bytes()), &sources, false).expect_err("refused");
+        assert_eq!(rej.status(), StatusCode::UNAUTHORIZED, "{bad}");
+    }
+    // A compressed body is not inflated to look for it.
+    let mut gz = none.clone();
+    gz.insert("content-encoding", "gzip".parse().expect("h"));
+    let packed = gzip(body.as_bytes());
+    let rej = admit(&request(&gz, &packed), &sources, false).expect_err("refused");
+    assert_eq!(rej.status(), StatusCode::UNAUTHORIZED);
+}

@@ -1,9 +1,11 @@
 //! The ingestion gateway's handler (interface.md section 2), as its stages in order; each one
 //! that stops the request answers for it:
 //!
-//! 1. [`route`]: the endpoint (404, 405; a CORS preflight is answered here);
+//! 1. [`route`]: the endpoint (404, 405; a CORS preflight is answered here, and the first-party
+//!    tag, `GET /v1/datafly.js`, by `tag.rs`);
 //! 2. [`authenticate`]: a key (Bearer, Basic) checked from the headers, before any body is read
-//!    (a signed request is checked once its body is read, in [`admit`]);
+//!    (a signed request, or one with no credentials whose body may carry a `writeKey`, is
+//!    checked once its body is read, in [`admit`]);
 //! 3. [`read`]: the body under its size and time limits and the listener's byte budget (held
 //!    until the answer; 503 when it is spent);
 //! 4. [`admit`]: the signature, the body's coding undone, the origin; then [`throttle`], the
@@ -97,6 +99,9 @@ pub async fn handle(gateway: Arc<GatewayState>, req: Request<Incoming>, peer: So
 
 /// The stages in order; `Err` is the answer of the stage that stopped the request.
 async fn stages(gw: &GatewayState, req: Request<Incoming>, peer: SocketAddr) -> Stage<Resp> {
+    if let Some(tag) = crate::tag::answer(req.method(), req.uri().path(), req.headers()) {
+        return Ok(tag);
+    }
     let endpoint = route(gw, &req)?;
     authenticate(gw, req.headers(), endpoint.hmac_required)?;
     let received = read(gw, req, peer.ip()).await?;
@@ -138,7 +143,8 @@ fn route(gw: &GatewayState, req: &Request<Incoming>) -> Stage<Endpoint> {
 }
 
 /// Authenticate: a 401 for a request whose headers already show it has no good key (a signed
-/// request is checked once its body is read): its body is never read.
+/// request, and one with no credentials at all, whose body may hold a `writeKey`, are checked
+/// once their body is read): its body is never read.
 fn authenticate(gw: &GatewayState, headers: &HeaderMap, hmac_required: bool) -> Stage<()> {
     let sources = gw.sources();
     let Err(e) = crate::auth::authenticate_headers(&sources, headers, hmac_required) else {
@@ -192,9 +198,28 @@ impl Received {
 
 /// Read: the body, under its size and time limits and the listener's byte budget.
 async fn read(gw: &GatewayState, req: Request<Incoming>, peer: IpAddr) -> Stage<Received> {
-    let buffered = read_budgeted(req, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| Box::new(unread(gw, e)))?;
+    // A body read to find its `writeKey` (no credentials in the headers) is a beacon's at most.
+    let key_in_body = crate::auth::key_in_body(req.headers());
+    let limit = if key_in_body {
+        crate::auth::MAX_KEY_IN_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let buffered = read_budgeted(req, limit).await.map_err(|e| match e {
+        ReadError::TooLarge if key_in_body => {
+            gw.count("unknown", "rejected_TOO_LARGE", 1);
+            Box::new(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                &format!(
+                    "a body without credentials is read for its writeKey up to {} bytes; \
+                     send the key in Authorization",
+                    crate::auth::MAX_KEY_IN_BODY_BYTES
+                ),
+            ))
+        }
+        e => Box::new(unread(gw, e)),
+    })?;
     Ok(Received {
         buffered,
         peer,

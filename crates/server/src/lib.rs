@@ -17,7 +17,7 @@
 //!   (fuzzed), `records.rs` (parse into spool records), `rejection.rs` (the request and why it
 //!   is refused: the leaf both import), `links.rs` (the identity links' traits, from the catalog), with `encoding.rs` (gzip, deflate), `auth.rs` (keys, HMAC), `cors.rs` (origins);
 //!   `serve.rs`: the accept loop and connection limits; `ui.rs`: the management UI (static files
-//!   in `ui/`, compiled in).
+//!   in `ui/`, compiled in); `tag.rs`: the first-party tag, `GET /v1/datafly.js` (`tag/`).
 //! - `admin/`: the management API, health and metrics. `mod.rs` routes and checks the admin
 //!   token; one file per concept: `catalog.rs`, `integrations.rs` (install, read, change,
 //!   remove), `test_event.rs` (the test button), `sources.rs`, `live.rs` (live events), `dead_letters.rs`,
@@ -69,5 +69,6 @@ mod serve;
 mod settings;
 mod state;
 mod sync;
+mod tag;
 mod ui;
 mod vendors;

@@ -334,6 +334,11 @@ impl<'a> BrowserIds<'a> {
         }
     }
 
+    /// Whether this is a browser whose id is known (its cookie, or one made for this request).
+    fn known(&self) -> bool {
+        self.browser && (self.cookie.is_some() || self.made.is_some())
+    }
+
     fn id(&mut self) -> String {
         if let Some(c) = self.cookie.as_ref().or(self.made.as_ref()) {
             return c.clone();
@@ -432,6 +437,13 @@ pub fn build(
             // An event read again on its own (with a browser's id) has errors located in
             // itself, not in the batch.
             let (prepared, read_alone) = match event {
+                // A browser's event with a userId but no anonymousId takes the browser's id
+                // (interface.md: "a browser event without an anonymousId takes it from the
+                // `_dfid` cookie"), so that an identify links the pages before it; only when
+                // the browser has one (its cookie, or one made for an earlier event here).
+                Ok(ev) if ids.known() && ev.anonymous_id.is_none() => {
+                    (envelope.with_id(raw, &ids.id(), implied), true)
+                }
                 Ok(ev) => (Ok(envelope.prepare(&ev, raw)), false),
                 Err(e) if ids.browser && matches!(e.rule(), Rule::NoIdentity) => {
                     (envelope.with_id(raw, &ids.id(), implied), true)
