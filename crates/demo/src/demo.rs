@@ -47,6 +47,9 @@ async fn start(mut settings: Settings) -> Result<(Sim, Node), DemoError> {
     let subs = Subscriptions::new();
     subs.add("demo-integration-key", "us");
     let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
+    // Left running, the sandbox keeps the most recent requests (about an hour at the default
+    // rate) for its visitor view, not every one.
+    sim.keep_at_most(60_000);
     if let Some(bp) = signal_core::Blueprint::get("pendo") {
         for region in bp.regions.keys() {
             settings

@@ -18,7 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -30,6 +30,8 @@ struct State {
     subs: Arc<Subscriptions>,
     /// Keep every accepted request (tests), or only count them (load runs).
     record: AtomicBool,
+    /// The most accepted requests kept (the oldest are forgotten past it).
+    keep_at_most: AtomicUsize,
     /// A numeric item property holding its send time (ms): its age on arrival is sampled.
     latency_key: Mutex<Option<String>>,
     latencies: Mutex<Vec<u32>>,
@@ -133,6 +135,7 @@ impl Sim {
             region: region.to_owned(),
             subs,
             record: AtomicBool::new(true),
+            keep_at_most: AtomicUsize::new(usize::MAX),
             latency_key: Mutex::new(None),
             latencies: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultPlan::default()),
@@ -202,6 +205,12 @@ impl Sim {
     /// Whether accepted requests are kept (the default) or only counted, for long load runs.
     pub fn set_recording(&self, keep: bool) {
         self.state.record.store(keep, Ordering::Relaxed);
+    }
+
+    /// Keeps at most `n` accepted requests (at least 1), forgetting the oldest past it, so a
+    /// sandbox left running (the demo) stays bounded; its counters still count every one.
+    pub fn keep_at_most(&self, n: usize) {
+        self.state.keep_at_most.store(n.max(1), Ordering::Relaxed);
     }
 
     /// Samples the age (now minus the value, in ms) of the numeric property `key` (in the
@@ -429,7 +438,14 @@ fn keep(state: &State, route: &Route, value: &Value, recorded: Recorded) {
         stats.items_accepted += list.len() as u64;
     }
     if state.record.load(Ordering::Relaxed) {
-        lock(&state.log).requests.push(recorded);
+        let max = state.keep_at_most.load(Ordering::Relaxed);
+        let mut log = lock(&state.log);
+        log.requests.push(recorded);
+        let len = log.requests.len();
+        if len > max {
+            // A tenth at once (at least one), so forgetting costs no copy per request.
+            log.requests.drain(..(len - max + max / 10).min(len));
+        }
     }
 }
 

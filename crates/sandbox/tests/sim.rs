@@ -261,3 +261,28 @@ async fn the_visitor_view_is_html_at_the_sandboxs_own_address() {
         "looking is not a request to the vendor"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_cap_the_oldest_requests_are_forgotten_and_still_counted() {
+    let subs = Subscriptions::new();
+    subs.add("k", "us");
+    let sim = Sim::start("us", subs).await.expect("sim");
+    sim.keep_at_most(10);
+    let c = client();
+    for n in 0..25 {
+        let body = format!(r#"{{"type":"track","event":"e{n}","visitorId":"v","timestamp":1}}"#);
+        call(
+            &c,
+            "POST",
+            &format!("{}/data/track", sim.base_url()),
+            Some("k"),
+            &body,
+        )
+        .await;
+    }
+    let kept = sim.requests();
+    assert!((1..=10).contains(&kept.len()), "{}", kept.len());
+    let last = String::from_utf8_lossy(&kept[kept.len() - 1].body).into_owned();
+    assert!(last.contains("\"e24\""), "the newest is kept: {last}");
+    assert_eq!(sim.stats().accepted, 25);
+}
