@@ -1,6 +1,7 @@
 //! The management UI in headless Chromium, used as a person would: signing in, the Integration
 //! Library, the install form, the integration page and Live Events, against the real binary and
-//! a Pendo sandbox (`browser/people.rs`: users, roles and tokens).
+//! a Pendo sandbox (`browser/people.rs`: users, roles and tokens; `browser/visitors.rs`: the
+//! sandbox's visitor view; `browser/example_site.rs`: the demo's example site).
 //!
 //! One browser at a time (the tests take `ONE_BROWSER`): two cores do not run four Chromiums and
 //! four nodes at once without making every wait a race.
@@ -12,6 +13,9 @@ use crate::harness::*;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
 
+/// The demo's example site: its buttons, through datafly.js, into Live Events and the
+/// sandbox's visitor timeline (issue 16).
+mod example_site;
 /// People and roles: signing in by email and password, invitations, what each role is offered,
 /// the Users page.
 mod people;
@@ -20,6 +24,8 @@ mod people;
 mod tag;
 /// Amplitude through the UI (the library's vendors, its install form, its privacy rules).
 mod vendors;
+/// The Pendo sandbox's visitor view, and the integration page's link to it (issue 16).
+mod visitors;
 
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 

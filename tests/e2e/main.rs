@@ -18,6 +18,8 @@
 //! - `gateway_hardening.rs`: slow clients, connection limits, encodings and bombs, origins, merged
 //!   records, schemes, HMAC timestamps, source ids in records (issue 11).
 //! - `browser.rs`: the management UI in headless Chromium, through `webdriver.rs`.
+//! - `demo.rs`: `signal-edge demo`: its first screen, only the warnings it means, whole visits
+//!   in the sandbox's visitor view (issue 16).
 //! - `disk_full.rs`: the node on a real full filesystem (a tmpfs the test mounts and fills).
 //! - `records.rs`: what the gateway stores, delivery reads: a batch context in either spelling
 //!   delivered, an unreadable record a dead letter naming why, a context that cannot multiply a
@@ -56,6 +58,7 @@ mod bounds;
 mod browser;
 mod connections;
 mod dead_letters;
+mod demo;
 mod disk_full;
 mod fixture_vendor;
 mod gateway_hardening;

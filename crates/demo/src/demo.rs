@@ -1,9 +1,13 @@
 //! `signal-edge demo`: the node, a Pendo sandbox on loopback standing in for every region, the
-//! Pendo integration installed through the real install API, and a steady stream of sample
-//! events through the real ingestion API, so a newcomer sees events flow with no Pendo account.
+//! Pendo integration installed through the real install API, sessions of visitors through the
+//! real ingestion API (`sessions.rs`, stamped now), and an example site using the node's tag
+//! (`site.rs`), so a newcomer sees events flow with no Pendo account. The first screen says where
+//! to look (Live Events, the example site, the sandbox's visitors) and which warnings to expect.
 
 use crate::DemoError;
 use crate::error::HttpError;
+use crate::sessions::Sessions;
+use crate::site::{Site, SiteLinks};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use signal_sandbox::{Sim, Subscriptions};
@@ -43,6 +47,9 @@ async fn start(mut settings: Settings) -> Result<(Sim, Node), DemoError> {
     let subs = Subscriptions::new();
     subs.add("demo-integration-key", "us");
     let sim = Sim::start("us", subs).await.map_err(DemoError::Sandbox)?;
+    // Left running, the sandbox keeps the most recent requests (about an hour at the default
+    // rate) for its visitor view, not every one.
+    sim.keep_at_most(60_000);
     if let Some(bp) = signal_core::Blueprint::get("pendo") {
         for region in bp.regions.keys() {
             settings
@@ -92,11 +99,14 @@ async fn install(
     })
 }
 
+/// Where the example site listens: this port when free, else any.
+const SITE_ADDRS: [&str; 2] = ["127.0.0.1:8085", "127.0.0.1:0"];
+
 /// Runs the demo until `stop` resolves; `rate` sample events a second.
 ///
 /// # Errors
 ///
-/// The sandbox or the node cannot start, or the install is refused.
+/// The sandbox, the node or the example site cannot start, or the install is refused.
 pub async fn run(
     settings: Settings,
     rate: u32,
@@ -104,7 +114,12 @@ pub async fn run(
 ) -> Result<(), DemoError> {
     let (sim, node) = start(settings).await?;
     let admin = format!("http://{}", node.admin_addr);
-    let ingest = format!("http://{}", node.ingest_addr);
+    // What a browser or curl on this machine reaches (the node may listen on 0.0.0.0).
+    let mut reach = node.ingest_addr;
+    if reach.ip().is_unspecified() {
+        reach.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let ingest = format!("http://{reach}");
     let token = node.shared.admin_token.clone();
     let key = node
         .shared
@@ -117,28 +132,103 @@ pub async fn run(
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .build(hyper_util::client::legacy::connect::HttpConnector::new());
     let id = install(&client, &node, &admin, &token).await?;
-    println!("signal-edge demo");
-    println!("  ingestion API:  {ingest}  (pipeline key {key})");
-    println!("  management UI:  {admin}/  (sign in with the admin token {token})");
-    println!("  management API: {admin}/v1/admin");
+    let visitors = format!("{}/_sim/visitors", sim.base_url());
+    let live = format!("{admin}/#/integration/{id}/live");
+    let links = SiteLinks {
+        ingest: ingest.clone(),
+        key: key.clone(),
+        live_events: live.clone(),
+        visitors: visitors.clone(),
+    };
+    let mut site = Err(std::io::Error::other("no address"));
+    for addr in SITE_ADDRS {
+        site = Site::start(addr, links.clone()).await;
+        if site.is_ok() {
+            break;
+        }
+    }
+    let site = site.map_err(DemoError::Site)?;
     println!(
-        "  Pendo sandbox:  {}  (what it accepted: {}/_sim/requests)",
-        sim.base_url(),
-        sim.base_url()
-    );
-    println!(
-        "  live events:    curl -s -H 'Authorization: Bearer {token}' {admin}/v1/admin/integrations/{id}/events?limit=5"
-    );
-    println!(
-        "  sending {rate} sample events a second (pages, product views, orders, feature usage, identify, group, some without consent)"
+        "{}",
+        first_screen(&FirstScreen {
+            admin: &admin,
+            token: &token,
+            live: &live,
+            site: &site.url(),
+            visitors: &visitors,
+            sandbox: &sim.base_url(),
+            ingest: &ingest,
+            key: &key,
+            id: &id,
+            rate,
+        })
     );
     send(&client, &ingest, &key, rate, &sim, stop).await;
+    drop(site);
     node.stop().await;
     Ok(())
 }
 
-/// `rate` sample events a second to the ingestion API until `stop`, with progress every five
-/// seconds.
+/// What the first screen names.
+struct FirstScreen<'a> {
+    admin: &'a str,
+    token: &'a str,
+    live: &'a str,
+    site: &'a str,
+    visitors: &'a str,
+    sandbox: &'a str,
+    ingest: &'a str,
+    key: &'a str,
+    id: &'a str,
+    rate: u32,
+}
+
+/// The demo's first screen: where to look, and what to expect there.
+fn first_screen(f: &FirstScreen<'_>) -> String {
+    let FirstScreen {
+        admin,
+        token,
+        live,
+        site,
+        visitors,
+        sandbox,
+        ingest,
+        key,
+        id,
+        rate,
+    } = f;
+    format!(
+        "signal-edge demo: the node, a Pendo sandbox standing in for Pendo, and visitors using an example product
+
+Look here:
+  1. Live Events      {live}
+                      (the management UI; sign in with \"Use an API token instead\": {token})
+  2. Example site     {site}
+                      a page using the node's tag, datafly.js: its buttons send page, identify,
+                      group and track events; they show up in Live Events within a second
+  3. Pendo's visitors {visitors}
+                      the sandbox's view of what \"Pendo\" accepted: search a visitorId, open its
+                      activity timeline and metadata, and its account
+
+Every event is delivered to Pendo without a warning, except what the demo means to show:
+  - one session in {decline} declines analytics consent: its events are dropped for Pendo (reason consent);
+  - every {reserved} s one \"Report Exported\" carries a property named `id`, which Pendo reserves: it is
+    sent as custom_id, with a reserved_property warning;
+  - on the example site, a page view before you sign in has no account yet (account_not_linked).
+
+Also: ingestion API {ingest} (pipeline key {key}), management API {admin}/v1/admin,
+  what the sandbox accepted as JSON {sandbox}/_sim/requests, live events as JSON:
+  curl -s -H 'Authorization: Bearer {token}' {admin}/v1/admin/integrations/{id}/events?limit=5
+
+Sending about {rate} events a second (SIGNAL_DEMO_RATE): visitors land anonymously, browse, sign in
+(identify links their anonymous id, group their account), then use features. Ctrl-C stops.",
+        decline = crate::sessions::DECLINE_EVERY,
+        reserved = crate::sessions::RESERVED_EVERY,
+    )
+}
+
+/// About `rate` events a second of [`Sessions`] to the ingestion API until `stop`, each
+/// second's in one batch, with progress every ten seconds.
 async fn send(
     client: &Client,
     ingest: &str,
@@ -147,33 +237,77 @@ async fn send(
     sim: &Sim,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let mut samples = signal_core::sample::Samples::new(now_seed());
-    samples.consent_withheld = 0.05;
+    let mut sessions = Sessions::new(now_seed());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut stop = std::pin::pin!(stop);
-    let mut sent = 0u64;
+    let (mut sent, mut ticks) = (0u64, 0u64);
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                let events: Vec<String> = (0..rate).map(|_| String::from_utf8_lossy(&samples.next_event().1).into_owned()).collect();
-                let body = format!("{{\"batch\":[{}]}}", events.join(","));
+                let events = sessions.tick(rate, now_ms());
+                let n = events.len() as u64;
+                let body = serde_json::json!({ "batch": events }).to_string();
                 match post(client, &format!("{ingest}/v1/batch"), &format!("Bearer {key}"), body).await {
-                    Ok((200, _)) => sent += u64::from(rate),
+                    Ok((200, _)) => sent += n,
                     Ok((s, b)) => eprintln!("gateway answered {s}: {b}"),
                     Err(e) => eprintln!("gateway: {e}"),
                 }
-                if sent.is_multiple_of(u64::from(rate) * 5) {
+                ticks += 1;
+                if ticks.is_multiple_of(10) {
                     let stats = sim.stats();
-                    println!("  {sent} events sent; Pendo sandbox accepted {} requests", stats.accepted);
+                    println!("  {sent} events sent; the Pendo sandbox accepted {} requests ({} items)", stats.accepted, stats.items_accepted);
                 }
             }
         }
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn now_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_screen_says_where_to_look_and_what_to_expect() {
+        let s = first_screen(&FirstScreen {
+            admin: "http://127.0.0.1:8084",
+            token: "tok",
+            live: "http://127.0.0.1:8084/#/integration/int_1/live",
+            site: "http://127.0.0.1:8085/",
+            visitors: "http://127.0.0.1:9/_sim/visitors",
+            sandbox: "http://127.0.0.1:9",
+            ingest: "http://127.0.0.1:8080",
+            key: "dk",
+            id: "int_1",
+            rate: 20,
+        });
+        let first: Vec<&str> = s.lines().take(12).collect();
+        let first = first.join("\n");
+        for want in [
+            "Live Events",
+            "#/integration/int_1/live",
+            "tok",
+            "Example site",
+            "http://127.0.0.1:8085/",
+            "/_sim/visitors",
+        ] {
+            assert!(first.contains(want), "{want} on the first lines: {first}");
+        }
+        assert!(
+            s.contains("reserved_property") && s.contains("reason consent"),
+            "{s}"
+        );
+    }
 }

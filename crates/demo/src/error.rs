@@ -7,6 +7,8 @@ use signal_server::{SettingsError, StartError};
 pub enum DemoError {
     /// The sandbox could not bind its port.
     Sandbox(std::io::Error),
+    /// The demo's example site could not bind a port.
+    Site(std::io::Error),
     /// The node's settings are not valid.
     Settings(SettingsError),
     /// The node did not start.
@@ -80,6 +82,7 @@ impl std::fmt::Display for DemoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DemoError::Sandbox(e) => write!(f, "sandbox: {e}"),
+            DemoError::Site(e) => write!(f, "example site: {e}"),
             DemoError::Settings(e) => e.fmt(f),
             DemoError::Start(e) => e.fmt(f),
             DemoError::Http(e) => write!(f, "request to the node: {e}"),
@@ -101,7 +104,7 @@ impl std::fmt::Display for DemoError {
 impl std::error::Error for DemoError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            DemoError::Sandbox(e) | DemoError::Report(e) => Some(e),
+            DemoError::Sandbox(e) | DemoError::Site(e) | DemoError::Report(e) => Some(e),
             DemoError::Settings(e) => Some(e),
             DemoError::Start(e) => Some(e),
             DemoError::Http(e) => Some(e),

@@ -1,7 +1,8 @@
 //! `signal-demo`: what runs the node against the vendor sandbox instead of a vendor, so the
 //! sandbox never ships inside the production crates (`signal-server` does not depend on it).
 //!
-//! - `demo.rs`: `signal-edge demo`, the node plus the Pendo sandbox and a stream of sample events.
+//! - `demo.rs`: `signal-edge demo`, the node plus the Pendo sandbox, sessions of visitors
+//!   (`sessions.rs`) and an example site using the node's tag (`site.rs`).
 //! - `loadgen.rs`: `signal-edge loadgen`, the load harness (the node in-process, the sandbox as
 //!   Pendo).
 //! - `sink.rs`: the null receiver `loadgen --sink null` delivers to, in its own process.
@@ -13,6 +14,8 @@
 pub mod demo;
 mod error;
 pub mod loadgen;
+pub mod sessions;
 pub mod sink;
+pub mod site;
 
 pub use crate::error::{DemoError, HttpError};

@@ -19,7 +19,10 @@
 //! - answers as the vendor does, from templates (`answer.rs`);
 //! - injects faults ([`FaultPlan`], `faults.rs`) and records every accepted request and item
 //!   ([`Sim::requests`], [`Sim::items`], [`Sim::stats`]; over HTTP `GET /_sim/requests`,
-//!   `/_sim/items`, `/_sim/stats`): `record.rs`.
+//!   `/_sim/items`, `/_sim/stats`): `record.rs`;
+//! - shows what it accepted as Pendo would, in HTML pages at its own address: visitors searched
+//!   by visitorId, a visitor's activity timeline and metadata, an account's visitors
+//!   (`/_sim/visitors`, `/_sim/visitors/{id}`, `/_sim/accounts/{id}`): `visitors.rs`.
 //!
 //! The fixture format is `fixture.rs` (a reference with examples: `fixtures/README.md`), its
 //! loading and rules `load.rs`; the server and the stages of one request, `server.rs`.
@@ -38,6 +41,7 @@ mod record;
 mod server;
 mod subscriptions;
 mod throttle;
+mod visitors;
 
 pub use crate::faults::FaultPlan;
 pub use crate::fixture::{

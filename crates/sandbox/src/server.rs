@@ -18,7 +18,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
@@ -30,6 +30,8 @@ struct State {
     subs: Arc<Subscriptions>,
     /// Keep every accepted request (tests), or only count them (load runs).
     record: AtomicBool,
+    /// The most accepted requests kept (the oldest are forgotten past it).
+    keep_at_most: AtomicUsize,
     /// A numeric item property holding its send time (ms): its age on arrival is sampled.
     latency_key: Mutex<Option<String>>,
     latencies: Mutex<Vec<u32>>,
@@ -133,6 +135,7 @@ impl Sim {
             region: region.to_owned(),
             subs,
             record: AtomicBool::new(true),
+            keep_at_most: AtomicUsize::new(usize::MAX),
             latency_key: Mutex::new(None),
             latencies: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultPlan::default()),
@@ -204,6 +207,12 @@ impl Sim {
         self.state.record.store(keep, Ordering::Relaxed);
     }
 
+    /// Keeps at most `n` accepted requests (at least 1), forgetting the oldest past it, so a
+    /// sandbox left running (the demo) stays bounded; its counters still count every one.
+    pub fn keep_at_most(&self, n: usize) {
+        self.state.keep_at_most.store(n.max(1), Ordering::Relaxed);
+    }
+
     /// Samples the age (now minus the value, in ms) of the numeric property `key` (in the
     /// route's `properties_field`) of every accepted item: the load harness puts its send time
     /// there.
@@ -271,7 +280,7 @@ fn key_refusal(state: &State, key: Option<&str>) -> Option<Refusal> {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Reply {
     let path = req.uri().path().to_owned();
     if req.method() == Method::GET && path.starts_with("/_sim/") {
-        return Ok(introspect(&state, &path));
+        return Ok(introspect(&state, &path, req.uri().query()));
     }
     lock(&state.stats).received += 1;
     if let Some(r) = inject(&state).await? {
@@ -429,11 +438,21 @@ fn keep(state: &State, route: &Route, value: &Value, recorded: Recorded) {
         stats.items_accepted += list.len() as u64;
     }
     if state.record.load(Ordering::Relaxed) {
-        lock(&state.log).requests.push(recorded);
+        let max = state.keep_at_most.load(Ordering::Relaxed);
+        let mut log = lock(&state.log);
+        log.requests.push(recorded);
+        let len = log.requests.len();
+        if len > max {
+            // A tenth at once (at least one), so forgetting costs no copy per request.
+            log.requests.drain(..(len - max + max / 10).min(len));
+        }
     }
 }
 
-fn introspect(state: &State, path: &str) -> Response<Full<Bytes>> {
+fn introspect(state: &State, path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    if crate::visitors::is_page(path) {
+        return visitors_page(state, path, query);
+    }
     let body = match path {
         "/_sim/requests" => lock(&state.log).requests_json(),
         "/_sim/items" => lock(&state.log).items_json(&state.fixture),
@@ -444,4 +463,22 @@ fn introspect(state: &State, path: &str) -> Response<Full<Bytes>> {
         }
     };
     reply(200, "application/json", body.to_string())
+}
+
+/// A page of the visitor view (`visitors.rs`), as HTML that runs no script.
+fn visitors_page(state: &State, path: &str, query: Option<&str>) -> Response<Full<Bytes>> {
+    let fixture = &state.fixture;
+    let pendo_like = ["track", "visitors", "accounts"]
+        .iter()
+        .all(|name| fixture.routes.iter().any(|r| r.name == *name));
+    let items = lock(&state.log).items(fixture);
+    let (status, html) = crate::visitors::page(&fixture.vendor, pendo_like, &items, path, query);
+    let mut r = reply(status, "text/html; charset=utf-8", html);
+    r.headers_mut().insert(
+        "content-security-policy",
+        hyper::header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ),
+    );
+    r
 }

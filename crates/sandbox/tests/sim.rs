@@ -218,3 +218,71 @@ async fn every_accepted_item_is_recorded_on_its_own() {
     sim.clear();
     assert!(sim.items().is_empty() && sim.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visitor_view_is_html_at_the_sandboxs_own_address() {
+    let subs = Subscriptions::new();
+    subs.add("k", "us");
+    let sim = Sim::start("us", subs).await.expect("sim");
+    let c = client();
+    let base = sim.base_url();
+    call(&c, "POST", &format!("{base}/data/track"), Some("k"), TRACK).await;
+    let meta = r#"[{"visitorId":"v","values":{"plan":"pro"}}]"#;
+    let url = format!("{base}/api/v1/metadata/visitor/custom/value");
+    assert_eq!(call(&c, "POST", &url, Some("k"), meta).await.0, 200);
+
+    let (status, list) = call(&c, "GET", &format!("{base}/_sim/visitors?q=v"), None, "").await;
+    assert_eq!(status, 200);
+    assert!(list.contains("href=\"/_sim/visitors/v\""), "{list}");
+    let req = hyper::Request::get(format!("{base}/_sim/visitors/v"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = c.request(req).await.expect("answer");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(
+        csp.starts_with("default-src 'none'"),
+        "no script runs: {csp}"
+    );
+    let page = resp.into_body().collect().await.expect("body").to_bytes();
+    let page = String::from_utf8_lossy(&page);
+    assert!(
+        page.contains("Track event") && page.contains(">pro<"),
+        "{page}"
+    );
+    let (status, _) = call(&c, "GET", &format!("{base}/_sim/visitors/nobody"), None, "").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        sim.stats().received,
+        2,
+        "looking is not a request to the vendor"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_cap_the_oldest_requests_are_forgotten_and_still_counted() {
+    let subs = Subscriptions::new();
+    subs.add("k", "us");
+    let sim = Sim::start("us", subs).await.expect("sim");
+    sim.keep_at_most(10);
+    let c = client();
+    for n in 0..25 {
+        let body = format!(r#"{{"type":"track","event":"e{n}","visitorId":"v","timestamp":1}}"#);
+        call(
+            &c,
+            "POST",
+            &format!("{}/data/track", sim.base_url()),
+            Some("k"),
+            &body,
+        )
+        .await;
+    }
+    let kept = sim.requests();
+    assert!((1..=10).contains(&kept.len()), "{}", kept.len());
+    let last = String::from_utf8_lossy(&kept[kept.len() - 1].body).into_owned();
+    assert!(last.contains("\"e24\""), "the newest is kept: {last}");
+    assert_eq!(sim.stats().accepted, 25);
+}

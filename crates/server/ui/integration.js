@@ -56,7 +56,9 @@ async function integrationPage(main, id, tab) {
       try { await api('DELETE', '/integrations/' + encodeURIComponent(id)); flash = {kind: 'ok', text: i.name + ' was removed.'}; go('#/integrations/mine'); } catch (e) { diagnosis.prepend(notice('error', 'Not removed', e.message)); }
     }}, 'Remove');
     clear(head).append(pageHead(i.name, i.blueprint + ' v' + i.blueprint_version + ' · ' + i.variant + ' · region ' + (i.config.data_region || 'us') + ' · ' + i.delivery_mode,
-      h('span', {id: 'status'}, statusBadge(i)), toggle || null, remove || null));
+      h('span', {id: 'status'}, statusBadge(i)),
+      i.sandbox_url ? h('a', {id: 'sandbox-link', href: i.sandbox_url, target: '_blank', rel: 'noopener'}, 'Open ' + vendor + " sandbox's visitors") : null,
+      toggle || null, remove || null));
   }
   function drawDiagnosis() {
     const i = integration;

@@ -29,11 +29,32 @@ pub(super) async fn integration_json(shared: &AdminState, rec: &IntegrationRecor
         Some(rt) => rt.stats.status(),
         None => ("paused".into(), None),
     };
+    let sandbox = bp.and_then(|bp| {
+        let region = IntegrationConfig::validate(bp, &Value::Object(rec.config.clone()))
+            .ok()?
+            .region;
+        sandbox_url(&shared.pipeline().settings.base_url(bp, &region)?)
+    });
     json!({
         "id": rec.id, "name": rec.name, "blueprint": rec.blueprint, "blueprint_version": rec.blueprint_version,
         "variant": rec.variant, "config": config, "delivery_mode": rec.delivery_mode, "enabled": rec.enabled,
         "status": status, "diagnosis": diagnosis, "created_at": rec.created_at, "updated_at": rec.updated_at,
+        "sandbox_url": sandbox,
     })
+}
+
+/// The vendor sandbox's visitor view (`{base}/_sim/visitors`) when the integration's vendor
+/// base URL is a loopback address (`127.0.0.0/8`, `[::1]`, `localhost`): there, the vendor is
+/// the sandbox `signal-edge demo` and the tests start, not the vendor itself.
+fn sandbox_url(base: &str) -> Option<String> {
+    let uri = base.parse::<hyper::Uri>().ok()?;
+    let host = uri.host()?;
+    let ip = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    loopback.then(|| format!("{}/_sim/visitors", base.trim_end_matches('/')))
 }
 
 /// A new integration id: `int_` and 16 hex digits from `fill` (the system's randomness). Without
@@ -390,6 +411,22 @@ pub(super) async fn remove(shared: &AdminState, rec: &IntegrationRecord) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_loopback_vendor_is_a_sandbox() {
+        assert_eq!(
+            sandbox_url("http://127.0.0.1:9001").as_deref(),
+            Some("http://127.0.0.1:9001/_sim/visitors")
+        );
+        assert_eq!(
+            sandbox_url("http://[::1]:9/").as_deref(),
+            Some("http://[::1]:9/_sim/visitors")
+        );
+        assert!(sandbox_url("http://localhost:9").is_some());
+        assert_eq!(sandbox_url("https://app.pendo.io"), None);
+        assert_eq!(sandbox_url("http://10.0.0.1:80"), None);
+        assert_eq!(sandbox_url("not a url"), None);
+    }
 
     #[test]
     fn without_randomness_an_install_gets_503_and_no_id() {
