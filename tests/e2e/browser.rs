@@ -12,6 +12,9 @@ use crate::harness::*;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
 
+/// The integration page's charts of the last 15 minutes; Live Events' filters and grouped
+/// warnings.
+mod charts;
 /// People and roles: signing in by email and password, invitations, what each role is offered,
 /// the Users page.
 mod people;

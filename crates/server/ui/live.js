@@ -41,8 +41,8 @@ function liveStream(body, integration) {
   const outcome = h('select', {id: 'live-outcome', onchange: refilter},
     [['', 'All outcomes'], ['delivered', 'Delivered'], ['dropped', 'Dropped'], ['retrying', 'Retrying'],
       ['failed', 'Failed'], ['dead_lettered', 'Dead-lettered']].map(([v, t]) => h('option', {value: v}, t)));
-  const name = h('input', {id: 'live-event-name', type: 'search', placeholder: 'e.g. Order Completed', oninput: refilter});
-  const visitor = h('input', {id: 'live-visitor', type: 'search', placeholder: 'userId or anonymousId', oninput: refilter});
+  const name = h('input', {id: 'live-event-name', type: 'search', placeholder: 'e.g. Order Completed', oninput: refilter, onchange: refilter});
+  const visitor = h('input', {id: 'live-visitor', type: 'search', placeholder: 'userId or anonymousId', oninput: refilter, onchange: refilter});
   const shown = h('span', {class: 'shown', id: 'live-shown', 'aria-live': 'polite'});
   const groups = h('div', {class: 'warn-groups', id: 'live-warnings'});
   body.append(h('div', {class: 'live-head'}, state, h('div', {class: 'actions'}, pauseButton,
