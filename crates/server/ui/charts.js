@@ -132,9 +132,9 @@ function deliveryCharts() {
     const t = new Date(Date.parse(last.end) - (n - i) * 1000);
     const ms = (v) => v === null || v === undefined ? '–' : v + ' ms';
     const lat = last.latency_ms || {};
-    clear(readout).append(h('strong', {}, chartClock(t, true)), ' ',
+    append(clear(readout), [h('strong', {}, chartClock(t, true)), ' ',
       OUTCOME_LINES.map(([k, label]) => h('span', {class: 'reading', 'data-series': k}, label + ' ' + (last[k] ? last[k][i] : 0))),
-      LATENCY_LINES.map(([k, label]) => h('span', {class: 'reading', 'data-series': k}, label + ' ' + ms(lat[k] && lat[k][i]))));
+      LATENCY_LINES.map(([k, label]) => h('span', {class: 'reading', 'data-series': k}, label + ' ' + ms(lat[k] && lat[k][i])))]);
   }
   function update(series) {
     if (!series || !Array.isArray(series.delivered)) return;

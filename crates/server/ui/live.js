@@ -74,7 +74,7 @@ function liveStream(body, integration) {
   function drawGroups() {
     if (groupsDue) return;
     groupsDue = true;
-    requestAnimationFrame(() => {
+    setTimeout(() => {
       groupsDue = false;
       const open = new Set([...groups.querySelectorAll('details[open]')].map((d) => d.dataset.text));
       const byText = new Map();
@@ -89,12 +89,12 @@ function liveStream(body, integration) {
       clear(groups);
       if (!byText.size) return;
       const sorted = [...byText.entries()].sort((a, b) => b[1].events.length - a[1].events.length);
-      groups.append(h('h3', {}, 'Warnings (' + sorted.length + ')'), sorted.map(([text, g]) =>
+      append(groups, [h('h3', {}, 'Warnings (' + sorted.length + ')'), sorted.map(([text, g]) =>
         h('details', {class: 'warn-group', 'data-text': text, 'data-code': g.code, open: open.has(text)},
           h('summary', {}, h('code', {}, g.code), ' ', text, h('span', {class: 'count'}, '×' + g.events.length)),
-          h('ul', {}, g.events.slice(0, 20).map((ev) => h('li', {}, time(ev.at) + ' · ' + ev.type + ' · ' + subject(ev) + ' · ' + ev.outcome)),
-            g.events.length > 20 ? h('li', {class: 'muted'}, 'and ' + (g.events.length - 20) + ' more') : null))));
-    });
+          h('ul', {}, g.events.slice(0, 20).map((ev) => h('li', {}, [time(ev.at), ev.type, subject(ev), visitorIds(ev).map((v) => 'visitor ' + v).join(', '), ev.outcome].filter(Boolean).join(' · '))),
+            g.events.length > 20 ? h('li', {class: 'muted'}, 'and ' + (g.events.length - 20) + ' more') : null)))]);
+    }, 50);
   }
 
   function add(ev, fresh) {

@@ -15,10 +15,12 @@ async fn until(browser: &Browser, what: &str, script: &str) -> Value {
         if !v.is_null() && v != false {
             return v;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
+        if start.elapsed() > Duration::from_secs(20) {
+            let errors = browser
+                .script("return document.querySelector('#chart-readout') && document.querySelector('#chart-readout').innerText;", json!([]))
+                .await;
+            panic!("timed out waiting for {what} ({errors})");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -227,8 +229,10 @@ async fn live_events_filter_by_outcome_event_and_visitor_and_group_repeated_warn
     assert_eq!(groups, 1, "repeated warnings are one row");
     assert!(!browser.displayed(&format!("{group} ul")).await, "folded");
     browser.click(&format!("{group} summary")).await;
-    let listed = browser.wait_text(&format!("{group} ul"), "user u-").await;
-    assert!(listed.contains("Pricing"), "{listed}");
+    let listed = browser
+        .wait_text(&format!("{group} ul"), "Pricing · visitor u-4")
+        .await;
+    assert!(listed.contains("visitor u-6"), "{listed}");
 
     // By outcome.
     browser.click("#live-outcome option[value=dropped]").await;

@@ -437,3 +437,40 @@ mod tests {
         assert_eq!(Window::from_wire(&Value::Null), None);
     }
 }
+
+/// What the counting costs, next to the rest of an outcome's bookkeeping: run in release with
+/// `cargo test --release -p signal-server series_cost -- --ignored --nocapture`.
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore = "a measurement, in release"]
+    fn series_cost() {
+        const N: u64 = 5_000_000;
+        let stats = crate::live::Stats::default();
+        let series = Series::default();
+        let now = || (crate::clock::now_ms() / 1000).max(0) as u64;
+        for round in 0..3 {
+            let t = Instant::now();
+            for i in 0..N {
+                series.record(now(), DELIVERED, Some(i % 50));
+            }
+            let record = t.elapsed().as_nanos() as f64 / N as f64;
+            let t = Instant::now();
+            for i in 0..N {
+                stats.delivered(i % 50);
+            }
+            let delivered = t.elapsed().as_nanos() as f64 / N as f64;
+            let t = Instant::now();
+            for _ in 0..N {
+                stats.count("retrying");
+            }
+            let count = t.elapsed().as_nanos() as f64 / N as f64;
+            println!(
+                "round {round}: Series::record with the clock {record:.1} ns; Stats::delivered (with it) {delivered:.1} ns; Stats::count {count:.1} ns"
+            );
+        }
+    }
+}
