@@ -22,11 +22,11 @@ const OUTCOME_LINES = [
 ];
 const LATENCY_LINES = [['p50', 'p50', '#2457d6'], ['p95', 'p95', '#b7791f'], ['p99', 'p99', '#b42318']];
 
-/** The smallest of 1, 2, 5 × 10^k at or above `v` (at least `floor`). */
+/** The smallest of 1, 2, 2.5, 5 × 10^k at or above `v` (at least `floor`). */
 function niceCeil(v, floor) {
   if (!(v > floor)) return floor;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
@@ -36,7 +36,7 @@ function chartClock(d, seconds) {
 
 /** One chart: {node, draw(lines, end, unit), mark(i)}; `lines` is [[key, label, colour, values]]. */
 function lineChart(id, title, unit, onPoint) {
-  const W = 900, H = 210, L = 52, R = 12, T = 12, B = 28;
+  const W = 900, H = 150, L = 52, R = 12, T = 10, B = 26;
   const pw = W - L - R, ph = H - T - B;
   const svg = svgEl('svg', {id, class: 'chart', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': title + ', last 15 minutes'});
   const grid = svgEl('g', {class: 'grid'}), lines = svgEl('g', {class: 'lines'}), cursor = svgEl('line', {class: 'cursor', y1: T, y2: T + ph, visibility: 'hidden'});
@@ -57,13 +57,14 @@ function lineChart(id, title, unit, onPoint) {
     n = series.length ? series[0][3].length : 0;
     let max = 0;
     for (const [, , , v] of series) for (const x of v) if (x !== null && x > max) max = x;
-    const top = niceCeil(max, unit === 'ms' ? 10 : 5);
+    // Four steps of a round size: 0, 1, 2, 3, 4; 0, 25, 50, 75, 100 ms...
+    const top = 4 * niceCeil(max / 4, unit === 'ms' ? 2.5 : 1);
     const yOf = (v) => T + ph - v * ph / top;
     clear(grid);
     for (let k = 0; k <= 4; k++) {
       const v = top * k / 4, y = yOf(v);
       grid.append(svgEl('line', {x1: L, x2: L + pw, y1: y, y2: y, class: k ? 'tick' : 'axis'}),
-        svgEl('text', {x: L - 6, y: y + 4, 'text-anchor': 'end'}, (Number.isInteger(v) ? v : v.toFixed(1)) + (k === 4 && unit ? ' ' + unit : '')));
+        svgEl('text', {x: L - 6, y: y + 4, 'text-anchor': 'end'}, (Number.isInteger(v) ? v : Number(v.toFixed(1))) + (k === 4 && unit ? ' ' + unit : '')));
     }
     // Time ticks on whole minutes, every three.
     const first = end.getTime() - (n - 1) * 1000;
@@ -80,7 +81,8 @@ function lineChart(id, title, unit, onPoint) {
       v.forEach((x, i) => {
         if (x === null || x === undefined) { pen = false; return; }
         if (x > 0) nonzero++;
-        d += (pen ? 'L' : 'M') + xOf(i).toFixed(1) + ' ' + yOf(x).toFixed(1);
+        // A move starts with a dot (a zero-length segment, round-capped): a lone second shows.
+        d += (pen ? 'L' : 'M') + xOf(i).toFixed(1) + ' ' + yOf(x).toFixed(1) + (pen ? '' : 'h0.01');
         pen = true;
       });
       lines.append(svgEl('path', {d: d || 'M0 0', class: 'line', stroke: colour, 'data-series': key, 'data-nonzero': nonzero}));

@@ -105,7 +105,8 @@ async fn the_charts_draw_the_deliveries_per_second_and_read_out_the_second_point
          const box = svg.getBoundingClientRect();
          const hit = svg.querySelector('rect.hit');
          hit.dispatchEvent(new PointerEvent('pointermove', {bubbles: true,
-             clientX: box.left + x * box.width / 900, clientY: box.top + y * box.height / 210}));
+             clientX: box.left + x * box.width / svg.viewBox.baseVal.width,
+             clientY: box.top + y * box.height / svg.viewBox.baseVal.height}));
          const r = document.querySelector('#chart-readout').innerText;
          const cursor = svg.querySelector('line.cursor').getAttribute('visibility');
          return /Delivered [1-9]/.test(r) && cursor === 'visible' && r;",
@@ -117,6 +118,12 @@ async fn the_charts_draw_the_deliveries_per_second_and_read_out_the_second_point
         !reading.contains("p50 –"),
         "a second with deliveries has its latency: {reading}"
     );
+    browser
+        .script(
+            "document.querySelector('#charts').scrollIntoView(); return null;",
+            json!([]),
+        )
+        .await;
     screenshot(&browser, "integration-charts.png").await;
 
     // The series the page drew is the stats' series.
