@@ -13,6 +13,9 @@ use crate::harness::*;
 use crate::webdriver::Browser;
 use serde_json::{Value, json};
 
+/// The integration page's charts of the last 15 minutes; Live Events' filters and grouped
+/// warnings.
+mod charts;
 /// The demo's example site: its buttons, through datafly.js, into Live Events and the
 /// sandbox's visitor timeline (issue 16).
 mod example_site;

@@ -487,7 +487,9 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
     // The stats on A are the cluster's, with each node's part.
     let stats = edges[0]
         .poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
-            v["nodes"].as_array().is_some_and(|n| n.len() == 3) && v["counts"]["delivered"] == 1_500
+            v["nodes"].as_array().is_some_and(|n| n.len() == 3)
+                && v["counts"]["delivered"] == 1_500
+                && series_sum(v) == 1_500
         })
         .await;
     assert_eq!(stats["counts"]["delivered"], 1_500, "{stats}");
@@ -499,7 +501,25 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
         .sum();
     assert_eq!(sum, 1_500, "{stats}");
     assert!(stats["latency_ms"]["p50"].is_u64(), "{stats}");
+    // The per-second series is the cluster's: every node's seconds added up, and sent once
+    // (not again in each node's part).
+    assert_eq!(series_sum(&stats), 1_500, "{}", stats["series"]);
+    assert!(
+        parts.iter().all(|p| p.get("series").is_none()),
+        "no series in the parts"
+    );
+    let p99 = stats["series"]["latency_ms"]["p99"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter(|v| v.is_u64()).count());
+    assert!(p99 > 0, "latency per second: {}", stats["series"]);
     println!("stats by node: {parts:?}");
+}
+
+/// The deliveries in the stats' per-second series.
+fn series_sum(stats: &Value) -> u64 {
+    stats["series"]["delivered"]
+        .as_array()
+        .map_or(0, |a| a.iter().filter_map(Value::as_u64).sum())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

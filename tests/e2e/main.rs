@@ -34,6 +34,7 @@
 //!   `--nodes 2` on JetStream.
 //! - `jetstream.rs`: one node on JetStream: delivered once, a killed node's events after its
 //!   restart, 503 then recovery, dead letters, held events handed back on a change, readiness.
+//! - `series.rs`: the stats' per-second series add up to the outcomes of a run with failures.
 //! - `accounting.rs`: Pendo after a run with failures: every event accounted for, no key shown.
 //! - `openapi.rs`: the OpenAPI document as served, and what schemathesis found (issue 15).
 //! - `old_spool.rs`: a spool written by the previous release (format v1) delivered with the
@@ -73,6 +74,7 @@ mod openapi;
 mod people;
 mod pipeline_faults;
 mod records;
+mod series;
 mod tmpfs;
 mod vendors;
 mod webdriver;

@@ -368,7 +368,9 @@ impl Live {
     }
 }
 
+mod series;
 mod stats;
+pub use series::Window;
 pub use stats::{BUCKETS, Stats, percentiles_of};
 
 #[cfg(test)]

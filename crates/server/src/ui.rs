@@ -18,6 +18,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/ui/app.js", include_str!("../ui/app.js")),
     ("/ui/library.js", include_str!("../ui/library.js")),
     ("/ui/forms.js", include_str!("../ui/forms.js")),
+    ("/ui/charts.js", include_str!("../ui/charts.js")),
     ("/ui/integration.js", include_str!("../ui/integration.js")),
     ("/ui/live.js", include_str!("../ui/live.js")),
     ("/ui/sources.js", include_str!("../ui/sources.js")),

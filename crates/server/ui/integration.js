@@ -1,5 +1,6 @@
 // My Integrations, and one integration: its head (enable/disable, remove), the Overview tab
-// (delivery counts, per node on JetStream, the test event), Configuration and Dead letters.
+// (delivery counts, the charts of the last 15 minutes from charts.js, per node on JetStream, the
+// test event), Configuration and Dead letters.
 // What the signed-in role may not do is not offered (crates/server/src/admin/routes.rs).
 'use strict';
 
@@ -107,7 +108,8 @@ async function overviewTab(body, id, vendor) {
   }}, 'Send test event');
   // On JetStream: each node's part of the cluster's counts.
   const nodes = h('div', {id: 'nodes'});
-  body.append(h('div', {class: 'live-head'}, h('h2', {}, 'Delivery'), h('div', {class: 'actions'}, test || null)), result, stats, nodes);
+  const charts = deliveryCharts();
+  body.append(h('div', {class: 'live-head'}, h('h2', {}, 'Delivery'), h('div', {class: 'actions'}, test || null)), result, stats, charts.node, nodes);
   async function refresh() {
     let s;
     try { s = await api('GET', '/integrations/' + encodeURIComponent(id) + '/stats'); } catch (_) { return; }
@@ -118,6 +120,7 @@ async function overviewTab(body, id, vendor) {
       ['Failed', c.failed || 0], ['Dead-lettered', c.dead_lettered || 0], ['Queue depth', s.queue_depth || 0],
       ['In flight', s.in_flight || 0], ['Latency p50', ms(l.p50)], ['Latency p90', ms(l.p90)], ['Latency p99', ms(l.p99)]];
     append(clear(stats), cells.map(([k, n]) => h('div', {class: 'stat'}, h('div', {class: 'n'}, typeof n === 'number' ? n.toLocaleString() : n), h('div', {class: 'k'}, k))));
+    charts.update(s.series);
     clear(nodes);
     if (Array.isArray(s.nodes)) {
       const rows = s.nodes.map((p) => {
@@ -134,7 +137,14 @@ async function overviewTab(body, id, vendor) {
     }
   }
   await refresh();
-  const t = setInterval(refresh, 2000);
+  // Every second: the charts move with the clock (one request at a time: on JetStream the
+  // node asks the others, which may take longer).
+  let busy = false;
+  const t = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try { await refresh(); } finally { busy = false; }
+  }, 1000);
   onLeave(() => clearInterval(t));
 }
 

@@ -1,5 +1,7 @@
 // Live Events: each event of an integration as it goes through (the input, what was sent to the
 // vendor, its answer, the outcome), the recent ones first, then new ones streamed as they happen.
+// Filters by outcome, event name and visitor (userId or anonymousId) apply to the list as events
+// arrive; repeated warnings are grouped above it, one row per warning text with its count.
 'use strict';
 
 async function livePage(main, id) {
@@ -32,16 +34,79 @@ function liveStream(body, integration) {
     pauseButton.setAttribute('aria-pressed', String(paused));
     pauseButton.textContent = paused ? 'Resume' : 'Pause';
   }}, 'Pause');
+
+  // The filters: a change hides or shows the rows kept; a new event's row is hidden if it does not pass.
+  /** The events kept in the list, newest first, with their rows. */
+  const kept = [];
+  const outcome = h('select', {id: 'live-outcome', onchange: refilter},
+    [['', 'All outcomes'], ['delivered', 'Delivered'], ['dropped', 'Dropped'], ['retrying', 'Retrying'],
+      ['failed', 'Failed'], ['dead_lettered', 'Dead-lettered']].map(([v, t]) => h('option', {value: v}, t)));
+  const name = h('input', {id: 'live-event-name', type: 'search', placeholder: 'e.g. Order Completed', oninput: refilter, onchange: refilter});
+  const visitor = h('input', {id: 'live-visitor', type: 'search', placeholder: 'userId or anonymousId', oninput: refilter, onchange: refilter});
+  const shown = h('span', {class: 'shown', id: 'live-shown', 'aria-live': 'polite'});
+  const groups = h('div', {class: 'warn-groups', id: 'live-warnings'});
   body.append(h('div', {class: 'live-head'}, state, h('div', {class: 'actions'}, pauseButton,
-    h('button', {type: 'button', onclick: () => { clear(list); seen.clear(); list.before(none); }}, 'Clear'))), none, list);
+    h('button', {type: 'button', onclick: () => { clear(list); seen.clear(); kept.length = 0; list.before(none); refilter(); }}, 'Clear'))),
+  h('div', {class: 'live-filters', role: 'search', 'aria-label': 'Filter live events'},
+    h('div', {}, h('label', {for: 'live-outcome'}, 'Outcome'), outcome),
+    h('div', {}, h('label', {for: 'live-event-name'}, 'Event name'), name),
+    h('div', {}, h('label', {for: 'live-visitor'}, 'Visitor'), visitor), shown),
+  groups, none, list);
+
+  function matches(ev) {
+    if (outcome.value && ev.outcome !== outcome.value) return false;
+    const n = name.value.trim().toLowerCase();
+    if (n && !String(ev.event || subject(ev)).toLowerCase().includes(n)) return false;
+    const v = visitor.value.trim().toLowerCase();
+    if (v && !visitorIds(ev).some((id) => id.toLowerCase().includes(v))) return false;
+    return true;
+  }
+  function refilter() {
+    let n = 0;
+    for (const k of kept) { k.li.hidden = !matches(k.ev); if (!k.li.hidden) n++; }
+    const filtering = outcome.value || name.value.trim() || visitor.value.trim();
+    shown.textContent = filtering ? n + ' of ' + kept.length + ' shown' : '';
+    drawGroups();
+  }
+
+  /** Warnings of the events that pass the filters, one group per text, the most frequent first. */
+  let groupsDue = false;
+  function drawGroups() {
+    if (groupsDue) return;
+    groupsDue = true;
+    setTimeout(() => {
+      groupsDue = false;
+      const open = new Set([...groups.querySelectorAll('details[open]')].map((d) => d.dataset.text));
+      const byText = new Map();
+      for (const k of kept) {
+        if (!matches(k.ev)) continue;
+        for (const w of k.ev.warnings || []) {
+          const text = w.message || w.code;
+          if (!byText.has(text)) byText.set(text, {code: w.code, events: []});
+          byText.get(text).events.push(k.ev);
+        }
+      }
+      clear(groups);
+      if (!byText.size) return;
+      const sorted = [...byText.entries()].sort((a, b) => b[1].events.length - a[1].events.length);
+      append(groups, [h('h3', {}, 'Warnings (' + sorted.length + ')'), sorted.map(([text, g]) =>
+        h('details', {class: 'warn-group', 'data-text': text, 'data-code': g.code, open: open.has(text)},
+          h('summary', {}, h('code', {}, g.code), ' ', text, h('span', {class: 'count'}, '×' + g.events.length)),
+          h('ul', {}, g.events.slice(0, 20).map((ev) => h('li', {}, [time(ev.at), ev.type, subject(ev), visitorIds(ev).map((v) => 'visitor ' + v).join(', '), ev.outcome].filter(Boolean).join(' · '))),
+            g.events.length > 20 ? h('li', {class: 'muted'}, 'and ' + (g.events.length - 20) + ' more') : null)))]);
+    }, 50);
+  }
 
   function add(ev, fresh) {
     if (!ev || seen.has(ev.id)) return;
     seen.add(ev.id);
     none.remove();
     const li = row(ev);
-    if (fresh) { li.classList.add('fresh'); list.prepend(li); } else list.append(li);
+    li.hidden = !matches(ev);
+    if (fresh) { li.classList.add('fresh'); list.prepend(li); kept.unshift({ev, li}); } else { list.append(li); kept.push({ev, li}); }
     while (list.children.length > 300) list.lastChild.remove();
+    if (kept.length > 300) kept.length = 300;
+    refilter();
   }
 
   const controller = new AbortController();
@@ -91,6 +156,12 @@ function liveStream(body, integration) {
       await new Promise((r) => setTimeout(r, 2000));
     }
   })();
+}
+
+/** The visitor ids an event names (userId, anonymousId, either spelling). */
+function visitorIds(ev) {
+  const input = ev.input && typeof ev.input === 'object' ? ev.input : {};
+  return [input.userId, input.user_id, input.anonymousId, input.anonymous_id].filter((v) => typeof v === 'string' && v);
 }
 
 /** What a row names: the event, else who an identify or group is about. */

@@ -1,5 +1,6 @@
 //! Counters: the Prometheus text at `/metrics` (unauthenticated) and one integration's
-//! stats (counts, latency percentiles, queue depth, status, dead letters).
+//! stats (counts, latency percentiles, queue depth, status, dead letters, and `series`: the
+//! outcomes and latency percentiles per second of the last 15 minutes).
 //!
 //! The dead letters' figures take their store's lock, which a dead-letter write holds across
 //! its fsync: they are read on the blocking pool, with the runtimes' lock let go.
@@ -209,6 +210,8 @@ pub(super) async fn stats(shared: &AdminState, rec: &IntegrationRecord) -> Resp 
                 "queue_depth": depth, "in_flight": rt.in_flight(), "status": status, "diagnosis": diagnosis,
             });
             body["in_flight_bytes"] = rt.in_flight_bytes().into();
+            // Per second, the last 15 minutes (on JetStream, replaced by the cluster's below).
+            body["series"] = rt.stats.window().to_json();
             // Added to interface.md's fields, which stay as they are.
             if let Some(d) = dead.get(&rec.id) {
                 body["dead_letters"] = dead_letters_json(d, rt);

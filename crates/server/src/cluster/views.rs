@@ -127,13 +127,14 @@ async fn answer(deliveries: &Deliveries, me: &str, q: Question) {
 }
 
 /// What one node says of an integration's delivery: its counts, its recent latencies, what it
-/// holds, its status.
+/// holds, its status, and its outcomes per second (`series`, in [`crate::live::Window`]'s wire
+/// form: the asking node adds them up).
 pub(crate) fn node_stats(node: &str, rt: &Runtime) -> Value {
     let (status, diagnosis) = rt.stats.status();
     json!({
         "node": node, "counts": rt.stats.counts(), "latencies": rt.stats.latencies(),
         "in_flight": rt.in_flight(), "in_flight_bytes": rt.in_flight_bytes(),
-        "status": status, "diagnosis": diagnosis,
+        "status": status, "diagnosis": diagnosis, "series": rt.stats.window().to_wire(),
     })
 }
 
@@ -194,9 +195,13 @@ impl Cluster {
     }
 
     /// `body` (this node's stats of `integration`, `mine` its part) made the cluster's:
-    /// counts and what is held summed, latency percentiles over every node's, and `nodes`,
-    /// each node's part.
+    /// counts and what is held summed, latency percentiles over every node's, the series added
+    /// second by second (their latency histograms too, so the percentiles per second are the
+    /// cluster's), and `nodes`, each node's part (without its series).
     pub(crate) async fn stats(&self, integration: &str, mut body: Value, mine: Value) -> Value {
+        // The series on this node's clock: another node's seconds outside it are left out.
+        let mut series = crate::live::Window::from_wire(&mine["series"])
+            .map(|w| crate::live::Window::empty(w.end));
         let mut parts = vec![mine];
         parts.extend(self.gather("stats", integration, json!({})).await);
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -215,8 +220,15 @@ impl Cluster {
             }
             in_flight += p["in_flight"].as_u64().unwrap_or(0);
             in_flight_bytes += p["in_flight_bytes"].as_u64().unwrap_or(0);
+            if let (Some(total), Some(w)) = (
+                series.as_mut(),
+                crate::live::Window::from_wire(&p["series"]),
+            ) {
+                total.merge(&w);
+            }
             if let Some(o) = p.as_object_mut() {
                 o.remove("latencies");
+                o.remove("series");
             }
             nodes.push(p);
         }
@@ -224,6 +236,9 @@ impl Cluster {
         body["latency_ms"] = crate::live::percentiles_of(latencies);
         body["in_flight"] = in_flight.into();
         body["in_flight_bytes"] = in_flight_bytes.into();
+        if let Some(s) = series {
+            body["series"] = s.to_json();
+        }
         body["nodes_alive"] = self.nodes().into();
         body["nodes"] = Value::Array(nodes);
         body

@@ -1,7 +1,9 @@
 //! One integration's counters, behind the stats endpoint and `/metrics`: outcomes (with their
 //! reasons), the delivery latency histogram and percentiles, status and diagnosis, dead-letter
-//! writes, and reads held back by the in-flight cap.
+//! writes, reads held back by the in-flight cap, and the outcomes per second of the last 15
+//! minutes ([`super::series`]).
 
+use super::series::{DELIVERED, Series, Window, outcome_index};
 use crate::sync::lock;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -27,12 +29,22 @@ pub struct Stats {
     dead_letter_write_failures: AtomicU64,
     /// Times the reader found delivery full (the in-flight cap, by count or bytes) and waited.
     reads_held: AtomicU64,
+    /// Outcomes and delivery latencies per second, the last 15 minutes.
+    series: Series,
+}
+
+/// The current second since the epoch, as the series counts it.
+fn now_s() -> u64 {
+    (crate::clock::now_ms() / 1000).max(0) as u64
 }
 
 impl Stats {
     /// Counts one outcome.
     pub fn count(&self, outcome: &'static str) {
         *lock(&self.counts).entry(outcome).or_default() += 1;
+        if let Some(k) = outcome_index(outcome) {
+            self.series.record(now_s(), k, None);
+        }
     }
 
     /// Counts an outcome with its reason.
@@ -55,7 +67,8 @@ impl Stats {
 
     /// Counts a delivery and its latency.
     pub fn delivered(&self, latency_ms: u64) {
-        self.count("delivered");
+        *lock(&self.counts).entry("delivered").or_default() += 1;
+        self.series.record(now_s(), DELIVERED, Some(latency_ms));
         {
             let mut h = lock(&self.histogram);
             let i = BUCKETS
@@ -70,6 +83,11 @@ impl Stats {
             l.pop_front();
         }
         l.push_back(latency_ms);
+    }
+
+    /// The outcomes and latencies per second of the last 15 minutes, up to this second.
+    pub fn window(&self) -> Window {
+        self.series.window(now_s())
     }
 
     /// Sets the status (`active`, `paused`) and its diagnosis.
