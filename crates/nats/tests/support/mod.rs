@@ -33,9 +33,10 @@ impl LogBackend for NatsCluster {
 /// The events stream's size in these tests (`SIGNAL_SPOOL_MAX_BYTES`, `max_bytes`): a server
 /// sets a stream's whole size aside when it is created, out of three quarters of the free disk
 /// by default, so the product's 10 GiB fails on a small disk (that failure is tested on its
-/// own); 512 MiB is far more than any test sends.
+/// own); 128 MiB is far more than any test keeps waiting (a test machine may have little disk
+/// free: a server then needs 171 MB of it).
 #[allow(dead_code)] // not every test binary uses it
-pub const STREAM_BYTES: u64 = 512 << 20;
+pub const STREAM_BYTES: u64 = 128 << 20;
 
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {
