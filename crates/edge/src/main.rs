@@ -34,7 +34,8 @@ Usage:
                                   microseconds per vendor request. --http: the node's
                                   SIGNAL_VENDOR_HTTP (SIGNAL_VENDOR_H2_* from the environment).
                                   --nodes N: N nodes in this process on the JetStream of
-                                  SIGNAL_LOG_BACKEND, the clients spread over their gateways.
+                                  SIGNAL_LOG_BACKEND, the clients spread over their gateways
+                                  (its events stream SIGNAL_SPOOL_MAX_BYTES, as serve's).
   signal-edge map [--blueprint KEY] [--integration JSON] [FILE]
                                   Validate a body (one event or a batch) from FILE or stdin and
                                   print, per event, the vendor requests it becomes, why it is
@@ -112,7 +113,8 @@ owner-level token for automation. The access tokens' key is <data-dir>/jwt-key.
 
 /// The settings loadgen's node reads from the environment: how it speaks to vendors, and its
 /// event log (to measure a node on JetStream).
-const LOADGEN_NODE_VARS: [&str; 8] = [
+const LOADGEN_NODE_VARS: [&str; 9] = [
+    "SIGNAL_SPOOL_MAX_BYTES",
     "SIGNAL_VENDOR_HTTP",
     "SIGNAL_VENDOR_H2_CONNECTIONS",
     "SIGNAL_VENDOR_H2_STREAMS",
