@@ -22,7 +22,8 @@
 //!   `/_sim/items`, `/_sim/stats`): `record.rs`;
 //! - shows what it accepted as Pendo would, in HTML pages at its own address: visitors searched
 //!   by visitorId, a visitor's activity timeline and metadata, an account's visitors
-//!   (`/_sim/visitors`, `/_sim/visitors/{id}`, `/_sim/accounts/{id}`): `visitors.rs`.
+//!   (`/_sim/visitors`, `/_sim/visitors/{id}`, `/_sim/accounts/{id}`): `visitors.rs` (the
+//!   pages), `visitors/people.rs` (what they show).
 //!
 //! The fixture format is `fixture.rs` (a reference with examples: `fixtures/README.md`), its
 //! loading and rules `load.rs`; the server and the stages of one request, `server.rs`.
