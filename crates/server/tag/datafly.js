@@ -13,6 +13,7 @@
   var BATCH = 20; // events per request, and a flush as soon as this many wait
   var INTERVAL = 1000; // ms between flushes
   var BEACON_BYTES = 60000; // under the 64 KiB browsers allow in flight for beacons
+  var BODY_BYTES = 60000; // a batch's size, under the 64 KiB a keepalive fetch may carry
 
   var script = d.currentScript || d.querySelector('script[data-key][src*="datafly.js"]');
   var key = (script && script.getAttribute('data-key')) || '';
@@ -131,14 +132,25 @@
       return Promise.resolve();
     }
     sending = true;
-    var batch = queue.slice(0, BATCH);
+    // At most BATCH events and BODY_BYTES: a browser refuses a keepalive fetch past 64 KiB, and
+    // a batch refused so would be retried for ever. An event that large alone goes without
+    // keepalive (it may not outlive the page; it stays queued until answered).
+    var batch = [];
+    var bytes = 0;
+    for (var i = 0; i < queue.length && batch.length < BATCH; i++) {
+      var size = new Blob([JSON.stringify(queue[i])]).size + 1;
+      if (batch.length && bytes + size > BODY_BYTES) break;
+      batch.push(queue[i]);
+      bytes += size;
+    }
     var ids = batch.map(function (e) { return e.messageId; });
+    var body = JSON.stringify({ batch: batch, sentAt: new Date().toISOString() });
     return fetch(endpoint, {
       method: 'POST',
-      keepalive: true,
+      keepalive: bytes + 64 <= BODY_BYTES,
       credentials: 'include',
       headers: { 'Content-Type': 'application/json', Authorization: 'Basic ' + btoa(key + ':') },
-      body: JSON.stringify({ batch: batch, sentAt: new Date().toISOString() })
+      body: body
     }).then(function (r) {
       sending = false;
       if (r.status === 429 || r.status >= 500) {
@@ -213,8 +225,9 @@
     consent: function (categories) {
       consent = Object.assign({}, obj(categories));
     },
+    // Sends what is queued now, without the batching delay; a back-off (a 429's Retry-After,
+    // a 5xx) still holds.
     flush: function () {
-      waitUntil = 0;
       if (timer !== null) {
         clearTimeout(timer);
         timer = null;

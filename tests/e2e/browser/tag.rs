@@ -607,3 +607,35 @@ async fn segments_analytics_next_in_chromium_reaches_pendo_mapped_with_the_ident
         .await;
     assert_eq!(hosts, json!(["127.0.0.1"]), "{hosts}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datafly_js_splits_large_events_into_requests_a_browser_lets_it_keep_alive() {
+    let _one = ONE_BROWSER.lock().await;
+    let (_dir, sim, edge, _id) = with_pendo(&[]).await;
+    let site = tag_site(&edge);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", site.url)).await;
+    tag_loaded(&browser).await;
+    // Twenty orders of 4 KB each: one batch of them would be 80 KB, past the 64 KiB a browser
+    // lets a keepalive fetch carry (it refuses it as a network error, retried for ever).
+    browser
+        .script(
+            "for (let i = 0; i < 20; i++) datafly.track('Large Order', {n: i, notes: 'x'.repeat(4000)});
+             datafly.track('After The Large Ones');
+             return true;",
+            json!([]),
+        )
+        .await;
+    arrived(&sim, "the event after the large ones", 20, |b| {
+        b["event"] == "After The Large Ones"
+    })
+    .await;
+    assert_eq!(tracks_named(&sim, "Large Order"), 20);
+    let statuses = browser.script("return window.__statuses;", json!([])).await;
+    assert!(
+        statuses
+            .as_array()
+            .is_some_and(|s| s.len() >= 2 && s.iter().all(|x| x == 200)),
+        "every request answered 200, in more than one: {statuses}"
+    );
+}
