@@ -4,6 +4,7 @@
 
 use crate::fixture::Fixture;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// One request the sandbox accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,14 +87,25 @@ impl SimStats {
 /// accepting costs no copy of each item.
 #[derive(Debug, Default)]
 pub(crate) struct Log {
-    pub requests: Vec<Recorded>,
+    pub requests: Vec<Arc<Recorded>>,
 }
 
 impl Log {
+    /// The requests kept now, to read after the lock is let go: parsing tens of thousands of
+    /// bodies under it would hold up every request the sandbox answers meanwhile.
+    pub(crate) fn snapshot(&self) -> Kept {
+        Kept(self.requests.clone())
+    }
+}
+
+/// The requests kept at one moment ([`Log::snapshot`]).
+pub(crate) struct Kept(pub Vec<Arc<Recorded>>);
+
+impl Kept {
     /// Every item of every kept request, in order.
     pub(crate) fn items(&self, fixture: &Fixture) -> Vec<AcceptedItem> {
         let mut out = Vec::new();
-        for r in &self.requests {
+        for r in &self.0 {
             let Some(route) = fixture.routes.iter().find(|x| x.name == r.route) else {
                 continue;
             };
@@ -113,7 +125,7 @@ impl Log {
 
     pub(crate) fn requests_json(&self) -> Value {
         let list: Vec<Value> = self
-            .requests
+            .0
             .iter()
             .map(|r| {
                 json!({

@@ -189,12 +189,14 @@ impl Sim {
 
     /// Every request accepted so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
-        lock(&self.state.log).requests.clone()
+        let kept = lock(&self.state.log).snapshot();
+        kept.0.iter().map(|r| Recorded::clone(r)).collect()
     }
 
     /// Every item of the accepted requests, in order (events, records, users).
     pub fn items(&self) -> Vec<AcceptedItem> {
-        lock(&self.state.log).items(&self.state.fixture)
+        let kept = lock(&self.state.log).snapshot();
+        kept.items(&self.state.fixture)
     }
 
     /// The counters.
@@ -440,7 +442,7 @@ fn keep(state: &State, route: &Route, value: &Value, recorded: Recorded) {
     if state.record.load(Ordering::Relaxed) {
         let max = state.keep_at_most.load(Ordering::Relaxed);
         let mut log = lock(&state.log);
-        log.requests.push(recorded);
+        log.requests.push(Arc::new(recorded));
         let len = log.requests.len();
         if len > max {
             // A tenth at once (at least one), so forgetting costs no copy per request.
@@ -454,8 +456,14 @@ fn introspect(state: &State, path: &str, query: Option<&str>) -> Response<Full<B
         return visitors_page(state, path, query);
     }
     let body = match path {
-        "/_sim/requests" => lock(&state.log).requests_json(),
-        "/_sim/items" => lock(&state.log).items_json(&state.fixture),
+        "/_sim/requests" => {
+            let kept = lock(&state.log).snapshot();
+            kept.requests_json()
+        }
+        "/_sim/items" => {
+            let kept = lock(&state.log).snapshot();
+            kept.items_json(&state.fixture)
+        }
         "/_sim/stats" => lock(&state.stats).to_json(&state.fixture.vendor),
         _ => {
             let body = json!({"error": "no such endpoint"}).to_string();
@@ -471,7 +479,8 @@ fn visitors_page(state: &State, path: &str, query: Option<&str>) -> Response<Ful
     let pendo_like = ["track", "visitors", "accounts"]
         .iter()
         .all(|name| fixture.routes.iter().any(|r| r.name == *name));
-    let items = lock(&state.log).items(fixture);
+    let kept = lock(&state.log).snapshot();
+    let items = kept.items(fixture);
     let (status, html) = crate::visitors::page(&fixture.vendor, pendo_like, &items, path, query);
     let mut r = reply(status, "text/html; charset=utf-8", html);
     r.headers_mut().insert(

@@ -331,19 +331,39 @@ fn account_page(vendor: &str, people: &People, id: &str) -> Option<String> {
         s.push_str("<p class=\"none\">No event has named this account yet.</p>");
     } else {
         s.push_str("<table id=\"account-visitors\"><tr><th>visitorId</th><th>Events</th><th>Last active</th></tr>");
-        for vid in &a.visitors {
-            let (n, last) = people
-                .visitors
-                .get(vid)
-                .map_or((0, 0), |v| (v.events.len(), v.last_ms));
+        // The most recently active first, as many as a list shows.
+        let mut rows: Vec<(&String, usize, u64)> = a
+            .visitors
+            .iter()
+            .map(|vid| {
+                let (n, last) = people
+                    .visitors
+                    .get(vid)
+                    .map_or((0, 0), |v| (v.events.len(), v.last_ms));
+                (vid, n, last)
+            })
+            .collect();
+        rows.sort_by_key(|&(vid, _, last)| (std::cmp::Reverse(last), vid));
+        for (vid, n, last) in rows.iter().take(SHOWN) {
             let _ = write!(
                 s,
                 "<tr><td>{}</td><td>{n}</td><td>{}</td></tr>",
                 visitor_link(vid),
-                if last > 0 { time(last) } else { String::new() }
+                if *last > 0 {
+                    time(*last)
+                } else {
+                    String::new()
+                }
             );
         }
         s.push_str("</table>");
+        if rows.len() > SHOWN {
+            let _ = write!(
+                s,
+                "<p class=\"none\">The {SHOWN} most recently active of {} shown.</p>",
+                rows.len()
+            );
+        }
     }
     s.push_str("</section><section><h2>Account metadata</h2>");
     s.push_str(&values_table(

@@ -138,6 +138,38 @@ fn the_list_searches_by_visitor_id_and_the_account_page_lists_its_visitors() {
 }
 
 #[test]
+fn an_account_page_lists_its_most_recently_active_visitors_up_to_the_list_size() {
+    let items: Vec<AcceptedItem> = (0..SHOWN as u64 + 5)
+        .map(|n| {
+            track(
+                &format!("v-{n}"),
+                Some("big"),
+                "Clicked",
+                1_000 + n,
+                json!({}),
+            )
+        })
+        .collect();
+    let (s, big) = page("pendo", true, &items, "/_sim/accounts/big", None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        big.matches("href=\"/_sim/visitors/v-").count(),
+        SHOWN,
+        "{big}"
+    );
+    let newest = format!("/_sim/visitors/v-{}\"", SHOWN + 4);
+    assert!(big.contains(&newest), "the newest is listed");
+    assert!(!big.contains("/_sim/visitors/v-0\""), "the oldest is not");
+    assert!(
+        big.contains(&format!(
+            "The {SHOWN} most recently active of {} shown",
+            SHOWN + 5
+        )),
+        "{big}"
+    );
+}
+
+#[test]
 fn ids_are_escaped_in_text_and_percent_encoded_in_links() {
     let odd = "<b>a&b</b> \"x\"/y";
     let items = vec![track(

@@ -105,7 +105,8 @@ function liveStream(body, integration) {
     li.hidden = !matches(ev);
     if (fresh) { li.classList.add('fresh'); list.prepend(li); kept.unshift({ev, li}); } else { list.append(li); kept.push({ev, li}); }
     while (list.children.length > 300) list.lastChild.remove();
-    if (kept.length > 300) kept.length = 300;
+    // The oldest leave the list and what was seen (which otherwise grows for as long as the page is open).
+    while (kept.length > 300) seen.delete(kept.pop().ev.id);
     refilter();
   }
 

@@ -31,14 +31,15 @@ async fn the_charts_draw_the_deliveries_per_second_and_read_out_the_second_point
     let (_dir, _sim, edge, id) = with_pendo(&[]).await;
     let browser = signed_in(&edge, &format!("#/integration/{id}")).await;
     browser.wait_text("#charts", "Events per second").await;
-    // Before any event: the lines are flat.
-    let flat = browser
-        .script(
-            "const p = document.querySelector('#chart-events path[data-series=delivered]');
-             return p && p.dataset.nonzero;",
-            json!([]),
-        )
-        .await;
+    // Before any event: the lines are flat (once drawn: the caption comes before the first
+    // stats answer).
+    let flat = until(
+        &browser,
+        "the delivered line drawn",
+        "const p = document.querySelector('#chart-events path[data-series=delivered]');
+         return p && p.dataset.nonzero;",
+    )
+    .await;
     assert_eq!(flat, "0", "nothing delivered yet");
 
     for round in 0..3 {
