@@ -42,12 +42,14 @@ const ACCOUNTS: &[&str] = &[
     "hooli",
     "stark-ind",
 ];
-const AGENTS: &[&str] = &[
+/// Browsers' user agents the samples (and the demo's sessions) carry.
+pub const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
     "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
 ];
-const LOCALES: &[&str] = &["en-US", "de-DE", "fr-FR", "ja-JP", "en-GB"];
+/// Locales the samples (and the demo's sessions) carry.
+pub const LOCALES: &[&str] = &["en-US", "de-DE", "fr-FR", "ja-JP", "en-GB"];
 
 impl Samples {
     /// A stream starting from `seed`.

@@ -16,6 +16,7 @@
 //! Deterministic from a seed (the tests run it), with each run's messageIds its own.
 
 use serde_json::{Value, json};
+use signal_core::sample::{AGENTS, LOCALES};
 
 /// One session in this many declines analytics consent.
 pub const DECLINE_EVERY: u64 = 10;
@@ -43,12 +44,6 @@ const APP_PAGES: &[(&str, &str)] = &[
     ("/settings/team", "Team settings"),
     ("/integrations", "Integrations"),
 ];
-const AGENTS: &[&str] = &[
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-];
-const LOCALES: &[&str] = &["en-US", "de-DE", "fr-FR", "ja-JP", "en-GB"];
 
 /// One visitor's visit.
 struct Session {

@@ -165,6 +165,15 @@ window.analytics.page();
     })
 }
 
+/// The tag site (kept serving while it lives) and Chromium on its `path`, the tag loaded.
+async fn open_tag_page(edge: &Edge, path: &str) -> (Site, Browser) {
+    let site = tag_site(edge);
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}{path}", site.url)).await;
+    tag_loaded(&browser).await;
+    (site, browser)
+}
+
 /// Waits until the page's `window.datafly` is the loaded tag.
 async fn tag_loaded(browser: &Browser) {
     wait_for(
@@ -261,10 +270,7 @@ async fn the_tag_is_served_cacheable_versioned_and_gzipped() {
 async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_linked() {
     let _one = ONE_BROWSER.lock().await;
     let (_dir, sim, edge, id) = with_pendo(&[]).await;
-    let site = tag_site(&edge);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/", site.url)).await;
-    tag_loaded(&browser).await;
+    let (site, browser) = open_tag_page(&edge, "/").await;
 
     // The stub's page() went within a second, anonymous: the node's cookie id, Pendo's prefix.
     let page = arrived(&sim, "the first page view", 10, |b| {
@@ -378,12 +384,8 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
 async fn datafly_js_keeps_its_queue_over_a_reload_and_beacons_on_pagehide() {
     let _one = ONE_BROWSER.lock().await;
     let (_dir, sim, edge, _id) = with_pendo(&[]).await;
-    let site = tag_site(&edge);
-    let browser = Browser::start().await;
-
     // Sent to a closed port: they wait in localStorage, retried with back-off.
-    browser.goto(&format!("{}/dead", site.url)).await;
-    tag_loaded(&browser).await;
+    let (site, browser) = open_tag_page(&edge, "/dead").await;
     browser
         .script(
             "for (const n of [1, 2, 3]) datafly.track('Queued', {n});
@@ -479,10 +481,7 @@ async fn datafly_js_retries_a_503_and_delivers_later() {
         small += 1;
     }
     assert!(small < 5000, "the spool filled up to the last byte");
-    let site = tag_site(&edge);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/", site.url)).await;
-    tag_loaded(&browser).await;
+    let (_site, browser) = open_tag_page(&edge, "/").await;
     browser
         .script(
             "datafly.track('After The Outage', {n: 1}); return true;",
@@ -612,10 +611,7 @@ async fn segments_analytics_next_in_chromium_reaches_pendo_mapped_with_the_ident
 async fn datafly_js_splits_large_events_into_requests_a_browser_lets_it_keep_alive() {
     let _one = ONE_BROWSER.lock().await;
     let (_dir, sim, edge, _id) = with_pendo(&[]).await;
-    let site = tag_site(&edge);
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/", site.url)).await;
-    tag_loaded(&browser).await;
+    let (_site, browser) = open_tag_page(&edge, "/").await;
     // Twenty orders of 4 KB each: one batch of them would be 80 KB, past the 64 KiB a browser
     // lets a keepalive fetch carry (it refuses it as a network error, retried for ever).
     browser
