@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 /// A deterministic stream of sample events.
 pub struct Samples {
-    state: u64,
+    state: SplitMix64,
     count: u64,
     /// Share of events (0.0 to 1.0) sent with analytics consent `false`.
     pub consent_withheld: f64,
@@ -55,23 +55,18 @@ impl Samples {
     /// A stream starting from `seed`.
     pub fn new(seed: u64) -> Self {
         Self {
-            state: seed ^ 0x9e37_79b9_7f4a_7c15,
+            state: SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15),
             count: 0,
             consent_withheld: 0.02,
         }
     }
 
-    /// splitmix64: small, fast, and good enough for sample data.
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.state.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.state.below(n)
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -235,5 +230,30 @@ mod tests {
         assert!((700..900).contains(&counts[1]), "{counts:?}");
         assert!((220..380).contains(&counts[2]), "{counts:?}");
         assert!((50..150).contains(&counts[3]), "{counts:?}");
+    }
+}
+
+/// splitmix64: small, fast, and good enough for sample data (never for anything secret).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A stream starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }

@@ -16,7 +16,7 @@
 //! Deterministic from a seed (the tests run it), with each run's messageIds its own.
 
 use serde_json::{Value, json};
-use signal_core::sample::{AGENTS, LOCALES};
+use signal_core::sample::{AGENTS, LOCALES, SplitMix64};
 
 /// One session in this many declines analytics consent.
 pub const DECLINE_EVERY: u64 = 10;
@@ -63,7 +63,7 @@ struct Session {
 
 /// The sessions in progress, and what each tick sends.
 pub struct Sessions {
-    state: u64,
+    state: SplitMix64,
     run: u64,
     tick: u64,
     sent: u64,
@@ -77,7 +77,7 @@ impl Sessions {
     /// Sessions from `seed` (also what makes this run's messageIds its own).
     pub fn new(seed: u64) -> Self {
         Self {
-            state: seed ^ 0x5eed_0dd5_1234_abcd,
+            state: SplitMix64::new(seed ^ 0x5eed_0dd5_1234_abcd),
             run: seed & 0xffff_ffff,
             tick: 0,
             sent: 0,
@@ -88,15 +88,11 @@ impl Sessions {
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.state.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
+        self.state.below(n)
     }
 
     fn pick(&mut self, items: &[&'static str]) -> &'static str {
