@@ -613,10 +613,14 @@ async fn datafly_js_splits_large_events_into_requests_a_browser_lets_it_keep_ali
     let (_dir, sim, edge, _id) = with_pendo(&[]).await;
     let (_site, browser) = open_tag_page(&edge, "/").await;
     // Twenty orders of 4 KB each: one batch of them would be 80 KB, past the 64 KiB a browser
-    // lets a keepalive fetch carry (it refuses it as a network error, retried for ever).
+    // lets a keepalive fetch carry (it refuses it as a network error, retried for ever). Among
+    // them one event past the node's 32 KiB: refused alone, the others in its batch delivered.
     browser
         .script(
-            "for (let i = 0; i < 20; i++) datafly.track('Large Order', {n: i, notes: 'x'.repeat(4000)});
+            "for (let i = 0; i < 20; i++) {
+               datafly.track('Large Order', {n: i, notes: 'x'.repeat(4000)});
+               if (i === 9) datafly.track('Too Large', {notes: 'x'.repeat(40000)});
+             }
              datafly.track('After The Large Ones');
              return true;",
             json!([]),
@@ -627,6 +631,7 @@ async fn datafly_js_splits_large_events_into_requests_a_browser_lets_it_keep_ali
     })
     .await;
     assert_eq!(tracks_named(&sim, "Large Order"), 20);
+    assert_eq!(tracks_named(&sim, "Too Large"), 0);
     let statuses = browser.script("return window.__statuses;", json!([])).await;
     assert!(
         statuses
