@@ -60,7 +60,7 @@ mod http;
 mod ingest;
 mod known_links;
 mod links;
-mod live;
+pub mod live;
 mod pipeline;
 mod records;
 mod rejection;

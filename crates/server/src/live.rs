@@ -370,7 +370,7 @@ impl Live {
 
 mod series;
 mod stats;
-pub use series::Window;
+pub use series::{DELIVERED, Series, Window};
 pub use stats::{BUCKETS, Stats, percentiles_of};
 
 #[cfg(test)]
