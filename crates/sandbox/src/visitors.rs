@@ -25,6 +25,11 @@ use std::fmt::Write as _;
 /// Most timeline entries a visitor page shows (newest first), and most visitors a list shows.
 const SHOWN: usize = 200;
 
+/// `1 visitor`, `2 visitors`.
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Escapes text for HTML content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -185,9 +190,9 @@ fn list_page(vendor: &str, people: &People, q: &str) -> String {
     let mut s = String::from("<h1>Visitors</h1>");
     let _ = write!(
         s,
-        "<p class=\"sub\">{} visitors, {} accounts. Anonymous visitors' ids start with <code>_PENDO_T_</code>.</p>",
-        people.visitors.len(),
-        people.accounts.len()
+        "<p class=\"sub\">{}, {}. Anonymous visitors' ids start with <code>_PENDO_T_</code>.</p>",
+        count(people.visitors.len(), "visitor"),
+        count(people.accounts.len(), "account")
     );
     s.push_str(&search_form(q));
     if found.is_empty() {
@@ -284,8 +289,8 @@ fn visitor_page(vendor: &str, people: &People, id: &str) -> Option<String> {
     };
     let _ = write!(
         s,
-        "<p class=\"sub\">{kind} · {} events · account {}</p>",
-        v.events.len(),
+        "<p class=\"sub\">{kind} · {} · account {}</p>",
+        count(v.events.len(), "event"),
         v.account
             .as_deref()
             .map_or_else(|| "none".to_owned(), account_link)
@@ -322,9 +327,9 @@ fn account_page(vendor: &str, people: &People, id: &str) -> Option<String> {
     let mut s = String::from("<p><a href=\"/_sim/visitors\">← Visitors</a></p>");
     let _ = write!(
         s,
-        "<h1 class=\"mono\" id=\"account-id\">{}</h1><p class=\"sub\">Account · {} visitors</p>",
+        "<h1 class=\"mono\" id=\"account-id\">{}</h1><p class=\"sub\">Account · {}</p>",
         esc(id),
-        a.visitors.len()
+        count(a.visitors.len(), "visitor")
     );
     s.push_str("<div class=\"grid\"><section><h2>Visitors</h2>");
     if a.visitors.is_empty() {

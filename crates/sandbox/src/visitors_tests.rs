@@ -117,7 +117,7 @@ fn the_list_searches_by_visitor_id_and_the_account_page_lists_its_visitors() {
     for id in ["_PENDO_T_anon-1", "user-1", "user-2"] {
         assert!(all.contains(&format!(">{id}</a>")), "{id} listed: {all}");
     }
-    assert!(all.contains("3 visitors, 1 accounts"), "{all}");
+    assert!(all.contains("3 visitors, 1 account."), "{all}");
     let (_, found) = page("pendo", true, &items, "/_sim/visitors", Some("q=USER-2"));
     assert!(found.contains(">user-2</a>"), "{found}");
     assert!(!found.contains(">user-1</a>"), "{found}");

@@ -88,6 +88,7 @@ async fn a_visitor_sent_through_the_node_is_found_in_the_sandbox_with_its_timeli
         found.contains("grace.hopper") && !found.contains("someone-else"),
         "the search narrows: {found}"
     );
+    screenshot(&browser, "sandbox-visitors.png").await;
     browser
         .click("#visitors a[href='/_sim/visitors/grace.hopper']")
         .await;
@@ -130,4 +131,5 @@ async fn a_visitor_sent_through_the_node_is_found_in_the_sandbox_with_its_timeli
     browser.wait_text("#account-id", "navy").await;
     browser.wait_text("#account-visitors", "grace.hopper").await;
     browser.wait_text("#metadata", "defense").await;
+    screenshot(&browser, "sandbox-account.png").await;
 }
