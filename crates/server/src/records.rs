@@ -13,7 +13,7 @@ use crate::rejection::{Rejection, Request};
 use hyper::header::HeaderMap;
 use signal_core::limits::MAX_EVENT_BYTES;
 use signal_core::{
-    Document, Event, EventError, EventType, Link, PADDING, Parser, Rule, Shape, record,
+    Document, Event, EventError, EventType, Id, Link, PADDING, Parser, Rule, Shape, record,
 };
 use signal_store::SourceRecord;
 use std::cell::RefCell;
@@ -440,9 +440,14 @@ pub fn build(
                 // A browser's event with a userId but no anonymousId takes the browser's id
                 // (interface.md: "a browser event without an anonymousId takes it from the
                 // `_dfid` cookie"), so that an identify links the pages before it; only when
-                // the browser has one (its cookie, or one made for an earlier event here).
+                // the browser has one (its cookie, or one made for an earlier event here). The
+                // event read is valid already: it is given the id, not read again.
                 Ok(ev) if ids.known() && ev.anonymous_id.is_none() => {
-                    (envelope.with_id(raw, &ids.id(), implied), true)
+                    let id = ids.id();
+                    let raw = with_first_key(raw, "anonymousId", &id);
+                    let mut ev: Event<'_, '_> = ev;
+                    ev.anonymous_id = Some(Id::Str(&id));
+                    (Ok(envelope.prepare(&ev, &raw)), false)
                 }
                 Ok(ev) => (Ok(envelope.prepare(&ev, raw)), false),
                 Err(e) if ids.browser && matches!(e.rule(), Rule::NoIdentity) => {
