@@ -42,6 +42,7 @@ pub mod json;
 pub mod limits;
 mod map;
 mod parse;
+pub mod rand;
 pub mod record;
 pub mod request;
 pub mod response;

@@ -7,6 +7,7 @@
 //! library, page, user agent and consent).
 
 use crate::event::EventType;
+use crate::rand::SplitMix64;
 use std::fmt::Write as _;
 
 /// A deterministic stream of sample events.
@@ -230,30 +231,5 @@ mod tests {
         assert!((700..900).contains(&counts[1]), "{counts:?}");
         assert!((220..380).contains(&counts[2]), "{counts:?}");
         assert!((50..150).contains(&counts[3]), "{counts:?}");
-    }
-}
-
-/// splitmix64: small, fast, and good enough for sample data (never for anything secret).
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A stream starting from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
     }
 }

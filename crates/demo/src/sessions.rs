@@ -16,7 +16,8 @@
 //! Deterministic from a seed (the tests run it), with each run's messageIds its own.
 
 use serde_json::{Value, json};
-use signal_core::sample::{AGENTS, LOCALES, SplitMix64};
+use signal_core::rand::SplitMix64;
+use signal_core::sample::{AGENTS, LOCALES};
 
 /// One session in this many declines analytics consent.
 pub const DECLINE_EVERY: u64 = 10;

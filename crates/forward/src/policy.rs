@@ -57,22 +57,8 @@ pub(crate) fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d.min(FAR)).unwrap_or(now)
 }
 
-/// A small, fast PRNG for jitter (splitmix64).
-pub(crate) struct Jitter(u64);
-
-impl Jitter {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The retry jitter's random stream.
+pub(crate) type Jitter = signal_core::rand::SplitMix64;
 
 #[cfg(test)]
 mod tests {
