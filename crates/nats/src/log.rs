@@ -154,6 +154,8 @@ impl NatsLog {
         };
         for config in [events, dead] {
             let name = config.name.clone();
+            // What this stream asks the server to set aside (none for a stream without a cap).
+            let sized = u64::try_from(config.max_bytes).unwrap_or(0);
             match self.js.get_stream(&name).await {
                 Ok(mut existing) => {
                     let info = existing
@@ -177,7 +179,7 @@ impl NatsLog {
                         self.js
                             .update_stream(update)
                             .await
-                            .map_err(|e| stream_error("update stream", e, s.max_bytes))?;
+                            .map_err(|e| stream_error("update stream", e, sized))?;
                     }
                 }
                 Err(e) => match e.kind() {
@@ -187,7 +189,7 @@ impl NatsLog {
                         self.js
                             .create_stream(config)
                             .await
-                            .map_err(|e| stream_error("create stream", e, s.max_bytes))?;
+                            .map_err(|e| stream_error("create stream", e, sized))?;
                     }
                     _ => return Err(NatsError::unavailable("stream", e)),
                 },
@@ -328,9 +330,8 @@ impl NatsLog {
 
 /// A stream that could not be made or changed: unavailable (worth waiting for) when JetStream
 /// did not answer or answered 503 (no leader yet), refused otherwise (a configuration it will
-/// not take).
-/// A stream JetStream will not create or change. One refusal gets its remedy spelled out: a
-/// server sets aside the events stream's whole `max_bytes` up front, and keeps at most its
+/// not take). One refusal gets its remedy spelled out: a server sets aside a stream's whole
+/// `max_bytes` (the events stream's; the dead letters' has none) up front, and keeps at most its
 /// `max_file_store` (by default three quarters of its disk's free space), so on a small disk
 /// the default 10 GiB does not fit.
 fn stream_error(
@@ -342,7 +343,10 @@ fn stream_error(
     match e.kind() {
         K::TimedOut | K::JetStreamUnavailable => NatsError::unavailable(what, e),
         K::JetStream(j) if j.code() == 503 => NatsError::unavailable(what, e),
-        K::JetStream(j) if j.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED => {
+        K::JetStream(j)
+            if j.error_code() == jetstream::ErrorCode::STORAGE_RESOURCES_EXCEEDED
+                && max_bytes > 0 =>
+        {
             NatsError::refused(
                 what,
                 format_args!(
