@@ -7,6 +7,7 @@
 //! in `datafly.VERSION`; [`VERSION`] is the same, checked by a test.
 
 use crate::http::{Resp, text};
+use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hyper::header::{HeaderMap, HeaderValue};
@@ -26,10 +27,12 @@ pub const VERSION: &str = "1.0.0";
 
 /// What a response for the tag carries besides its body.
 struct Served {
-    /// The strong validator of the plain body (`"<hash>"`); the gzip one adds `-gz`.
+    /// The strong validator of the plain body (`"<version>-<hash>"`).
     etag: String,
+    /// The gzipped body's (`"<version>-<hash>-gz"`).
+    etag_gz: String,
     /// The body gzipped, if compressing worked (it does, into memory).
-    gzipped: Option<Vec<u8>>,
+    gzipped: Option<Bytes>,
 }
 
 static SERVED: LazyLock<Served> = LazyLock::new(|| {
@@ -37,7 +40,8 @@ static SERVED: LazyLock<Served> = LazyLock::new(|| {
     let hex: String = hash.iter().take(8).map(|b| format!("{b:02x}")).collect();
     Served {
         etag: format!("\"{VERSION}-{hex}\""),
-        gzipped: gzip(SOURCE.as_bytes()),
+        etag_gz: format!("\"{VERSION}-{hex}-gz\""),
+        gzipped: gzip(SOURCE.as_bytes()).map(Bytes::from),
     }
 });
 
@@ -94,11 +98,12 @@ pub fn answer(method: &Method, path: &str, headers: &HeaderMap) -> Option<Resp> 
     }
     let served = &*SERVED;
     let gzipped = served.gzipped.as_ref().filter(|_| accepts_gzip(headers));
-    let etag = match gzipped {
-        Some(_) => format!("{}-gz\"", served.etag.trim_end_matches('"')),
-        None => served.etag.clone(),
+    let etag = if gzipped.is_some() {
+        &served.etag_gz
+    } else {
+        &served.etag
     };
-    let mut r = if not_modified(headers, &served.etag) || not_modified(headers, &etag) {
+    let mut r = if not_modified(headers, &served.etag) || not_modified(headers, etag) {
         text(
             StatusCode::NOT_MODIFIED,
             "text/javascript; charset=utf-8",
@@ -113,7 +118,7 @@ pub fn answer(method: &Method, path: &str, headers: &HeaderMap) -> Option<Resp> 
         text(StatusCode::OK, "text/javascript; charset=utf-8", SOURCE)
     };
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert("etag", v);
     }
     h.insert(
