@@ -212,8 +212,7 @@ impl Window {
 
     /// The stats' `series` object.
     pub fn to_json(&self) -> Value {
-        let mut end = String::new();
-        signal_core::time::format_rfc3339(self.end.saturating_mul(1000) as i64, &mut end);
+        let end = crate::clock::rfc3339(self.end.saturating_mul(1000) as i64);
         let mut v = json!({"interval_s": 1, "points": WINDOW, "end": end});
         for o in OUTCOMES {
             v[o] = json!(self.of(o));
