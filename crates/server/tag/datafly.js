@@ -21,10 +21,11 @@
   var endpoint = ((script && script.getAttribute('data-endpoint')) || origin).replace(/\/$/, '') + '/v1/batch';
   var storeKey = 'datafly:queue:' + key;
   var userKey = 'datafly:user:' + key;
+  var consentKey = 'datafly:consent:' + key;
 
   var queue = load();
   var userId = read(userKey);
-  var consent = null;
+  var consent = parsed(read(consentKey)); // kept across pages, as the visitor's choice is
   var timer = null;
   var sending = false;
   var attempt = 0; // failed attempts in a row
@@ -43,6 +44,16 @@
   function read(name) {
     try {
       return w.localStorage.getItem(name);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  // A stored object, or null.
+  function parsed(text) {
+    try {
+      var v = JSON.parse(text || 'null');
+      return v && typeof v === 'object' && !Array.isArray(v) ? v : null;
     } catch (e) {
       return null;
     }
@@ -224,6 +235,11 @@
     },
     consent: function (categories) {
       consent = Object.assign({}, obj(categories));
+      try {
+        w.localStorage.setItem(consentKey, JSON.stringify(consent));
+      } catch (e) {
+        // memory only
+      }
     },
     // Sends what is queued now, without the batching delay; a back-off (a 429's Retry-After,
     // a 5xx) still holds.

@@ -378,6 +378,33 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
     assert_eq!(private["outcome"], "dropped", "{private}");
     assert_eq!(private["reason"], "consent", "{private}");
     assert_eq!(tracks_named(&sim, "Private Thing"), 0);
+
+    // The choice outlives the page: on the next one, without a new consent() call, still dropped.
+    browser.goto(&format!("{}/", site.url)).await;
+    tag_loaded(&browser).await;
+    browser
+        .script(
+            "datafly.track('Private Next Page', {});
+             return datafly.flush().then(() => true);",
+            json!([]),
+        )
+        .await;
+    let events = edge
+        .poll(
+            &format!("/v1/admin/integrations/{id}/events?limit=50"),
+            |v| {
+                v["data"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["event"] == "Private Next Page"))
+            },
+        )
+        .await;
+    let next = events["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["event"] == "Private Next Page"))
+        .expect("the live event");
+    assert_eq!(next["reason"], "consent", "{next}");
+    assert_eq!(tracks_named(&sim, "Private Next Page"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
