@@ -182,13 +182,14 @@ pub fn authenticate<'s>(
         return Err(AuthError::SignatureRequired);
     }
     if key_in_body(headers) {
-        return by_write_key(sources, headers, body);
+        return by_write_key(sources, body);
     }
     by_key(sources, headers)
 }
 
-/// Whether the key is to be looked for in the body: no `Authorization`, no signature, and
-/// `Content-Type: text/plain` (parameters aside).
+/// Whether the key is to be looked for in the body: no `Authorization`, no signature,
+/// `Content-Type: text/plain` (parameters aside) and no `Content-Encoding`. Any other request
+/// without credentials is refused from its headers, its body never read.
 pub fn key_in_body(headers: &HeaderMap) -> bool {
     !headers.contains_key("authorization")
         && !is_signed(headers)
@@ -197,6 +198,7 @@ pub fn key_in_body(headers: &HeaderMap) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/plain"))
+        && crate::encoding::coding_of(headers) == Ok(crate::encoding::Coding::Identity)
 }
 
 /// The top-level `writeKey` of a JSON object, when it has a string one.
@@ -216,12 +218,8 @@ pub fn write_key(body: &[u8]) -> Option<String> {
 /// The source whose pipeline key is the body's `writeKey` (a body sent without a coding).
 fn by_write_key<'s>(
     sources: &'s [SourceRecord],
-    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<&'s SourceRecord, AuthError> {
-    if crate::encoding::coding_of(headers) != Ok(crate::encoding::Coding::Identity) {
-        return Err(AuthError::Missing);
-    }
     let key = write_key(body).ok_or(AuthError::Missing)?;
     sources
         .iter()
@@ -395,6 +393,11 @@ mod tests {
             Err(AuthError::SignatureRequired)
         );
         let gz = with(&[("content-type", "text/plain"), ("content-encoding", "gzip")]);
+        assert_eq!(
+            authenticate_headers(&sources, &gz, false).map(|s| s.is_some()),
+            Err(AuthError::Missing),
+            "a compressed body without credentials is refused from the headers, never read"
+        );
         assert_eq!(
             authenticate(&sources, &gz, body, false, 0).map(|s| s.id.as_str()),
             Err(AuthError::Missing)
