@@ -368,3 +368,10 @@ pub fn track_bodies(sim: &Sim) -> Vec<Value> {
         .filter(|b| b["type"] == "track")
         .collect()
 }
+
+/// The events of `outcome` in the stats' per-second series (`series.<outcome>` added up).
+pub fn series_sum(stats: &Value, outcome: &str) -> u64 {
+    stats["series"][outcome]
+        .as_array()
+        .map_or(0, |a| a.iter().filter_map(Value::as_u64).sum())
+}

@@ -3,7 +3,7 @@
 //! on one node's API in force on the others within a second, an identify on one node linking
 //! the visitor for another, and a rate limit held for the cluster, not per node.
 
-use crate::harness::{Edge, delivered_ns, sandbox, track_bodies};
+use crate::harness::{Edge, delivered_ns, sandbox, series_sum, track_bodies};
 use crate::jetstream::nats_server::NatsServer;
 use crate::jetstream::node_on;
 use serde_json::{Value, json};
@@ -489,7 +489,7 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
         .poll(&format!("/v1/admin/integrations/{id}/stats"), |v| {
             v["nodes"].as_array().is_some_and(|n| n.len() == 3)
                 && v["counts"]["delivered"] == 1_500
-                && series_sum(v) == 1_500
+                && series_sum(v, "delivered") == 1_500
         })
         .await;
     assert_eq!(stats["counts"]["delivered"], 1_500, "{stats}");
@@ -503,7 +503,12 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
     assert!(stats["latency_ms"]["p50"].is_u64(), "{stats}");
     // The per-second series is the cluster's: every node's seconds added up, and sent once
     // (not again in each node's part).
-    assert_eq!(series_sum(&stats), 1_500, "{}", stats["series"]);
+    assert_eq!(
+        series_sum(&stats, "delivered"),
+        1_500,
+        "{}",
+        stats["series"]
+    );
     assert!(
         parts.iter().all(|p| p.get("series").is_none()),
         "no series in the parts"
@@ -513,13 +518,6 @@ async fn live_events_and_stats_of_every_node_show_on_any_node() {
         .map_or(0, |a| a.iter().filter(|v| v.is_u64()).count());
     assert!(p99 > 0, "latency per second: {}", stats["series"]);
     println!("stats by node: {parts:?}");
-}
-
-/// The deliveries in the stats' per-second series.
-fn series_sum(stats: &Value) -> u64 {
-    stats["series"]["delivered"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter_map(Value::as_u64).sum())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! when it has deliveries.
 
 use crate::harness::delivered_ns;
-use crate::harness::with_sandbox;
+use crate::harness::{series_sum, with_sandbox};
 use crate::vendors::{count, send};
 use serde_json::{Value, json};
 use signal_sandbox::FaultPlan;
@@ -17,12 +17,6 @@ const OUTCOMES: [&str; 5] = [
     "failed",
     "dead_lettered",
 ];
-
-fn sum(stats: &Value, outcome: &str) -> u64 {
-    stats["series"][outcome]
-        .as_array()
-        .map_or(0, |a| a.iter().filter_map(Value::as_u64).sum())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_series_adds_up_to_the_events_delivered_dropped_and_retried() {
@@ -58,7 +52,7 @@ async fn the_series_adds_up_to_the_events_delivered_dropped_and_retried() {
         let s = edge.admin("GET", &path, None).await.1;
         let done = count(&s, "delivered") + count(&s, "dropped") + count(&s, "dead_lettered");
         // The series is counted just after the totals: equal a moment later.
-        let even = OUTCOMES.iter().all(|o| sum(&s, o) == count(&s, o));
+        let even = OUTCOMES.iter().all(|o| series_sum(&s, o) == count(&s, o));
         if (done >= 34 && even) || start.elapsed() > Duration::from_secs(30) {
             break s;
         }
@@ -69,21 +63,31 @@ async fn the_series_adds_up_to_the_events_delivered_dropped_and_retried() {
     assert_eq!(series["points"], 900);
     for o in OUTCOMES {
         assert_eq!(series[o].as_array().map(Vec::len), Some(900), "{o}");
-        assert_eq!(sum(&stats, o), count(&stats, o), "{o}: {}", stats["counts"]);
+        assert_eq!(
+            series_sum(&stats, o),
+            count(&stats, o),
+            "{o}: {}",
+            stats["counts"]
+        );
     }
     assert_eq!(
         count(&stats, "delivered") + count(&stats, "dropped") + count(&stats, "dead_lettered"),
         34
     );
-    assert_eq!(sum(&stats, "dropped"), 4, "the consent drops");
+    assert_eq!(series_sum(&stats, "dropped"), 4, "the consent drops");
     assert!(
-        sum(&stats, "retrying") > 0,
+        series_sum(&stats, "retrying") > 0,
         "a third of the requests failed: {}",
         stats["counts"]
     );
     // Every Track event the sandbox accepted is a delivery in the series.
     let accepted = delivered_ns(&sim).len() as u64;
-    assert_eq!(sum(&stats, "delivered"), accepted, "{}", stats["counts"]);
+    assert_eq!(
+        series_sum(&stats, "delivered"),
+        accepted,
+        "{}",
+        stats["counts"]
+    );
     // Latency percentiles where there were deliveries, null elsewhere; ordered.
     let delivered = series["delivered"].as_array().cloned().unwrap_or_default();
     for (i, d) in delivered.iter().enumerate() {
@@ -101,20 +105,6 @@ async fn the_series_adds_up_to_the_events_delivered_dropped_and_retried() {
     // The last point is this second: `end` is within a few seconds of now.
     let end = series["end"].as_str().unwrap_or_default();
     let now = crate::harness::now_ms().parse::<i64>().unwrap_or(0) / 1000;
-    let end_s = chrono_free_seconds(end);
+    let end_s = signal_core::time::parse_iso8601(end).unwrap_or(0) / 1000;
     assert!((now - end_s).abs() <= 5, "end {end} against now {now}");
-}
-
-/// Seconds since the epoch of an RFC 3339 UTC time `YYYY-MM-DDTHH:MM:SS(.mmm)Z`.
-fn chrono_free_seconds(t: &str) -> i64 {
-    let n = |a: usize, b: usize| t.get(a..b).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)
 }

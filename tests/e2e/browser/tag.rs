@@ -86,10 +86,9 @@ fn tag_page(ingest: &str, endpoint: Option<&str>) -> Vec<u8> {
 /// The site of the tag tests: `/` (the tag), `/dead` (the tag sending to a closed port),
 /// `/next` (no tag).
 fn tag_site(edge: &Edge) -> Site {
-    let closed = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a port")
-        .port();
+    // Port 9 (discard): nothing listens on loopback, and no test's node can be given it (a
+    // port bound and let go could be, and would answer).
+    let closed = 9;
     Site::start(|_| {
         vec![
             ("/".into(), "text/html", tag_page(&edge.ingest, None)),
@@ -317,7 +316,7 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
     assert!(
         flushed
             .as_array()
-            .is_some_and(|s| s.iter().all(|s| s == 200)),
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s == 200)),
         "{flushed}"
     );
     let chosen = arrived(&sim, "Plan Chosen", 10, |b| b["event"] == "Plan Chosen").await;
