@@ -31,7 +31,8 @@
 //! - `pipeline.rs`: spool -> parse and map (a thread per integration) -> delivery task -> outcomes
 //!   -> acknowledge or dead-letter; `pipeline/deliveries.rs`: the runtimes running, started and
 //!   stopped; `pipeline/start_error.rs`: why one cannot start; `live.rs`: live events and
-//!   counters.
+//!   counters (`live/stats.rs`), with outcomes and latency per second for the last 15
+//!   minutes (`live/series.rs`, the stats' `series`; public for its bench).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
