@@ -149,7 +149,7 @@
     var batch = [];
     var bytes = 0;
     for (var i = 0; i < queue.length && batch.length < BATCH; i++) {
-      var size = new Blob([JSON.stringify(queue[i])]).size + 1;
+      var size = sizeOf(queue[i]);
       if (batch.length && bytes + size > BODY_BYTES) break;
       batch.push(queue[i]);
       bytes += size;
@@ -180,6 +180,11 @@
     });
   }
 
+  // An event's bytes in a request body (its JSON and a comma).
+  function sizeOf(e) {
+    return new Blob([JSON.stringify(e)]).size + 1;
+  }
+
   function remove(ids) {
     var gone = {};
     ids.forEach(function (id) { gone[id] = true; });
@@ -190,19 +195,25 @@
   // The page is going away: what is queued goes by sendBeacon (it cannot set headers: the key
   // goes in the body, as text/plain). The events stay queued: a beacon's answer is never known,
   // so the next page sends them again, and the node keeps each messageId once.
+  // Browsers refuse beacons past 64 KiB in flight: chunks are cut by their bytes, and what
+  // does not fit waits in the queue for the next page.
   function leave() {
     if (!queue.length || !navigator.sendBeacon) return;
     var chunk = [];
+    var bytes = 0;
     var beacon = function () {
       var body = JSON.stringify({ batch: chunk, writeKey: key, sentAt: new Date().toISOString() });
+      chunk.forEach(function (e) { beaconed[e.messageId] = true; });
       chunk = [];
+      bytes = 0;
       return navigator.sendBeacon(endpoint, new Blob([body], { type: 'text/plain' }));
     };
     for (var i = 0; i < queue.length; i++) {
       if (beaconed[queue[i].messageId]) continue; // hidden, then pagehide: once is enough
-      beaconed[queue[i].messageId] = true;
+      var size = sizeOf(queue[i]);
+      if (chunk.length && (chunk.length >= BATCH || bytes + size > BEACON_BYTES) && !beacon()) return;
       chunk.push(queue[i]);
-      if ((chunk.length >= BATCH || JSON.stringify(chunk).length > BEACON_BYTES / 2) && !beacon()) return;
+      bytes += size;
     }
     if (chunk.length) beacon();
   }

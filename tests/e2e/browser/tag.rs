@@ -447,6 +447,8 @@ async fn datafly_js_keeps_its_queue_over_a_reload_and_beacons_on_pagehide() {
         .script(
             "sessionStorage.clear();
              datafly.track('Leaving', {to: 'next'});
+             // 27 KB each in UTF-8 (9,000 characters): more than one beacon may carry.
+             for (let n = 0; n < 3; n++) datafly.track('Leaving Large', {n, notes: '€'.repeat(9000)});
              setTimeout(() => { location.href = '/next'; }, 0);
              return true;",
             json!([]),
@@ -457,6 +459,12 @@ async fn datafly_js_keeps_its_queue_over_a_reload_and_beacons_on_pagehide() {
     })
     .await;
     assert_eq!(leaving["properties"]["to"], "next", "{leaving}");
+    // What fits in the 64 KiB a browser lets beacons carry went with it (the rest waits for the
+    // next page using the tag).
+    arrived(&sim, "a large event sent on pagehide", 10, |b| {
+        b["event"] == "Leaving Large"
+    })
+    .await;
     wait_for(
         &browser,
         "return document.title === 'Next' && Number(sessionStorage.getItem('beacons')) >= 1;",
