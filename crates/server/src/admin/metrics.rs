@@ -210,16 +210,18 @@ pub(super) async fn stats(shared: &AdminState, rec: &IntegrationRecord) -> Resp 
                 "queue_depth": depth, "in_flight": rt.in_flight(), "status": status, "diagnosis": diagnosis,
             });
             body["in_flight_bytes"] = rt.in_flight_bytes().into();
-            // Per second, the last 15 minutes (on JetStream, replaced by the cluster's below).
-            body["series"] = rt.stats.window().to_json();
             // Added to interface.md's fields, which stay as they are.
             if let Some(d) = dead.get(&rec.id) {
                 body["dead_letters"] = dead_letters_json(d, rt);
             }
+            // Per second, the last 15 minutes: this node's, or on JetStream every node's added
+            // up by the cluster (from this node's part, made once).
             if let Some(c) = shared.cluster() {
                 let mine = crate::cluster::node_stats(c.node(), rt);
                 drop(runtimes);
                 body = c.stats(&rec.id, body, mine).await;
+            } else {
+                body["series"] = rt.stats.window().to_json();
             }
             json(StatusCode::OK, &body)
         }
