@@ -192,7 +192,7 @@ impl Received {
     fn hold(&self, gw: &GatewayState, total: usize) -> Stage<()> {
         self.buffered
             .hold(total)
-            .map_err(|e| Box::new(unread(gw, e)))
+            .map_err(|e| Box::new(unread(gw, e, false)))
     }
 }
 
@@ -205,21 +205,9 @@ async fn read(gw: &GatewayState, req: Request<Incoming>, peer: IpAddr) -> Stage<
     } else {
         MAX_BODY_BYTES
     };
-    let buffered = read_budgeted(req, limit).await.map_err(|e| match e {
-        ReadError::TooLarge if key_in_body => {
-            gw.count("unknown", "rejected_TOO_LARGE", 1);
-            Box::new(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                &format!(
-                    "a body without credentials is read for its writeKey up to {} bytes; \
-                     send the key in Authorization",
-                    crate::auth::MAX_KEY_IN_BODY_BYTES
-                ),
-            ))
-        }
-        e => Box::new(unread(gw, e)),
-    })?;
+    let buffered = read_budgeted(req, limit)
+        .await
+        .map_err(|e| Box::new(unread(gw, e, key_in_body)))?;
     Ok(Received {
         buffered,
         peer,
@@ -344,16 +332,18 @@ async fn admit_signed(
     .ok()
 }
 
-/// The answer to a body that could not be read.
-fn unread(gw: &GatewayState, e: ReadError) -> Resp {
+/// The answer to a body that could not be read (`keyless`: read for its `writeKey`, under that
+/// smaller limit).
+fn unread(gw: &GatewayState, e: ReadError, keyless: bool) -> Resp {
     match e {
         ReadError::TooLarge => {
             gw.count("unknown", "rejected_TOO_LARGE", 1);
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                &Rejection::BodyTooLarge.to_string(),
-            )
+            let why = if keyless {
+                Rejection::KeylessBodyTooLarge
+            } else {
+                Rejection::BodyTooLarge
+            };
+            error(StatusCode::PAYLOAD_TOO_LARGE, "TOO_LARGE", &why.to_string())
         }
         ReadError::TimedOut => error(
             StatusCode::REQUEST_TIMEOUT,

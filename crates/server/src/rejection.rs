@@ -37,6 +37,8 @@ pub enum Rejection {
     MethodNotAllowed,
     /// The body as sent is over 512 KiB (413).
     BodyTooLarge,
+    /// A body without credentials, read for its `writeKey`, is over 64 KiB (413).
+    KeylessBodyTooLarge,
     /// The body's coding is unknown (415), corrupt (400) or inflates past the limit (413).
     Encoding(DecodeError),
     /// The credentials name no source (401).
@@ -79,6 +81,7 @@ impl Rejection {
             Rejection::NotFound => StatusCode::NOT_FOUND,
             Rejection::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::BodyTooLarge
+            | Rejection::KeylessBodyTooLarge
             | Rejection::NeverFits { .. }
             | Rejection::Multiplied { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Rejection::Encoding(DecodeError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -99,6 +102,7 @@ impl Rejection {
             Rejection::NotFound => "NOT_FOUND",
             Rejection::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Rejection::BodyTooLarge
+            | Rejection::KeylessBodyTooLarge
             | Rejection::NeverFits { .. }
             | Rejection::Multiplied { .. }
             | Rejection::Encoding(DecodeError::TooLarge { .. }) => "TOO_LARGE",
@@ -119,6 +123,12 @@ impl fmt::Display for Rejection {
             Rejection::BodyTooLarge => {
                 write!(f, "body is over the limit of {MAX_BODY_BYTES} bytes")
             }
+            Rejection::KeylessBodyTooLarge => write!(
+                f,
+                "a body without credentials is read for its writeKey up to {} bytes; send the \
+                 key in Authorization",
+                crate::auth::MAX_KEY_IN_BODY_BYTES
+            ),
             Rejection::Encoding(e) => e.fmt(f),
             Rejection::Unauthorized(e) => e.fmt(f),
             Rejection::Origin => {
