@@ -698,7 +698,13 @@ async fn the_write_key_in_a_text_plain_body_is_taken_when_no_header_carries_one(
             .is_some_and(|m| m.contains("65536")),
         "{v}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A good one after them: once it is at Pendo, what was accepted before it would be too.
+    let (s, _, v) = send(&edge, "POST", "/v1/t", &plain, body(KEY, "After")).await;
+    assert_eq!(s, 200, "{v}");
+    eventually("the good one after them reaches Pendo", || {
+        track_bodies(&sim).iter().any(|b| b["event"] == "After")
+    })
+    .await;
     assert!(
         track_bodies(&sim)
             .iter()
