@@ -219,6 +219,25 @@ async fn arrived(sim: &Sim, what: &str, secs: u64, f: impl Fn(&Value) -> bool) -
     }
 }
 
+/// The live event of integration `id` named `event`, once it is among the 50 most recent.
+async fn live_event_named(edge: &Edge, id: &str, event: &str) -> Value {
+    let events = edge
+        .poll(
+            &format!("/v1/admin/integrations/{id}/events?limit=50"),
+            |v| {
+                v["data"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["event"] == event))
+            },
+        )
+        .await;
+    events["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["event"] == event))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The track bodies named `event`.
 fn tracks_named(sim: &Sim, event: &str) -> usize {
     track_bodies(sim)
@@ -363,20 +382,7 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
             json!([]),
         )
         .await;
-    let events = edge
-        .poll(
-            &format!("/v1/admin/integrations/{id}/events?limit=50"),
-            |v| {
-                v["data"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|e| e["event"] == "Private Thing"))
-            },
-        )
-        .await;
-    let private = events["data"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["event"] == "Private Thing"))
-        .expect("the live event");
+    let private = live_event_named(&edge, &id, "Private Thing").await;
     assert_eq!(private["outcome"], "dropped", "{private}");
     assert_eq!(private["reason"], "consent", "{private}");
     assert_eq!(tracks_named(&sim, "Private Thing"), 0);
@@ -391,20 +397,7 @@ async fn datafly_js_in_chromium_reaches_pendo_mapped_with_the_anonymous_visitor_
             json!([]),
         )
         .await;
-    let events = edge
-        .poll(
-            &format!("/v1/admin/integrations/{id}/events?limit=50"),
-            |v| {
-                v["data"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|e| e["event"] == "Private Next Page"))
-            },
-        )
-        .await;
-    let next = events["data"]
-        .as_array()
-        .and_then(|a| a.iter().find(|e| e["event"] == "Private Next Page"))
-        .expect("the live event");
+    let next = live_event_named(&edge, &id, "Private Next Page").await;
     assert_eq!(next["reason"], "consent", "{next}");
     assert_eq!(tracks_named(&sim, "Private Next Page"), 0);
 }
