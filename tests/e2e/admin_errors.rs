@@ -64,7 +64,7 @@ async fn dead_ids(edge: &Edge, id: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_or_purge_body_that_is_not_what_it_must_be_changes_nothing_and_says_why() {
-    let (_dir, _sim, edge, id) = with_dead_letters(
+    let (_dir, sim, edge, id) = with_dead_letters(
         &[("SIGNAL_RETRY_MAX_ATTEMPTS", "1".into())],
         (0..3).map(doomed),
     )
@@ -118,12 +118,22 @@ async fn a_replay_or_purge_body_that_is_not_what_it_must_be_changes_nothing_and_
     );
     assert_eq!(dead_ids(&edge, &id).await, all, "nothing was purged");
 
-    // The ids as the list shows them, or as numbers: only those.
+    // The ids as the list shows them, or as numbers: only those. Pendo answers again, so the
+    // replayed one is delivered for good (with Pendo still failing it would come back as a dead
+    // letter, sooner or later than the list is read).
+    sim.set_faults(signal_sandbox::FaultPlan::default());
     let (s, v) = edge
         .admin("POST", &path, Some(json!({"ids": [all[0]]})))
         .await;
     assert_eq!((s, &v["replayed"]), (200, &json!(1)), "{v}");
+    eventually("the replayed one at Pendo", || {
+        track_bodies(&sim)
+            .iter()
+            .any(|b| b["event"] == "Doomed" && b["properties"]["n"] == 0)
+    })
+    .await;
     assert_eq!(dead_ids(&edge, &id).await, all[1..].to_vec());
+    assert_eq!(track_bodies(&sim).len(), 1, "only that one was replayed");
 }
 
 /// Installs Pendo with `integration_key`; its id.
